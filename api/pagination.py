@@ -1,0 +1,49 @@
+"""Cursor pagination: stable pages however fast rows are added, and no COUNT(*) over big tables."""
+
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db import models
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import CursorPagination
+
+INVALID_CURSOR = "That cursor is not valid: follow the `next` and `previous` links of a page."
+MAX_DATABASE_INT = 2**63 - 1
+
+
+class IdCursorPagination(CursorPagination):
+    ordering = "id"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+    invalid_cursor_message = INVALID_CURSOR
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self._model = queryset.model
+        return super().paginate_queryset(queryset, request, view)
+
+    def decode_cursor(self, request):
+        cursor = super().decode_cursor(request)
+        if cursor is not None and cursor.position is not None:
+            self._check_position(cursor.position)
+        return cursor
+
+    def _check_position(self, position: str) -> None:
+        """A cursor is signed by nobody: its position must be a value of the ordering field, or the query would
+        fail (or overflow) in the database."""
+        name = self.ordering[0].lstrip("-") if isinstance(self.ordering, list | tuple) else self.ordering.lstrip("-")
+        try:
+            field = self._model._meta.get_field("id" if name == "pk" else name)
+        except FieldDoesNotExist:
+            return
+        try:
+            value = field.to_python(position)
+        except (ValidationError, ValueError, TypeError, OverflowError) as error:
+            raise NotFound(INVALID_CURSOR) from error
+        is_integer = isinstance(field, models.IntegerField | models.AutoField)
+        if is_integer and not -MAX_DATABASE_INT <= value <= MAX_DATABASE_INT:
+            raise NotFound(INVALID_CURSOR)
+        if isinstance(field, models.FloatField) and value != value:  # NaN
+            raise NotFound(INVALID_CURSOR)
+
+
+class NewestFirst(IdCursorPagination):
+    ordering = "-id"

@@ -1,0 +1,328 @@
+"""Reads the API shares: querysets that prefetch what the serializers show, so each endpoint costs a
+fixed number of queries however many rows it returns."""
+
+import threading
+from collections import OrderedDict
+from datetime import UTC
+
+import numpy as np
+import orjson
+from django.db import connection
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from explanations.models import Comment, Explanation, FeatureList
+from features.models import ActivationExample, ContextWindow, Feature, PipelineRun, Source
+from features.selectors import EXPLANATION_ORDER
+from scoring.models import ExplanationScore
+
+MAX_INDEX = 2**31 - 1
+MAX_ID = 2**63 - 1
+
+
+def latest_scores_prefetch() -> Prefetch:
+    """Each scorer's latest score of an explanation, as `latest_scores`."""
+    latest = ExplanationScore.objects.filter(
+        pk=Subquery(
+            ExplanationScore.objects.filter(explanation=OuterRef("explanation"), scorer=OuterRef("scorer"))
+            .order_by("-created_at", "-pk")
+            .values("pk")[:1]
+        )
+    ).order_by("scorer")
+    return Prefetch("scores", queryset=latest, to_attr="latest_scores")
+
+
+def visible_explanations(user) -> QuerySet[Explanation]:
+    explanations = Explanation.objects.all()
+    if not (user and user.is_staff):
+        explanations = explanations.filter(hidden=False)
+    return explanations
+
+
+def explanations_for_api(user) -> QuerySet[Explanation]:
+    return (
+        visible_explanations(user)
+        .select_related("feature__source__model", "current_revision", "author")
+        .prefetch_related(latest_scores_prefetch())
+    )
+
+
+def features_for_list() -> QuerySet[Feature]:
+    return Feature.objects.select_related("source__model").only(
+        "id", "index", "max_activation", "density", "source__slug", "source__model__slug"
+    )
+
+
+def feature_by_address(queryset: QuerySet[Feature], model_slug: str, source_slug: str, index: int) -> Feature | None:
+    if not 0 <= index <= MAX_INDEX:
+        return None
+    return queryset.filter(source__model__slug=model_slug, source__slug=source_slug, index=index).first()
+
+
+def source_by_address(model_slug: str, source_slug: str) -> Source | None:
+    return Source.objects.select_related("model").filter(model__slug=model_slug, slug=source_slug).first()
+
+
+def examples_for_api() -> QuerySet[ActivationExample]:
+    return ActivationExample.objects.select_related("window")
+
+
+def comments_for_api() -> QuerySet[Comment]:
+    return Comment.objects.select_related("author")
+
+
+def lists_visible_to(user) -> QuerySet[FeatureList]:
+    condition = Q(is_public=True)
+    if user and user.is_authenticated:
+        condition |= Q(owner=user)
+    return FeatureList.objects.filter(condition).select_related("owner").annotate(item_count=Count("items"))
+
+
+def runs_for_api() -> QuerySet[PipelineRun]:
+    return PipelineRun.objects.select_related("model", "created_by")
+
+
+def by_id(queryset: QuerySet, pk: int):
+    """The row with this id, or None (an id beyond the database's range is simply not there)."""
+    if not 0 < pk <= MAX_ID:
+        return None
+    return queryset.filter(pk=pk).first()
+
+
+# --- The feature endpoint's hot path ---------------------------------------------------------------
+# The most requested endpoint skips model instances and serializer fields: its two queries are compiled by the
+# ORM once per process (per database vendor and variant) and run with new parameters, and the rows become plain
+# dicts in the shape serializers.FeatureDetailOut documents. Explanations cost two more queries, only for a
+# feature that has some.
+
+EXAMPLE_COLUMNS = [
+    "id", "kind", "rank", "interval_index", "bin_min", "bin_max", "bin_contains", "max_value", "max_token_index",
+    "window_id", "values",
+]  # fmt: skip
+WINDOW_CACHE_SIZE = 50_000
+
+
+class WindowTokens:
+    """The tokens of context windows, by id, for the last WINDOW_CACHE_SIZE windows this process loaded.
+    Safe because a window never changes once stored (the pipeline and imports only create windows, and ids are
+    never reused): many features show the same windows, so most requests find them here. A database restored
+    under a running server needs the server restarted (as for any process-level cache)."""
+
+    def __init__(self, size: int = WINDOW_CACHE_SIZE) -> None:
+        self.size = size
+        self.entries: OrderedDict[int, list[str]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get_many(self, window_ids: list[int]) -> dict[int, list[str]]:
+        with self.lock:
+            found = {pk: self.entries[pk] for pk in window_ids if pk in self.entries}
+        missing = [pk for pk in window_ids if pk not in found]
+        if missing:
+            loaded = dict(ContextWindow.objects.filter(pk__in=missing).values_list("pk", "tokens"))
+            with self.lock:
+                self.entries.update(loaded)
+                while len(self.entries) > self.size:
+                    self.entries.popitem(last=False)
+            found.update(loaded)
+        return found
+
+
+window_tokens = WindowTokens()
+FEATURE_COLUMNS = [
+    "id", "index", "max_activation", "density", "updated_at", "histogram", "top_logits", "bottom_logits", "similar",
+    "source__slug", "source__model__slug", "source__set_name", "source__hook_name",
+]  # fmt: skip
+
+
+class PreparedQuery:
+    """A queryset compiled to SQL once per database vendor, then run with other values in place of its
+    placeholders' sentinel values. Rows come back raw: JSON columns as text, dates as the driver gives them."""
+
+    def __init__(self, build, **sentinels) -> None:
+        self.build = build
+        self.sentinels = sentinels
+        self.compiled: dict[str, tuple[str, list, dict[str, int]]] = {}
+
+    def rows(self, **values) -> list[tuple]:
+        vendor = connection.vendor
+        if vendor not in self.compiled:
+            sql, params = self.build(**self.sentinels).query.sql_with_params()
+            params = list(params)
+            positions = {name: params.index(sentinel) for name, sentinel in self.sentinels.items()}
+            self.compiled[vendor] = (sql, params, positions)
+        sql, params, positions = self.compiled[vendor]
+        params = list(params)
+        for name, value in values.items():
+            params[positions[name]] = value
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+
+def _features_with_flag(staff: bool) -> QuerySet[Feature]:
+    explanations = Explanation.objects.filter(feature=OuterRef("pk"))
+    if not staff:
+        explanations = explanations.filter(hidden=False)
+    return Feature.objects.annotate(has_explanations=Exists(explanations))
+
+
+# One query for the feature and its examples (a LEFT JOIN: one row per example, the feature's columns on
+# each): a round trip to the database is most of this endpoint's cost.
+JOINED_EXAMPLE_COLUMNS = [f"examples__{column}" for column in EXAMPLE_COLUMNS]
+EXAMPLE_ORDER = ["examples__kind", "examples__interval_index", "examples__rank"]
+
+_FEATURE_BY_ID = {
+    staff: PreparedQuery(
+        lambda pk, staff=staff: (
+            _features_with_flag(staff)
+            .filter(pk=pk)
+            .order_by(*EXAMPLE_ORDER)
+            .values_list(*FEATURE_COLUMNS, "has_explanations", *JOINED_EXAMPLE_COLUMNS)
+        ),
+        pk=987_654_321_987,
+    )
+    for staff in (False, True)
+}
+_FEATURE_BY_ADDRESS = {
+    staff: PreparedQuery(
+        lambda model, source, index, staff=staff: (
+            _features_with_flag(staff)
+            .filter(source__model__slug=model, source__slug=source, index=index)
+            .order_by(*EXAMPLE_ORDER)
+            .values_list(*FEATURE_COLUMNS, "has_explanations", *JOINED_EXAMPLE_COLUMNS)
+        ),
+        model="\x01model-sentinel",
+        source="\x01source-sentinel",
+        index=987_654_321,
+    )
+    for staff in (False, True)
+}
+
+
+def _json(value):
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _datetime(value):
+    """A raw row's datetime, aware: SQLite gives naive UTC datetimes (or text), PostgreSQL aware ones."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if value is not None and timezone.is_naive(value):
+        value = timezone.make_aware(value, UTC)
+    return value
+
+
+def _explanations_of(feature_id: int, user) -> list[dict]:
+    rows = list(
+        visible_explanations(user)
+        .filter(feature_id=feature_id)
+        .order_by(*EXPLANATION_ORDER)
+        .values(
+            "id",
+            "current_revision__text",
+            "current_revision__rule",
+            "author__username",
+            "method",
+            "explainer_model",
+            "vote_score",
+            "best_score",
+            "current_revision_id",
+            "created_at",
+            "updated_at",
+        )  # fmt: skip
+    )
+    scores: dict[int, list[dict]] = {}
+    latest = ExplanationScore.objects.filter(
+        pk=Subquery(
+            ExplanationScore.objects.filter(explanation=OuterRef("explanation"), scorer=OuterRef("scorer"))
+            .order_by("-created_at", "-pk")
+            .values("pk")[:1]
+        ),
+        explanation_id__in=[row["id"] for row in rows],
+    ).order_by("scorer")
+    for explanation_id, scorer, value, created_at in latest.values_list(
+        "explanation_id", "scorer", "value", "created_at"
+    ):
+        scores.setdefault(explanation_id, []).append({"scorer": scorer, "value": value, "created_at": created_at})
+    for row in rows:
+        row["scores"] = scores.get(row["id"], [])
+    return rows
+
+
+def feature_dashboard(
+    user, *, pk: int | None = None, address: tuple[str, str, int] | None = None, source_details: bool = False
+) -> dict | None:
+    """A feature with its whole dashboard as plain data (the shape of serializers.FeatureDetailOut), by id or by
+    (model, source, index); None if there is none. Activation values are float32 arrays. With source_details,
+    also the source's set_name and hook_name (for Neuronpedia's shape)."""
+    staff = bool(user and user.is_staff)
+    if pk is not None:
+        if not 0 < pk <= MAX_ID:
+            return None
+        rows = _FEATURE_BY_ID[staff].rows(pk=pk)
+    else:
+        model_slug, source_slug, index = address
+        if not 0 <= index <= MAX_INDEX:
+            return None
+        rows = _FEATURE_BY_ADDRESS[staff].rows(model=model_slug, source=source_slug, index=index)
+    if not rows:
+        return None
+    (feature_id, index, max_activation, density, updated_at, histogram, top_logits, bottom_logits, similar,
+     source_slug, model_slug, set_name, hook_name, has_explanations) = rows[0][: len(FEATURE_COLUMNS) + 1]  # fmt: skip
+    examples = [row[len(FEATURE_COLUMNS) + 1 :] for row in rows if row[len(FEATURE_COLUMNS) + 1] is not None]
+    top, intervals = [], []
+    tokens_of = window_tokens.get_many([row[9] for row in examples])
+    for (example_id, kind, rank, interval_index, bin_min, bin_max, bin_contains, max_value, max_token_index,
+         window_id, values) in examples:  # fmt: skip
+        example = {
+            "id": example_id, "feature": feature_id, "kind": kind, "rank": rank, "interval_index": interval_index,
+            "bin_min": bin_min, "bin_max": bin_max, "bin_contains": bin_contains, "max_value": max_value,
+            "max_token_index": max_token_index, "window": window_id, "tokens": tokens_of[window_id],
+            "values": np.frombuffer(bytes(values), dtype="<f4"),
+        }  # fmt: skip
+        (top if kind == ActivationExample.Kind.TOP else intervals).append(example)
+    explanations = []
+    if has_explanations:
+        for explanation in _explanations_of(feature_id, user):
+            rule = explanation["current_revision__rule"]
+            explanations.append(
+                {
+                    "id": explanation["id"],
+                    "feature": feature_id,
+                    "model": model_slug,
+                    "source": source_slug,
+                    "index": index,
+                    "text": explanation["current_revision__text"] or "",
+                    "rule": (rule.get("source") or None) if isinstance(rule, dict) else None,
+                    "author": explanation["author__username"],
+                    "method": explanation["method"],
+                    "explainer_model": explanation["explainer_model"],
+                    "vote_score": explanation["vote_score"],
+                    "best_score": explanation["best_score"],
+                    "current_revision": explanation["current_revision_id"],
+                    "scores": explanation["scores"],
+                    "created_at": explanation["created_at"],
+                    "updated_at": explanation["updated_at"],
+                }  # fmt: skip
+            )
+    details = {"set_name": set_name, "hook_name": hook_name} if source_details else {}
+    return {
+        **details,
+        "id": feature_id,
+        "model": model_slug,
+        "source": source_slug,
+        "index": index,
+        "max_activation": max_activation,
+        "density": density,
+        "page": reverse("features:feature", args=[model_slug, source_slug, index]),
+        "updated_at": _datetime(updated_at),
+        "histogram": _json(histogram),
+        "top_logits": _json(top_logits),
+        "bottom_logits": _json(bottom_logits),
+        "similar": _json(similar),
+        "top_examples": top,
+        "interval_examples": intervals,
+        "explanations": explanations,
+    }

@@ -1,0 +1,170 @@
+"""Reads on explanations and comments that pages share, as QuerySet methods (as djangoproject.com's
+DocumentQuerySet.search): what is visible, and full-text search.
+
+Search on PostgreSQL: the stored weighted tsvector (explanations A, comments B) matched with a websearch
+query (quoted phrases, `or`, `-word`) through its GIN index, ranked by ts_rank, with a ts_headline excerpt.
+A word that occurs in a large share of all texts would make ts_rank run over hundreds of thousands of rows,
+so ranking looks at the first SEARCH_RANK_CANDIDATES matches only (`match_count` says when it did).
+
+Elsewhere (SQLite) `search()` is an honest simple match: every word of the query must appear in the text,
+case-insensitively, and results are newest first, not ranked by relevance.
+
+Typos are corrected against SearchTerm, the dictionary of words the wiki's texts use (see SearchTermQuerySet).
+"""
+
+import difflib
+
+from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank, TrigramSimilarity
+from django.db import connections, models
+from django.db.models import F, Q
+
+from .search import HEADLINE_START, HEADLINE_STOP, SEARCH_CONFIG, query_words
+
+SEARCH_RANK_CANDIDATES = 2_000
+
+
+def uses_postgres(queryset: models.QuerySet) -> bool:
+    return connections[queryset.db].vendor == "postgresql"
+
+
+def _every_word(field: str, query: str) -> Q | None:
+    words = query_words(query)
+    if not words:
+        return None
+    condition = Q()
+    for word in words:
+        condition &= Q(**{f"{field}__icontains": word})
+    return condition
+
+
+class _SearchableQuerySet(models.QuerySet):
+    text_field: str
+    vector_field: str
+    headline_options: dict
+
+    def matching(self, query: str) -> models.QuerySet:
+        """Rows whose stored tsvector matches a websearch-style query (PostgreSQL: the GIN index)."""
+        search_query = SearchQuery(query, config=SEARCH_CONFIG, search_type="websearch")
+        return self.filter(**{self.vector_field: search_query})
+
+    def search(self, query: str, *, limit: int, candidates: int | None = None) -> list:
+        """The best `limit` matches for a websearch-style query, best first, each annotated with `rank`,
+        `headline` (the text around the matches, HEADLINE_START/STOP around each hit: escape it before
+        showing) and `match_count` (how many matches were ranked: at most `candidates`,
+        SEARCH_RANK_CANDIDATES unless given). Select_related and defer on this QuerySet apply to the rows.
+
+        Two queries on PostgreSQL: ids and ranks of the first `candidates` matches (the GIN index finds
+        them and the scan stops there, so a common word costs no more than a rare one), then the top rows
+        with their headlines. ts_headline is slow, so it only ever runs on the rows shown."""
+        candidates = candidates or SEARCH_RANK_CANDIDATES
+        if not uses_postgres(self):
+            condition = _every_word(self.text_field, query)
+            rows = list(self.filter(condition).order_by("-pk")[:limit]) if condition is not None else []
+            for row in rows:
+                row.rank, row.match_count = 0.0, 0
+                row.headline = _field_value(row, self.text_field)
+            return rows
+        search_query = SearchQuery(query, config=SEARCH_CONFIG, search_type="websearch")
+        candidates_query = (
+            self.matching(query)
+            .order_by()
+            .annotate(rank=SearchRank(F(self.vector_field), search_query))
+            .values_list("pk", "rank")[:candidates]
+        )
+        # Best `limit` of the candidates, and how many there were, in one round trip: the ORM has no
+        # subquery in FROM, so its SQL is wrapped.
+        sql, params = candidates_query.query.sql_with_params()
+        with connections[self.db].cursor() as cursor:
+            best = "SELECT c.pk, c.rank, count(*) OVER () FROM ({}) AS c(pk, rank) ORDER BY c.rank DESC, c.pk LIMIT %s"
+            cursor.execute(best.format(sql), [*params, limit])
+            rows = cursor.fetchall()
+        top = {pk: rank for pk, rank, _ in rows}
+        match_count = rows[0][2] if rows else 0
+        headline = SearchHeadline(
+            self.text_field,
+            search_query,
+            config=SEARCH_CONFIG,
+            start_sel=HEADLINE_START,
+            stop_sel=HEADLINE_STOP,
+            **self.headline_options,
+        )
+        loaded = self.filter(pk__in=top).annotate(headline=headline).order_by().in_bulk()
+        result = []
+        for pk, rank in top.items():
+            row = loaded[pk]
+            row.rank, row.match_count = rank, match_count
+            result.append(row)
+        return result
+
+
+def _field_value(row: models.Model, path: str) -> str:
+    for name in path.split("__"):
+        row = getattr(row, name)
+    return row
+
+
+class ExplanationQuerySet(_SearchableQuerySet):
+    text_field = "current_revision__text"
+    vector_field = "current_revision__search_vector"
+    # Explanations are short: show all of one, as typed (excerpts would drop anything shaped like a tag).
+    headline_options = {"highlight_all": True}
+
+    def visible(self) -> "ExplanationQuerySet":
+        return self.filter(hidden=False, current_revision__isnull=False)
+
+    def in_scope(self, *, model_slug: str = "", source_slug: str = "") -> "ExplanationQuerySet":
+        queryset = self
+        if model_slug:
+            queryset = queryset.filter(feature__source__model__slug=model_slug)
+        if source_slug:
+            queryset = queryset.filter(feature__source__slug=source_slug)
+        return queryset
+
+
+class CommentQuerySet(_SearchableQuerySet):
+    text_field = "body"
+    vector_field = "search_vector"
+    headline_options = {"max_words": 30, "min_words": 12}
+
+    def visible(self) -> "CommentQuerySet":
+        return self.filter(deleted=False, hidden=False)
+
+    def in_scope(self, *, model_slug: str = "", source_slug: str = "") -> "CommentQuerySet":
+        queryset = self
+        if model_slug:
+            queryset = queryset.filter(feature__source__model__slug=model_slug)
+        if source_slug:
+            queryset = queryset.filter(feature__source__slug=source_slug)
+        return queryset
+
+
+class SearchTermQuerySet(models.QuerySet):
+    def closest(self, word: str) -> str | None:
+        """The known word most like `word`, or None. PostgreSQL: pg_trgm similarity through a trigram GIN
+        index over the dictionary (a few ten thousand words, however many texts). Elsewhere: difflib over
+        the words that share its first letter."""
+        word = word.lower()
+        if uses_postgres(self):
+            best = (
+                self.filter(term__trigram_similar=word)
+                .annotate(similarity=TrigramSimilarity("term", word))
+                .order_by("-similarity", "term")
+                .values_list("term", flat=True)
+                .first()
+            )
+            return best
+        candidates = list(self.filter(term__startswith=word[:1]).values_list("term", flat=True)[:50_000])
+        matches = difflib.get_close_matches(word, candidates, n=1, cutoff=0.75)
+        return matches[0] if matches else None
+
+    def correct(self, query: str) -> str | None:
+        """The query with each unknown word replaced by the closest known one; None if nothing changed."""
+        words = query_words(query)
+        known = set(self.filter(term__in=[word.lower() for word in words]).values_list("term", flat=True))
+        corrected, changed = [], False
+        for word in words:
+            replacement = word if word.lower() in known or len(word) < 3 else self.closest(word)
+            if replacement and replacement != word:
+                changed = True
+            corrected.append(replacement or word)
+        return " ".join(corrected) if changed else None

@@ -1,0 +1,470 @@
+"""Live inference on one text: test a feature, find the features that fire on a text, steer generation.
+
+These are the web's (and the API's) entry points into the activation pipeline. They reuse its loaders
+through `features.pipeline.cache` (a bounded per-process LRU with a lock per key, so concurrent requests
+for one model load it once), frame the text exactly as the pipeline frames its windows, capture with the
+same hooks and encode with the same `SourceSpec.encode`, so a live value equals the stored one.
+
+Hooks are registered on a module, not on a call: two threads running the one cached model at once would
+each see the other's hooks. Every forward pass here therefore holds that model's lock, and sampling holds
+one more lock around the process-wide random number generator, so a seed always gives the same text.
+"""
+
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from django.db.models import OuterRef, Subquery
+
+from .models import Feature, LanguageModel, Source
+from .pipeline import cache
+from .pipeline.corpus import special_token_frame, token_display_strings
+from .pipeline.errors import PipelineInputError
+from .pipeline.hooks import HookPoint, capture_activations, hook_module, hook_width, parse_hook_name
+from .pipeline.loading import LoadedModel
+from .pipeline.sources import SourceSpec, dictionary_source, neuron_output_weights, neuron_source
+from .pipeline.stream import content_mask
+
+MAX_TEXT_CHARS = 4000
+MAX_TOKENS = 256
+# Replaying a stored window may take as many tokens as the pipeline puts in a window (services.MAX_WINDOW_LEN).
+MAX_WINDOW_TOKENS = 4096
+MAX_NEW_TOKENS = 64
+MAX_STRENGTH = 100.0
+MAX_TEMPERATURE = 2.0
+MAX_SEED = 2**31 - 1
+MAX_STEERING_FEATURES = 8
+MAX_K = 100
+
+
+class InferenceInputError(ValueError):
+    """Bad input to live inference; its message is shown to the user as it is."""
+
+
+@dataclass
+class TokenActivations:
+    tokens: list[str]
+    values: list[float]  # one per token; 0 on special tokens
+    max_value: float  # the largest value on a text token (0 when the text has none)
+    max_index: int  # where it is
+
+
+@dataclass
+class FeatureHit:
+    source_slug: str
+    index: int
+    value: float
+    url: str
+
+
+@dataclass
+class TextFeatures:
+    tokens: list[str]
+    per_token: list[list[FeatureHit]]  # the top features at each token, strongest first; [] on special tokens
+    overall: list[FeatureHit]  # the top features by their max over the text, strongest first
+
+
+@dataclass
+class SteeringResult:
+    prompt: str
+    steered: str  # the generated continuation (without the prompt), with the features added
+    plain: str  # the continuation without them, from the same seed
+    seed: int
+
+
+# --- Models, sources and locks -------------------------------------------------------------------
+
+_locks_guard = threading.Lock()
+_model_locks: dict[str, threading.RLock] = {}
+_sampling_lock = threading.Lock()
+
+
+def _model_lock(path: str) -> threading.RLock:
+    with _locks_guard:
+        return _model_locks.setdefault(path, threading.RLock())
+
+
+def _load_model(model: LanguageModel) -> LoadedModel:
+    try:
+        return cache.models.get(model.path)
+    except PipelineInputError as error:
+        raise InferenceInputError(f"The model {model.slug} cannot be loaded: {error}") from error
+
+
+def _source_spec(loaded: LoadedModel, source: Source) -> SourceSpec:
+    """The pipeline's SourceSpec for a stored source: its layer's neurons, or its dictionary."""
+    try:
+        if not source.dictionary_path:
+            spec = neuron_source(loaded, source.layer)
+            spec.slug = source.slug
+            return spec
+        dictionary = cache.dictionaries.get(source.dictionary_path)
+        return dictionary_source(loaded, dictionary, source.slug, hook_name=source.hook_name)
+    except PipelineInputError as error:
+        raise InferenceInputError(f"The source {source.slug} cannot be loaded: {error}") from error
+
+
+def _prepend_bos(spec: SourceSpec) -> bool | None:
+    """Neurons take the tokenizer's own framing; a dictionary may ask for a BOS token (SAELens prepend_bos)."""
+    return spec.dictionary.prepend_bos if spec.dictionary is not None else None
+
+
+def _position_limit(loaded: LoadedModel) -> int | None:
+    config = loaded.model.config
+    for name in ("max_position_embeddings", "n_positions"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def _token_limit(loaded: LoadedModel, model: LanguageModel) -> tuple[int, str]:
+    limit = _position_limit(loaded)
+    if limit is not None and limit < MAX_TOKENS:
+        return limit, f"{model.slug} reads at most {limit} tokens"
+    return MAX_TOKENS, f"the limit is {MAX_TOKENS} tokens"
+
+
+def _checked_text(text: str, *, what: str = "text") -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise InferenceInputError(f"Enter some {what}: it is empty.")
+    if len(text) > MAX_TEXT_CHARS:
+        raise InferenceInputError(
+            f"The {what} is {len(text):,} characters long; the limit is {MAX_TEXT_CHARS:,}. Shorten it."
+        )
+    return text
+
+
+def _content_ids(loaded: LoadedModel, text: str, *, what: str = "text") -> list[int]:
+    ids = loaded.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+    if not ids:
+        raise InferenceInputError(f"The {what} gives no tokens: it holds nothing the tokenizer can read.")
+    return list(ids)
+
+
+def _check_length(n_tokens: int, loaded: LoadedModel, model: LanguageModel, *, what: str = "text") -> None:
+    limit, reason = _token_limit(loaded, model)
+    if n_tokens > limit:
+        raise InferenceInputError(f"The {what} is {n_tokens} tokens long; {reason}. Shorten it.")
+
+
+def _features_source(feature: Feature) -> Source:
+    source = feature.source
+    if not 0 <= feature.index < source.n_features:
+        raise InferenceInputError(
+            f"{source.slug} has features 0 to {source.n_features - 1}; there is no feature {feature.index}."
+        )
+    return source
+
+
+def _encode(loaded: LoadedModel, specs: Sequence[SourceSpec], token_ids: list[int]) -> dict[str, torch.Tensor]:
+    """{source slug: [T, F]} activations of one sequence, 0 on special tokens, as the pipeline stores them."""
+    input_ids = torch.tensor([token_ids], dtype=torch.long)
+    with _model_lock(loaded.path):
+        captured = capture_activations(loaded, [spec.hook for spec in specs], input_ids)
+    mask = content_mask(loaded, input_ids)[0]
+    return {spec.slug: spec.encode(captured)[0].float().masked_fill(~mask[:, None], 0.0) for spec in specs}
+
+
+# --- Test a feature -------------------------------------------------------------------------------
+
+
+def feature_activations(feature: Feature, text: str) -> TokenActivations:
+    """The feature's activation at every token of `text`, framed as the pipeline frames a window."""
+    text = _checked_text(text)
+    source = _features_source(feature)
+    model = source.model
+    loaded = _load_model(model)
+    spec = _source_spec(loaded, source)
+    try:
+        prefix, suffix = special_token_frame(loaded.tokenizer, _prepend_bos(spec))
+    except PipelineInputError as error:
+        raise InferenceInputError(str(error)) from error
+    token_ids = prefix + _content_ids(loaded, text) + suffix
+    _check_length(len(token_ids), loaded, model)
+    values = _encode(loaded, [spec], token_ids)[spec.slug][:, feature.index]
+    mask = content_mask(loaded, torch.tensor(token_ids))
+    max_value, max_index = 0.0, len(prefix)
+    if mask.any():
+        masked = values.masked_fill(~mask, float("-inf"))
+        max_index = int(masked.argmax())
+        max_value = float(values[max_index])
+    return TokenActivations(
+        tokens=token_display_strings(loaded.tokenizer, token_ids),
+        values=[float(value) for value in values],
+        max_value=max_value,
+        max_index=max_index,
+    )
+
+
+def feature_activations_for_token_ids(feature: Feature, token_ids: list[int]) -> list[float]:
+    """The feature's activations on exactly these token ids (special tokens included, valued 0): replays a
+    stored window, so the result can be compared with its ActivationExample values."""
+    source = _features_source(feature)
+    model = source.model
+    if not token_ids:
+        raise InferenceInputError("Give at least one token id.")
+    if len(token_ids) > MAX_WINDOW_TOKENS:
+        raise InferenceInputError(f"{len(token_ids)} token ids is too many; the limit is {MAX_WINDOW_TOKENS}.")
+    loaded = _load_model(model)
+    vocab_size = loaded.model.get_input_embeddings().num_embeddings
+    if any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < vocab_size for i in token_ids):
+        raise InferenceInputError(f"Token ids must be integers from 0 to {vocab_size - 1}.")
+    limit = _position_limit(loaded)
+    if limit is not None and len(token_ids) > limit:
+        raise InferenceInputError(f"{model.slug} reads at most {limit} tokens; got {len(token_ids)}.")
+    spec = _source_spec(loaded, source)
+    return [float(value) for value in _encode(loaded, [spec], list(token_ids))[spec.slug][:, feature.index]]
+
+
+# --- Top features for a text ---------------------------------------------------------------------
+
+
+def _hit(source: Source, base_url: str, index: int, value: float) -> FeatureHit:
+    return FeatureHit(source_slug=source.slug, index=int(index), value=float(value), url=f"{base_url}{int(index)}/")
+
+
+def top_features_for_text(
+    model: LanguageModel, text: str, *, sources: list[Source] | None = None, k: int = 10
+) -> TextFeatures:
+    """The features of `sources` (all of the model's when None) that fire most on `text`: the k strongest
+    at each token, and the k strongest by their max over the text. Only positive activations count."""
+    text = _checked_text(text)
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise InferenceInputError(f"k must be a whole number from 1 to {MAX_K}.")
+    sources = list(model.sources.order_by("layer", "slug")) if sources is None else list(sources)
+    if not sources:
+        raise InferenceInputError(f"{model.slug} has no sources yet: compute its neurons or add a dictionary first.")
+    for source in sources:
+        if source.model_id != model.pk:
+            raise InferenceInputError(f"{source} is not a source of {model.slug}.")
+    loaded = _load_model(model)
+    specs = [_source_spec(loaded, source) for source in sources]
+    content = _content_ids(loaded, text)
+
+    # Sources may frame a window differently (a dictionary's prepend_bos); run each framing once and line
+    # their text tokens up with the first source's framing, which is the one shown.
+    framings: dict[bool | None, list[int]] = {}
+    for position, spec in enumerate(specs):
+        framings.setdefault(_prepend_bos(spec), []).append(position)
+    frames = {}
+    for wish in framings:
+        try:
+            frames[wish] = special_token_frame(loaded.tokenizer, wish)
+        except PipelineInputError as error:
+            raise InferenceInputError(str(error)) from error
+    shown_prefix, shown_suffix = frames[_prepend_bos(specs[0])]
+    shown_ids = shown_prefix + content + shown_suffix
+    for prefix, suffix in frames.values():
+        _check_length(len(prefix) + len(content) + len(suffix), loaded, model)
+
+    n_shown = len(shown_ids)
+    candidates: list[list[FeatureHit]] = [[] for _ in range(n_shown)]
+    overall: list[FeatureHit] = []
+    for wish, members in framings.items():
+        prefix, suffix = frames[wish]
+        activations = _encode(loaded, [specs[m] for m in members], prefix + content + suffix)
+        for member in members:
+            source = sources[member]
+            base_url = source.get_absolute_url()
+            values = activations[specs[member].slug][len(prefix) : len(prefix) + len(content)]  # [n_content, F]
+            top = min(k, values.shape[1])
+            top_values, top_indices = values.topk(top, dim=1)
+            for position, (row_values, row_indices) in enumerate(zip(top_values, top_indices, strict=True)):
+                shown = len(shown_prefix) + position
+                for value, index in zip(row_values.tolist(), row_indices.tolist(), strict=True):
+                    if value > 0:
+                        candidates[shown].append(_hit(source, base_url, index, value))
+            best_values, best_indices = values.max(dim=0).values.topk(top)
+            overall.extend(
+                _hit(source, base_url, index, value)
+                for value, index in zip(best_values.tolist(), best_indices.tolist(), strict=True)
+                if value > 0
+            )
+    order = {source.slug: position for position, source in enumerate(sources)}
+
+    def strongest_first(hits: list[FeatureHit]) -> list[FeatureHit]:
+        return sorted(hits, key=lambda hit: (-hit.value, order[hit.source_slug], hit.index))[:k]
+
+    return TextFeatures(
+        tokens=token_display_strings(loaded.tokenizer, shown_ids),
+        per_token=[strongest_first(hits) for hits in candidates],
+        overall=strongest_first(overall),
+    )
+
+
+def hit_explanations(model: LanguageModel, hits: Sequence[FeatureHit]) -> dict[tuple[str, int], str]:
+    """The best visible explanation of each hit's feature, where it has one: {(source slug, index): text}.
+    One query, whatever the number of hits."""
+    from explanations.models import Explanation
+    from features.selectors import EXPLANATION_ORDER
+
+    if not hits:
+        return {}
+    wanted = {(hit.source_slug, hit.index) for hit in hits}
+    best = Explanation.objects.filter(feature=OuterRef("pk"), hidden=False, current_revision__isnull=False).order_by(
+        *EXPLANATION_ORDER
+    )
+    rows = (
+        Feature.objects.filter(
+            source__model=model,
+            source__slug__in={slug for slug, _ in wanted},
+            index__in={index for _, index in wanted},
+        )
+        .annotate(best_explanation=Subquery(best.values("current_revision__text")[:1]))
+        .filter(best_explanation__isnull=False)
+        .values_list("source__slug", "index", "best_explanation")
+    )
+    return {(slug, index): text for slug, index, text in rows if (slug, index) in wanted}
+
+
+# --- Steering -----------------------------------------------------------------------------------
+
+
+def _steering_target(loaded: LoadedModel, feature: Feature) -> tuple[HookPoint, torch.Tensor]:
+    """Where a feature writes and what: a neuron's output weights at its layer's MLP output; a dictionary's
+    decoder row where the decoder writes (an SAE's own hook, a transcoder's hook_name_out)."""
+    source = _features_source(feature)
+    spec = _source_spec(loaded, source)
+    try:
+        if spec.dictionary is None:
+            direction = neuron_output_weights(loaded, spec.hook.layer)[feature.index]
+            hook = parse_hook_name(f"blocks.{spec.hook.layer}.hook_mlp_out", loaded)
+        else:
+            direction = spec.dictionary.decoder[feature.index]
+            hook = (
+                parse_hook_name(spec.dictionary.hook_name_out, loaded) if spec.dictionary.is_transcoder else spec.hook
+            )
+        hook_module(loaded, hook)  # fails clearly where the architecture lacks the module
+        width = hook_width(loaded, hook)
+    except PipelineInputError as error:
+        raise InferenceInputError(f"{source.slug} cannot be steered with: {error}") from error
+    if direction.shape[-1] != width:
+        raise InferenceInputError(
+            f"{source.slug}/{feature.index} writes {direction.shape[-1]}-dimensional vectors, but {hook.name} "
+            f"is {width}-dimensional."
+        )
+    return hook, direction.detach().float()
+
+
+def _add_to_hidden(value, delta: torch.Tensor):
+    if isinstance(value, tuple):
+        return (value[0] + delta.to(value[0].dtype), *value[1:])
+    return value + delta.to(value.dtype)
+
+
+def _steering_hooks(loaded: LoadedModel, additions: dict[str, tuple[HookPoint, torch.Tensor]]) -> list:
+    """Forward (pre-)hooks that add each hook point's vector at every position; returns their handles."""
+    handles = []
+    for hook, delta in additions.values():
+        module, side = hook_module(loaded, hook)
+        if side == "input":
+
+            def add_to_input(_module, args, kwargs, delta=delta):
+                if args:
+                    return (_add_to_hidden(args[0], delta), *args[1:]), kwargs
+                return args, {**kwargs, "hidden_states": _add_to_hidden(kwargs["hidden_states"], delta)}
+
+            handles.append(module.register_forward_pre_hook(add_to_input, with_kwargs=True))
+        else:
+            handles.append(
+                module.register_forward_hook(lambda _module, _args, output, delta=delta: _add_to_hidden(output, delta))
+            )
+    return handles
+
+
+def _generate(
+    loaded: LoadedModel,
+    input_ids: torch.Tensor,
+    additions: dict[str, tuple[HookPoint, torch.Tensor]],
+    *,
+    max_new_tokens: int,
+    temperature: float,
+    seed: int,
+) -> str:
+    tokenizer = loaded.tokenizer
+    pad = next((t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id) if t is not None), 0)
+    options = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+    handles = _steering_hooks(loaded, additions)
+    try:
+        with _sampling_lock, torch.random.fork_rng(devices=[]), torch.inference_mode():
+            torch.manual_seed(seed)
+            output = loaded.model.generate(
+                input_ids=input_ids,
+                attention_mask=torch.ones_like(input_ids),
+                max_new_tokens=max_new_tokens,
+                pad_token_id=pad,
+                **options,
+            )
+    finally:
+        for handle in handles:
+            handle.remove()
+    return tokenizer.decode(output[0, input_ids.shape[1] :].tolist(), skip_special_tokens=True)
+
+
+def _bounded_number(value, *, name: str, low: float, high: float, whole: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InferenceInputError(f"{name} must be a number.")
+    if whole and value != int(value):
+        raise InferenceInputError(f"{name} must be a whole number.")
+    if not low <= value <= high:
+        raise InferenceInputError(f"{name} must be between {low:g} and {high:g}; got {value:g}.")
+    return value
+
+
+def steer(
+    model: LanguageModel,
+    prompt: str,
+    steering: list[tuple[Feature, float]],
+    *,
+    max_new_tokens: int = 32,
+    temperature: float = 0.7,
+    seed: int = 0,
+) -> SteeringResult:
+    """Generate from `prompt` twice with the same seed: once with `strength * direction` of every chosen
+    feature added at its hook on every position, once without. Greedy when temperature is 0."""
+    prompt = _checked_text(prompt, what="prompt")
+    max_new_tokens = int(
+        _bounded_number(max_new_tokens, name="Tokens to generate", low=1, high=MAX_NEW_TOKENS, whole=True)
+    )
+    temperature = float(_bounded_number(temperature, name="Temperature", low=0, high=MAX_TEMPERATURE))
+    seed = int(_bounded_number(seed, name="Seed", low=0, high=MAX_SEED, whole=True))
+    steering = list(steering)
+    if not steering:
+        raise InferenceInputError("Choose at least one feature to steer with.")
+    if len(steering) > MAX_STEERING_FEATURES:
+        raise InferenceInputError(f"Steer with at most {MAX_STEERING_FEATURES} features at once.")
+    for feature, strength in steering:
+        _bounded_number(strength, name="Strength", low=-MAX_STRENGTH, high=MAX_STRENGTH)
+        if feature.source.model_id != model.pk:
+            raise InferenceInputError(f"{feature} is not a feature of {model.slug}.")
+
+    loaded = _load_model(model)
+    if loaded.unembedding() is None:
+        raise InferenceInputError(
+            f"Steering needs a causal language model; {model.slug} ({loaded.architecture}) has no language-model head."
+        )
+    prefix, _suffix = special_token_frame(loaded.tokenizer)  # a prompt continues: no end-of-text marker after it
+    prompt_ids = prefix + _content_ids(loaded, prompt, what="prompt")
+    _check_length(len(prompt_ids), loaded, model, what="prompt")
+    limit = _position_limit(loaded)
+    if limit is not None and len(prompt_ids) + max_new_tokens > limit:
+        raise InferenceInputError(
+            f"{model.slug} reads at most {limit} tokens: the prompt ({len(prompt_ids)} tokens) and "
+            f"{max_new_tokens} new tokens do not fit. Shorten the prompt or generate fewer tokens."
+        )
+
+    additions: dict[str, tuple[HookPoint, torch.Tensor]] = {}
+    for feature, strength in steering:
+        hook, direction = _steering_target(loaded, feature)
+        previous = additions.get(hook.name, (hook, torch.zeros_like(direction)))[1]
+        additions[hook.name] = (hook, previous + float(strength) * direction)
+
+    input_ids = torch.tensor([prompt_ids], dtype=torch.long)
+    options = {"max_new_tokens": max_new_tokens, "temperature": temperature, "seed": seed}
+    with _model_lock(loaded.path):
+        plain = _generate(loaded, input_ids, {}, **options)
+        steered = _generate(loaded, input_ids, additions, **options)
+    return SteeringResult(prompt=prompt, steered=steered, plain=plain, seed=seed)

@@ -1,0 +1,32 @@
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from features import services
+from features.pipeline.errors import PipelineInputError
+from features.uploads import checkpoint_directory_check
+
+
+class Command(BaseCommand):
+    help = "Register a local transformers checkpoint directory as a language model."
+
+    def add_arguments(self, parser):
+        parser.add_argument("path", help="Directory with config.json, weights and tokenizer files")
+        parser.add_argument("--slug", required=True, help="URL name, e.g. minilm-l6")
+        parser.add_argument("--name", default="", help="Display name")
+        parser.add_argument("--description", default="")
+
+    def handle(self, *args, path, slug, name, description, **options):
+        try:
+            services.validate_model_slug(slug)
+            # The loader reports a corrupt safetensors file with a traceback and builds an empty tokenizer when
+            # the tokenizer's files are missing: check those first.
+            checkpoint_directory_check(path)
+            model = services.model_register(slug=slug, path=path, display_name=name, description=description)
+        except PipelineInputError as error:
+            raise CommandError(str(error)) from error
+        except ValidationError as error:
+            raise CommandError("; ".join(error.messages)) from error
+        self.stdout.write(
+            f"Registered {model.slug}: {model.architecture}, {model.n_layers} layers, "
+            f"d_model {model.d_model}, d_mlp {model.d_mlp}."
+        )

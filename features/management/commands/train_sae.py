@@ -1,0 +1,91 @@
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from features import services
+from features.models import LanguageModel, slug_validator
+from features.pipeline import cache
+from features.pipeline.corpus import BUILTIN_CORPUS, corpus_documents, make_windows
+from features.pipeline.errors import PipelineInputError
+from features.pipeline.hooks import hook_module, parse_hook_name
+from features.pipeline.training import ARCHITECTURES, train_sae
+
+
+class Command(BaseCommand):
+    help = (
+        "Train a sparse autoencoder (sae-lens) on a hook of a registered model over a corpus, save it in the "
+        "SAELens format under NEURONPEDIA_DATA_DIR/dictionaries/<model>/<slug>/ and register it as a source. "
+        "Compute its features with compute_activations --dictionaries <slug>."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--model", required=True, help="Slug of a registered model")
+        parser.add_argument("--hook", required=True, help="Hook name, e.g. blocks.3.hook_resid_pre")
+        parser.add_argument("--slug", required=True, help="Source name, e.g. 3-res-sae")
+        parser.add_argument("--architecture", choices=ARCHITECTURES, default="topk")
+        parser.add_argument("--d-sae", type=int, default=3072, help="Number of features")
+        parser.add_argument("--k", type=int, default=32, help="Active features per token (topk)")
+        parser.add_argument("--l1-coefficient", type=float, default=5.0, help="Sparsity penalty (standard)")
+        parser.add_argument("--corpus", default=BUILTIN_CORPUS, help="builtin, a .txt/.jsonl file, or datasets:NAME")
+        parser.add_argument("--windows", type=int, default=1000, help="Token windows to train on")
+        parser.add_argument("--window-len", type=int, default=128, help="Tokens per window")
+        parser.add_argument("--steps", type=int, default=800, help="Training steps")
+        parser.add_argument("--batch-tokens", type=int, default=1024, help="Tokens per training step")
+        parser.add_argument("--lr", type=float, default=1e-3)
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--out", default="", help="Directory to save to (default: under NEURONPEDIA_DATA_DIR)")
+
+    def handle(self, *args, **options):
+        model = LanguageModel.objects.filter(slug=options["model"]).first()
+        if model is None:
+            known = ", ".join(LanguageModel.objects.values_list("slug", flat=True)) or "none yet"
+            raise CommandError(f"No model {options['model']!r} is registered (registered: {known}).")
+        slug = options["slug"]
+        try:
+            slug_validator(slug)
+        except ValidationError as error:
+            raise CommandError(f"Invalid source name {slug!r}: {' '.join(error.messages)}") from error
+        directory = Path(options["out"] or Path(settings.NEURONPEDIA_DATA_DIR) / "dictionaries" / model.slug / slug)
+        try:
+            loaded = cache.models.get(model.path)
+            hook_module(loaded, parse_hook_name(options["hook"], loaded))  # a bad hook fails before any work
+            windows = make_windows(
+                loaded.tokenizer,
+                corpus_documents(options["corpus"]),
+                n_windows=options["windows"],
+                window_len=options["window_len"],
+                corpus_name=options["corpus"],
+            )
+            n_tokens = sum(len(window) for window in windows.token_ids)
+            self.stdout.write(
+                f"Training a {options['architecture']} SAE with {options['d_sae']:,} features on {model.slug} "
+                f"{options['hook']} over {len(windows.token_ids):,} windows ({n_tokens:,} tokens)."
+            )
+            with tqdm(total=options["steps"], unit="step", desc="Training SAE") as bar:
+                trained = train_sae(
+                    loaded,
+                    options["hook"],
+                    windows.token_ids,
+                    d_sae=options["d_sae"],
+                    architecture=options["architecture"],
+                    k=options["k"],
+                    l1_coefficient=options["l1_coefficient"],
+                    steps=options["steps"],
+                    batch_tokens=options["batch_tokens"],
+                    lr=options["lr"],
+                    seed=options["seed"],
+                    model_name=model.slug,
+                    on_progress=lambda done, total: bar.update(done - bar.n),
+                )
+            trained.save(directory)
+            source = services.dictionary_register(model=model, path=str(directory), slug=slug)
+        except PipelineInputError as error:
+            raise CommandError(str(error)) from error
+        self.stdout.write(f"Trained: {trained.report.summary()}.")
+        self.stdout.write(
+            f"Registered {source} ({source.n_features:,} features at {source.hook_name}), saved in {directory}. "
+            f"Compute its features with: compute_activations --model {model.slug} --dictionaries {slug}"
+        )

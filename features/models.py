@@ -1,0 +1,281 @@
+"""The encyclopedia's core: language models, their sources (sets of directions), and features.
+
+A feature is identified by (model, source, index), as on Neuronpedia: `minilm-l6/3-mlp/117`.
+"""
+
+from array import array
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.urls import reverse
+
+# Top-level URL segments that a model slug must not shadow.
+RESERVED_SLUGS = {
+    "admin", "accounts", "api", "u", "static", "media", "jump", "runs", "search", "about",
+    "recent", "watchlist", "bookmarks", "lists", "explanations", "comments", "upload", "text-features", "steer",
+    "play",
+}  # fmt: skip
+
+# An unfinished run whose heartbeat is older than this is shown as stalled, with a Resume button.
+STALLED_AFTER = timedelta(minutes=15)
+
+slug_validator = RegexValidator(
+    r"^[a-z0-9][a-z0-9._-]*$", "Use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit."
+)
+
+
+def validate_not_reserved(slug: str) -> None:
+    if slug in RESERVED_SLUGS:
+        raise ValidationError(f"{slug!r} is reserved for a page of the site; choose another name.")
+
+
+def pack_floats(values) -> bytes:
+    """Per-token activations are stored as little-endian float32: 4 bytes a token."""
+    return array("f", values).tobytes()
+
+
+def unpack_floats(blob: bytes) -> list[float]:
+    values = array("f")
+    values.frombytes(bytes(blob))
+    return values.tolist()
+
+
+class LanguageModel(models.Model):
+    slug = models.CharField(max_length=64, unique=True, validators=[slug_validator, validate_not_reserved])
+    display_name = models.CharField(max_length=200)
+    path = models.CharField(max_length=1000, help_text="Local directory of a transformers checkpoint.")
+    architecture = models.CharField(max_length=64, help_text="The checkpoint's model_type, e.g. bert, gpt2.")
+    n_layers = models.PositiveIntegerField()
+    d_model = models.PositiveIntegerField()
+    d_mlp = models.PositiveIntegerField()
+    vocab_size = models.PositiveIntegerField()
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    def get_absolute_url(self) -> str:
+        return reverse("features:model", args=[self.slug])
+
+
+class Source(models.Model):
+    """One set of directions at one hook point: a layer's MLP neurons, or a dictionary (SAE)."""
+
+    class Kind(models.TextChoices):
+        NEURONS = "neurons", "MLP neurons"
+        SAE = "sae", "Sparse autoencoder"
+        TRANSCODER = "transcoder", "Transcoder"
+
+    model = models.ForeignKey(LanguageModel, on_delete=models.CASCADE, related_name="sources")
+    slug = models.CharField(max_length=64, validators=[slug_validator], help_text="e.g. 3-mlp or 6-res-jb")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    hook_name = models.CharField(max_length=128, help_text="TransformerLens-style hook, e.g. blocks.3.mlp.hook_post")
+    layer = models.PositiveIntegerField()
+    set_name = models.CharField(max_length=64, help_text="Sources of one kind across layers, e.g. mlp or res-jb")
+    dictionary_path = models.CharField(max_length=1000, blank=True)
+    n_features = models.PositiveIntegerField()
+    config = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["model", "layer", "slug"]
+        constraints = [models.UniqueConstraint(fields=["model", "slug"], name="source_unique_slug_per_model")]
+
+    def __str__(self) -> str:
+        return f"{self.model.slug}/{self.slug}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("features:source", args=[self.model.slug, self.slug])
+
+
+class Feature(models.Model):
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="features")
+    index = models.PositiveIntegerField()
+    max_activation = models.FloatField(default=0.0)
+    density = models.FloatField(default=0.0, help_text="Fraction of corpus tokens on which it is > 0.")
+    histogram = models.JSONField(null=True, blank=True)
+    top_logits = models.JSONField(null=True, blank=True)
+    bottom_logits = models.JSONField(null=True, blank=True)
+    similar = models.JSONField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        ordering = ["source", "index"]
+        constraints = [models.UniqueConstraint(fields=["source", "index"], name="feature_unique_index_per_source")]
+        indexes = [
+            models.Index(fields=["source", "-max_activation"], name="feature_source_max"),
+            models.Index(fields=["source", "density"], name="feature_source_density"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}/{self.index}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("features:feature", args=[self.source.model.slug, self.source.slug, self.index])
+
+
+class ContextWindow(models.Model):
+    """A window of corpus tokens, stored once and shared by every feature that fires on it.
+
+    Tokenization depends on the model, so a window belongs to a model and a corpus key (a digest of the
+    corpus and windowing parameters); its position is its place in that corpus.
+    """
+
+    model = models.ForeignKey(LanguageModel, on_delete=models.CASCADE, related_name="windows")
+    corpus_key = models.CharField(max_length=64)
+    position = models.PositiveIntegerField()
+    token_ids = models.JSONField()
+    tokens = models.JSONField(help_text="Display strings, one per token.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["model", "corpus_key", "position"], name="window_unique_position")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model.slug}:{self.corpus_key[:8]}:{self.position}"
+
+
+class ActivationExample(models.Model):
+    class Kind(models.TextChoices):
+        TOP = "top", "Top activation"
+        INTERVAL = "interval", "Interval sample"
+
+    feature = models.ForeignKey(Feature, on_delete=models.CASCADE, related_name="examples")
+    window = models.ForeignKey(ContextWindow, on_delete=models.CASCADE, related_name="examples")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.TOP)
+    rank = models.PositiveIntegerField(help_text="Order within its kind (and interval), 0 first.")
+    values = models.BinaryField(help_text="float32 per token, see pack_floats().")
+    max_value = models.FloatField()
+    max_token_index = models.PositiveIntegerField()
+    interval_index = models.PositiveSmallIntegerField(null=True, blank=True)
+    bin_min = models.FloatField(null=True, blank=True)
+    bin_max = models.FloatField(null=True, blank=True)
+    bin_contains = models.FloatField(null=True, blank=True, help_text="Share of activating tokens in this interval.")
+
+    class Meta:
+        ordering = ["feature", "kind", "interval_index", "rank"]
+        indexes = [models.Index(fields=["feature", "kind", "interval_index", "rank"], name="example_feature_order")]
+
+    def __str__(self) -> str:
+        return f"{self.feature} {self.kind} #{self.rank}"
+
+    @property
+    def activations(self) -> list[float]:
+        return unpack_floats(self.values)
+
+
+class PipelineRun(models.Model):
+    """One run of a pipeline (activations, explanations, scoring), shown with a progress bar."""
+
+    class Kind(models.TextChoices):
+        ACTIVATIONS = "activations", "Activations"
+        EXPLANATIONS = "explanations", "Explanations"
+        SCORING = "scoring", "Scoring"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        FINALIZING = "finalizing", "Saving results"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    model = models.ForeignKey(LanguageModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    params = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    progress = models.FloatField(default=0.0, help_text="0 to 1")
+    message = models.CharField(max_length=500, blank=True)
+    shards_total = models.PositiveIntegerField(default=1)
+    shards_done = models.PositiveIntegerField(default=0)
+    tokens_done = models.BigIntegerField(default=0)
+    error = models.TextField(blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} run #{self.pk} ({self.status})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("features:run", args=[self.pk])
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        if not self.started_at or not self.tokens_done:
+            return None
+        from django.utils import timezone
+
+        seconds = ((self.finished_at or timezone.now()) - self.started_at).total_seconds()
+        return self.tokens_done / seconds if seconds > 0 else None
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {self.Status.SUCCEEDED, self.Status.FAILED}
+
+    @property
+    def is_stalled(self) -> bool:
+        """Unfinished with no sign of life for STALLED_AFTER: its worker probably died, so it may be resumed.
+        (A run waiting behind a long one on a busy queue looks the same; resuming it is harmless, as every
+        step is safe to run again.)"""
+        from django.utils import timezone
+
+        last_sign = self.heartbeat_at or self.started_at or self.created_at
+        return not self.is_finished and last_sign is not None and timezone.now() - last_sign > STALLED_AFTER
+
+
+class PipelineShard(models.Model):
+    """One slice of a run's windows, computed by one task; its partial result waits in ShardPartial
+    rows until every shard is done and the run is finalized."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    run = models.ForeignKey(PipelineRun, on_delete=models.CASCADE, related_name="shards")
+    index = models.PositiveIntegerField()
+    first_window = models.PositiveIntegerField()
+    n_windows = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "index"]
+        constraints = [models.UniqueConstraint(fields=["run", "index"], name="shard_unique_index_per_run")]
+
+    def __str__(self) -> str:
+        return f"shard {self.index} of run {self.run_id} ({self.status})"
+
+
+class ShardPartial(models.Model):
+    """A shard's partial result for one source, as safetensors bytes (never pickle)."""
+
+    shard = models.ForeignKey(PipelineShard, on_delete=models.CASCADE, related_name="partials")
+    source_slug = models.CharField(max_length=64)
+    data = models.BinaryField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["shard", "source_slug"], name="partial_unique_source_per_shard")]
+
+    def __str__(self) -> str:
+        return f"partial {self.source_slug} of {self.shard}"

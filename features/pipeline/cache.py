@@ -1,0 +1,50 @@
+"""Loaded models and dictionaries, cached per process and bounded in number.
+
+Loading a checkpoint takes seconds, so a worker that computes many shards of a run, or a web
+process answering many requests, loads each model once. A lock per key makes concurrent callers
+wait for the first load instead of loading the same model twice.
+"""
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from .dictionaries import LoadedDictionary, load_dictionary
+from .loading import LoadedModel, load_language_model
+
+T = TypeVar("T")
+
+
+class LoadedCache(Generic[T]):
+    def __init__(self, load: Callable[[str], T], max_items: int) -> None:
+        self._load = load
+        self._max_items = max_items
+        self._items: OrderedDict[str, T] = OrderedDict()
+        self._lock = threading.Lock()
+        self._key_locks: dict[str, threading.Lock] = {}
+
+    def get(self, key: str) -> T:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            with self._lock:
+                if key in self._items:
+                    return self._items[key]
+            value = self._load(key)
+            with self._lock:
+                self._items[key] = value
+                while len(self._items) > self._max_items:
+                    self._items.popitem(last=False)
+            return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+models: LoadedCache[LoadedModel] = LoadedCache(load_language_model, max_items=2)
+dictionaries: LoadedCache[LoadedDictionary] = LoadedCache(load_dictionary, max_items=8)

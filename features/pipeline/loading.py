@@ -1,0 +1,135 @@
+"""Load a transformers checkpoint from a local directory and locate its blocks and MLPs.
+
+Nothing here touches the network: every load passes local_files_only=True.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
+from transformers.utils import logging as transformers_logging
+
+from .errors import PipelineInputError
+
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "tokenizer.model", "spiece.model")
+# Where each supported family keeps its list of transformer blocks.
+BLOCK_LIST_PATHS = ["encoder.layer", "transformer.h", "h", "model.layers", "layers"]
+# The family decides how hook names map onto modules (see hooks.py): BERT-style encoders,
+# GPT-2-style decoders, and Llama/Qwen/Mistral-style decoders.
+FAMILY_BY_BLOCK_PATH = {
+    "encoder.layer": "bert",
+    "transformer.h": "gpt2",
+    "h": "gpt2",
+    "model.layers": "llama",
+    "layers": "llama",
+}
+
+
+@dataclass
+class LoadedModel:
+    model: torch.nn.Module
+    tokenizer: PreTrainedTokenizerBase
+    path: str
+    architecture: str
+    n_layers: int
+    d_model: int
+    d_mlp: int
+    vocab_size: int
+
+    def blocks(self) -> torch.nn.ModuleList:
+        return find_blocks(self.model, self.n_layers)
+
+    @property
+    def family(self) -> str:
+        for path in BLOCK_LIST_PATHS:
+            if _resolve(self.model, path) is not None:
+                return FAMILY_BY_BLOCK_PATH[path]
+        raise PipelineInputError(f"Unsupported architecture {self.architecture!r}.")
+
+    def check_layer(self, layer: int) -> None:
+        if not 0 <= layer < self.n_layers:
+            raise PipelineInputError(f"Layer {layer} does not exist: this model has layers 0 to {self.n_layers - 1}.")
+
+    def unembedding(self) -> torch.Tensor | None:
+        """W_U as [d_model, vocab], or None for a model without a language-model head (e.g. BERT)."""
+        head = getattr(self.model, "lm_head", None)
+        if head is None or not hasattr(head, "weight"):
+            return None
+        return head.weight.detach().T
+
+
+def _resolve(root: torch.nn.Module, path: str) -> torch.nn.Module | None:
+    module = root
+    for part in path.split("."):
+        module = getattr(module, part, None)
+        if module is None:
+            return None
+    return module
+
+
+def find_submodule(root: torch.nn.Module, candidate_paths: list[str], what: str) -> torch.nn.Module:
+    for path in candidate_paths:
+        module = _resolve(root, path)
+        if module is not None:
+            return module
+    raise PipelineInputError(f"Unsupported architecture: no {what} found at any of {candidate_paths}.")
+
+
+def find_blocks(model: torch.nn.Module, n_layers: int) -> torch.nn.ModuleList:
+    blocks = find_submodule(model, BLOCK_LIST_PATHS, what="list of transformer blocks")
+    if len(blocks) != n_layers:
+        raise PipelineInputError(f"Expected {n_layers} blocks, found {len(blocks)}.")
+    return blocks
+
+
+def _config_int(config, *names: str) -> int | None:
+    for name in names:
+        value = getattr(config, name, None)
+        if isinstance(value, int):
+            return value
+    return None
+
+
+def load_language_model(path: str | Path) -> LoadedModel:
+    """Load a checkpoint directory (config.json, weights, tokenizer) for inference on the CPU."""
+    directory = Path(path).expanduser()
+    if not directory.is_dir():
+        raise PipelineInputError(f"Model path {str(path)!r} is not a directory.")
+    if not (directory / "config.json").is_file():
+        raise PipelineInputError(f"{str(directory)!r} is not a transformers checkpoint: it has no config.json.")
+    try:
+        config = AutoConfig.from_pretrained(directory, local_files_only=True)
+    except (OSError, ValueError, KeyError) as error:
+        raise PipelineInputError(f"Cannot read the model config in {str(directory)!r}: {error}") from error
+
+    causal = any(name.endswith(("ForCausalLM", "LMHeadModel")) for name in (config.architectures or []))
+    model_class = AutoModelForCausalLM if causal else AutoModel
+    transformers_logging.disable_progress_bar()  # a weight-loading bar per load clutters logs and commands
+    if not any((directory / name).is_file() for name in TOKENIZER_FILES):
+        # transformers would otherwise build an empty tokenizer without a word of warning
+        raise PipelineInputError(f"{str(directory)!r} has no tokenizer files (one of {', '.join(TOKENIZER_FILES)}).")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
+        model = model_class.from_pretrained(directory, local_files_only=True, dtype=torch.float32)
+    except Exception as error:  # transformers and safetensors raise many types for a corrupt checkpoint
+        raise PipelineInputError(f"Cannot load the checkpoint in {str(directory)!r}: {error}") from error
+    model.eval()
+
+    n_layers = _config_int(config, "num_hidden_layers", "n_layer")
+    d_model = _config_int(config, "hidden_size", "n_embd", "d_model")
+    if n_layers is None or d_model is None:
+        raise PipelineInputError(f"The config in {str(directory)!r} does not give the number of layers and width.")
+    d_mlp = _config_int(config, "intermediate_size", "n_inner", "ffn_dim") or 4 * d_model
+    loaded = LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        path=str(directory.resolve()),
+        architecture=config.model_type,
+        n_layers=n_layers,
+        d_model=d_model,
+        d_mlp=d_mlp,
+        vocab_size=config.vocab_size,
+    )
+    loaded.blocks()  # fail now, with a clear message, if we cannot find the blocks
+    return loaded

@@ -1,0 +1,76 @@
+"""Sources: sets of directions read at one hook point. MLP neurons are the hook's activations as they
+are; a dictionary (SAE, transcoder) encodes the hook's activations into its features."""
+
+from dataclasses import dataclass
+
+import torch
+
+from .dictionaries import LoadedDictionary
+from .errors import PipelineInputError
+from .hooks import HookPoint, hook_module, hook_width, parse_hook_name
+from .loading import LoadedModel
+
+
+@dataclass
+class SourceSpec:
+    slug: str
+    hook: HookPoint
+    n_features: int
+    dictionary: LoadedDictionary | None = None
+
+    @property
+    def kind(self) -> str:
+        if self.dictionary is None:
+            return "neurons"
+        return "transcoder" if self.dictionary.is_transcoder else "sae"
+
+    def encode(self, captured: dict[str, torch.Tensor]) -> torch.Tensor:
+        activations = captured[self.hook.name]
+        return activations if self.dictionary is None else self.dictionary.encode(activations)
+
+
+def neuron_source(loaded: LoadedModel, layer: int) -> SourceSpec:
+    loaded.check_layer(layer)
+    hook = parse_hook_name(f"blocks.{layer}.mlp.hook_post", loaded)
+    hook_module(loaded, hook)  # fails clearly if the architecture's MLP is not where we expect it
+    return SourceSpec(slug=f"{layer}-mlp", hook=hook, n_features=loaded.d_mlp)
+
+
+def dictionary_source(loaded: LoadedModel, dictionary: LoadedDictionary, slug: str, hook_name: str = "") -> SourceSpec:
+    """`hook_name` overrides the hook in the dictionary's cfg.json (registered sources keep their own)."""
+    hook = parse_hook_name(hook_name or dictionary.hook_name, loaded)
+    hook_module(loaded, hook)
+    width = hook_width(loaded, hook)
+    if dictionary.d_in != width:
+        raise PipelineInputError(
+            f"The dictionary reads {dictionary.d_in}-dimensional vectors but {hook.name} of this model "
+            f"is {width}-dimensional: it was trained for another model or another hook."
+        )
+    if dictionary.is_transcoder:
+        out_hook = parse_hook_name(dictionary.hook_name_out, loaded)
+        if dictionary.d_out != hook_width(loaded, out_hook):
+            raise PipelineInputError(
+                f"The transcoder writes {dictionary.d_out}-dimensional vectors but {out_hook.name} is "
+                f"{hook_width(loaded, out_hook)}-dimensional."
+            )
+    return SourceSpec(slug=slug, hook=hook, n_features=dictionary.d_sae, dictionary=dictionary)
+
+
+def neuron_output_weights(loaded: LoadedModel, layer: int) -> torch.Tensor:
+    """[d_mlp, d_model]: what each neuron adds to the residual stream per unit of activation."""
+    module, _ = hook_module(loaded, parse_hook_name(f"blocks.{layer}.mlp.hook_post", loaded))
+    weight = module.weight.detach()
+    # GPT-2's Conv1D stores [in, out]; nn.Linear stores [out, in].
+    return weight if type(module).__name__ == "Conv1D" else weight.T
+
+
+def output_directions(loaded: LoadedModel, source: SourceSpec) -> torch.Tensor:
+    """[F, d] directions each feature writes: neuron output weights, or the dictionary's decoder, mapped
+    into the residual stream when the decoder writes into MLP-neuron space."""
+    if source.dictionary is None:
+        return neuron_output_weights(loaded, source.hook.layer)
+    decoder = source.dictionary.decoder.float()
+    out_hook = parse_hook_name(source.dictionary.hook_name_out, loaded)
+    if out_hook.point == "mlp.hook_post":
+        return decoder @ neuron_output_weights(loaded, out_hook.layer)
+    return decoder

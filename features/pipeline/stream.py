@@ -1,0 +1,58 @@
+"""One streaming pass over token windows for all sources of a model at once.
+
+The model runs once per batch of windows, only as far as the deepest hook any source needs; every
+source encodes its hook's activations and folds them into its accumulator; the activations are then
+dropped. Memory is O(features x k x window length) whatever the number of windows.
+"""
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+from .dashboards import DashboardAccumulator
+from .errors import PipelineInputError
+from .hooks import capture_activations
+from .loading import LoadedModel
+from .sources import SourceSpec
+
+
+def content_mask(loaded: LoadedModel, input_ids: torch.Tensor) -> torch.Tensor:
+    """False on special tokens ([CLS], [SEP], BOS...), which never count towards a feature."""
+    special = torch.tensor(sorted(set(loaded.tokenizer.all_special_ids)), dtype=input_ids.dtype)
+    return ~torch.isin(input_ids, special)
+
+
+def compute_dashboards(
+    loaded: LoadedModel,
+    sources: Sequence[SourceSpec],
+    windows: Sequence[Sequence[int]],
+    *,
+    first_window_id: int = 0,
+    top_k: int = 20,
+    samples_per_bin: int = 3,
+    batch_size: int = 32,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> dict[str, DashboardAccumulator]:
+    """Accumulators (one per source slug) over `windows`, whose ids start at first_window_id."""
+    if not windows:
+        raise PipelineInputError("There are no windows to process: the corpus is empty.")
+    if not sources:
+        raise PipelineInputError("Choose at least one source.")
+    window_len = len(windows[0])
+    if any(len(window) != window_len for window in windows):
+        raise PipelineInputError("All windows must have the same length.")
+    accumulators = {
+        source.slug: DashboardAccumulator(source.n_features, window_len, top_k=top_k, samples_per_bin=samples_per_bin)
+        for source in sources
+    }
+    hooks = [source.hook for source in sources]
+    for start in range(0, len(windows), batch_size):
+        input_ids = torch.tensor(windows[start : start + batch_size], dtype=torch.long)
+        captured = capture_activations(loaded, hooks, input_ids)
+        mask = content_mask(loaded, input_ids)
+        window_ids = torch.arange(start, start + len(input_ids)) + first_window_id
+        for source in sources:
+            accumulators[source.slug].update(source.encode(captured), window_ids, mask)
+        if on_progress:
+            on_progress(start + len(input_ids), len(windows))
+    return accumulators

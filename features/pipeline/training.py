@@ -1,0 +1,288 @@
+"""Train a sparse autoencoder on one hook of a model, with sae-lens's trainer fed by our own activation stream.
+
+The stream runs the model over token windows with capture_activations (the same capture the dashboards
+use, so the SAE is trained on exactly what it will later encode), drops special tokens ([CLS], [SEP],
+BOS: they never count towards a feature), and shuffles tokens in a bounded buffer. sae-lens does the
+rest the way it does for its own runs: its training SAE classes (initialisation with decoder rows of
+norm 0.1 and a tied encoder, the training forward pass and losses), its SAETrainer's step (Adam, the
+learning-rate schedule, gradient clipping, dead-feature tracking for the TopK auxiliary loss), and
+activations scaled to an average norm of sqrt(d_in) during training ("expected_average_only_in"), the
+scale folded into the weights afterwards. The result is an inference SAE that reads raw activations,
+saved in the SAELens on-disk format that load_dictionary() reads.
+"""
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .errors import PipelineInputError
+from .hooks import HookPoint, capture_activations, hook_module, hook_width, parse_hook_name
+from .loading import LoadedModel
+from .stream import content_mask
+
+ARCHITECTURES = ("topk", "standard")
+
+
+@dataclass
+class TrainingReport:
+    """How well the trained SAE does on held-out windows, in the model's own activation space."""
+
+    steps: int
+    tokens: int  # training tokens seen
+    seconds: float
+    initial_mse: float  # the freshly initialised SAE, for comparison
+    mse: float  # mean squared error per activation dimension
+    explained_variance: float  # 1 - sum |x - x_hat|^2 / sum |x - mean x|^2 (as sae-lens logs it)
+    l0: float  # mean number of active features per token
+    dead_fraction: float  # features that fired on no token of the last dead_window steps
+
+    def as_dict(self) -> dict:
+        return {name: round(value, 6) if isinstance(value, float) else value for name, value in vars(self).items()}
+
+    def summary(self) -> str:
+        return (
+            f"L0 {self.l0:.1f}, explained variance {self.explained_variance:.3f}, MSE {self.mse:.4g} "
+            f"(initially {self.initial_mse:.4g}), dead {self.dead_fraction:.1%}; "
+            f"{self.steps} steps, {self.tokens:,} tokens, {self.seconds:.0f} s"
+        )
+
+
+@dataclass
+class TrainedSAE:
+    sae: torch.nn.Module  # a sae-lens inference SAE (StandardSAE or TopKSAE) reading raw activations
+    report: TrainingReport
+
+    def save(self, directory: str | Path) -> Path:
+        """Write cfg.json and sae_weights.safetensors (the SAELens on-disk format)."""
+        directory = Path(directory)
+        self.sae.save_model(directory)
+        return directory
+
+
+def window_activations(
+    loaded: LoadedModel, hook: HookPoint, windows: Sequence[Sequence[int]], *, windows_per_pass: int = 32
+) -> Iterator[torch.Tensor]:
+    """The hook's activations [n, d] on the content tokens of each batch of windows, in order."""
+    for start in range(0, len(windows), windows_per_pass):
+        input_ids = torch.tensor(windows[start : start + windows_per_pass], dtype=torch.long)
+        activations = capture_activations(loaded, [hook], input_ids)[hook.name]
+        # clone(): a normal tensor, not an inference-mode one, so autograd may use it.
+        yield activations[content_mask(loaded, input_ids)].float().clone()
+
+
+def activation_stream(
+    loaded: LoadedModel,
+    hook: HookPoint,
+    windows: Sequence[Sequence[int]],
+    *,
+    batch_tokens: int,
+    buffer_tokens: int,
+    generator: torch.Generator,
+    cache_tokens: int = 0,
+) -> Iterator[torch.Tensor]:
+    """Endless batches [batch_tokens, d] of the hook's activations on content tokens.
+
+    Each epoch visits the windows in a new random order; tokens are shuffled in a buffer of about
+    buffer_tokens, half of which is handed out (in batches) each time it fills, as sae-lens's mixing
+    buffer does. When all the windows' tokens fit in cache_tokens, the first epoch's activations are
+    kept and later epochs reshuffle them instead of running the model again; otherwise memory stays
+    bounded by the buffer whatever the number of windows.
+    """
+    buffer_tokens = max(buffer_tokens, 2 * batch_tokens)
+    buffer = torch.empty(0, hook_width(loaded, hook))
+    cache: list[torch.Tensor] | None = [] if cache_tokens > 0 else None
+    cached: torch.Tensor | None = None
+    while True:
+        if cached is None:
+            order = torch.randperm(len(windows), generator=generator).tolist()
+            chunks, fill = window_activations(loaded, hook, [windows[i] for i in order]), buffer_tokens
+        else:  # every token is in memory: each epoch is a full reshuffle of them
+            chunks, fill = [cached], 2 * batch_tokens
+        for chunk in chunks:
+            if cache is not None:
+                cache.append(chunk)
+                if sum(len(part) for part in cache) > cache_tokens:
+                    cache = None
+            buffer = torch.cat([buffer, chunk])
+            if len(buffer) < fill:
+                continue
+            buffer = buffer[torch.randperm(len(buffer), generator=generator)]
+            # Streaming, half the buffer stays to be mixed with the windows still to come.
+            n_out = (len(buffer) - (len(buffer) // 2 if cached is None else 0)) // batch_tokens * batch_tokens
+            for offset in range(0, n_out, batch_tokens):
+                yield buffer[offset : offset + batch_tokens]
+            buffer = buffer[n_out:]
+        if cache is not None:
+            cached, cache = torch.cat(cache), None
+
+
+@torch.no_grad()
+def reconstruction_metrics(reconstruct: Callable, activations: torch.Tensor) -> tuple[float, float, float]:
+    """(MSE per dimension, explained variance, L0) of `reconstruct(x) -> (x_hat, feature_acts)`."""
+    squared_error = total_variance = active = 0.0
+    mean = activations.mean(0)
+    for chunk in activations.split(4096):
+        reconstruction, feature_acts = reconstruct(chunk)
+        squared_error += (reconstruction - chunk).pow(2).sum().item()
+        total_variance += (chunk - mean).pow(2).sum().item()
+        active += (feature_acts > 0).sum().item()
+    n = len(activations)
+    return squared_error / activations.numel(), 1 - squared_error / max(total_variance, 1e-12), active / n
+
+
+def _inference_sae(training_sae) -> torch.nn.Module:
+    """The inference SAE sae-lens's save_inference_model() would write, built in memory."""
+    from sae_lens import SAE
+
+    state = training_sae.state_dict()
+    training_sae.process_state_dict_for_saving_inference(state)  # TopK: folds the decoder norms
+    sae = SAE.from_dict(training_sae.cfg.get_inference_sae_cfg_dict())
+    sae.load_state_dict(state)
+    if sae.cfg.architecture() == "standard":
+        # Unit decoder rows: a feature's activation is then the size of what it writes.
+        sae.fold_W_dec_norm()
+    return sae.eval()
+
+
+def train_sae(
+    loaded: LoadedModel,
+    hook_name: str,
+    windows: Sequence[Sequence[int]],
+    *,
+    d_sae: int,
+    architecture: str = "topk",
+    k: int = 32,
+    l1_coefficient: float = 5.0,
+    steps: int = 800,
+    batch_tokens: int = 1024,
+    lr: float = 1e-3,
+    seed: int = 0,
+    buffer_tokens: int = 32768,
+    cache_tokens: int = 200_000,
+    dead_window: int = 100,
+    prepend_bos: bool | None = None,
+    model_name: str = "",
+    on_progress: Callable[[int, int], None] | None = None,
+) -> TrainedSAE:
+    """Train an SAE of d_sae features on `hook_name` over `windows` (token id lists framed as the model's
+    tokenizer frames them, or with a BOS as `prepend_bos` says, which the saved config records).
+
+    `architecture` is "topk" (exactly k active features per token, sae-lens TopKTrainingSAE with its
+    auxiliary loss for dead features) or "standard" (ReLU with an L1 penalty of l1_coefficient, weighted
+    by decoder norms, warmed up over the first 5% of steps). Training sees steps x batch_tokens tokens,
+    going over the windows as many times as that takes (their activations are kept in memory for the later
+    passes when they fit in cache_tokens). A tenth of the windows (at most 64) is held out for the report.
+    Deterministic for a given seed, windows and thread count.
+    """
+    from sae_lens.config import SAETrainerConfig
+    from sae_lens.saes.sae import SAEMetadata
+    from sae_lens.saes.standard_sae import StandardTrainingSAE, StandardTrainingSAEConfig
+    from sae_lens.saes.topk_sae import TopKTrainingSAE, TopKTrainingSAEConfig
+    from sae_lens.training.sae_trainer import SAETrainer
+
+    hook = parse_hook_name(hook_name, loaded)
+    hook_module(loaded, hook)  # fails clearly if the architecture lacks the hook's module
+    if architecture not in ARCHITECTURES:
+        raise PipelineInputError(f"Unknown SAE architecture {architecture!r}; choose {' or '.join(ARCHITECTURES)}.")
+    if d_sae < 1 or steps < 1 or batch_tokens < 1:
+        raise PipelineInputError("d_sae, steps and batch_tokens must be positive.")
+    if architecture == "topk" and not 1 <= k <= d_sae:
+        raise PipelineInputError(f"k must be between 1 and d_sae ({d_sae}).")
+    if not windows:
+        raise PipelineInputError("There are no windows to train on: the corpus is empty.")
+    d_in = hook_width(loaded, hook)
+    n_eval = min(64, len(windows) // 10) or 1
+    train_windows = windows[:-n_eval] if len(windows) > n_eval else windows
+    eval_activations = torch.cat(list(window_activations(loaded, hook, windows[-n_eval:])))
+    if len(eval_activations) == 0:
+        raise PipelineInputError("The windows hold only special tokens: there is nothing to train on.")
+
+    metadata = SAEMetadata(
+        model_name=model_name or Path(loaded.path).name,
+        hook_name=hook.name,
+        context_size=len(windows[0]),
+        prepend_bos=prepend_bos,
+    )
+    common = {"d_in": d_in, "d_sae": d_sae, "normalize_activations": "expected_average_only_in", "metadata": metadata}
+    with torch.random.fork_rng():  # seed the initialisation without touching the caller's random state
+        torch.manual_seed(seed)
+        if architecture == "topk":
+            training_sae = TopKTrainingSAE(TopKTrainingSAEConfig(k=k, **common))
+        else:
+            l1_config = StandardTrainingSAEConfig(
+                l1_coefficient=l1_coefficient, l1_warm_up_steps=max(steps // 20, 1), **common
+            )
+            training_sae = StandardTrainingSAE(l1_config)
+    trainer = SAETrainer(
+        SAETrainerConfig(
+            total_training_samples=steps * batch_tokens,
+            train_batch_size_samples=batch_tokens,
+            lr=lr,
+            lr_end=lr,
+            lr_warm_up_steps=max(steps // 20, 1),
+            lr_decay_steps=steps // 5,  # a linear decay to zero over the last fifth
+            dead_feature_window=dead_window,
+            feature_sampling_window=steps + 1,  # one sparsity window: the whole run
+        ),
+        sae=training_sae,
+        data_provider=iter(()),  # we drive trainer.step() with our own batches
+    )
+    # As sae-lens's ActivationScaler.estimate_scaling_factor: sqrt(d_in) / the mean norm of the activations,
+    # here of the held-out tokens, which are at hand (one scalar; the SAE never trains on them).
+    scaler = trainer.activation_scaler
+    scaler.scaling_factor = d_in**0.5 / eval_activations.norm(dim=-1).mean().item()
+
+    def reconstruct_scaled(chunk: torch.Tensor):
+        feature_acts = training_sae.encode(scaler.scale(chunk))
+        return scaler.unscale(training_sae.decode(feature_acts)), feature_acts
+
+    training_sae.eval()
+    initial_mse, _, _ = reconstruction_metrics(reconstruct_scaled, eval_activations)
+
+    started = time.monotonic()
+    generator = torch.Generator().manual_seed(seed)
+    stream = activation_stream(
+        loaded,
+        hook,
+        train_windows,
+        batch_tokens=batch_tokens,
+        buffer_tokens=buffer_tokens,
+        cache_tokens=cache_tokens,
+        generator=generator,
+    )
+    for step in range(steps):
+        trainer.step(next(stream))  # scales the batch, runs the training forward pass, steps Adam
+        trainer.n_training_steps += 1
+        if on_progress:
+            on_progress(step + 1, steps)
+    seconds = time.monotonic() - started
+    window = min(dead_window, trainer.n_training_steps)
+    dead = trainer.n_forward_passes_since_fired >= window
+    training_sae.fold_activation_norm_scaling_factor(scaler.scaling_factor)
+    scaler.scaling_factor = None
+
+    sae = _inference_sae(training_sae)
+
+    def reconstruct(chunk: torch.Tensor):
+        feature_acts = sae.encode(chunk)
+        return sae.decode(feature_acts), feature_acts
+
+    mse, explained_variance, l0 = reconstruction_metrics(reconstruct, eval_activations)
+    report = TrainingReport(
+        steps=steps,
+        tokens=steps * batch_tokens,
+        seconds=seconds,
+        initial_mse=initial_mse,
+        mse=mse,
+        explained_variance=explained_variance,
+        l0=l0,
+        dead_fraction=dead.float().mean().item(),
+    )
+    # The fields sae-lens's trainer records at the end of a run, measured on held-out windows.
+    sae.cfg.metadata.l0 = l0
+    sae.cfg.metadata.num_dead_features = int(dead.sum())
+    sae.cfg.metadata.training_report = report.as_dict()
+    return TrainedSAE(sae=sae, report=report)

@@ -1,0 +1,16 @@
+"""The game's rules as plain Python, with no Django import: how a Predict round is scored, how XP becomes
+levels, how many Bones a round earns, how reliable a verifier is and how verdicts become an explanation's
+`human` score, streaks, the daily pick, achievements, and the training camp's planted-rule features.
+
+The services (gameplay/services.py) read and write the database and call these; the benchmark
+(bench/game_quality.py) runs the same functions on simulated players.
+
+predict.py       0-10 scaling, the skill of a round (1 - SSE / SSE of the best constant guess), card glyphs
+progression.py   XP from skill, the level curve
+bones.py         Bones per scored round: skill x base, diminishing returns on replays, daily cap
+reliability.py   verifiers' reliability from gold items; gold-weighted human score via the scoring core
+streaks.py       daily streaks with freezes that are used up automatically
+daily.py         the feature of the day, deterministic per date
+achievements.py  milestones and when they are earned
+camp.py          the training camp: rungs of planted-rule features, their items, lessons and progress
+"""

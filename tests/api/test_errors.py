@@ -1,0 +1,186 @@
+"""Every error has the same JSON body, and bad input is a 4xx: never HTML, never a 500."""
+
+import pytest
+from django.test import override_settings
+
+from .conftest import error_of
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/nothing-here/",
+        "/api/v1/features/abc/",
+        "/api/v1/features/9999999/",
+        "/api/v1/features/9223372036854775807/",
+        "/api/v1/features/9999999999999999999/",  # 19 digits: past the database's integers
+        "/api/v1/features/" + "9" * 30 + "/",  # too many digits to be an id at all
+        "/api/v1/features/toy/0-mlp/99/",
+        "/api/v1/features/toy/0-mlp/" + "9" * 19 + "/",
+        "/api/v1/features/toy/0-mlp/2147483648/",
+        "/api/v1/features/toy/nope/1/",
+        "/api/v1/features/%00/0-mlp/1/",
+        "/api/v1/features/to%C3%BF/0-mlp/1/",
+        "/api/v1/models/nope/",
+        "/api/v1/models/toy/sources/9-mlp/",
+        "/api/v1/explanations/123456/",
+        "/api/v1/activations/123456/",
+        "/api/v1/comments/123456/",
+        "/api/v1/lists/123456/",
+        "/api/v1/runs/123456/",
+        "/api/feature/toy/0-mlp/99",
+        "/api/feature/toy/0-mlp/" + "9" * 19,
+        "/api/not-an-endpoint",
+        "/api/v1/export/toy/nope/features.jsonl",
+        "/api/v1/export/toy/0-mlp/neuron-records.csv",
+    ],
+)
+def test_missing_things_are_json_404s(anon, toy, url):
+    response = anon.get(url)
+    assert response.status_code == 404, response.content
+    assert error_of(response)["code"] == "not_found"
+
+
+def test_a_missing_trailing_slash_is_pointed_out(anon, toy):
+    response = anon.get("/api/v1/models")
+    assert response.status_code == 404
+    assert "/api/v1/models/" in error_of(response)["message"]
+
+
+def test_malformed_json_is_a_400(as_alice, toy):
+    response = as_alice.post("/api/v1/lists/", data=b'{"name": ', content_type="application/json")
+    assert response.status_code == 400
+    assert error_of(response)["code"] == "parse_error"
+
+
+@pytest.mark.parametrize("body", [b"[1, 2]", b'"text"', b"null", b"12"])
+def test_json_that_is_not_an_object_is_a_400(as_alice, toy, body):
+    response = as_alice.post("/api/v1/lists/", data=body, content_type="application/json")
+    assert response.status_code == 400
+    error_of(response)
+
+
+def test_nan_is_not_json(as_alice, toy):
+    body = b'{"feature": {"modelId": "toy", "layer": "0-mlp", "index": 1}, "customText": NaN}'
+    response = as_alice.post("/api/activation/new", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert error_of(response)["code"] == "parse_error"
+
+
+def test_deeply_nested_json_is_a_400(as_alice, toy):
+    response = as_alice.post("/api/v1/lists/", data=b"[" * 100_000, content_type="application/json")
+    assert response.status_code == 400
+    error_of(response)
+
+
+def test_invalid_utf8_is_a_400(as_alice, toy):
+    response = as_alice.post("/api/v1/lists/", data=b'{"name": "\xff\xfe"}', content_type="application/json")
+    assert response.status_code == 400
+    assert error_of(response)["code"] == "parse_error"
+
+
+@override_settings(API_MAX_JSON_BYTES=1000)
+def test_a_huge_body_is_a_413(as_alice, toy):
+    response = as_alice.post("/api/v1/lists/", {"name": "x" * 5000}, format="json")
+    assert response.status_code == 413
+    assert error_of(response)["code"] == "payload_too_large"
+
+
+def test_a_huge_form_body_is_a_413(as_alice, toy):
+    body = "name=" + "x" * 3_000_000
+    response = as_alice.post("/api/v1/lists/", data=body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 413
+    error_of(response)
+
+
+def test_an_unknown_media_type_is_a_415(as_alice, toy):
+    response = as_alice.post("/api/v1/lists/", data=b"name=x", content_type="text/plain")
+    assert response.status_code == 415
+    assert error_of(response)["code"] == "unsupported_media_type"
+
+
+def test_a_wrong_method_is_a_405(as_alice, toy):
+    response = as_alice.delete("/api/v1/features/")
+    assert response.status_code == 405
+    assert error_of(response)["code"] == "method_not_allowed"
+
+
+def test_validation_errors_say_which_field(as_alice, toy):
+    response = as_alice.post("/api/v1/explanations/", {"feature": "x", "text": ""}, format="json")
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["code"] == "invalid"
+    assert set(error["details"]) == {"feature", "text"}
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"feature": 10**30, "text": "x"},
+        {"feature": -1, "text": "x"},
+        {"feature": 9223372036854775807, "text": "x"},
+        {"feature": True, "text": "x"},
+        {"feature": [1], "text": "x"},
+        {"feature": 1, "text": "nul \x00 byte"},
+    ],
+)
+def test_absurd_values_in_a_body_are_400s(as_alice, toy, payload):
+    response = as_alice.post("/api/v1/explanations/", payload, format="json")
+    assert response.status_code == 400, response.content
+    assert error_of(response)["code"] == "invalid"
+
+
+def test_a_lone_surrogate_is_a_400(as_alice, toy):
+    body = b'{"feature": 1, "text": "lone surrogate \\ud800"}'
+    response = as_alice.post("/api/v1/explanations/", data=body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert error_of(response)["code"] == "invalid"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "index=" + "9" * 30,
+        "index=-1",
+        "max_activation_min=abc",
+        "max_activation_min=nan",
+        "density_max=inf",
+        "model=%00",
+        "source_id=99999999999999999999",
+        "page_size=abc",
+    ],
+)
+def test_bad_filters_are_400s_or_ignored(anon, toy, query):
+    response = anon.get(f"/api/v1/features/?{query}")
+    assert response.status_code in {200, 400}, response.content
+    if response.status_code == 400:
+        assert error_of(response)["code"] == "invalid"
+
+
+@pytest.mark.parametrize("cursor", ["garbage", "cD1hYmM=", "cD05OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5", "bz0tMQ=="])
+def test_a_forged_cursor_is_a_404(anon, toy, cursor):
+    # cD1hYmM= is "p=abc"; the next is "p=" followed by 28 nines; bz0tMQ== is "o=-1".
+    response = anon.get(f"/api/v1/features/?cursor={cursor}")
+    assert response.status_code == 404
+    assert "cursor" in error_of(response)["message"]
+
+
+def test_unicode_survives_the_round_trip(as_alice, toy):
+    name = "Ünïcödé 🧠 列表"
+    response = as_alice.post("/api/v1/lists/", {"name": name}, format="json")
+    assert response.status_code == 201
+    assert as_alice.get(f"/api/v1/lists/{response.json()['id']}/").json()["name"] == name
+
+
+def test_an_unexpected_error_is_a_json_500(as_alice, toy, monkeypatch):
+    from api import views
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(views.selectors, "features_for_list", explode)
+    monkeypatch.setattr(views.FeatureActivate, "post", lambda self, request, pk: explode())
+    response = as_alice.post(f"/api/v1/features/{toy['features'][0].pk}/activate/", {"text": "x"}, format="json")
+    assert response.status_code == 500
+    assert error_of(response)["code"] == "server_error"
+    assert "boom" not in response.content.decode()

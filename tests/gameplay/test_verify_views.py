@@ -1,0 +1,167 @@
+"""Verify through the views: gold cards mixed in indistinguishably, your own explanations refused, each
+verifier's reliability from gold, and the gold-weighted human score flowing back to the wiki and the author."""
+
+import re
+
+import pytest
+
+from gameplay.models import Answer, PlayerProfile, Round
+from gameplay.rules.reliability import verifier_weight
+from scoring.models import ExplanationScore
+
+from .conftest import answer_url, items_of, login, make_player, round_of
+
+pytestmark = pytest.mark.django_db
+
+
+def start(client, explanation=None):
+    response = client.post("/play/verify/", {"explanation": explanation.pk} if explanation else {})
+    assert response.status_code == 302, response.content[:300]
+    return round_of(response)
+
+
+def answer_all(client, round_obj, says_fits):
+    for item in items_of(round_obj):
+        client.post(answer_url(round_obj, item), {"fits": "yes" if says_fits(item) else "no"})
+
+
+def test_verifying_your_own_explanation_is_refused(alice_explanation):
+    client = login(alice_explanation.author)
+
+    page = client.get(f"/play/verify/?explanation={alice_explanation.pk}")
+    start_attempt = client.post("/play/verify/", {"explanation": alice_explanation.pk})
+
+    assert page.status_code == 403 and start_attempt.status_code == 403
+    assert b"cannot verify your own explanation" in start_attempt.content
+    assert not Round.objects.exists()
+
+
+def test_own_explanations_are_never_drawn_for_a_round(alice_explanation):
+    response = login(alice_explanation.author).post("/play/verify/", follow=True)
+
+    assert b"nothing to verify" in response.content
+    assert not Round.objects.exists()
+
+
+def test_a_round_mixes_gold_cards_into_the_explanations_cards(player, alice_explanation):
+    round_obj = start(login(player), alice_explanation)
+    items = items_of(round_obj)
+
+    gold = [item for item in items if item.is_gold]
+    real = [item for item in items if not item.is_gold]
+    assert len(items) == 10 and len(gold) == 2
+    assert {item.label for item in gold} == {True, False}  # one active, one silent
+    assert all(item.explanation_id == alice_explanation.pk for item in real)
+    assert sum(item.label for item in real) == 4 and sum(not item.label for item in real) == 4
+    assert all(item.prompt == alice_explanation.text for item in real)
+
+
+def test_gold_cards_look_exactly_like_the_others(player, alice_explanation):
+    client = login(player)
+    round_obj = start(client, alice_explanation)
+    shapes = {}
+    for item in items_of(round_obj):
+        html = client.get(round_obj.get_absolute_url()).content.decode()
+        card = html.split('id="card"', 1)[1].split("</form>", 1)[0]
+        assert card.count('class="gtok marked"') == 1 and "title=" not in card and "style=" not in card
+        card = re.sub(r'value="[^"]*"|/answer/\d+/|\d+', "", card)  # positions and the CSRF token
+        card = re.sub(r'<p class="game-tokens">.*?</p>', "TOKENS", card, flags=re.S)  # the window's words
+        markup = re.sub(r">[^<]*<", "><", card)
+        assert "gold" not in markup.lower()
+        shapes.setdefault(item.is_gold, set()).add(markup)
+        client.post(answer_url(round_obj, item), {"fits": "yes"})
+    assert len(shapes[True]) == len(shapes[False]) == 1 and shapes[True] == shapes[False]
+
+
+def test_the_human_score_weights_each_verifier_by_gold_accuracy(alice_explanation, client):
+    """Three verifiers: a careful one (right on gold, right on the real cards but one silent one), an
+    adversary (the opposite of the truth everywhere) and a careless one ("fits" to everything)."""
+    careful, adversary, careless = (make_player(name) for name in ("careful", "adversary", "careless"))
+    wrong_once = {}
+
+    def careful_reading(item):
+        if item.is_gold or item.label:
+            return item.label
+        if item.round_id not in wrong_once:
+            wrong_once[item.round_id] = item.pk
+            return True  # one silent card read as fitting
+        return False
+
+    for user, reading in [
+        (careful, careful_reading),
+        (adversary, lambda item: not item.label),
+        (careless, lambda item: True),
+    ]:
+        verifier = login(user)
+        answer_all(verifier, start(verifier, alice_explanation), reading)
+
+    profiles = {p.user.username: p for p in PlayerProfile.objects.select_related("user")}
+    assert (profiles["careful"].gold_correct, profiles["careful"].gold_total) == (2, 2)
+    assert (profiles["adversary"].gold_correct, profiles["careless"].gold_correct) == (0, 1)
+    assert profiles["careful"].weight == verifier_weight(2, 2) == 0.5
+    assert profiles["adversary"].weight == 0 and profiles["careless"].weight == 0
+
+    score = ExplanationScore.objects.filter(explanation=alice_explanation, scorer="human").latest("pk")
+    # Only the careful verifier counts: every active card right (1.0), three of four silent cards right (0.75).
+    assert score.value == pytest.approx((1.0 + 0.75) / 2)
+    assert score.revision_id == alice_explanation.current_revision_id
+    assert score.details["n_verifiers"] == 3 and score.details["n_cards"] == 24
+    assert score.details["true_negative_rate"] == 0.75
+    assert {v["verifier"] for v in score.details["verdicts"]} == {"v1", "v2", "v3"}  # no user ids in public details
+
+    # Counted without weights, the adversary and the careless verifier would drag it far down.
+    answers = Answer.objects.filter(item__explanation=alice_explanation, item__is_gold=False)
+    active = [a for a in answers if a.item.label]
+    silent = [a for a in answers if not a.item.label]
+    fits_on_active = sum(a.says_fits for a in active) / len(active)
+    unweighted = (fits_on_active + sum(not a.says_fits for a in silent) / len(silent)) / 2
+    assert unweighted < 0.5 < score.value
+
+    # The wiki shows it, and the author hears about it.
+    feature_page = client.get(alice_explanation.feature.get_absolute_url()).content.decode()
+    assert "human 0.875" in feature_page
+    author_hub = login(alice_explanation.author).get("/play/").content.decode()
+    assert "Your explanations, as verified" in author_hub and "0.88" in author_hub
+    author_profile = client.get(f"/u/{alice_explanation.author.username}/").content.decode()
+    assert "Explanations verified by players" in author_profile
+
+
+def test_each_answer_reveals_what_the_feature_really_did(player, alice_explanation):
+    client = login(player)
+    round_obj = start(client, alice_explanation)
+    item = items_of(round_obj)[0]
+
+    revealed = client.post(answer_url(round_obj, item), {"fits": "no"}, HTTP_HX_REQUEST="true").content.decode()
+
+    assert ("active" if item.label else "silent") in revealed
+    assert f"{item.truth:.1f}" in revealed and "Next card" in revealed
+
+
+def test_a_verdict_must_be_yes_or_no_and_counts_once(player, alice_explanation):
+    client = login(player)
+    round_obj = start(client, alice_explanation)
+    item = items_of(round_obj)[0]
+
+    missing = client.post(answer_url(round_obj, item), {}, HTTP_HX_REQUEST="true")
+    client.post(answer_url(round_obj, item), {"fits": "yes"})
+    client.post(answer_url(round_obj, item), {"fits": "no"})
+
+    assert missing.status_code == 400
+    assert list(Answer.objects.filter(item=item).values_list("says_fits", flat=True)) == [True]
+
+
+def test_finishing_a_round_pays_for_gold_accuracy_only(player, alice_explanation):
+    client = login(player)
+    round_obj = start(client, alice_explanation)
+
+    answer_all(client, round_obj, lambda item: item.label if item.is_gold else True)
+
+    round_obj.refresh_from_db()
+    assert round_obj.skill == 1.0  # both gold cards right
+    assert round_obj.xp == 60 and round_obj.bones == 15
+    summary = client.get(round_obj.get_absolute_url()).content.decode()
+    assert "Gold accuracy" in summary and alice_explanation.text in summary
+
+
+def test_verify_is_locked_before_the_camp(rookie, alice_explanation):
+    assert login(rookie).post("/play/verify/").status_code == 403
