@@ -24,7 +24,7 @@ from django.utils import timezone
 from explanations import services as wiki
 from explanations.models import Explanation
 from explanations.rules import rule_matches
-from features.models import Feature
+from features.models import ActivationExample, ContextWindow, Feature
 from scoring.core.errors import ScoringInputError
 from scoring.models import ExplanationScore
 
@@ -38,6 +38,7 @@ from .rules.achievements import Achievement, newly_earned
 from .rules.bones import bones_for_round
 from .rules.daily import daily_pick
 from .rules.explain import ExplainOutcome, score_explain_answer
+from .rules.gold import plant_gold
 from .rules.predict import SCALE_MAX, clean_guess, predict_skill, scale_to_ten
 from .rules.progression import explain_skill, xp_for_round
 from .rules.reliability import Verdict, human_score
@@ -310,15 +311,63 @@ def verify_check_allowed(user, explanation: Explanation) -> None:
         raise PermissionDenied("That explanation is hidden or empty; it cannot be verified.")
 
 
-def _gold_items(rng: random.Random, count: int) -> list[RoundItem]:
-    """Cards with a certain answer: a planted-rule feature's windows, shown with its true explanation. Half
-    are active, half silent."""
+def _camp_gold_items(rng: random.Random, count: int) -> list[RoundItem]:
+    """The fallback when the stored windows allow no planted rule (a nearly empty database): cards of the
+    camp's planted-rule features, shown with their true explanation. Half are active, half silent."""
     gold = []
     for number in range(count):
         rung = rng.choice(camp.RUNGS)
         kind = "positive" if number % 2 == 0 else rng.choice(["lookalike", "context"])
         item = camp.make_item(rung, kind, rng)
         gold.append(_synthetic_item(item, is_gold=True, prompt=rung.explanation))
+    return gold
+
+
+GOLD_WINDOW_POOL = 60
+
+
+def _gold_items(
+    rng: random.Random, fws: list[feature_items.FeatureWindows], used: set[int], count: int
+) -> list[RoundItem]:
+    """Cards with a certain answer that look like the others: real stored windows of the targets' sources
+    (none already in the round), with a planted explanation whose rule decides the answer (rules/gold.py)."""
+    features = [fw.feature for fw in fws]
+    own = [ex.window_id for fw in fws for ex in [*fw.top, *fw.intervals]]
+    others = list(
+        ActivationExample.objects.filter(feature__source_id__in={f.source_id for f in features})
+        .exclude(window_id__in=used)
+        .values_list("window_id", flat=True)
+        .distinct()
+        .order_by("window_id")[: GOLD_WINDOW_POOL * 20]
+    )
+    rng.shuffle(own)
+    rng.shuffle(others)
+    ids = list(dict.fromkeys(i for i in own + others if i not in used))[:GOLD_WINDOW_POOL]
+    by_id = ContextWindow.objects.in_bulk(ids)
+    windows = [by_id[i] for i in ids if i in by_id]
+    keys = [key for fw in fws for key in fw.key_tokens]
+    gold: list[RoundItem] = []
+    while len(gold) < count:
+        planted = plant_gold([w.tokens for w in windows], rng, prefer=keys)
+        if planted is None:
+            return gold + _camp_gold_items(rng, count - len(gold))
+        for card in planted.cards[: count - len(gold)]:
+            window = windows[card.window]
+            gold.append(
+                RoundItem(
+                    window=window,
+                    tokens=list(window.tokens),
+                    marked=card.marked,
+                    truth=card.truth,
+                    values=list(card.values),
+                    kind="positive" if card.label else "lookalike",
+                    label=card.label,
+                    is_gold=True,
+                    prompt=planted.prompt,
+                )
+            )
+        spent = {card.window for card in planted.cards}
+        windows = [w for i, w in enumerate(windows) if i not in spent]
     return gold
 
 
@@ -342,9 +391,13 @@ def verify_start(*, user, explanation: Explanation | None = None, n_targets: int
     rng = random.Random(seed)
     per_side = 4 if len(targets) == 1 else 2
     cards: list[RoundItem] = []
+    used: set[int] = set()
+    fws = []
     for target in targets:
         fw = feature_items.feature_windows(target.feature)
+        fws.append(fw)
         for candidate in feature_items.verify_candidates(fw, rng, active=per_side, silent=per_side):
+            used.add(candidate.window.pk)
             cards.append(
                 _real_item(
                     candidate,
@@ -356,7 +409,7 @@ def verify_start(*, user, explanation: Explanation | None = None, n_targets: int
             )
     if not cards:
         raise ValidationError("The explanations to verify have no stored examples yet; try again later.")
-    cards += _gold_items(rng, n_gold)
+    cards += _gold_items(rng, fws, used, n_gold)
     rng.shuffle(cards)
     return _create_round(user=user, mode=Mode.VERIFY, items=cards, seed=seed)
 

@@ -9,6 +9,7 @@ predict.py       0-10 scaling, the skill of a round (1 - SSE / SSE of the best c
 progression.py   XP from skill, the level curve
 bones.py         Bones per scored round: skill x base, diminishing returns on replays, daily cap
 reliability.py   verifiers' reliability from gold items; gold-weighted human score via the scoring core
+gold.py          gold Verify cards: a planted rule on real windows, with its certain answers
 streaks.py       daily streaks with freezes that are used up automatically
 daily.py         the feature of the day, deterministic per date
 achievements.py  milestones and when they are earned

@@ -2,8 +2,9 @@
 
 A Verify card shows an explanation and a window with one marked token, and asks whether a feature that
 does what the explanation says would fire there. Each card's truth is known on the server: whether the
-feature really was active on that token. Some cards are gold: their explanation is exactly the planted
-rule of a synthetic feature, so the right verdict is certain whatever the explanation under test.
+feature really was active on that token. Some cards are gold: a real window with an explanation whose
+planted rule decides the answer (gold.py), so the right verdict is certain whatever the explanation under
+test, and the card looks like any other.
 
 Reliability is the posterior mean of a verifier's accuracy on gold cards under a Beta(1, 1) prior, and a
 verdict's weight is 2 x reliability - 1, clipped at 0: chance-level and adversarial verifiers (who answer

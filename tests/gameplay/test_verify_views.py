@@ -1,11 +1,15 @@
 """Verify through the views: gold cards mixed in indistinguishably, your own explanations refused, each
 verifier's reliability from gold, and the gold-weighted human score flowing back to the wiki and the author."""
 
+import random
 import re
 
 import pytest
 
+from explanations.rules import rule_matches
 from gameplay.models import Answer, PlayerProfile, Round
+from gameplay.rules import camp
+from gameplay.rules.gold import plant_gold, whole_words
 from gameplay.rules.reliability import verifier_weight
 from scoring.models import ExplanationScore
 
@@ -56,21 +60,75 @@ def test_a_round_mixes_gold_cards_into_the_explanations_cards(player, alice_expl
     assert all(item.prompt == alice_explanation.text for item in real)
 
 
+def _card_html(page: str) -> str:
+    return page.split('id="card"', 1)[1].split("</form>", 1)[0]
+
+
+def _card_shape(card: str) -> str:
+    """The card's HTML with only what differs from card to card by design taken out: the window's words,
+    the explanation's words, the card's position and the CSRF token. Everything else must be byte-identical."""
+    card = re.sub(r'<p class="game-tokens">.*?</p>', "WINDOW", card, flags=re.S)
+    card = re.sub(r'(<blockquote class="verify-explanation">).*?(</blockquote>)', r"\1PROMPT\2", card, flags=re.S)
+    card = re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "CSRF", card)
+    return re.sub(r"Card \d+|/answer/\d+/", "POSITION", card)
+
+
 def test_gold_cards_look_exactly_like_the_others(player, alice_explanation):
     client = login(player)
     round_obj = start(client, alice_explanation)
-    shapes = {}
+    shapes, pages = {}, {}
     for item in items_of(round_obj):
-        html = client.get(round_obj.get_absolute_url()).content.decode()
-        card = html.split('id="card"', 1)[1].split("</form>", 1)[0]
+        page = client.get(round_obj.get_absolute_url()).content.decode()
+        card = _card_html(page)
         assert card.count('class="gtok marked"') == 1 and "title=" not in card and "style=" not in card
-        card = re.sub(r'value="[^"]*"|/answer/\d+/|\d+', "", card)  # positions and the CSRF token
-        card = re.sub(r'<p class="game-tokens">.*?</p>', "TOKENS", card, flags=re.S)  # the window's words
-        markup = re.sub(r">[^<]*<", "><", card)
-        assert "gold" not in markup.lower()
-        shapes.setdefault(item.is_gold, set()).add(markup)
+        outside = page.replace(card, "CARD")
+        assert "data-" not in _card_shape(card) and "gold" not in (_card_shape(card) + outside).lower()
+        shapes.setdefault(item.is_gold, set()).add(_card_shape(card))
+        pages.setdefault(item.is_gold, set()).add(re.sub(r"\d+|value=\"[^\"]*\"", "", outside))
         client.post(answer_url(round_obj, item), {"fits": "yes"})
+    # Same template, same fields, same markup around: only the window and the explanation's words differ.
     assert len(shapes[True]) == len(shapes[False]) == 1 and shapes[True] == shapes[False]
+    assert pages[True] == pages[False]
+
+
+def test_gold_cards_are_real_windows_with_a_planted_explanation(player, alice_explanation):
+    """Not the camp's synthetic texts or its planted explanations, which every verifier has seen: a stored
+    window of the same model, not otherwise in the round, and an explanation in the explainer's words whose
+    rule gives the certain answer."""
+    round_obj = start(login(player), alice_explanation)
+    items = items_of(round_obj)
+    gold = [item for item in items if item.is_gold]
+    real_windows = {item.window_id for item in items if not item.is_gold}
+
+    camp_explanations = {rung.explanation for rung in camp.RUNGS}
+    for item in gold:
+        assert item.window is not None and item.window.model_id == alice_explanation.feature.source.model_id
+        assert item.tokens == item.window.tokens and item.window_id not in real_windows
+        assert item.prompt not in camp_explanations and item.prompt.startswith('the token "')
+        assert item.explanation_id is None and item.feature_id is None
+        assert item.label == (item.truth > 0)
+    assert len({item.window_id for item in gold}) == 2 and len({item.prompt for item in gold}) == 1
+
+
+def test_planted_gold_answers_follow_the_rule():
+    windows = [
+        ["[CLS]", "the", "black", "cat", "sat", "[SEP]"],
+        ["[CLS]", "feed", "the", "cat", "now", "[SEP]"],
+        ["[CLS]", "a", "white", "dog", "ran", "[SEP]"],
+    ]
+    for seed in range(40):
+        planted = plant_gold(windows, random.Random(seed), prefer=["cat"])
+        assert planted is not None and [card.label for card in planted.cards] == [True, False]
+        assert planted.cards[0].window != planted.cards[1].window
+        for card in planted.cards:
+            tokens = windows[card.window]
+            assert rule_matches(planted.rule, tokens)[card.marked] == card.label
+            assert (card.truth > 0) == card.label and all(
+                (value > 0) == hit for value, hit in zip(card.values, rule_matches(planted.rule, tokens), strict=True)
+            )
+    # Pieces of words and special tokens are never a gold card's word.
+    assert whole_words(["Hello", " wor", "ld", " cat", ".", "[SEP]"]) == [3]
+    assert plant_gold([["[CLS]", "[SEP]"]], random.Random(0)) is None
 
 
 def test_the_human_score_weights_each_verifier_by_gold_accuracy(alice_explanation, client):
