@@ -11,6 +11,7 @@ Money and truth rules, enforced here for every caller:
 - Bones and XP come only from scored play against ground truth: never from agreeing with other players.
 """
 
+import json
 import logging
 import random
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ from .rules.explain import ExplainOutcome, score_explain_answer
 from .rules.gold import plant_gold
 from .rules.predict import SCALE_MAX, clean_guess, predict_skill, scale_to_ten
 from .rules.progression import explain_skill, xp_for_round
-from .rules.reliability import Verdict, human_score
+from .rules.reliability import Verdict, human_score, verifier_weight
 from .rules.streaks import streak_after_play
 
 logger = logging.getLogger(__name__)
@@ -521,9 +522,12 @@ def _round_finish(round_obj: Round) -> None:
                 streak=streak.streak, best_streak=max(profile.best_streak, streak.streak),
                 streak_freezes=streak.freezes, last_daily=round_obj.day,
             )  # fmt: skip
+    reweighed = False
     if round_obj.mode == Mode.VERIFY:
         answers = Answer.objects.filter(item__round=round_obj)
         gold = [a.correct for a in answers if a.correct is not None]
+        # New gold answers move this verifier's weight, and with it every human score they had a say in.
+        reweighed = verifier_weight(profile.gold_correct + sum(gold), profile.gold_total + len(gold)) != profile.weight
         updates.update(
             gold_correct=F("gold_correct") + sum(gold), gold_total=F("gold_total") + len(gold),
             verify_cards=F("verify_cards") + answers.count(),
@@ -534,9 +538,12 @@ def _round_finish(round_obj: Round) -> None:
     round_obj.finished_at = timezone.now()
     round_obj.save(update_fields=["status", "skill", "xp", "bones", "finished_at"])
     if round_obj.mode == Mode.VERIFY:
-        targets = Explanation.objects.filter(verify_items__round=round_obj).distinct()
-        for explanation in targets.select_related("current_revision"):
-            human_score_update(explanation=explanation)
+        # In the same transaction as the new gold counts: the wiki never shows a human score weighted by a
+        # reliability that is no longer the verifier's.
+        ids = set(round_obj.items.filter(explanation__isnull=False).values_list("explanation_id", flat=True))
+        if reweighed:
+            ids.update(verifier_judged_explanations(round_obj.user).values_list("pk", flat=True))
+        human_scores_update(explanations=Explanation.objects.filter(pk__in=ids).select_related("current_revision"))
 
 
 def hint_use(*, user, round_id: int) -> RoundItem:
@@ -561,35 +568,88 @@ def hint_use(*, user, round_id: int) -> RoundItem:
 # --- Human scores from Verify ------------------------------------------------------------------
 
 
-def human_score_update(*, explanation: Explanation) -> ExplanationScore | None:
-    """Recompute the explanation's `human` score from every verdict on its current revision, each weighted
-    by its verifier's current reliability, and store it as a new ExplanationScore (the wiki shows the latest).
-    None while there is nothing to weigh (no verdicts, or only from verifiers without gold answers)."""
-    revision = explanation.current_revision
-    if revision is None:
-        return None
-    answers = Answer.objects.filter(
-        item__explanation=explanation, item__revision=revision, item__is_gold=False, says_fits__isnull=False
-    ).select_related("item", "user__player")
-    # Verifiers appear in the stored details as v1, v2, ... (scores are public; who said what is not).
-    labels: dict[int, str] = {}
-    verdicts = [
-        Verdict(
-            verifier=labels.setdefault(a.user_id, f"v{len(labels) + 1}"),
-            says_fits=bool(a.says_fits),
-            label=bool(a.item.label),
-            weight=a.user.player.weight,
+def human_scores_update(*, explanations) -> dict[int, ExplanationScore | None]:
+    """Recompute the `human` score of each explanation from every verdict on its current revision, each
+    weighted by its verifier's current reliability, in a fixed number of queries however many there are.
+
+    A score that changed is stored as a new ExplanationScore (the wiki shows the latest); an unchanged one
+    writes nothing. Where nothing is left to weigh (every verifier of the revision has weight 0, e.g. after
+    gold answers showed the only one guessing), the revision's human scores are removed: they are derived
+    from the verdicts, which stay, and a value that the current reliabilities no longer support must not stay
+    on the wiki. Returns {explanation id: its current human score, or None}."""
+    by_revision = {e.current_revision_id: e for e in explanations if e.current_revision_id is not None}
+    if not by_revision:
+        return {}
+    rows = (
+        Answer.objects.filter(item__revision_id__in=by_revision, item__is_gold=False, says_fits__isnull=False)
+        .order_by("pk")
+        .values_list("item__revision_id", "user_id", "says_fits", "item__label", "user__player__gold_correct",
+                     "user__player__gold_total")
+    )  # fmt: skip
+    verdicts: dict[int, list[Verdict]] = {revision_id: [] for revision_id in by_revision}
+    labels: dict[int, dict[int, str]] = {revision_id: {} for revision_id in by_revision}
+    for revision_id, user_id, says_fits, label, gold_correct, gold_total in rows:
+        # Verifiers appear in the stored details as v1, v2, ... (scores are public; who said what is not).
+        names = labels[revision_id]
+        verdicts[revision_id].append(
+            Verdict(
+                verifier=names.setdefault(user_id, f"v{len(names) + 1}"),
+                says_fits=bool(says_fits),
+                label=bool(label),
+                weight=verifier_weight(gold_correct or 0, gold_total or 0),
+            )
         )
-        for a in answers.order_by("pk")
-    ]
-    try:
-        result = human_score(revision.text, verdicts)
-    except ScoringInputError:
-        return None
-    score = ExplanationScore.from_result(result, explanation=explanation, revision=revision)
-    score.judge = "verify"
-    score.save()
-    return score
+    latest: dict[int, ExplanationScore] = {}
+    for score in ExplanationScore.objects.filter(revision_id__in=by_revision, scorer="human").order_by(
+        "revision_id", "-created_at", "-pk"
+    ):
+        latest.setdefault(score.revision_id, score)
+    current: dict[int, ExplanationScore | None] = {}
+    fresh: list[ExplanationScore] = []
+    unsupported: list[int] = []
+    for revision_id, explanation in by_revision.items():
+        try:
+            result = human_score(explanation.current_revision.text, verdicts[revision_id])
+        except ScoringInputError:
+            unsupported.append(revision_id)
+            current[explanation.pk] = None
+            continue
+        score = ExplanationScore.from_result(result, explanation=explanation, revision=explanation.current_revision)
+        score.judge = "verify"
+        previous = latest.get(revision_id)
+        if previous is not None and _same_score(previous, score):
+            current[explanation.pk] = previous
+            continue
+        fresh.append(score)
+        current[explanation.pk] = score
+    if unsupported:
+        ExplanationScore.objects.filter(revision_id__in=unsupported, scorer="human").delete()
+    ExplanationScore.objects.bulk_create(fresh)
+    return current
+
+
+def _same_score(stored: ExplanationScore, computed: ExplanationScore) -> bool:
+    # The computed details have not been through JSON yet; compare them as they will be stored.
+    return (
+        abs(stored.value - computed.value) < 1e-12
+        and stored.details == json.loads(json.dumps(computed.details))
+        and stored.example_mix == json.loads(json.dumps(computed.example_mix))
+    )
+
+
+def human_score_update(*, explanation: Explanation) -> ExplanationScore | None:
+    """Recompute one explanation's `human` score (see human_scores_update)."""
+    return human_scores_update(explanations=[explanation]).get(explanation.pk)
+
+
+def verifier_judged_explanations(user):
+    """The explanations whose current revision this player has given verdicts on: the human scores that
+    move when their reliability does."""
+    return Explanation.objects.filter(
+        verify_items__answers__user=user,
+        verify_items__is_gold=False,
+        verify_items__revision_id=F("current_revision_id"),
+    ).distinct()
 
 
 # --- Explain ------------------------------------------------------------------------------------

@@ -5,8 +5,14 @@ import random
 import re
 
 import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
+from explanations import services as wiki
+from explanations.models import Explanation
 from explanations.rules import rule_matches
+from gameplay import services
 from gameplay.models import Answer, PlayerProfile, Round
 from gameplay.rules import camp
 from gameplay.rules.gold import plant_gold, whole_words
@@ -223,3 +229,83 @@ def test_finishing_a_round_pays_for_gold_accuracy_only(player, alice_explanation
 
 def test_verify_is_locked_before_the_camp(rookie, alice_explanation):
     assert login(rookie).post("/play/verify/").status_code == 403
+
+
+def _latest_human(explanation):
+    return (
+        ExplanationScore.objects.filter(explanation=explanation, scorer="human").order_by("-created_at", "-pk").first()
+    )
+
+
+@pytest.fixture
+def bob_explanation(toy_feature):
+    return wiki.explanation_create(feature=toy_feature, author=make_player("bob"), text="the word cat", embed=False)
+
+
+def test_human_scores_follow_a_verifiers_reliability_when_it_changes_later(alice_explanation, bob_explanation):
+    """A verifier who reads alice's explanation perfectly but misses a gold card counts for nothing at first;
+    once later gold answers show them reliable, alice's human score is recomputed with their new weight, in
+    the same request that finished the later round."""
+    careful, late = make_player("careful"), make_player("late")
+    careful_client, late_client = login(careful), login(late)
+    answer_all(
+        careful_client, start(careful_client, alice_explanation), lambda item: item.label if item.is_gold else True
+    )
+    first_gold = {}
+
+    def one_gold_wrong(item):
+        if item.is_gold and not first_gold:
+            first_gold[item.pk] = True
+            return not item.label
+        return item.label
+
+    answer_all(late_client, start(late_client, alice_explanation), one_gold_wrong)
+    assert PlayerProfile.objects.get(user=late).weight == verifier_weight(1, 2) == 0
+    # Only the careful verifier counts: every active card "fits" (right), every silent one "fits" (wrong).
+    assert _latest_human(alice_explanation).value == pytest.approx(0.5)
+
+    answer_all(late_client, start(late_client, bob_explanation), lambda item: item.label)
+
+    late_weight = verifier_weight(3, 4)
+    assert PlayerProfile.objects.get(user=late).weight == pytest.approx(late_weight) and late_weight > 0
+    score = _latest_human(alice_explanation)
+    careful_weight = verifier_weight(2, 2)
+    # Active cards: both verifiers right. Silent cards: only the late verifier right, now with weight 1/3.
+    true_negative_rate = late_weight / (careful_weight + late_weight)
+    assert score.value == pytest.approx((1.0 + true_negative_rate) / 2)
+    assert score.details["true_negative_rate"] == pytest.approx(true_negative_rate, abs=1e-4)
+    assert score.revision_id == alice_explanation.current_revision_id
+    page = Client().get(alice_explanation.feature.get_absolute_url()).content.decode()
+    assert f"human {score.value:.3f}" in page
+
+
+def test_a_human_score_no_reliable_verifier_supports_leaves_the_wiki(alice_explanation, bob_explanation):
+    verifier = make_player("verifier")
+    client = login(verifier)
+    answer_all(client, start(client, alice_explanation), lambda item: item.label)
+    assert _latest_human(alice_explanation).value == 1.0
+
+    answer_all(client, start(client, bob_explanation), lambda item: not item.label if item.is_gold else item.label)
+
+    assert PlayerProfile.objects.get(user=verifier).weight == verifier_weight(2, 4) == 0
+    assert _latest_human(alice_explanation) is None and _latest_human(bob_explanation) is None
+    assert Answer.objects.filter(item__explanation=alice_explanation).count() == 8  # the verdicts stay
+
+
+def test_recomputing_human_scores_takes_the_same_queries_for_many_explanations(alice_explanation, bob_explanation):
+    for name in ("v1", "v2"):
+        client = login(make_player(name))
+        for explanation in (alice_explanation, bob_explanation):
+            answer_all(client, start(client, explanation), lambda item: item.label)
+    explanations = Explanation.objects.select_related("current_revision")
+    stored = ExplanationScore.objects.count()
+
+    with CaptureQueriesContext(connection) as one:
+        services.human_scores_update(explanations=explanations.filter(pk=alice_explanation.pk))
+    with CaptureQueriesContext(connection) as both:
+        scores = services.human_scores_update(explanations=explanations.all())
+
+    # The explanations, their verdicts, their latest scores; the scores have not changed, so nothing is written.
+    assert len(one) == len(both) == 3
+    assert set(scores) == {alice_explanation.pk, bob_explanation.pk}
+    assert ExplanationScore.objects.count() == stored
