@@ -309,3 +309,36 @@ def test_recomputing_human_scores_takes_the_same_queries_for_many_explanations(a
     assert len(one) == len(both) == 3
     assert set(scores) == {alice_explanation.pk, bob_explanation.pk}
     assert ExplanationScore.objects.count() == stored
+
+
+def test_the_feature_page_links_each_explanation_to_verify(player, alice_explanation, bob_explanation):
+    url = alice_explanation.feature.get_absolute_url()
+    verify_alice = f'href="/play/verify/?explanation={alice_explanation.pk}"'
+    verify_bob = f'href="/play/verify/?explanation={bob_explanation.pk}"'
+
+    as_player = login(player).get(url).content.decode()
+    as_alice = login(alice_explanation.author).get(url).content.decode()
+
+    assert verify_alice in as_player and verify_bob in as_player
+    assert verify_alice not in as_alice and verify_bob in as_alice  # never a link to verify your own
+
+
+def test_verify_starts_from_the_explanation_the_feature_page_named(player, alice_explanation, bob_explanation):
+    client = login(player)
+
+    page = client.get(f"/play/verify/?explanation={bob_explanation.pk}").content.decode()
+    round_obj = start(client, bob_explanation)
+
+    assert bob_explanation.text in page and f'name="explanation" value="{bob_explanation.pk}"' in page
+    real = [item for item in items_of(round_obj) if not item.is_gold]
+    assert real and {item.explanation_id for item in real} == {bob_explanation.pk}
+    # Its author following the same link is refused, on the page and when starting.
+    author = login(bob_explanation.author)
+    assert author.get(f"/play/verify/?explanation={bob_explanation.pk}").status_code == 403
+    assert author.post("/play/verify/", {"explanation": bob_explanation.pk}).status_code == 403
+
+
+def test_a_rookie_following_the_link_is_sent_to_the_camp_first(rookie, alice_explanation):
+    page = login(rookie).get(f"/play/verify/?explanation={alice_explanation.pk}").content.decode()
+
+    assert "training camp" in page and "Start verifying" not in page
