@@ -4,8 +4,9 @@ Each trial takes the training camp's planted-rule features (a plain word, a word
 unless negated, a word at the start, a two-token phrase). Every feature gets its true explanation (the
 planted rule in words) and three false ones: the context-blind reading ("the word cat"), an unrelated one
 and a decoy that names only the context ("a colour word"). Simulated verifiers judge Verify cards (a window,
-a marked token and an explanation) exactly as the game deals them, with gold cards (the true explanation of
-a planted feature, so the answer is certain) mixed in:
+a marked token and an explanation) as the game deals them, with gold cards (the true explanation of a
+planted feature, so the answer is certain; the game plants its rules on real windows, see
+gameplay/rules/gold.py, but a reader of a planted rule faces the same certain answer) mixed in:
 
     honest       reads the explanation literally and answers right with probability p (p ~ U(0.7, 0.95))
     careless     flips a coin
