@@ -297,16 +297,20 @@ def daily_start(*, user, day: date | None = None) -> Round:
 
 
 def verifiable_explanations(user):
-    """Explanations a player may verify: visible, with a text, on a feature with examples, not their own."""
+    """Explanations a player may verify: visible, with a text, on a feature with examples, not their own
+    (neither written nor last revised by them)."""
     return (
         Explanation.objects.filter(hidden=False, current_revision__isnull=False, feature__max_activation__gt=0)
         .exclude(author=user)
+        .exclude(current_revision__author=user)
         .select_related("current_revision", "feature__source__model")
     )
 
 
 def verify_check_allowed(user, explanation: Explanation) -> None:
-    if explanation.author_id is not None and explanation.author_id == user.pk:
+    # Whoever wrote the text being judged, first or in its latest revision, is its author here.
+    authors = {explanation.author_id, explanation.current_revision.author_id if explanation.current_revision else None}
+    if user.pk in authors - {None}:
         raise PermissionDenied("You cannot verify your own explanation: other players verify it for you.")
     if explanation.hidden or explanation.current_revision_id is None:
         raise PermissionDenied("That explanation is hidden or empty; it cannot be verified.")

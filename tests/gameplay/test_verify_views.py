@@ -46,6 +46,20 @@ def test_verifying_your_own_explanation_is_refused(alice_explanation):
     assert not Round.objects.exists()
 
 
+def test_whoever_wrote_the_current_revision_cannot_verify_it_either(player, alice_explanation):
+    wiki.explanation_revise(explanation=alice_explanation, author=player, text="cat after black or white", embed=False)
+    client = login(player)
+
+    assert client.post("/play/verify/", {"explanation": alice_explanation.pk}).status_code == 403
+    assert b"nothing to verify" in client.post("/play/verify/", follow=True).content
+    page = client.get(alice_explanation.feature.get_absolute_url()).content.decode()
+    assert f"/play/verify/?explanation={alice_explanation.pk}" not in page
+    # The first author stays refused; anyone else may verify it.
+    form = {"explanation": alice_explanation.pk}
+    assert login(alice_explanation.author).post("/play/verify/", form).status_code == 403
+    assert login(make_player("third")).post("/play/verify/", form).status_code == 302
+
+
 def test_own_explanations_are_never_drawn_for_a_round(alice_explanation):
     response = login(alice_explanation.author).post("/play/verify/", follow=True)
 
