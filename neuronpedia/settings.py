@@ -105,7 +105,20 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    # Connections are kept for DATABASE_CONN_MAX_AGE seconds. A health check (DATABASE_HEALTH_CHECKS=1) costs
+    # every request that uses the database one more round trip (SELECT 1) before its first query; without it, a
+    # connection the database dropped (a restart) fails the one request that finds it, and Django then closes
+    # it, so the next request reconnects.
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL,
+            conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
+            conn_health_checks=env_bool("DATABASE_HEALTH_CHECKS"),
+        )
+    }
+    # Lets psycopg prepare the statements that ask for it (the feature endpoint's, api.selectors.PreparedQuery);
+    # Django's own cursors bind parameters on the client and never prepare.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
 else:
     DATABASES = {
         "default": {
@@ -298,6 +311,7 @@ REST_FRAMEWORK = {
         "api.renderers.OrjsonRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "api.negotiation.RememberingContentNegotiation",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
     "DEFAULT_VERSIONING_CLASS": None,

@@ -154,6 +154,17 @@ def test_a_windows_tokens_are_read_once_per_process(anon, toy):
     assert not any("features_contextwindow" in query["sql"] for query in captured)
 
 
+def test_a_feature_costs_two_queries_and_two_more_with_explanations(anon, toy, explained):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for feature, expected in ((toy["features"][1], 2), (toy["features"][3], 4)):
+        anon.get(f"/api/v1/features/{feature.pk}/")  # the windows' tokens, read once per process
+        with CaptureQueriesContext(connection) as captured:
+            assert anon.get(f"/api/v1/features/{feature.pk}/").status_code == 200
+        assert len(captured) == expected, [query["sql"] for query in captured]
+
+
 def test_dates_are_rfc3339_with_a_zone(anon, toy, explained):
     body = anon.get(f"/api/v1/features/{toy['features'][3].pk}/").json()
     for value in (body["updated_at"], body["explanations"][0]["created_at"]):
