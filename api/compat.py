@@ -353,7 +353,11 @@ class SearchAll(InferenceCompatView):
         for text in texts:
             # Density filtering can drop hits, so ask for more than we show when it is on.
             found = inference.top_features_for_text(
-                model, text, sources=sources, k=min(k * (2 if density_threshold > 0 else 1), 100)
+                model,
+                text,
+                sources=sources,
+                k=min(k * (2 if density_threshold > 0 else 1), 100),
+                with_activations=True,
             )
             features = {
                 (feature.source.slug, feature.index): feature
@@ -362,13 +366,13 @@ class SearchAll(InferenceCompatView):
                 )
             }
             rows = []
-            for hit in found.overall:
+            # Each hit's activations come from the search's own forward pass: one per text, however many hits.
+            for hit, activation in zip(found.overall, found.overall_activations, strict=True):
                 feature = features.get((hit.source_slug, hit.index))
                 if feature is None:  # a dictionary feature whose dashboard has not been computed: still report it
                     feature = Feature(source=by_slug[hit.source_slug], index=hit.index)
                 if density_threshold > 0 and feature.pk and feature.density > density_threshold:
                     continue
-                activation = inference.feature_activations(feature, text)
                 rows.append(_token_activations_json(feature, activation))
             if sort_indexes:
                 rows.sort(key=lambda row: -sum(row["values"][i] for i in sort_indexes if 0 <= i < len(row["values"])))

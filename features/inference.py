@@ -13,7 +13,7 @@ one more lock around the process-wide random number generator, so a seed always 
 import math
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from django.db.models import OuterRef, Subquery
@@ -64,6 +64,9 @@ class TextFeatures:
     tokens: list[str]
     per_token: list[list[FeatureHit]]  # the top features at each token, strongest first; [] on special tokens
     overall: list[FeatureHit]  # the top features by their max over the text, strongest first
+    # With with_activations: each overall hit's activations at every token, as feature_activations gives them
+    # (in its source's framing), from the same forward pass.
+    overall_activations: list[TokenActivations] = field(default_factory=list)
 
 
 @dataclass
@@ -185,14 +188,22 @@ def feature_activations(feature: Feature, text: str) -> TokenActivations:
     token_ids = prefix + _content_ids(loaded, text) + suffix
     _check_length(len(token_ids), loaded, model)
     values = _encode(loaded, [spec], token_ids)[spec.slug][:, feature.index]
+    tokens = token_display_strings(loaded.tokenizer, token_ids)
+    return _token_activations(loaded, token_ids, values, tokens=tokens, first_text_token=len(prefix))
+
+
+def _token_activations(
+    loaded: LoadedModel, token_ids: list[int], values: torch.Tensor, *, tokens: list[str], first_text_token: int
+) -> TokenActivations:
+    """One feature's values on a framed text (its display tokens), with its maximum over the text's own tokens."""
     mask = content_mask(loaded, torch.tensor(token_ids))
-    max_value, max_index = 0.0, len(prefix)
+    max_value, max_index = 0.0, first_text_token
     if mask.any():
         masked = values.masked_fill(~mask, float("-inf"))
         max_index = int(masked.argmax())
         max_value = float(values[max_index])
     return TokenActivations(
-        tokens=token_display_strings(loaded.tokenizer, token_ids),
+        tokens=list(tokens),
         values=[float(value) for value in values],
         max_value=max_value,
         max_index=max_index,
@@ -219,6 +230,45 @@ def feature_activations_for_token_ids(feature: Feature, token_ids: list[int]) ->
     return [float(value) for value in _encode(loaded, [spec], list(token_ids))[spec.slug][:, feature.index]]
 
 
+@dataclass
+class WindowActivations:
+    values: list[float]  # one per token; 0 on special tokens
+    content: list[bool]  # False on special tokens, which never count towards a feature
+
+
+def feature_activations_on_windows(
+    feature: Feature, windows: Sequence[Sequence[int]], *, batch_size: int = 16
+) -> list[WindowActivations]:
+    """The feature's activations on many stored windows, as feature_activations_for_token_ids replays one:
+    windows of one length run together, `batch_size` at a time, as the pipeline batches them."""
+    source = _features_source(feature)
+    model = source.model
+    loaded = _load_model(model)
+    vocab_size = loaded.model.get_input_embeddings().num_embeddings
+    limit = min(MAX_WINDOW_TOKENS, _position_limit(loaded) or MAX_WINDOW_TOKENS)
+    for token_ids in windows:
+        if not token_ids or len(token_ids) > limit:
+            raise InferenceInputError(f"A window must have 1 to {limit} token ids; one has {len(token_ids)}.")
+        if any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < vocab_size for i in token_ids):
+            raise InferenceInputError(f"Token ids must be integers from 0 to {vocab_size - 1}.")
+    spec = _source_spec(loaded, source)
+    by_length: dict[int, list[int]] = {}
+    for position, token_ids in enumerate(windows):
+        by_length.setdefault(len(token_ids), []).append(position)
+    results: list[WindowActivations | None] = [None] * len(windows)
+    for members in by_length.values():
+        for start in range(0, len(members), batch_size):
+            chunk = members[start : start + batch_size]
+            input_ids = torch.tensor([list(windows[m]) for m in chunk], dtype=torch.long)
+            with _model_lock(loaded.path):
+                captured = capture_activations(loaded, [spec.hook], input_ids)
+            mask = content_mask(loaded, input_ids)
+            values = spec.encode(captured)[..., feature.index].float().masked_fill(~mask, 0.0)
+            for row, member in enumerate(chunk):
+                results[member] = WindowActivations(values=values[row].tolist(), content=mask[row].tolist())
+    return [result for result in results if result is not None]
+
+
 # --- Top features for a text ---------------------------------------------------------------------
 
 
@@ -227,10 +277,16 @@ def _hit(source: Source, base_url: str, index: int, value: float) -> FeatureHit:
 
 
 def top_features_for_text(
-    model: LanguageModel, text: str, *, sources: list[Source] | None = None, k: int = 10
+    model: LanguageModel,
+    text: str,
+    *,
+    sources: list[Source] | None = None,
+    k: int = 10,
+    with_activations: bool = False,
 ) -> TextFeatures:
     """The features of `sources` (all of the model's when None) that fire most on `text`: the k strongest
-    at each token, and the k strongest by their max over the text. Only positive activations count."""
+    at each token, and the k strongest by their max over the text. Only positive activations count. With
+    with_activations, also each of those overall hits' values at every token (no further forward pass)."""
     text = _checked_text(text)
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise InferenceInputError(f"k must be a whole number from 1 to {MAX_K}.")
@@ -263,13 +319,15 @@ def top_features_for_text(
     n_shown = len(shown_ids)
     candidates: list[list[FeatureHit]] = [[] for _ in range(n_shown)]
     overall: list[FeatureHit] = []
+    columns: dict[tuple[str, int], tuple[bool | None, torch.Tensor]] = {}  # an overall candidate's framing, values
     for wish, members in framings.items():
         prefix, suffix = frames[wish]
         activations = _encode(loaded, [specs[m] for m in members], prefix + content + suffix)
         for member in members:
             source = sources[member]
             base_url = source.get_absolute_url()
-            values = activations[specs[member].slug][len(prefix) : len(prefix) + len(content)]  # [n_content, F]
+            framed = activations[specs[member].slug]  # [n_tokens, F]
+            values = framed[len(prefix) : len(prefix) + len(content)]  # [n_content, F]
             top = min(k, values.shape[1])
             top_values, top_indices = values.topk(top, dim=1)
             for position, (row_values, row_indices) in enumerate(zip(top_values, top_indices, strict=True)):
@@ -278,20 +336,33 @@ def top_features_for_text(
                     if value > 0:
                         candidates[shown].append(_hit(source, base_url, index, value))
             best_values, best_indices = values.max(dim=0).values.topk(top)
-            overall.extend(
-                _hit(source, base_url, index, value)
-                for value, index in zip(best_values.tolist(), best_indices.tolist(), strict=True)
-                if value > 0
-            )
+            for value, index in zip(best_values.tolist(), best_indices.tolist(), strict=True):
+                if value > 0:
+                    overall.append(_hit(source, base_url, index, value))
+                    columns[(source.slug, int(index))] = (wish, framed[:, index])
     order = {source.slug: position for position, source in enumerate(sources)}
 
     def strongest_first(hits: list[FeatureHit]) -> list[FeatureHit]:
         return sorted(hits, key=lambda hit: (-hit.value, order[hit.source_slug], hit.index))[:k]
 
+    overall = strongest_first(overall)
+    overall_activations = []
+    if with_activations:
+        tokens_of = {}  # per framing: its token ids, their display strings and its first text token
+        for wish, (prefix, suffix) in frames.items():
+            token_ids = prefix + content + suffix
+            tokens_of[wish] = (token_ids, token_display_strings(loaded.tokenizer, token_ids), len(prefix))
+        for hit in overall:
+            wish, values = columns[(hit.source_slug, hit.index)]
+            token_ids, tokens, first_text_token = tokens_of[wish]
+            overall_activations.append(
+                _token_activations(loaded, token_ids, values, tokens=tokens, first_text_token=first_text_token)
+            )
     return TextFeatures(
         tokens=token_display_strings(loaded.tokenizer, shown_ids),
         per_token=[strongest_first(hits) for hits in candidates],
-        overall=strongest_first(overall),
+        overall=overall,
+        overall_activations=overall_activations,
     )
 
 

@@ -98,6 +98,32 @@ def test_search_all_for_one_text_and_several(as_alice, computed_run):
     assert at_two == sorted(at_two, reverse=True)
 
 
+def test_search_all_runs_the_model_once_per_text_and_gives_each_features_own_values(
+    as_alice, computed_run, monkeypatch
+):
+    from features import inference
+
+    forward_passes = []
+    capture = inference.capture_activations
+    monkeypatch.setattr(
+        inference, "capture_activations", lambda *args, **kwargs: forward_passes.append(1) or capture(*args, **kwargs)
+    )
+    payload = {"text": [TEXT, "dogs and cats"], "modelId": "tiny-bert", "sourceSet": "mlp", "numResults": 8}
+    response = as_alice.post("/api/search-all/", payload, format="json")
+    assert response.status_code == 200, response.content
+    results = response.json()["results"]
+    assert len(forward_passes) == 2  # one per text, for the 16 hits of two sources
+    assert [len(result["result"]) for result in results] == [8, 8]
+    assert {item["layer"] for result in results for item in result["result"]} == {"0-mlp", "2-mlp"}
+    for text, result in zip(payload["text"], results, strict=True):
+        for item in result["result"]:
+            feature = {"modelId": "tiny-bert", "layer": item["layer"], "index": item["index"]}
+            alone = as_alice.post("/api/activation/new", {"feature": feature, "customText": text}, format="json")
+            expected = alone.json()
+            for key in ("tokens", "values", "maxValue", "maxValueTokenIndex", "minValue"):
+                assert item[key] == expected[key], (item["layer"], item["index"], key)
+
+
 def test_search_all_errors(as_alice, computed_run):
     base = {"text": TEXT, "modelId": "tiny-bert", "sourceSet": "mlp", "selectedLayers": ["0-mlp"]}
     assert as_alice.post("/api/search-all/", {**base, "modelId": "nope"}, format="json").status_code == 404
