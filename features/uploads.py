@@ -130,21 +130,42 @@ def safetensors_check(path: Path, *, name: str = "") -> None:
         raise PipelineInputError(f"{name} could not be read as safetensors (is it complete?): {error}") from error
 
 
+def shown_path(path: str | Path, *, limit: int = 120) -> str:
+    """A server path as an error message quotes it: repr (so a NUL byte or a newline shows), cut when long."""
+    text = str(path)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text):,} characters)"
+
+
 def checkpoint_directory_check(path: str | Path) -> None:
     """Checks on a checkpoint directory on the server (the register_model command, staff on the web) that the
-    loader would otherwise report as a traceback: missing tokenizer files, unreadable safetensors."""
-    directory = Path(path).expanduser()
-    if not directory.is_dir():
-        raise PipelineInputError(f"Model path {str(path)!r} is not a directory.")
-    if not (directory / "config.json").is_file():
-        raise PipelineInputError(f"{str(directory)!r} is not a transformers checkpoint: it has no config.json.")
-    names = [entry.name for entry in directory.iterdir() if entry.is_file()]
-    problem = checkpoint_completeness_problem(names, pickle_weights_ok=True)
-    if problem:
-        raise PipelineInputError(f"{str(directory)!r}: {problem}")
-    for name in names:
-        if name.endswith(".safetensors"):
-            safetensors_check(directory / name)
+    loader would otherwise report as a traceback: missing tokenizer files, unreadable safetensors. A path the
+    file system refuses (a NUL byte, a name too long, no permission) is a PipelineInputError like the rest."""
+    shown = shown_path(path)
+    if "\x00" in str(path):
+        raise PipelineInputError(f"Model path {shown} contains a NUL character; no file system path can.")
+    try:
+        directory = Path(path).expanduser()
+        if not directory.is_dir():
+            raise PipelineInputError(f"Model path {shown} is not a directory.")
+        if not (directory / "config.json").is_file():
+            raise PipelineInputError(f"{shown} is not a transformers checkpoint: it has no config.json.")
+        names = [entry.name for entry in directory.iterdir() if entry.is_file()]
+        problem = checkpoint_completeness_problem(names, pickle_weights_ok=True)
+        if problem:
+            raise PipelineInputError(f"{shown}: {problem}")
+        for name in names:
+            if name.endswith(".safetensors"):
+                safetensors_check(directory / name)
+    except (OSError, RuntimeError) as error:  # RuntimeError: expanduser() of an unknown ~user
+        raise PipelineInputError(f"Model path {shown} cannot be read: {_reason(error)}.") from error
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror  # "File name too long", "Permission denied": without the path again
+    return str(error).rstrip(".")
 
 
 # --- Streaming size limit -----------------------------------------------------------------------
@@ -290,9 +311,12 @@ def model_register_directory(
     with transaction.atomic():
         if LanguageModel.objects.filter(slug=slug).exists():
             raise PipelineInputError(f"A model named {slug!r} already exists; choose another name.")
-        return services.model_register(
-            slug=slug, path=path, display_name=display_name, description=description, created_by=created_by
-        )
+        try:
+            return services.model_register(
+                slug=slug, path=path, display_name=display_name, description=description, created_by=created_by
+            )
+        except OSError as error:  # a file the check could list but the loader cannot read
+            raise PipelineInputError(f"Model path {shown_path(path)} cannot be read: {_reason(error)}.") from error
 
 
 def dictionary_upload(

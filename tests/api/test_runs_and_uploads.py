@@ -1,5 +1,6 @@
 """Uploads (models, dictionaries) and activation runs through the API."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -165,3 +166,18 @@ def test_a_server_path_the_file_system_refuses_is_a_400(as_staff, gpt2, path):
     assert response.status_code == 400, response.content
     response = as_staff.post("/api/v1/sources/", {"model": "tiny-gpt2", "slug": "x1", "path": path}, format="json")
     assert response.status_code == 400, response.content
+
+
+@pytest.mark.parametrize(
+    "path, message",
+    [
+        ("/tmp/" + "a" * 300, "cannot be read: File name too long."),
+        ("/tmp/" + "a" * 5000, "no more than 1000 characters"),
+        ("/tmp/a\x00b", "Null characters are not allowed."),
+    ],
+)
+def test_a_server_path_the_file_system_refuses_says_why(as_staff, path, message):
+    response = as_staff.post("/api/v1/models/", {"slug": "x1", "path": path}, format="json")
+    assert response.status_code == 400, response.content
+    assert message in json.dumps(error_of(response)["details"])
+    assert not LanguageModel.objects.filter(slug="x1").exists()

@@ -380,6 +380,52 @@ def test_a_staff_server_path_is_checked_like_an_upload(client_ada, ada, tmp_path
     assert not LanguageModel.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "path, message",
+    [
+        ("/tmp/" + "a" * 300, "cannot be read: File name too long."),  # a name longer than the file system allows
+        ("/tmp/" + "a" * 5000, "Ensure this value has at most 1000 characters"),
+        ("/tmp/a\x00b", "Null characters are not allowed."),
+        ("/" + "b/" * 400, "is not a directory."),
+    ],
+)
+def test_a_staff_server_path_the_file_system_refuses_is_a_form_error(client_ada, ada, path, message):
+    ada.is_staff = True
+    ada.save()
+    response = post_model(client_ada, [], server_path=path)
+    assert response.status_code == 200
+    assert message in form_errors(response)
+    assert not LanguageModel.objects.exists()
+
+
+def test_the_directory_check_turns_what_the_file_system_refuses_into_a_message():
+    cases = {
+        "/tmp/" + "a" * 5000: "Model path '/tmp/aaaa",
+        "/tmp/a\x00b": "Model path '/tmp/a\\x00b' contains a NUL character",
+        "~no-such-user-here/model": "cannot be read: Could not determine home directory.",
+    }
+    for path, message in cases.items():
+        with pytest.raises(uploads.PipelineInputError) as raised:
+            uploads.checkpoint_directory_check(path)
+        assert message in str(raised.value)
+        assert len(str(raised.value)) < 300  # a long path is cut, not quoted whole
+    with pytest.raises(uploads.PipelineInputError, match=r"\(5,005 characters\) cannot be read: File name too long"):
+        uploads.checkpoint_directory_check("/tmp/" + "a" * 5000)
+
+
+@pytest.mark.parametrize(
+    "path, message",
+    [
+        ("/tmp/" + "a" * 5000, "cannot be read: File name too long."),
+        ("/tmp/a\x00b", "contains a NUL character"),
+    ],
+)
+def test_register_model_reports_a_path_the_file_system_refuses(db, path, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("register_model", path, "--slug", "broken")
+    assert not LanguageModel.objects.exists()
+
+
 def test_register_model_reports_pickled_or_incomplete_checkpoints(tmp_path, tiny_gpt2_dir):
     for path in tiny_gpt2_dir.iterdir():
         (tmp_path / path.name).write_bytes(path.read_bytes())

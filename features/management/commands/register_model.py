@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from features import services
 from features.pipeline.errors import PipelineInputError
-from features.uploads import checkpoint_directory_check
+from features.uploads import checkpoint_directory_check, shown_path
 
 
 class Command(BaseCommand):
@@ -24,6 +24,8 @@ class Command(BaseCommand):
             model = services.model_register(slug=slug, path=path, display_name=name, description=description)
         except PipelineInputError as error:
             raise CommandError(str(error)) from error
+        except OSError as error:  # a file the check could list but the loader cannot read
+            raise CommandError(f"Model path {shown_path(path)} cannot be read: {error.strerror or error}.") from error
         except ValidationError as error:
             raise CommandError("; ".join(error.messages)) from error
         self.stdout.write(
