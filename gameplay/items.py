@@ -1,30 +1,40 @@
-"""Where the questions about real features come from: the feature's stored examples (top windows and
-interval samples), and silent look-alikes, windows that contain the feature's key tokens where it is silent.
+"""Where the questions about real features come from.
 
-Look-alikes come first from the feature's own stored windows (a key token elsewhere in a window, silent
-there), then from the stored windows of other features of the same source that contain a key token; this
-feature's values on those are computed by live inference (features.inference) and cached. When a model
-cannot be run here (no checkpoint on disk), only stored examples are used.
+Predict and Verify cards come from held-out windows: stored windows of the feature's model that its page
+does not show (neither its top windows nor its interval samples, whose values the page prints), so the answer
+cannot be looked up. The feature's true activations on them are computed by live inference
+(features.inference, one forward pass per batch of windows, cached per window), and rules/cards.py chooses
+the marked tokens: strong, middling, silent look-alikes and plain silent ones. Windows holding the
+feature's key tokens are drawn first, as that is where it fires and where its look-alikes are. A model that
+cannot be run here (no checkpoint on disk) gives no cards: the player is told, and no round starts.
+
+Explain shows the feature's own examples and scores an answer on them, with hard negatives (silent
+look-alikes from other features' stored windows, by live inference where the model can run).
 """
 
 import logging
 import random
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.core.cache import cache
 
+from features import inference
 from features.models import ActivationExample, ContextWindow, Feature
 from scoring.core.examples import DEFAULT_RELATIVE_THRESHOLD, ExampleSet, build_example_set, feature_key_tokens
 from scoring.core.records import ActivationRecord, normalise_token
 
+from .rules.cards import HeldOutWindow, choose_cards, predict_mix, verify_mix
 from .rules.predict import scale_to_ten
 
 logger = logging.getLogger(__name__)
 
 VALUES_CACHE_SECONDS = 7 * 24 * 3600
-# How many other windows to try for look-alikes and random windows before giving up (each costs a forward pass).
+# How many other windows Explain tries for look-alikes and random windows (each costs a forward pass).
 MAX_INFERENCE_WINDOWS = 8
+HELD_OUT_POOL = 48  # held-out windows whose values one round computes (in one batch, then cached)
+HELD_OUT_SCAN = 400  # stored windows drawn to find those holding the feature's key tokens
 STUDY_EXAMPLES = 3  # top examples shown with their activations above a Predict round, never asked about
 
 
@@ -35,7 +45,7 @@ class Candidate:
     window: ContextWindow
     values: list[float]
     marked: int
-    kind: str  # top, interval, lookalike or silent
+    kind: str  # high, mid, lookalike or silent (rules/cards.py)
 
     @property
     def raw(self) -> float:
@@ -191,64 +201,84 @@ def random_windows(fw: FeatureWindows, rng: random.Random, *, count: int, used: 
     return found
 
 
-def _from_examples(examples, kind: str, count: int, used: set[int]) -> list[Candidate]:
-    chosen = []
-    for example in examples:
-        if len(chosen) >= count:
-            break
-        if example.window_id in used:
-            continue
-        chosen.append(Candidate(example.window, example.activations, example.max_token_index, kind))
-        used.add(example.window_id)
-    return chosen
-
-
-# --- Predict, Verify and Explain on real features ------------------------------------------------
+# --- Held-out windows: Predict and Verify on real features ----------------------------------------
 
 
 def study_examples(fw: FeatureWindows) -> list[ActivationExample]:
-    """The top examples shown above a Predict round: never the windows it asks about."""
+    """The top examples shown above a Predict round (the feature page shows them too): never asked about."""
     return fw.top[: min(STUDY_EXAMPLES, len(fw.top) // 2)]
 
 
+def held_out_windows(
+    fw: FeatureWindows, rng: random.Random, *, exclude: Collection[int] = (), size: int = HELD_OUT_POOL
+) -> list[ContextWindow]:
+    """Up to `size` stored windows of the feature's model that are not among its examples (nor in `exclude`),
+    in a seeded random order: of HELD_OUT_SCAN drawn, those holding a key token make up to two thirds."""
+    feature = fw.feature
+    shown = ActivationExample.objects.filter(feature=feature).values("window_id")
+    ids = list(
+        ContextWindow.objects.filter(model_id=feature.source.model_id)
+        .exclude(pk__in=shown)
+        .exclude(pk__in=list(exclude))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    rng.shuffle(ids)
+    drawn = ContextWindow.objects.in_bulk(ids[:HELD_OUT_SCAN])
+    windows = [drawn[i] for i in ids[:HELD_OUT_SCAN] if i in drawn]
+    keys = set(fw.key_tokens)
+    keyed = [w for w in windows if any(normalise_token(token) in keys for token in w.tokens)]
+    plain = [w for w in windows if not any(normalise_token(token) in keys for token in w.tokens)]
+    n_keyed = min(len(keyed), size * 2 // 3)
+    chosen = keyed[:n_keyed] + plain[: size - n_keyed]
+    return chosen + keyed[n_keyed : n_keyed + size - len(chosen)]
+
+
+def held_out_values(feature: Feature, windows: list[ContextWindow]) -> list[HeldOutWindow]:
+    """The feature's true activations on each window by live inference, cached per (feature, window); the
+    windows not cached yet run in one batch. Raises features.inference.InferenceInputError when the model
+    cannot be run here."""
+    keys = {window.pk: f"game:heldout:{feature.pk}:{window.pk}" for window in windows}
+    cached = cache.get_many(list(keys.values()))
+    missing = [window for window in windows if keys[window.pk] not in cached]
+    if missing:
+        measured = inference.feature_activations_on_windows(feature, [list(w.token_ids) for w in missing])
+        fresh = {
+            keys[window.pk]: {"values": result.values, "content": result.content}
+            for window, result in zip(missing, measured, strict=True)
+        }
+        cache.set_many(fresh, VALUES_CACHE_SECONDS)
+        cached.update(fresh)
+    return [
+        HeldOutWindow(tokens=list(w.tokens), values=cached[keys[w.pk]]["values"], content=cached[keys[w.pk]]["content"])
+        for w in windows
+    ]
+
+
+def held_out_candidates(
+    fw: FeatureWindows, rng: random.Random, *, mix: dict[str, int], exclude: Collection[int] = ()
+) -> list[Candidate]:
+    """Cards in held-out windows with the feature's live values, chosen by rules/cards.py to follow `mix`."""
+    windows = held_out_windows(fw, rng, exclude=exclude)
+    pool = held_out_values(fw.feature, windows)
+    cards = choose_cards(pool, mix=mix, maximum=fw.feature.max_activation, keys=fw.key_tokens, rng=rng)
+    return [Candidate(windows[card.window], list(pool[card.window].values), card.marked, card.kind) for card in cards]
+
+
 def predict_candidates(fw: FeatureWindows, rng: random.Random, *, size: int = 10) -> list[Candidate]:
-    """A Predict round: top windows, interval samples and silent look-alikes (about 3/4/3 of 10), in distinct
-    windows and shuffled; short of look-alikes, more interval samples and top windows fill in."""
-    study = study_examples(fw)
-    used = {ex.window_id for ex in study}
-    found = lookalikes(fw, rng, count=round(size * 0.3), used=used)
-    intervals = list(fw.intervals)
-    rng.shuffle(intervals)
-    tops = fw.top[len(study) :]
-    n_top = round(size * 0.3)
-    chosen = _from_examples(tops, "top", n_top, used)
-    chosen += _from_examples(intervals, "interval", size - len(found) - len(chosen), used)
-    chosen += _from_examples(tops, "top", size - len(found) - len(chosen), used)
-    items = (found + chosen)[:size]
+    """A Predict round: high, mid, look-alike and silent tokens (about 3/3/2/2 of 10) in distinct held-out
+    windows, shuffled."""
+    items = held_out_candidates(fw, rng, mix=predict_mix(size))
     rng.shuffle(items)
     return items
 
 
-def verify_candidates(fw: FeatureWindows, rng: random.Random, *, active: int = 2, silent: int = 2) -> list[Candidate]:
-    """Cards for one explanation: held-out active windows (interval samples above the threshold, then the
-    lower-ranked top windows) and silent look-alikes (or silent windows when there are none)."""
-    used: set[int] = set()
-    strong = [ex for ex in fw.intervals if ex.max_value > fw.threshold]
-    rng.shuffle(strong)
-    held_out_top = sorted(fw.top, key=lambda ex: -ex.rank)  # the feature page leads with rank 0
-    cards = _from_examples([*strong, *held_out_top], "active", active, used)
-    quiet = lookalikes(fw, rng, count=silent, used=used)
-    if len(quiet) < silent:
-        weak = [ex for ex in fw.intervals if ex.max_value <= fw.threshold and ex.window_id not in used]
-        for example in weak[: silent - len(quiet)]:
-            values = example.activations
-            quiet.append(Candidate(example.window, values, rng.randrange(len(values)), "silent"))
-            used.add(example.window_id)
-    if len(quiet) < silent:
-        quiet += random_windows(fw, rng, count=silent - len(quiet), used=used)
-    # A "silent" card must really be silent at its mark.
-    quiet = [card for card in quiet if card.raw <= fw.threshold]
-    return cards + quiet
+def verify_candidates(
+    fw: FeatureWindows, rng: random.Random, *, active: int = 2, silent: int = 2, exclude: Collection[int] = ()
+) -> list[Candidate]:
+    """Cards for one explanation: `active` tokens where the feature fires and `silent` ones where it does not
+    (its look-alikes first), in held-out windows not in `exclude`."""
+    return held_out_candidates(fw, rng, mix=verify_mix(active, silent), exclude=exclude)
 
 
 def feature_example_set(fw: FeatureWindows, *, seed: int = 0) -> ExampleSet:

@@ -25,6 +25,7 @@ from django.utils import timezone
 from explanations import services as wiki
 from explanations.models import Explanation
 from explanations.rules import rule_matches
+from features.inference import InferenceInputError
 from features.models import ActivationExample, ContextWindow, Feature
 from scoring.core.errors import ScoringInputError
 from scoring.models import ExplanationScore
@@ -37,6 +38,7 @@ from .models import Answer, DailyFeature, EarnedAchievement, InventoryItem, Ledg
 from .rules import camp
 from .rules.achievements import Achievement, newly_earned
 from .rules.bones import bones_for_round
+from .rules.cards import is_mixed
 from .rules.daily import daily_pick
 from .rules.explain import ExplainOutcome, score_explain_answer
 from .rules.gold import plant_gold
@@ -49,6 +51,7 @@ logger = logging.getLogger(__name__)
 
 ROUND_SIZE = 10
 MIN_PREDICT_ITEMS = 5
+MIN_MIXED_CARDS = 2  # a Predict round asks about at least this many active and this many silent tokens
 MAX_EXPLANATION_LENGTH = wiki.MAX_EXPLANATION_LENGTH
 Mode = Round.Mode
 
@@ -240,11 +243,28 @@ def feature_pick(user, *, mode_group: tuple[str, ...]) -> Feature:
     return feature
 
 
+def _held_out(feature: Feature, choose):
+    """Run `choose()` (which computes the feature's values on held-out windows live), turning a model that
+    cannot run here into a message for the player."""
+    try:
+        return choose()
+    except (InferenceInputError, OSError) as error:
+        logger.warning("No held-out cards for %s: %s", feature, error)
+        raise ValidationError(
+            f"{feature} cannot be played right now, as its cards are computed live by its model. {error} "
+            "Try another feature."
+        ) from error
+
+
 def _predict_items(feature: Feature, seed: int) -> list[RoundItem]:
     fw = feature_items.feature_windows(feature)
-    candidates = feature_items.predict_candidates(fw, random.Random(seed), size=ROUND_SIZE)
-    if len(candidates) < MIN_PREDICT_ITEMS:
-        raise ValidationError(f"{feature} has too few stored examples for a round; try another feature.")
+    candidates = _held_out(feature, lambda: feature_items.predict_candidates(fw, random.Random(seed), size=ROUND_SIZE))
+    mixed = is_mixed([c.kind for c in candidates], min_active=MIN_MIXED_CARDS, min_silent=MIN_MIXED_CARDS)
+    if len(candidates) < MIN_PREDICT_ITEMS or not mixed:
+        raise ValidationError(
+            f"{feature} has too few stored windows outside its page where it fires (and where it stays silent) "
+            "for a round; try another feature."
+        )
     return [_real_item(candidate, feature) for candidate in candidates]
 
 
@@ -334,20 +354,20 @@ GOLD_WINDOW_POOL = 60
 def _gold_items(
     rng: random.Random, fws: list[feature_items.FeatureWindows], used: set[int], count: int
 ) -> list[RoundItem]:
-    """Cards with a certain answer that look like the others: real stored windows of the targets' sources
-    (none already in the round), with a planted explanation whose rule decides the answer (rules/gold.py)."""
+    """Cards with a certain answer that look like the others: held-out windows of the targets' models, drawn
+    like the real cards' (never on a target's page, none already in the round), with a planted explanation
+    whose rule decides the answer (rules/gold.py)."""
     features = [fw.feature for fw in fws]
-    own = [ex.window_id for fw in fws for ex in [*fw.top, *fw.intervals]]
-    others = list(
-        ActivationExample.objects.filter(feature__source_id__in={f.source_id for f in features})
-        .exclude(window_id__in=used)
-        .values_list("window_id", flat=True)
-        .distinct()
-        .order_by("window_id")[: GOLD_WINDOW_POOL * 20]
+    shown = ActivationExample.objects.filter(feature__in=features).values("window_id")
+    ids = list(
+        ContextWindow.objects.filter(model_id__in={f.source.model_id for f in features})
+        .exclude(pk__in=shown)
+        .exclude(pk__in=list(used))
+        .order_by("pk")
+        .values_list("pk", flat=True)[: GOLD_WINDOW_POOL * 20]
     )
-    rng.shuffle(own)
-    rng.shuffle(others)
-    ids = list(dict.fromkeys(i for i in own + others if i not in used))[:GOLD_WINDOW_POOL]
+    rng.shuffle(ids)
+    ids = ids[:GOLD_WINDOW_POOL]
     by_id = ContextWindow.objects.in_bulk(ids)
     windows = [by_id[i] for i in ids if i in by_id]
     keys = [key for fw in fws for key in fw.key_tokens]
@@ -401,7 +421,11 @@ def verify_start(*, user, explanation: Explanation | None = None, n_targets: int
     for target in targets:
         fw = feature_items.feature_windows(target.feature)
         fws.append(fw)
-        for candidate in feature_items.verify_candidates(fw, rng, active=per_side, silent=per_side):
+        candidates = _held_out(
+            target.feature,
+            lambda fw=fw: feature_items.verify_candidates(fw, rng, active=per_side, silent=per_side, exclude=used),
+        )
+        for candidate in candidates:
             used.add(candidate.window.pk)
             cards.append(
                 _real_item(
@@ -412,8 +436,10 @@ def verify_start(*, user, explanation: Explanation | None = None, n_targets: int
                     revision=target.current_revision,
                 )  # fmt: skip
             )
-    if not cards:
-        raise ValidationError("The explanations to verify have no stored examples yet; try again later.")
+    if not is_mixed([card.kind for card in cards]):
+        raise ValidationError(
+            "The explanations to verify have too few stored windows outside their feature's page yet; try again later."
+        )
     cards += _gold_items(rng, fws, used, n_gold)
     rng.shuffle(cards)
     return _create_round(user=user, mode=Mode.VERIFY, items=cards, seed=seed)

@@ -10,6 +10,7 @@ progression.py   XP from skill, the level curve
 bones.py         Bones per scored round: skill x base, diminishing returns on replays, daily cap
 reliability.py   verifiers' reliability from gold items; gold-weighted human score via the scoring core
 gold.py          gold Verify cards: a planted rule on real windows, with its certain answers
+cards.py         which tokens of held-out windows a real-feature round asks about: high, mid, look-alike, silent
 streaks.py       daily streaks with freezes that are used up automatically
 daily.py         the feature of the day, deterministic per date
 achievements.py  milestones and when they are earned

@@ -1,5 +1,8 @@
 """Players, a hand-built feature with known activations (no model needed) and helpers to play rounds
-through the views."""
+through the views.
+
+The toy feature's model has no checkpoint; its "live inference" on held-out windows is the planted rule
+itself (`toy_inference`, for every test here), so rounds built from held-out windows have known answers."""
 
 import re
 
@@ -9,6 +12,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from explanations import services as wiki
+from features import inference
 from features.models import ActivationExample, ContextWindow, Feature, LanguageModel, Source, pack_floats
 from gameplay.models import PlayerProfile, Round, RoundItem
 
@@ -75,6 +79,68 @@ INTERVAL_TEXTS = [
     ("the red car drove past .", 0.0),
 ]
 COLOURS = {"black", "white", "grey", "ginger", "brown", "red", "tabby", "golden"}
+# Stored windows of the same model that the feature's page does not show: where Predict and Verify cards come
+# from. The live value of a cat after a colour depends on the colour (COLOUR_VALUES); plain cats are silent.
+HELD_OUT_TEXTS = [
+    "the black cat hid under the bed .",
+    "a white cat sat by the door .",
+    "our grey cat likes warm milk .",
+    "the tabby cat chased a bird .",
+    "one golden cat slept all night .",
+    "a ginger cat and a brown dog .",
+    "the brown cat ate its dinner .",
+    "his red cat climbed the tree .",
+    "the cat ran out of the house .",  # silent cats: look-alikes
+    "a cat and a dog played .",
+    "buy cat toys at the shop .",
+    "this cat is very old .",
+    "the sun rose over the hills .",  # nothing for this feature
+    "we walked along the river .",
+    "a bird sang in the tree .",
+    "the train left on time .",
+    "she read a long book .",
+    "rain fell all day long .",
+]
+COLOUR_VALUES = {"black": 1.49, "white": 1.37, "grey": 1.21, "tabby": 0.73, "golden": 0.62, "red": 0.53,
+                 "ginger": 0.41, "brown": 0.29}  # fmt: skip
+TOY_MODEL_PATH = "/nonexistent/model"
+SPECIAL = ("[CLS]", "[SEP]")
+_vocabulary: dict[str, int] = {}
+
+
+def toy_token_ids(tokens: list[str]) -> list[int]:
+    return [_vocabulary.setdefault(token, len(_vocabulary)) for token in tokens]
+
+
+def toy_live_values(tokens: list[str]) -> list[float]:
+    """What live inference gives on a toy window: the planted rule, with a value per colour."""
+    return [
+        COLOUR_VALUES[tokens[i - 1]] if token == "cat" and i > 0 and tokens[i - 1] in COLOURS else 0.0
+        for i, token in enumerate(tokens)
+    ]
+
+
+@pytest.fixture(autouse=True)
+def toy_inference(monkeypatch):
+    """Live inference on the toy model (which has no checkpoint) is its planted rule; other models run."""
+    real = inference.feature_activations_on_windows
+
+    def fake(feature, windows, **options):
+        if feature.source.model.path != TOY_MODEL_PATH:
+            return real(feature, windows, **options)
+        words = {i: token for token, i in _vocabulary.items()}
+        results = []
+        for token_ids in windows:
+            tokens = [words[i] for i in token_ids]
+            results.append(
+                inference.WindowActivations(
+                    values=toy_live_values(tokens) if feature.index == 0 else [0.0] * len(tokens),
+                    content=[token not in SPECIAL for token in tokens],
+                )
+            )
+        return results
+
+    monkeypatch.setattr(inference, "feature_activations_on_windows", fake)
 
 
 def _values(tokens: list[str], value: float) -> list[float]:
@@ -84,8 +150,8 @@ def _values(tokens: list[str], value: float) -> list[float]:
 
 def build_toy_feature(*, slug: str = "toy", index: int = 0) -> Feature:
     model = LanguageModel.objects.create(
-        slug=slug, display_name=slug, path="/nonexistent/model", architecture="bert", n_layers=1, d_model=4, d_mlp=8,
-        vocab_size=100,
+        slug=slug, display_name=slug, path=TOY_MODEL_PATH, architecture="bert", n_layers=1, d_model=4, d_mlp=8,
+        vocab_size=1000,
     )  # fmt: skip
     source = Source.objects.create(
         model=model, slug="0-mlp", kind="neurons", hook_name="blocks.0.mlp.hook_post", layer=0, set_name="mlp",
@@ -98,7 +164,7 @@ def build_toy_feature(*, slug: str = "toy", index: int = 0) -> Feature:
         for rank, (text, value) in enumerate(texts):
             tokens = ["[CLS]", *text.split(), "[SEP]"]
             window = ContextWindow.objects.create(
-                model=model, corpus_key="toy", position=position, token_ids=list(range(len(tokens))), tokens=tokens
+                model=model, corpus_key="toy", position=position, token_ids=toy_token_ids(tokens), tokens=tokens
             )
             position += 1
             values = _values(tokens, value)
@@ -110,6 +176,12 @@ def build_toy_feature(*, slug: str = "toy", index: int = 0) -> Feature:
                 interval_index=None if kind == "top" else 0, bin_min=None if kind == "top" else 0.0,
                 bin_max=None if kind == "top" else MAX_ACTIVATION,
             )  # fmt: skip
+    for text in HELD_OUT_TEXTS:
+        tokens = ["[CLS]", *text.split(), "[SEP]"]
+        ContextWindow.objects.create(
+            model=model, corpus_key="toy", position=position, token_ids=toy_token_ids(tokens), tokens=tokens
+        )
+        position += 1
     return Feature.objects.select_related("source__model").get(pk=feature.pk)
 
 

@@ -5,11 +5,22 @@ import re
 
 import pytest
 
+from features.models import ActivationExample
 from gameplay.models import Answer, LedgerEntry, PlayerProfile, Round
-from gameplay.rules.predict import predict_skill
+from gameplay.rules.predict import predict_skill, scale_to_ten
 from gameplay.services import ledger_balance
 
-from .conftest import answer_url, items_of, login, make_player, play_predict_round, round_of
+from .conftest import (
+    MAX_ACTIVATION,
+    answer_url,
+    build_toy_feature,
+    items_of,
+    login,
+    make_player,
+    play_predict_round,
+    round_of,
+    toy_live_values,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -29,19 +40,28 @@ def number_in(html: str, value: float) -> bool:
     return re.search(rf"(?<![\d.]){re.escape(f'{value:.1f}')}(?!\d)", html) is not None
 
 
-def test_a_round_mixes_top_windows_interval_samples_and_silent_lookalikes(player, toy_feature):
+def test_a_round_mixes_high_mid_and_silent_tokens_from_windows_the_feature_page_does_not_show(player, toy_feature):
     round_obj = start(login(player), toy_feature)
     items = items_of(round_obj)
     kinds = [item.kind for item in items]
+    shown = set(ActivationExample.objects.filter(feature=toy_feature).values_list("window_id", flat=True))
 
     assert len(items) == 10
-    assert {"top", "interval", "lookalike"} <= set(kinds)
+    assert kinds.count("high") == 3 and kinds.count("mid") == 3
+    assert kinds.count("lookalike") == 2 and kinds.count("silent") == 2
     assert len({item.window_id for item in items}) == 10  # never the same window twice
-    lookalikes = [item for item in items if item.kind == "lookalike"]
-    assert all(item.tokens[item.marked] == "cat" and item.truth <= 1.0 for item in lookalikes)  # a tenth of the max
+    assert not {item.window_id for item in items} & shown  # nothing the feature page shows with its values
     for item in items:
-        if item.kind in ("top", "interval"):  # marked on the window's strongest token, scaled to 0-10
-            assert item.truth == pytest.approx(max(item.values), abs=0.05)
+        assert item.tokens == item.window.tokens and item.tokens[item.marked] not in ("[CLS]", "[SEP]")
+        live = toy_live_values(item.tokens)  # what inference gives there, the truth at the marked token
+        assert item.values == [scale_to_ten(v, MAX_ACTIVATION) for v in live]
+        assert item.truth == scale_to_ten(live[item.marked], MAX_ACTIVATION)
+    high = sorted(item.truth for item in items if item.kind == "high")
+    assert high == [7.1, 8.1, 8.8]  # the strongest tokens there are outside the page, at their window's peak
+    assert all(1.0 < item.truth < 5.0 for item in items if item.kind == "mid")
+    lookalikes = [item for item in items if item.kind == "lookalike"]
+    assert all(item.tokens[item.marked] == "cat" and item.truth == 0 for item in lookalikes)
+    assert all(item.truth == 0 for item in items if item.kind == "silent")
 
 
 def test_the_page_never_shows_the_truth_before_the_answer(player, toy_feature):
@@ -212,36 +232,57 @@ def test_logged_out_players_are_sent_to_log_in(client, toy_feature):
 
 
 @pytest.mark.slow
-def test_lookalikes_come_from_other_features_windows_by_live_inference(computed_run, client):
-    """With a real (tiny) model on disk, silent look-alikes are found in other features' stored windows and
-    their true value is this feature's live activation there."""
+def test_cards_of_a_real_model_are_held_out_windows_whose_truth_is_live_inference(
+    db, tiny_bert_dir, sample_corpus_file
+):
+    """With a real (tiny) model on disk: every card's window is a stored window of the model that is not among
+    the feature's examples (which its page shows with their values), and its values are the feature's live
+    activations there, as inference on that one window gives them."""
+    from features import services as pipeline
     from features.inference import feature_activations_for_token_ids
     from features.models import Feature
-    from gameplay.items import feature_windows, lookalikes, scaled_values
 
-    player = make_player("infer")
-    features = Feature.objects.filter(source__model__slug="tiny-bert", max_activation__gt=0).select_related(
-        "source__model"
+    run = pipeline.activation_run_create(
+        model_path=str(tiny_bert_dir), model_slug="tiny-bert", layers=[2], corpus=str(sample_corpus_file),
+        n_windows=36, window_len=16, top_k=4, sync=True,
+    )  # fmt: skip
+    assert pipeline.activation_run_start(run_id=run.pk).status == "succeeded"
+    feature = (
+        Feature.objects.filter(source__model__slug="tiny-bert", max_activation__gt=0)
+        .select_related("source__model")
+        .order_by("-density", "index")
+        .first()
     )
-    import random
+    client = login(make_player("infer"))
 
-    for feature in features:
-        fw = feature_windows(feature)
-        own = {ex.window_id for ex in [*fw.top, *fw.intervals]}
-        found = lookalikes(fw, random.Random(0), count=3, used=set(own))
-        if found:
-            break
-    else:
-        pytest.skip("no feature of the tiny model has a silent look-alike in another feature's windows")
-    candidate = found[0]
-    live = feature_activations_for_token_ids(feature, candidate.window.token_ids)
-    assert candidate.window.pk not in own
-    assert candidate.values == pytest.approx(live)
-    assert candidate.raw <= 0.1 * feature.max_activation
-    assert scaled_values(candidate.values, feature.max_activation)[candidate.marked] <= 1.0
+    response = client.post("/play/predict/", {"feature": feature.pk})
 
-    round_obj = start(login(player), feature)
-    assert len(items_of(round_obj)) >= 5
+    assert response.status_code == 302, response.content[:300]
+    items = items_of(round_of(response))
+    shown = set(ActivationExample.objects.filter(feature=feature).values_list("window_id", flat=True))
+    assert len(items) >= 5 and shown
+    assert {"high", "mid"} & {item.kind for item in items} and {"lookalike", "silent"} & {i.kind for i in items}
+    for item in items:
+        assert item.window.model_id == feature.source.model_id and item.window_id not in shown
+        live = feature_activations_for_token_ids(feature, list(item.window.token_ids))
+        assert item.values == pytest.approx([scale_to_ten(v, feature.max_activation) for v in live], abs=0.11)
+        assert item.truth == pytest.approx(scale_to_ten(live[item.marked], feature.max_activation), abs=0.11)
+        assert item.label == (live[item.marked] > 0.1 * feature.max_activation)
+
+
+def test_a_feature_whose_model_cannot_run_here_is_refused_with_a_message(player):
+    gone = build_toy_feature(slug="gone")
+    gone.source.model.path = "/no/such/checkpoint"
+    gone.source.model.save()
+    client = login(player)
+
+    response = client.post("/play/predict/", {"feature": gone.pk}, follow=True)
+
+    assert response.status_code == 200
+    assert (
+        "cannot be played right now" in response.content.decode() and "Try another feature" in response.content.decode()
+    )
+    assert not Round.objects.exists()
 
 
 def test_starting_rounds_is_rate_limited(player, toy_feature, settings):

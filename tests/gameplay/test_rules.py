@@ -12,6 +12,7 @@ import pytest
 from gameplay.rules import camp
 from gameplay.rules.achievements import ACHIEVEMENTS, PlayerStats, newly_earned
 from gameplay.rules.bones import bones_for_round, replay_factor
+from gameplay.rules.cards import HeldOutWindow, choose_cards, is_mixed, predict_mix, verify_mix
 from gameplay.rules.daily import daily_index, daily_pick
 from gameplay.rules.explain import score_explain_answer
 from gameplay.rules.predict import baseline_error, card_glyphs, clean_guess, item_verdict, predict_skill, scale_to_ten
@@ -28,7 +29,7 @@ def test_the_rules_import_without_django():
         "import sys\n"
         "import gameplay.rules.predict, gameplay.rules.progression, gameplay.rules.bones, gameplay.rules.reliability\n"
         "import gameplay.rules.streaks, gameplay.rules.daily, gameplay.rules.achievements, gameplay.rules.camp\n"
-        "import gameplay.rules.explain, gameplay.pixelart, gameplay.catalogue\n"
+        "import gameplay.rules.explain, gameplay.rules.cards, gameplay.pixelart, gameplay.catalogue\n"
         "loaded = sorted(name for name in sys.modules if name == 'django' or name.startswith('django.'))\n"
         "assert not loaded, loaded\n"
     )
@@ -244,3 +245,62 @@ def test_gold_cards_can_be_made_for_every_rung_and_kind():
         for kind in ("positive", "lookalike", "context", "filler"):
             item = camp.make_item(rung, kind, rng)
             assert item.label == (kind == "positive")
+
+
+# --- Held-out cards for real features ----------------------------------------------------------------
+
+
+def _held_out(text: str, values: list[float]) -> HeldOutWindow:
+    tokens = ["[CLS]", *text.split(), "[SEP]"]
+    return HeldOutWindow(tokens=tokens, values=[0.0, *values, 0.0], content=[False] + [True] * len(values) + [False])
+
+
+POOL = [
+    _held_out("black cat sat", [0.0, 9.0, 0.0]),
+    _held_out("white cat ran", [0.0, 8.0, 0.5]),
+    _held_out("grey cat slept", [0.0, 6.0, 0.0]),
+    _held_out("tabby cat came", [0.0, 4.0, 0.0]),
+    _held_out("red cat and tan cat", [0.0, 3.0, 0.0, 0.0, 2.0]),
+    _held_out("brown cat purrs", [0.0, 2.5, 0.0]),
+    _held_out("the cat ran", [0.0, 0.0, 0.0]),
+    _held_out("a cat sat", [0.0, 0.0, 0.0]),
+    _held_out("dogs bark loudly", [0.0, 0.0, 0.0]),
+    _held_out("rain fell today", [0.0, 0.0, 0.0]),
+    _held_out("sun rose early", [0.0, 0.0, 0.0]),
+]
+
+
+def test_a_predict_round_mixes_high_mid_lookalike_and_silent_tokens_one_per_window():
+    for seed in range(20):
+        cards = choose_cards(POOL, mix=predict_mix(10), maximum=10.0, keys={"cat"}, rng=random.Random(seed))
+        kinds = [card.kind for card in cards]
+        assert len(cards) == 10 and len({card.window for card in cards}) == 10
+        assert (kinds.count("high"), kinds.count("mid"), kinds.count("lookalike"), kinds.count("silent")) == (
+            3,
+            3,
+            2,
+            2,
+        )
+        values = {card.kind: [] for card in cards}
+        for card in cards:
+            window = POOL[card.window]
+            assert window.content[card.marked]  # never a special token
+            values[card.kind].append(window.values[card.marked])
+        assert sorted(values["high"]) == [6.0, 8.0, 9.0]  # the strongest windows, at their peaks
+        assert all(1.0 < value < 5.0 for value in values["mid"])
+        assert values["lookalike"] == [0.0, 0.0] and values["silent"] == [0.0, 0.0]
+        assert all(POOL[c.window].tokens[c.marked] == "cat" for c in cards if c.kind == "lookalike")
+        assert all(POOL[c.window].tokens[c.marked] != "cat" for c in cards if c.kind == "silent")
+        assert is_mixed(kinds, min_active=2, min_silent=2)
+
+
+def test_missing_kinds_are_filled_by_their_neighbours_and_an_unmixed_pool_is_told_apart():
+    no_lookalikes = choose_cards(POOL, mix=predict_mix(10), maximum=10.0, keys=set(), rng=random.Random(0))
+    assert [card.kind for card in no_lookalikes].count("silent") == 4  # silent tokens fill in for look-alikes
+    verify = choose_cards(POOL, mix=verify_mix(4, 4), maximum=10.0, keys={"cat"}, rng=random.Random(0))
+    kinds = [card.kind for card in verify]
+    assert (kinds.count("high"), kinds.count("mid"), kinds.count("lookalike"), kinds.count("silent")) == (2, 2, 2, 2)
+    silent_only = choose_cards(POOL[6:], mix=predict_mix(10), maximum=10.0, keys={"cat"}, rng=random.Random(0))
+    assert silent_only and not is_mixed([card.kind for card in silent_only])
+    blank = choose_cards(POOL, mix=predict_mix(10), maximum=0.0, keys={"cat"}, rng=random.Random(0))
+    assert not is_mixed([card.kind for card in blank])  # a feature with no maximum has nothing active

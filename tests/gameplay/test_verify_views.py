@@ -12,14 +12,16 @@ from django.test.utils import CaptureQueriesContext
 from explanations import services as wiki
 from explanations.models import Explanation
 from explanations.rules import rule_matches
+from features.models import ActivationExample
 from gameplay import services
 from gameplay.models import Answer, PlayerProfile, Round
 from gameplay.rules import camp
 from gameplay.rules.gold import plant_gold, whole_words
+from gameplay.rules.predict import scale_to_ten
 from gameplay.rules.reliability import verifier_weight
 from scoring.models import ExplanationScore
 
-from .conftest import answer_url, items_of, login, make_player, round_of
+from .conftest import MAX_ACTIVATION, answer_url, items_of, login, make_player, round_of, toy_live_values
 
 pytestmark = pytest.mark.django_db
 
@@ -78,6 +80,22 @@ def test_a_round_mixes_gold_cards_into_the_explanations_cards(player, alice_expl
     assert all(item.explanation_id == alice_explanation.pk for item in real)
     assert sum(item.label for item in real) == 4 and sum(not item.label for item in real) == 4
     assert all(item.prompt == alice_explanation.text for item in real)
+
+
+def test_every_card_is_a_window_the_feature_page_does_not_show_with_its_live_truth(player, alice_explanation):
+    """The feature page prints its examples' values: a verifier could read the answers there. Real and gold
+    cards alike come from other stored windows of the model; a real card's truth is the live value."""
+    round_obj = start(login(player), alice_explanation)
+    items = items_of(round_obj)
+    shown = set(ActivationExample.objects.filter(feature=alice_explanation.feature).values_list("window_id", flat=True))
+
+    assert all(item.window_id is not None and item.window_id not in shown for item in items)
+    assert len({item.window_id for item in items}) == len(items)
+    for item in items:
+        if not item.is_gold:
+            live = toy_live_values(item.tokens)
+            assert item.truth == scale_to_ten(live[item.marked], MAX_ACTIVATION)
+            assert item.label == (live[item.marked] > 0.1 * MAX_ACTIVATION)
 
 
 def _card_html(page: str) -> str:
@@ -356,3 +374,4 @@ def test_a_rookie_following_the_link_is_sent_to_the_camp_first(rookie, alice_exp
     page = login(rookie).get(f"/play/verify/?explanation={alice_explanation.pk}").content.decode()
 
     assert "training camp" in page and "Start verifying" not in page
+
