@@ -599,8 +599,10 @@ def hint_use(*, user, round_id: int) -> RoundItem:
 
 
 def human_scores_update(*, explanations) -> dict[int, ExplanationScore | None]:
-    """Recompute the `human` score of each explanation from every verdict on its current revision, each
+    """Recompute the `human` score of each explanation from the verdicts on its current revision, each
     weighted by its verifier's current reliability, in a fixed number of queries however many there are.
+    Verdicts are read in the order they were given, so a verifier's latest on a card is the one that counts,
+    and each verifier counts once per revision however many rounds they played (rules/reliability.py).
 
     A score that changed is stored as a new ExplanationScore (the wiki shows the latest); an unchanged one
     writes nothing. Where nothing is left to weigh (every verifier of the revision has weight 0, e.g. after
@@ -614,11 +616,11 @@ def human_scores_update(*, explanations) -> dict[int, ExplanationScore | None]:
         Answer.objects.filter(item__revision_id__in=by_revision, item__is_gold=False, says_fits__isnull=False)
         .order_by("pk")
         .values_list("item__revision_id", "user_id", "says_fits", "item__label", "user__player__gold_correct",
-                     "user__player__gold_total")
+                     "user__player__gold_total", "item__window_id", "item__marked")
     )  # fmt: skip
     verdicts: dict[int, list[Verdict]] = {revision_id: [] for revision_id in by_revision}
     labels: dict[int, dict[int, str]] = {revision_id: {} for revision_id in by_revision}
-    for revision_id, user_id, says_fits, label, gold_correct, gold_total in rows:
+    for revision_id, user_id, says_fits, label, gold_correct, gold_total, window_id, marked in rows:
         # Verifiers appear in the stored details as v1, v2, ... (scores are public; who said what is not).
         names = labels[revision_id]
         verdicts[revision_id].append(
@@ -627,6 +629,7 @@ def human_scores_update(*, explanations) -> dict[int, ExplanationScore | None]:
                 says_fits=bool(says_fits),
                 label=bool(label),
                 weight=verifier_weight(gold_correct or 0, gold_total or 0),
+                card=(window_id, marked) if window_id is not None else None,
             )
         )
     latest: dict[int, ExplanationScore] = {}

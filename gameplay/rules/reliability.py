@@ -17,10 +17,16 @@ computed by the scoring core's `human` scorer, whose interface is a weighted sha
 verdict "agrees" when the reading matches the truth, and weights are normalised per class so that the share
 is balanced. A good explanation makes careful readers right; a context-blind one makes them wrong on the
 silent look-alikes; an unrelated one makes them wrong everywhere.
+
+Each verifier counts once per explanation revision, however many rounds they play on it: only their latest
+verdict on a card (a window and its marked token) counts, and their weight on each class (active cards,
+silent cards) is shared among their verdicts there, so a verifier who judged forty cards of an explanation
+weighs as much as one who judged four, and replaying cannot let one reliable player outvote the others.
 """
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, replace
 
 from scoring.core.scorers import HumanVerdict, ScoreResult, get_scorer
 
@@ -48,6 +54,20 @@ class Verdict:
     says_fits: bool  # what the verifier read from the explanation
     label: bool  # whether the feature really was active on the marked token
     weight: float = 1.0
+    card: Hashable | None = None  # which card (window, marked token); None: a card of its own
+
+
+def counted_verdicts(verdicts: Sequence[Verdict]) -> list[Verdict]:
+    """The verdicts that count, in order: each verifier's latest on each card, with the verifier's weight on
+    each class shared among their verdicts of that class, so that every verifier counts once."""
+    latest: dict[tuple, Verdict] = {}
+    for position, verdict in enumerate(verdicts):
+        key = (verdict.verifier, verdict.card if verdict.card is not None else ("own", position))
+        latest.pop(key, None)  # a later verdict on the same card replaces the earlier one, and takes its place
+        latest[key] = verdict
+    kept = list(latest.values())
+    shares = Counter((verdict.verifier, verdict.label) for verdict in kept)
+    return [replace(v, weight=v.weight / shares[(v.verifier, v.label)]) for v in kept]
 
 
 def human_score(explanation: str, verdicts: Sequence[Verdict]) -> ScoreResult:
@@ -55,6 +75,7 @@ def human_score(explanation: str, verdicts: Sequence[Verdict]) -> ScoreResult:
 
     Raises scoring.core.errors.ScoringInputError when there is nothing to score (no verdicts, or every
     verdict has weight 0)."""
+    verdicts = counted_verdicts(verdicts)
     class_weight = {True: 0.0, False: 0.0}
     for verdict in verdicts:
         class_weight[verdict.label] += verdict.weight

@@ -17,7 +17,7 @@ from gameplay.rules.daily import daily_index, daily_pick
 from gameplay.rules.explain import score_explain_answer
 from gameplay.rules.predict import baseline_error, card_glyphs, clean_guess, item_verdict, predict_skill, scale_to_ten
 from gameplay.rules.progression import explain_skill, level_for_xp, level_progress, xp_for_level, xp_for_round
-from gameplay.rules.reliability import Verdict, gold_accuracy, human_score, verifier_weight
+from gameplay.rules.reliability import Verdict, counted_verdicts, gold_accuracy, human_score, verifier_weight
 from gameplay.rules.streaks import streak_after_play, streak_alive
 from scoring.core.errors import ScoringInputError
 
@@ -148,6 +148,42 @@ def test_the_gold_weighted_human_score_on_a_constructed_case():
     unweighted = human_score("x", [Verdict(v.verifier, v.says_fits, v.label, 1.0) for v in verdicts])
     # Without weights the adversary counts: active (2 + 0 + 2) / 6, silent (1 + 0 + 0) / 6
     assert unweighted.value == pytest.approx((4 / 6 + 1 / 6) / 2)
+
+
+def test_a_verifier_counts_once_however_many_rounds_they_play():
+    # Two equally reliable verifiers: one says "fits" everywhere once; the other reads every card right, in
+    # one round or in five. Five rounds move the score no more than one does.
+    truth = [True, True, False, False]
+    careless = [Verdict("careless", True, label, 0.9, card=("c", n)) for n, label in enumerate(truth)]
+
+    def rounds(count: int) -> list[Verdict]:
+        return [
+            Verdict("keen", label, label, 0.9, card=(f"r{r}", n)) for r in range(count) for n, label in enumerate(truth)
+        ]
+
+    once = human_score("x", careless + rounds(1))
+    five = human_score("x", careless + rounds(5))
+    assert once.value == pytest.approx((1 + 0.5) / 2)
+    assert five.value == pytest.approx(once.value)
+    assert five.details["n_cards"] == 24 and five.details["n_verifiers"] == 2
+    # Counted without the cap, the keen verifier would have had five votes on each silent card to one.
+    assert (1 + 5 / 6) / 2 > five.value
+
+
+def test_only_a_verifiers_latest_verdict_on_a_card_counts():
+    first = Verdict("v", True, False, 1.0, card=(7, 3))
+    other = Verdict("v", True, True, 1.0, card=(8, 1))
+    changed_mind = Verdict("v", False, False, 1.0, card=(7, 3))
+    someone_else = Verdict("w", True, False, 1.0, card=(7, 3))
+
+    counted = counted_verdicts([first, other, changed_mind, someone_else])
+
+    assert [(v.verifier, v.card, v.says_fits) for v in counted] == [("v", (8, 1), True), ("v", (7, 3), False),
+                                                                    ("w", (7, 3), True)]  # fmt: skip
+    assert human_score("x", [first, other, changed_mind]).value == 1.0
+    # Weight is shared among a verifier's verdicts of one class: each verifier's total is their weight.
+    spread = counted_verdicts([Verdict("v", True, True, 0.6, card=n) for n in range(3)])
+    assert sum(v.weight for v in spread) == pytest.approx(0.6)
 
 
 def test_a_human_score_needs_some_weight():

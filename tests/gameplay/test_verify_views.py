@@ -375,3 +375,26 @@ def test_a_rookie_following_the_link_is_sent_to_the_camp_first(rookie, alice_exp
 
     assert "training camp" in page and "Start verifying" not in page
 
+
+def test_one_verifier_playing_five_rounds_moves_a_human_score_no_more_than_one_round(alice_explanation):
+    """Two verifiers with the same (long, perfect) gold record: a careless one says "fits" to everything once;
+    a keen one reads every card right, then replays the explanation four more times. Only their latest verdict
+    per card counts and each counts once per revision, so the replays cannot outvote the careless verifier."""
+    careless, keen = (make_player(name, gold_correct=1000, gold_total=1000) for name in ("careless", "keen"))
+    careless_client, keen_client = login(careless), login(keen)
+    answer_all(
+        careless_client,
+        start(careless_client, alice_explanation),
+        lambda item: True if not item.is_gold else item.label,
+    )
+    alone = _latest_human(alice_explanation).value
+    answer_all(keen_client, start(keen_client, alice_explanation), lambda item: item.label)
+    after_one = _latest_human(alice_explanation).value
+
+    for _ in range(4):
+        answer_all(keen_client, start(keen_client, alice_explanation), lambda item: item.label)
+
+    after_five = _latest_human(alice_explanation).value
+    assert alone == pytest.approx(0.5) and after_one == pytest.approx(0.75, abs=1e-3)
+    assert abs(after_five - alone) <= abs(after_one - alone) + 1e-3
+    assert Answer.objects.filter(user=keen, item__explanation=alice_explanation).count() == 5 * 8  # all kept
