@@ -28,6 +28,10 @@ class Explanation(models.Model):
     )
     method = models.CharField(max_length=64, blank=True, help_text="Explainer name, e.g. token-stats")
     explainer_model = models.CharField(max_length=200, blank=True, help_text="The LLM the explainer used")
+    # Written by one of our explainers on the task queue (scoring/services.py). At most one per feature and
+    # explainer (method + model), so a repeated run finds it instead of writing it again; imported and
+    # hand-entered machine explanations are not bound by that.
+    generated = models.BooleanField(default=False)
     # Denormalised totals, updated with F() expressions by the vote service so they stay exact.
     vote_score = models.IntegerField(default=0)
     best_score = models.FloatField(null=True, blank=True, help_text="Highest automated score, for ordering")
@@ -46,6 +50,13 @@ class Explanation(models.Model):
             models.Index(
                 fields=["current_revision"], include=["id", "hidden", "feature"], name="explanation_current_rev"
             ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["feature", "method", "explainer_model"],
+                condition=Q(generated=True),
+                name="explanation_one_generated_per_explainer",
+            )
         ]
 
     def __str__(self) -> str:

@@ -138,9 +138,11 @@ def explanation_create(
     rule_text: str = "",
     message: str = "",
     embed: bool = True,
+    generated: bool = False,
 ) -> Explanation:
     """A new explanation with its first revision. Written by a person (`author`) or by a machine
-    (`method`, and the `explainer_model` it used), never neither."""
+    (`method`, and the `explainer_model` it used), never neither. `generated` marks one written by our
+    explainer pipelines (scoring/services.py): at most one per feature, method and model (a constraint)."""
     text = _clean_text(text)
     rule = rule_from_text(rule_text)
     if author is None and not method:
@@ -150,7 +152,7 @@ def explanation_create(
         _ensure_explanations_open(feature, author)
     with transaction.atomic():
         explanation = Explanation.objects.create(
-            feature=feature, author=author, method=method, explainer_model=explainer_model
+            feature=feature, author=author, method=method, explainer_model=explainer_model, generated=generated
         )
         revision = ExplanationRevision.objects.create(
             explanation=explanation, text=text, rule=rule, author=author, message=message[:300] or "Created"

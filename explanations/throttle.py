@@ -15,6 +15,7 @@ ACTION_NOUNS = {  # singular, plural
     "vote": ("vote", "votes"),
     "report": ("report", "reports"),
     "list": ("list change", "list changes"),
+    "generate": ("request to generate or score an explanation", "requests to generate or score explanations"),
 }
 
 

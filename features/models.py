@@ -197,6 +197,11 @@ class PipelineRun(models.Model):
     shards_total = models.PositiveIntegerField(default=1)
     shards_done = models.PositiveIntegerField(default=0)
     tokens_done = models.BigIntegerField(default=0)
+    # Explanation and scoring runs go feature by feature: how many are done, and those that failed, each
+    # {"feature": "model/source/index", "url": ..., "error": ...}; one failure does not stop the run.
+    items_total = models.PositiveIntegerField(default=0)
+    items_done = models.PositiveIntegerField(default=0)
+    failures = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True)
     task_id = models.CharField(max_length=64, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)

@@ -278,6 +278,8 @@ WIKI_RATE_LIMITS = {
     "list": os.environ.get("WIKI_RATE_LIST", "60/m"),
     # Activation runs started from the web: each loads a model and runs it over a corpus on the workers.
     "run": os.environ.get("WIKI_RATE_RUN", "5/h"),
+    # "Generate an explanation" and "Score" on a feature's page: each queues a run of live inference.
+    "generate": os.environ.get("WIKI_RATE_GENERATE", "20/h"),
 }
 WIKI_COMMENT_EDIT_MINUTES = int(os.environ.get("WIKI_COMMENT_EDIT_MINUTES", "30"))
 

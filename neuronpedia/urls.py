@@ -7,6 +7,7 @@ urlpatterns = [
     path("api/", include("api.urls")),
     path("", include("accounts.urls")),
     path("", include("explanations.urls")),
+    path("", include("scoring.urls")),
     path("play/", include("gameplay.urls")),
     # The wiki's model/source/feature paths are catch-alls, so they come last.
     path("", include("features.urls")),

@@ -2,8 +2,12 @@
 plain Python (scoring/core, no Django) and this stores what they return."""
 
 from django.db import models
+from django.db.models import Q
+from django.urls import reverse
 
 from explanations.models import Explanation, ExplanationRevision
+
+from .core.meaning import score_meaning
 
 
 class ExplanationScore(models.Model):
@@ -22,9 +26,30 @@ class ExplanationScore(models.Model):
     class Meta:
         ordering = ["explanation", "scorer", "-created_at"]
         indexes = [models.Index(fields=["explanation", "scorer"], name="score_explanation_scorer")]
+        constraints = [
+            # One score per text, scorer and judge: scoring again finds it instead of adding another. The
+            # human score is the exception: Verify mode appends a new one as verdicts come in.
+            models.UniqueConstraint(
+                fields=["revision", "scorer", "judge"],
+                condition=~Q(scorer="human"),
+                name="score_one_per_revision_scorer_judge",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.scorer}={self.value:.3f} for explanation {self.explanation_id}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("scoring:score", args=[self.explanation_id, self.pk])
+
+    @property
+    def meaning(self) -> str:
+        """One sentence for a tooltip: the metric, the examples it was computed on, and what chance is."""
+        return score_meaning(self.scorer, self.value, self.details or {}, self.example_mix or {})
+
+    @property
+    def has_breakdown(self) -> bool:
+        return bool((self.details or {}).get("examples"))
 
     @classmethod
     def from_result(cls, result, *, explanation: Explanation, revision: ExplanationRevision | None = None):

@@ -1,0 +1,238 @@
+"""The examples a stored feature's explanations are explained from and scored on, read from its stored
+dashboard: top examples, interval samples, random corpus windows, and hard negatives (stored corpus
+windows that hold the explanation's key tokens where the feature is silent).
+
+Random windows and hard negatives are windows the dashboard has no values for, so the feature's true
+activations on them come from live inference (features/inference.py): the hard negatives are real. When
+the model cannot be run here (an imported model without a checkpoint), only stored examples are used,
+and every score's example mix says so (0 hard negatives).
+
+One `FeatureExamples` serves a whole run: the index of its corpus windows is built once, and each
+window's values once per feature.
+"""
+
+import logging
+import random
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from features.models import ActivationExample, ContextWindow, Feature, Source
+from scoring.core.examples import ExampleSet, build_example_set, feature_key_tokens
+from scoring.core.mining import WindowTokenIndex, explanation_key_tokens
+from scoring.core.records import ActivationRecord, normalise_token
+
+logger = logging.getLogger(__name__)
+
+MAX_INDEXED_WINDOWS = 20_000  # the corpus windows searched for key tokens (a run's memory stays bounded)
+N_RANDOM = 10
+N_HARD_NEGATIVES = 20
+MAX_INFERENCE_WINDOWS = 40  # forward passes per explanation, at most, to find its hard negatives
+
+
+@dataclass(frozen=True)
+class WindowRecord:
+    window_id: int
+    record: ActivationRecord
+
+
+@dataclass
+class FeatureRecords:
+    """A feature's stored examples and its random windows, each with the window it came from."""
+
+    feature: Feature
+    top: list[WindowRecord]
+    intervals: list[WindowRecord]
+    random: list[WindowRecord]
+
+    def records(self) -> list[ActivationRecord]:
+        """What an explainer reads: top examples first, then the rest to compare them with."""
+        return [item.record for item in [*self.top, *self.intervals, *self.random]]
+
+    @property
+    def window_ids(self) -> set[int]:
+        return {item.window_id for item in [*self.top, *self.intervals, *self.random]}
+
+
+@dataclass
+class ScoringExamples:
+    """An explanation's example set, and where each of its examples came from (for the breakdown page)."""
+
+    example_set: ExampleSet
+    shown: dict[str, dict]  # "kind:index" -> {"window": pk, "values": {position: value}}
+
+
+def _record(window: ContextWindow, values: list[float]) -> ActivationRecord:
+    n = min(len(window.tokens), len(values))
+    return ActivationRecord(tokens=tuple(window.tokens[:n]), activations=tuple(values[:n]))
+
+
+def _seed(*parts: object) -> int:
+    """A stable seed per feature (and explanation): scoring again draws the same examples."""
+    return zlib.crc32(":".join(str(part) for part in parts).encode())
+
+
+def inference_available(source: Source) -> bool:
+    path = source.model.path
+    return bool(path) and Path(path).is_dir()
+
+
+class FeatureExamples:
+    def __init__(
+        self,
+        source: Source,
+        *,
+        n_random: int = N_RANDOM,
+        n_hard_negatives: int = N_HARD_NEGATIVES,
+        max_inference_windows: int = MAX_INFERENCE_WINDOWS,
+    ) -> None:
+        self.source = source
+        self.n_random = n_random
+        self.n_hard_negatives = n_hard_negatives
+        self.max_inference_windows = max_inference_windows
+        self.can_infer = inference_available(source)
+        self._index: WindowTokenIndex | None = None
+        self._window_ids: list[int] = []
+        self._windows: dict[int, ContextWindow] = {}
+        self._values: dict[tuple[int, int], list[float]] = {}
+
+    # --- the corpus ------------------------------------------------------------------------------
+
+    def _corpus_windows(self):
+        windows = ContextWindow.objects.filter(model_id=self.source.model_id)
+        corpus_key = self.source.config.get("corpus_key") if isinstance(self.source.config, dict) else None
+        if corpus_key:
+            windows = windows.filter(corpus_key=corpus_key)
+        return windows.order_by("position", "pk")
+
+    @property
+    def index(self) -> WindowTokenIndex:
+        if self._index is None:
+            rows = list(self._corpus_windows().values_list("pk", "tokens")[:MAX_INDEXED_WINDOWS])
+            self._window_ids = [pk for pk, _ in rows]
+            self._index = WindowTokenIndex(rows)
+        return self._index
+
+    def _load_windows(self, ids: list[int]) -> dict[int, ContextWindow]:
+        missing = [pk for pk in ids if pk not in self._windows]
+        if missing:
+            self._windows.update(ContextWindow.objects.in_bulk(missing))
+        return {pk: self._windows[pk] for pk in ids if pk in self._windows}
+
+    def values(self, feature: Feature, window: ContextWindow) -> list[float]:
+        """The feature's true activations on a stored window, by live inference (once per run)."""
+        key = (feature.pk, window.pk)
+        if key not in self._values:
+            from features.inference import feature_activations_for_token_ids  # imports torch
+
+            self._values[key] = feature_activations_for_token_ids(feature, list(window.token_ids))
+        return self._values[key]
+
+    # --- a feature's records -----------------------------------------------------------------------
+
+    def feature_records(self, feature: Feature) -> FeatureRecords:
+        examples = list(ActivationExample.objects.filter(feature=feature).select_related("window"))
+        top = sorted((ex for ex in examples if ex.kind == ActivationExample.Kind.TOP), key=lambda ex: ex.rank)
+        intervals = sorted(
+            (ex for ex in examples if ex.kind == ActivationExample.Kind.INTERVAL),
+            key=lambda ex: (ex.interval_index or 0, ex.rank),
+        )
+        for example in examples:
+            self._windows.setdefault(example.window_id, example.window)
+        records = FeatureRecords(
+            feature=feature,
+            top=[WindowRecord(ex.window_id, _record(ex.window, ex.activations)) for ex in top],
+            intervals=[WindowRecord(ex.window_id, _record(ex.window, ex.activations)) for ex in intervals],
+            random=[],
+        )
+        if self.can_infer and self.n_random:
+            own = records.window_ids
+            candidates = [pk for pk in self._shuffled_corpus(feature) if pk not in own][: self.n_random]
+            windows = self._load_windows(candidates)
+            records.random = [
+                WindowRecord(pk, _record(windows[pk], self.values(feature, windows[pk])))
+                for pk in candidates
+                if pk in windows
+            ]
+        return records
+
+    def _shuffled_corpus(self, feature: Feature) -> list[int]:
+        self.index  # noqa: B018 - loads the window ids
+        ids = list(self._window_ids)
+        random.Random(_seed("random", feature.pk)).shuffle(ids)
+        return ids
+
+    # --- an explanation's example set --------------------------------------------------------------
+
+    def example_set(
+        self, records: FeatureRecords, *, explanation: str = "", rule: dict | None = None
+    ) -> ScoringExamples:
+        """Top, interval samples, random windows and hard negatives for one explanation: windows that
+        contain its key tokens (and the feature's own) where the feature is silent on every one of them."""
+        feature = records.feature
+        feature_max = feature.max_activation if feature.max_activation > 0 else None
+        threshold = ExampleSet(top=[r.record for r in records.top], feature_max=feature_max).threshold
+        explanation_keys = explanation_key_tokens(explanation, rule=rule) if explanation else []
+        keys = list(dict.fromkeys([*explanation_keys, *feature_key_tokens([r.record for r in records.top])]))
+        seed = _seed("examples", feature.pk, explanation)
+
+        # The feature's own silent interval samples that hold a key token are look-alikes already.
+        intervals, candidates = [], []
+        for item in records.intervals:
+            silent_lookalike = item.record.max_activation <= threshold and any(
+                normalise_token(token) in keys for token in item.record.tokens
+            )
+            (candidates if silent_lookalike else intervals).append(item)
+        if self.can_infer and keys:
+            candidates += self._silent_windows_with(feature, keys, threshold, exclude=records.window_ids, seed=seed)
+
+        example_set = build_example_set(
+            top=[r.record for r in records.top],
+            intervals=[r.record for r in intervals],
+            random_records=[r.record for r in records.random],
+            candidates=[r.record for r in candidates],
+            n_hard_negatives=self.n_hard_negatives,
+            extra_key_tokens=explanation_keys,
+            feature_max=feature_max,
+            seed=seed,
+        )
+        window_of = {item.record.tokens: item.window_id for item in [*records.top, *intervals, *records.random]}
+        for item in candidates:
+            window_of.setdefault(item.record.tokens, item.window_id)
+        return ScoringExamples(example_set=example_set, shown=_shown(example_set, window_of))
+
+    def _silent_windows_with(
+        self, feature: Feature, keys: list[str], threshold: float, *, exclude: set[int], seed: int
+    ) -> list[WindowRecord]:
+        """Corpus windows holding a key token where the feature is silent on it, by live inference; at most
+        `max_inference_windows` tried, stopping once there are enough."""
+        wanted = set(keys)
+        ids = self.index.containing(keys, exclude=exclude, limit=self.max_inference_windows, seed=seed)
+        windows = self._load_windows(ids)
+        found = []
+        for pk in ids:
+            window = windows.get(pk)
+            if window is None:
+                continue
+            record = _record(window, self.values(feature, window))
+            positions = [i for i, token in enumerate(record.tokens) if normalise_token(token) in wanted]
+            if positions and all(record.activations[i] <= threshold for i in positions):
+                found.append(WindowRecord(pk, record))
+                if len(found) >= self.n_hard_negatives:
+                    break
+        return found
+
+
+def _shown(example_set: ExampleSet, window_of: dict[tuple, int]) -> dict[str, dict]:
+    """Each example's window and its activations, sparse (values below 1% of the maximum look blank anyway),
+    so the breakdown page can highlight what the scorer saw even after the dashboards are recomputed."""
+    floor = 0.01 * example_set.max_activation
+    shown = {}
+    for example in example_set.examples():
+        values = {
+            str(position): round(value, 4)
+            for position, value in enumerate(example.record.activations)
+            if value > floor and value > 0
+        }
+        shown[f"{example.kind}:{example.index}"] = {"window": window_of.get(example.record.tokens), "values": values}
+    return shown

@@ -1,0 +1,244 @@
+"""Explaining and scoring stored features on the task queue: the services, the runs they drive, the
+commands that start them, and a real django-q2 worker."""
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import IntegrityError, transaction
+
+from explanations import services as wiki
+from explanations.models import Explanation
+from features.inference import feature_activations_for_token_ids
+from features.models import ActivationExample, ContextWindow, Feature, PipelineRun, Source
+from scoring import services
+from scoring.core.records import normalise_token
+from scoring.models import ExplanationScore
+from tests.features.test_activation_runs import start_worker, stop_worker
+from tests.scoring.llm_server import ScriptedLLMServer
+
+pytestmark = pytest.mark.django_db
+
+# The tiny random BERT's GELU neurons fire somewhere in almost every window, so window-level detection
+# has no silent windows to tell apart; token-level scorers do.
+SCORERS = ["fuzzing", "simulation"]
+
+
+def source(slug: str = "0-mlp") -> Source:
+    return Source.objects.select_related("model").get(model__slug="tiny-bert", slug=slug)
+
+
+def explain_source(src: Source, **options) -> PipelineRun:
+    run, created = services.explain_run_create(source=src, sync=True, **options)
+    assert created
+    return services.run_enqueue(run)
+
+
+def score_source(src: Source, **options) -> PipelineRun:
+    run, created = services.score_run_create(source=src, sync=True, **options)
+    assert created
+    return services.run_enqueue(run)
+
+
+def counts(src: Source) -> tuple[int, int]:
+    return (
+        Explanation.objects.filter(feature__source=src).count(),
+        ExplanationScore.objects.filter(explanation__feature__source=src).count(),
+    )
+
+
+def test_explaining_a_source_writes_one_scored_explanation_per_firing_feature(computed_run):
+    src = source()
+    run = explain_source(src, scorers=SCORERS)
+
+    firing = Feature.objects.filter(source=src, max_activation__gt=0).count()
+    assert run.status == "succeeded", run.error
+    assert run.items_done == run.items_total == firing and run.progress == 1.0
+    assert run.message.startswith("Done"), run.failures[:3]
+    generated = Explanation.objects.filter(feature__source=src, generated=True, method="token-stats")
+    assert generated.count() == firing
+    assert counts(src) == (firing, 2 * firing)
+    score = ExplanationScore.objects.filter(scorer="fuzzing").first()
+    assert score.judge == "offline" and score.revision_id == score.explanation.current_revision_id
+    assert score.example_mix["top"] == 5 and score.example_mix["random"] > 0
+    assert Explanation.objects.get(pk=score.explanation_id).best_score is not None
+
+
+def test_running_the_same_pipelines_again_writes_nothing_new(computed_run):
+    src = source()
+    explain_source(src, scorers=SCORERS)
+    first = counts(src)
+    again = explain_source(src, scorers=SCORERS)
+    assert counts(src) == first
+    assert again.params["explanations_written"] == 0 and again.params["scores_written"] == 0
+
+    rescored = score_source(src, scorers=SCORERS)
+    assert rescored.status == "succeeded" and rescored.params["scores_written"] == 0
+    assert counts(src) == first
+
+    forced = score_source(src, scorers=["fuzzing"], force=True)
+    assert forced.params["scores_written"] == first[0]  # recomputed in place, not added
+    assert counts(src) == first
+
+
+def test_a_request_while_the_same_run_is_queued_returns_that_run(computed_run):
+    src = source()
+    run, created = services.explain_run_create(source=src, scorers=SCORERS)
+    again, created_again = services.explain_run_create(source=src, scorers=SCORERS)
+    assert created and not created_again and again.pk == run.pk
+    other, created_other = services.explain_run_create(source=src, scorers=["simulation"])
+    assert created_other and other.pk != run.pk
+
+
+def test_a_failing_feature_is_recorded_and_the_others_still_succeed(computed_run):
+    src = source()
+    broken = Feature.objects.filter(source=src, max_activation__gt=0).order_by("index").first()
+    ActivationExample.objects.filter(feature=broken).delete()  # fires, but no top examples to score against
+
+    run = explain_source(src, scorers=SCORERS)
+
+    firing = Feature.objects.filter(source=src, max_activation__gt=0).count()
+    assert run.status == "succeeded"
+    assert run.message.startswith("Succeeded with 1 failure:")
+    assert [failure["feature"] for failure in run.failures] == [str(broken)]
+    assert "needs at least one top example" in run.failures[0]["error"]
+    assert run.failures[0]["url"] == broken.get_absolute_url()
+    assert ExplanationScore.objects.filter(explanation__feature=broken).count() == 0
+    assert ExplanationScore.objects.filter(explanation__feature__source=src).count() == 2 * (firing - 1)
+
+
+def test_a_scorer_that_cannot_score_is_a_failure_and_the_other_scores_are_kept(computed_run):
+    src = source()
+    run = explain_source(src, scorers=["detection", "fuzzing"])
+    firing = Feature.objects.filter(source=src, max_activation__gt=0).count()
+    detection = ExplanationScore.objects.filter(scorer="detection").count()
+    assert ExplanationScore.objects.filter(scorer="fuzzing").count() == firing
+    assert run.params["failed_count"] == firing - detection
+    assert all("detection needs both active and silent examples" in f["error"] for f in run.failures)
+
+
+def _silent_key_token(feature: Feature) -> str | None:
+    """A word of the stored corpus on which `feature` is silent somewhere (by live inference)."""
+    threshold = 0.1 * feature.max_activation
+    for window in ContextWindow.objects.filter(model=feature.source.model).order_by("position"):
+        values = feature_activations_for_token_ids(feature, list(window.token_ids))
+        for token in ("the", "cat", "sea", "dog"):
+            positions = [i for i, t in enumerate(window.tokens) if normalise_token(t) == token]
+            if positions and all(values[i] <= threshold for i in positions):
+                return token
+    return None
+
+
+def test_hard_negatives_are_stored_windows_with_the_key_token_where_live_inference_says_it_is_silent(
+    computed_run, django_user_model
+):
+    src = source("2-mlp")
+    feature, token = next(
+        (f, t) for f in Feature.objects.filter(source=src, max_activation__gt=0).order_by("index")
+        if (t := _silent_key_token(f))
+    )  # fmt: skip
+    author = django_user_model.objects.create_user("alice", password="pw")
+    explanation = wiki.explanation_create(feature=feature, text=f'the word "{token}"', author=author, embed=False)
+
+    run = score_source(src, scorers=["simulation"])
+
+    assert run.status == "succeeded", run.error
+    score = ExplanationScore.objects.get(explanation=explanation, scorer="simulation")
+    assert score.example_mix["hard_negatives"] > 0
+    threshold = 0.1 * feature.max_activation
+    negatives = {key: entry for key, entry in score.details["shown"].items() if key.startswith("hard_negative:")}
+    assert len(negatives) == score.example_mix["hard_negatives"]
+    for entry in negatives.values():
+        window = ContextWindow.objects.get(pk=entry["window"])
+        true_values = feature_activations_for_token_ids(feature, list(window.token_ids))
+        positions = [i for i, t in enumerate(window.tokens) if normalise_token(t) == token]
+        assert positions and all(true_values[i] <= threshold for i in positions)
+        for position, value in entry["values"].items():
+            assert value == pytest.approx(true_values[int(position)], abs=1e-3)
+
+
+def test_one_generated_explanation_per_feature_and_explainer_and_one_score_per_revision_scorer_and_judge(
+    computed_run,
+):
+    feature = Feature.objects.filter(source=source()).first()
+    first = wiki.explanation_create(feature=feature, text="one", method="token-stats", generated=True, embed=False)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        wiki.explanation_create(feature=feature, text="two", method="token-stats", generated=True, embed=False)
+    # Imported or hand-entered machine explanations are not bound by it.
+    wiki.explanation_create(feature=feature, text="three", method="token-stats", embed=False)
+    wiki.explanation_create(feature=feature, text="four", method="token-stats", embed=False)
+
+    revision = first.current_revision
+    ExplanationScore.objects.create(explanation=first, revision=revision, scorer="fuzzing", judge="offline", value=1)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ExplanationScore.objects.create(
+            explanation=first, revision=revision, scorer="fuzzing", judge="offline", value=0
+        )
+    ExplanationScore.objects.create(explanation=first, revision=revision, scorer="fuzzing", judge="llm", value=0)
+    for value in (0.2, 0.4):  # Verify mode appends human scores as verdicts come in
+        ExplanationScore.objects.create(explanation=first, revision=revision, scorer="human", value=value)
+    assert ExplanationScore.objects.filter(explanation=first).count() == 4
+
+
+def test_the_commands_start_runs_and_follow_them_with_a_progress_bar(computed_run, capsys):
+    call_command("explain_source", "tiny-bert/0-mlp", "--scorers", "fuzzing", "--sync")
+    out = capsys.readouterr().out
+    assert "succeeded" in out
+    firing = Feature.objects.filter(source=source(), max_activation__gt=0).count()
+    assert counts(source()) == (firing, firing)
+
+    call_command("score_source", "tiny-bert/0-mlp", "--scorers", "fuzzing,simulation", "--sync")
+    assert "succeeded" in capsys.readouterr().out
+    assert counts(source()) == (firing, 2 * firing)
+
+    with pytest.raises(CommandError, match="no source 'tiny-bert/9-mlp'"):
+        call_command("score_source", "tiny-bert/9-mlp", "--sync")
+    with pytest.raises(CommandError, match="Unknown scorer 'accuracy'"):
+        call_command("score_source", "tiny-bert/0-mlp", "--scorers", "accuracy", "--sync")
+
+
+def test_an_llm_explainer_writes_through_the_pipeline_and_a_refused_key_stops_the_run(computed_run, settings):
+    settings.OPENAI_API_KEY = "sk-test"
+    feature = Feature.objects.filter(source=source(), max_activation__gt=0).order_by("index").first()
+    with ScriptedLLMServer() as server:
+        settings.OPENAI_BASE_URL = server.base_url
+        server.reply("the word cat after a colour word")
+        run, _ = services.explain_run_create(
+            feature=feature, explainer="openai-compatible", llm_model="gpt-test", sync=True
+        )
+        run = services.run_enqueue(run)
+        assert run.status == "succeeded", run.error
+        explanation = Explanation.objects.get(feature=feature)
+        assert (explanation.text, explanation.method, explanation.explainer_model) == (
+            "the word cat after a colour word",
+            "openai-compatible",
+            "gpt-test",
+        )
+        assert explanation.generated
+
+        server.fail(401, "Incorrect API key provided", code="invalid_api_key")
+        run = explain_source(source(), explainer="openai-compatible", llm_model="gpt-test")
+    assert run.status == "failed"
+    assert "Stopped at tiny-bert/0-mlp/" in run.error and "key" in run.error.lower()
+    assert len(run.failures) == 1
+    assert Explanation.objects.count() == 1  # the one from before, found again rather than rewritten
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_run_executes_on_a_real_qcluster_worker(tiny_bert_dir, sample_corpus_file, capsys):
+    from features import services as feature_services
+
+    run = feature_services.activation_run_create(
+        model_path=str(tiny_bert_dir), model_slug="tiny-bert", layers=[0], corpus=str(sample_corpus_file),
+        n_windows=6, window_len=16, top_k=3, sync=True,
+    )  # fmt: skip
+    assert feature_services.activation_run_start(run_id=run.pk).status == "succeeded"
+    worker = start_worker()
+    try:
+        call_command("explain_source", "tiny-bert/0-mlp", "--scorers", "fuzzing", "--timeout", "120")
+    finally:
+        stop_worker(worker)
+    run = PipelineRun.objects.get(kind="explanations")
+    assert run.status == "succeeded" and run.task_id and not run.params["sync"]
+    assert "succeeded" in capsys.readouterr().out
+    firing = Feature.objects.filter(source=source(), max_activation__gt=0).count()
+    assert counts(source()) == (firing, firing)
