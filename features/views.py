@@ -150,7 +150,7 @@ def _run_sources(run: PipelineRun) -> list[Source]:
 
 
 def _can_resume(request: HttpRequest, run: PipelineRun) -> bool:
-    if run.kind != PipelineRun.Kind.ACTIVATIONS or not (run.status == PipelineRun.Status.FAILED or run.is_stalled):
+    if not (run.status == PipelineRun.Status.FAILED or run.is_stalled):
         return False
     return request.user.is_staff or (request.user.is_authenticated and run.created_by_id == request.user.pk)
 
@@ -289,11 +289,17 @@ def run_new(request: HttpRequest, model_slug: str) -> HttpResponse:
 def run_resume(request: HttpRequest, pk: int) -> HttpResponse:
     from . import services
 
-    run = get_object_or_404(PipelineRun, pk=pk, kind=PipelineRun.Kind.ACTIVATIONS)
+    run = get_object_or_404(PipelineRun, pk=pk)
     if not (request.user.is_staff or run.created_by_id == request.user.pk):
         raise PermissionDenied("Only the person who started a run, or staff, can resume it.")
     if run.status != PipelineRun.Status.FAILED and not run.is_stalled:
         messages.info(request, f"Run #{run.pk} is {run.get_status_display().lower()}: there is nothing to resume.")
+        return redirect(run)
+    if run.kind != PipelineRun.Kind.ACTIVATIONS:
+        from scoring.services import run_resume as explain_or_score_resume  # scoring builds on features
+
+        explain_or_score_resume(run_id=run.pk)
+        messages.success(request, f"Run #{run.pk} goes on from the feature after the last one it finished.")
         return redirect(run)
     count = services.activation_run_resume(run_id=run.pk)
     messages.success(request, f"Queued {count} step(s) of run #{run.pk} again.")

@@ -408,7 +408,7 @@ def run_step(*, run_id: int) -> PipelineRun:
         except Exception as error:  # noqa: BLE001 - one feature's failure must not lose the others' work
             totals.failures.append(_failure(feature, _reason(run, feature, error)))
             if _is_fatal(error):  # every next feature would fail the same way
-                _step_save(run, cursor, totals)
+                _step_save(run, cursor, totals, advance=False)
                 return _run_finish(run, error=f"Stopped at {feature}: {error}")
         else:
             totals.explanations += int(written.created)
@@ -482,8 +482,9 @@ def _embed(revisions) -> None:
         logger.warning("Embedding %d new revisions failed", len(revisions), exc_info=True)
 
 
-def _step_save(run: PipelineRun, cursor: int, totals: _StepTotals) -> _StepTotals:
-    """Add this feature's outcome to the run (row-locked, so a racing step cannot lose an update)."""
+def _step_save(run: PipelineRun, cursor: int, totals: _StepTotals, *, advance: bool = True) -> _StepTotals:
+    """Add this feature's outcome to the run (row-locked, so a racing step cannot lose an update). Without
+    `advance` the feature is not counted as done: the run stopped on it, and resuming tries it again."""
     with transaction.atomic():
         locked = PipelineRun.objects.select_for_update().get(pk=run.pk)
         params = {**locked.params, "cursor": cursor}
@@ -492,7 +493,8 @@ def _step_save(run: PipelineRun, cursor: int, totals: _StepTotals) -> _StepTotal
         failures = [*locked.failures, *totals.failures][:MAX_FAILURES_SHOWN]
         failed_count = params.get("failed_count", 0) + len(totals.failures)
         params["failed_count"] = failed_count
-        done = min(locked.items_done + 1, locked.items_total or locked.items_done + 1)
+        params["stopped_on_failure"] = not advance
+        done = min(locked.items_done + int(advance), locked.items_total or locked.items_done + 1)
         progress = done / locked.items_total if locked.items_total else 1.0
         what = "Explained" if run.kind == PipelineRun.Kind.EXPLANATIONS else "Scored"
         message = f"{what} {done:,} of {locked.items_total:,} features" + (
@@ -530,11 +532,18 @@ def _run_finish(run: PipelineRun, *, error: str = "") -> PipelineRun:
 
 
 def run_resume(*, run_id: int) -> PipelineRun:
-    """Queue a failed or stalled explanation/scoring run again from its cursor."""
+    """Queue a failed or stalled explanation/scoring run again from its cursor (the feature it stopped on
+    is tried again, so its failure is taken off the list)."""
     run = PipelineRun.objects.get(pk=run_id)
     if run.status == PipelineRun.Status.SUCCEEDED:
         return run
+    params, failures = dict(run.params), list(run.failures)
+    if params.pop("stopped_on_failure", False) and failures:
+        failures.pop()
+        params["failed_count"] = max(0, params.get("failed_count", 1) - 1)
     PipelineRun.objects.filter(pk=run.pk).update(
+        params=params,
+        failures=failures,
         status=PipelineRun.Status.RUNNING if run.started_at else PipelineRun.Status.QUEUED,
         error="",
         finished_at=None,

@@ -216,10 +216,19 @@ def test_an_llm_explainer_writes_through_the_pipeline_and_a_refused_key_stops_th
 
         server.fail(401, "Incorrect API key provided", code="invalid_api_key")
         run = explain_source(source(), explainer="openai-compatible", llm_model="gpt-test")
-    assert run.status == "failed"
-    assert "Stopped at tiny-bert/0-mlp/" in run.error and "key" in run.error.lower()
-    assert len(run.failures) == 1
-    assert Explanation.objects.count() == 1  # the one from before, found again rather than rewritten
+        assert run.status == "failed"
+        assert "Stopped at tiny-bert/0-mlp/" in run.error and "key" in run.error.lower()
+        assert len(run.failures) == 1 and run.items_done == 1
+        assert Explanation.objects.count() == 1  # the one from before, found again rather than rewritten
+
+        # With the key fixed, resuming goes on from the feature it stopped on.
+        firing = Feature.objects.filter(source=source(), max_activation__gt=0).count()
+        for _ in range(firing - 1):
+            server.reply("the word cat")
+        run = services.run_resume(run_id=run.pk)
+    assert run.status == "succeeded" and run.error == "" and run.failures == [], run.failures
+    assert run.items_done == run.items_total == firing
+    assert Explanation.objects.filter(method="openai-compatible", generated=True).count() == firing
 
 
 @pytest.mark.slow

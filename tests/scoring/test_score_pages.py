@@ -158,3 +158,26 @@ def test_the_breakdown_page_shows_every_example_highlighted_and_what_the_judge_g
     simulation = ExplanationScore.objects.get(explanation__feature=feature, scorer="simulation")
     assert "Simulated:" in client.get(simulation.get_absolute_url()).content.decode()
     assert client.get(reverse("scoring:score", args=[score.explanation_id + 1000, score.pk])).status_code == 404
+
+
+def test_a_failed_scoring_run_shows_its_failures_and_resumes_from_the_run_page(client, alice, feature):
+    from scoring import services
+
+    explanation = wiki.explanation_create(feature=feature, text="the word cat", author=alice, embed=False)
+    run, _ = services.score_run_create(explanation=explanation, scorers=["fuzzing"], created_by=alice)
+    failure = {"feature": str(feature), "url": feature.get_absolute_url(), "error": "The LLM endpoint is down."}
+    PipelineRun.objects.filter(pk=run.pk).update(
+        status="failed", error="Stopped: the LLM endpoint is down.", failures=[failure], params={**run.params,
+        "failed_count": 1, "stopped_on_failure": True},
+    )  # fmt: skip
+    client.force_login(alice)
+
+    page = client.get(run.get_absolute_url()).content.decode()
+    assert "<h2>Failures</h2>" in page and f'<a href="{feature.get_absolute_url()}">{feature}</a>' in page
+    assert f'action="/runs/{run.pk}/resume/"' in page
+
+    response = client.post(f"/runs/{run.pk}/resume/")
+
+    run.refresh_from_db()
+    assert response.status_code == 302 and run.status == "succeeded", run.error
+    assert run.failures == [] and ExplanationScore.objects.filter(explanation=explanation, scorer="fuzzing").exists()
