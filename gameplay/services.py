@@ -396,35 +396,50 @@ def _gold_items(
     return gold
 
 
+MAX_VERIFY_TRIES = 6  # explanations a drawn round tries, fewest verdicts first (each may run a model)
+
+
 def verify_start(*, user, explanation: Explanation | None = None, n_targets: int = 2, n_gold: int = 2) -> Round:
     """A Verify round: cards from one given explanation, or from the `n_targets` explanations with the fewest
-    verdicts so far, with `n_gold` gold cards mixed in; every card looks alike."""
+    verdicts so far (passing over those whose cards cannot be made now), with `n_gold` gold cards mixed in;
+    every card looks alike."""
     ensure_real_features_unlocked(user)
     if explanation is not None:
         verify_check_allowed(user, explanation)
-        targets = [explanation]
+        pool, wanted = [explanation], 1
     else:
         pool = list(verifiable_explanations(user).order_by("?")[:50])
         counts = dict(
             RoundItem.objects.filter(explanation__in=pool).values_list("explanation_id").annotate(n=Count("id"))
         )
         pool.sort(key=lambda e: counts.get(e.pk, 0))
-        targets = pool[:n_targets]
-    if not targets:
+        pool, wanted = pool[:MAX_VERIFY_TRIES], n_targets
+    if not pool:
         raise ValidationError("There is nothing to verify yet: no one else has explained a feature.")
     seed = _new_seed()
     rng = random.Random(seed)
-    per_side = 4 if len(targets) == 1 else 2
+    per_side = 4 if wanted == 1 else 2
     cards: list[RoundItem] = []
     used: set[int] = set()
     fws = []
-    for target in targets:
+    refusal = ValidationError(
+        "The explanations to verify have too few stored windows outside their feature's page yet; try again later."
+    )
+    for target in pool:
+        if len(fws) >= wanted:
+            break
         fw = feature_items.feature_windows(target.feature)
+        try:
+            candidates = _held_out(
+                target.feature,
+                lambda fw=fw: feature_items.verify_candidates(fw, rng, active=per_side, silent=per_side, exclude=used),
+            )
+        except ValidationError as error:
+            refusal = error
+            continue
+        if not is_mixed([candidate.kind for candidate in candidates]):
+            continue
         fws.append(fw)
-        candidates = _held_out(
-            target.feature,
-            lambda fw=fw: feature_items.verify_candidates(fw, rng, active=per_side, silent=per_side, exclude=used),
-        )
         for candidate in candidates:
             used.add(candidate.window.pk)
             cards.append(
@@ -436,10 +451,8 @@ def verify_start(*, user, explanation: Explanation | None = None, n_targets: int
                     revision=target.current_revision,
                 )  # fmt: skip
             )
-    if not is_mixed([card.kind for card in cards]):
-        raise ValidationError(
-            "The explanations to verify have too few stored windows outside their feature's page yet; try again later."
-        )
+    if not fws:
+        raise refusal
     cards += _gold_items(rng, fws, used, n_gold)
     rng.shuffle(cards)
     return _create_round(user=user, mode=Mode.VERIFY, items=cards, seed=seed)

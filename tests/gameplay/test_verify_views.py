@@ -21,7 +21,16 @@ from gameplay.rules.predict import scale_to_ten
 from gameplay.rules.reliability import verifier_weight
 from scoring.models import ExplanationScore
 
-from .conftest import MAX_ACTIVATION, answer_url, items_of, login, make_player, round_of, toy_live_values
+from .conftest import (
+    MAX_ACTIVATION,
+    answer_url,
+    build_toy_feature,
+    items_of,
+    login,
+    make_player,
+    round_of,
+    toy_live_values,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -398,3 +407,19 @@ def test_one_verifier_playing_five_rounds_moves_a_human_score_no_more_than_one_r
     assert alone == pytest.approx(0.5) and after_one == pytest.approx(0.75, abs=1e-3)
     assert abs(after_five - alone) <= abs(after_one - alone) + 1e-3
     assert Answer.objects.filter(user=keen, item__explanation=alice_explanation).count() == 5 * 8  # all kept
+
+
+def test_an_explanation_whose_model_cannot_run_here_is_passed_over_or_refused_with_a_message(player, alice_explanation):
+    gone = build_toy_feature(slug="gone")
+    gone.source.model.path = "/no/such/checkpoint"
+    gone.source.model.save()
+    stranded = wiki.explanation_create(feature=gone, author=make_player("bob"), text="the word cat", embed=False)
+    client = login(player)
+
+    drawn = start(client)  # both are drawn; the one that cannot be played is passed over
+    refused = client.post("/play/verify/", {"explanation": stranded.pk}, follow=True)
+
+    real = [item for item in items_of(drawn) if not item.is_gold]
+    assert real and {item.explanation_id for item in real} == {alice_explanation.pk}
+    assert refused.status_code == 200 and "cannot be played right now" in refused.content.decode()
+    assert Round.objects.count() == 1
