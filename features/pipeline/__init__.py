@@ -1,7 +1,14 @@
 """The activation pipeline's pure core: plain Python and torch, no Django.
 
-loading.py  read a local transformers checkpoint and find its blocks and MLPs
-corpus.py   the corpora (built-in docstrings, text files) and their token windows
-topk.py     running per-feature statistics that merge exactly
-neurons.py  one streaming pass of a model over windows, capturing MLP neuron activations
+loading.py       read a local transformers checkpoint and find its blocks and MLPs
+hooks.py         TransformerLens hook names mapped onto those modules; one forward pass up to them
+dictionaries.py  SAELens-format SAEs and transcoders, loaded and encoded with sae-lens
+sources.py       what a run computes: MLP neurons of a layer, or a dictionary on a hook
+corpus.py        the corpora (built-in docstrings, text files, datasets) and their token windows
+dashboards.py    every feature's dashboard statistics, in one pass, merging exactly across shards
+stream.py        one streaming pass over windows for all sources of a model
+logits.py        output logits and similar features from each feature's output direction
+training.py      training a small SAE on a hook's activations
+cache.py         loaded models and dictionaries, cached per process
+errors.py        PipelineInputError: bad input, with a message a user can act on
 """

@@ -14,6 +14,7 @@ would have given. The same merge combines two accumulators over disjoint windows
 corpus can be computed anywhere and merged into the result of one pass.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,7 +51,8 @@ def sample_keys(window_ids: torch.Tensor, n_features: int) -> torch.Tensor:
 
 class Reservoir:
     """For every (group, feature), the n best items by (priority ascending, window ascending), with the
-    feature's per-token values on each item's window. Groups are sample bins; top-k uses one group."""
+    feature's per-token values on each item's window. Groups are sample bins; top-k uses one group.
+    Empty slots have priority inf, window -1 and zero values."""
 
     def __init__(self, n_groups: int, n: int, n_features: int, window_len: int) -> None:
         self.n_groups, self.n, self.n_features = n_groups, n, n_features
@@ -58,91 +60,130 @@ class Reservoir:
         self.windows = torch.full((n_groups, n, n_features), -1, dtype=torch.long)
         self.values = torch.zeros((n_groups, n, n_features, window_len))
 
-    def offer(self, priority, windows, groups, token_values) -> None:
-        """Offer candidates [C, F] (priority inf = not offered) from groups [C, F]; token_values(c, f)
-        returns the per-token values [K, T] of candidate rows c for features f."""
-        priority = priority.clone()
-        n_features = self.n_features
-        flat_group = groups * n_features + torch.arange(n_features)[None, :]
-        flat = flat_group.reshape(-1)
-        while True:
-            offered = torch.isfinite(priority)
-            if not offered.any():
-                return
-            best = torch.full((self.n_groups * n_features,), float("inf"), dtype=torch.float64)
-            best = best.scatter_reduce(0, flat, priority.reshape(-1), "amin")
-            is_best = offered & (priority == best[flat_group])
-            best_window = torch.full((self.n_groups * n_features,), LONG_MAX, dtype=torch.long)
-            best_window = best_window.scatter_reduce(
-                0, flat, torch.where(is_best, windows, LONG_MAX).reshape(-1), "amin"
-            )
-            rows, features = (is_best & (windows == best_window[flat_group])).nonzero(as_tuple=True)
-            group_of = groups[rows, features]
+    def offer(
+        self,
+        priority: torch.Tensor,
+        windows: torch.Tensor,
+        groups: torch.Tensor | None,
+        token_values: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    ) -> None:
+        """Offer candidates [C, F] (priority inf = not offered) from groups [C, F] (None: group 0);
+        token_values(c, f) returns the per-token values [K, T] of candidate rows c for features f."""
+        # A candidate ranked after the worst item of a full (group, feature) cannot enter: most of a
+        # batch stops here, and only the few that might enter go on, as a flat list, to admit().
+        worst = self.priority.amax(dim=1)  # [G, F]; inf while the group has an empty slot
+        worst_window = torch.where(self.priority == worst[:, None, :], self.windows, -1).amax(dim=1)
+        if groups is None:
+            worst, worst_window = worst.expand_as(priority), worst_window.expand_as(windows)
+        else:
+            worst, worst_window = torch.gather(worst, 0, groups), torch.gather(worst_window, 0, groups)
+        beats = (priority < worst) | ((priority == worst) & (windows < worst_window))
+        rows, features = (beats & torch.isfinite(priority)).nonzero(as_tuple=True)
+        self.admit(
+            torch.zeros_like(rows) if groups is None else groups[rows, features],
+            features,
+            priority[rows, features],
+            windows[rows, features],
+            lambda items: token_values(rows[items], features[items]),
+        )
 
-            worst_priority = self.priority.amax(dim=1)  # [G, F]
-            ties = self.priority == worst_priority[:, None, :]
-            worst_slot = torch.where(ties, self.windows, -2).argmax(dim=1)  # the latest window among ties
-            worst_window = torch.gather(self.windows, 1, worst_slot[:, None, :])[:, 0, :]
-            p, w = priority[rows, features], windows[rows, features]
-            wp, ww = worst_priority[group_of, features], worst_window[group_of, features]
-            enters = (p < wp) | ((p == wp) & (w < ww))
+    def admit(
+        self,
+        groups: torch.Tensor,
+        features: torch.Tensor,
+        priority: torch.Tensor,
+        windows: torch.Tensor,
+        token_values: Callable[[torch.Tensor], torch.Tensor],
+    ) -> None:
+        """Keep, in each (group, feature), the n best of its items and the candidates [K] (finite
+        priorities, distinct windows) of that group and feature; token_values(i) returns the
+        per-token values [len(i), T] of candidates i."""
+        if len(priority) == 0:
+            return
+        n = self.n
+        # Order the candidates by (cell, priority, window), a cell being one (group, feature), and
+        # rank them within their cell: only the first n of a cell can enter.
+        cells = groups * self.n_features + features
+        order = torch.sort(windows, stable=True).indices
+        order = order[torch.sort(priority[order], stable=True).indices]
+        order = order[torch.sort(cells[order], stable=True).indices]
+        unique_cells, counts = torch.unique_consecutive(cells[order], return_counts=True)
+        cell_index = torch.repeat_interleave(torch.arange(len(unique_cells)), counts)
+        rank = torch.arange(len(order)) - torch.repeat_interleave(counts.cumsum(0) - counts, counts)
+        keep = rank < n
+        order, cell_index, rank = order[keep], cell_index[keep], rank[keep]
+        # Each touched cell: its n slots, then its best n candidates (inf, -1 where fewer), sorted
+        # together. Slots come first, so on a tie (only empty ones can tie) a slot stays.
+        shape = (len(unique_cells), n)
+        candidate_priority = torch.full(shape, float("inf"), dtype=torch.float64)
+        candidate_windows = torch.full(shape, -1, dtype=torch.long)
+        candidate_items = torch.zeros(shape, dtype=torch.long)
+        candidate_priority[cell_index, rank] = priority[order]
+        candidate_windows[cell_index, rank] = windows[order]
+        candidate_items[cell_index, rank] = order
+        cell_group, cell_feature = unique_cells // self.n_features, unique_cells % self.n_features
+        union_order = order_by_priority_then_window(
+            torch.cat([self.priority[cell_group, :, cell_feature], candidate_priority], dim=1),
+            torch.cat([self.windows[cell_group, :, cell_feature], candidate_windows], dim=1),
+            dim=1,
+        )
+        union_rank = torch.empty_like(union_order)
+        union_rank.scatter_(1, union_order, torch.arange(2 * n).expand_as(union_order))
+        # As many slots leave a cell as candidates enter it: pair them in index order.
+        cell, slot = (union_rank[:, :n] >= n).nonzero(as_tuple=True)
+        _, candidate = (union_rank[:, n:] < n).nonzero(as_tuple=True)
+        group, feature = cell_group[cell], cell_feature[cell]
+        self.priority[group, slot, feature] = candidate_priority[cell, candidate]
+        self.windows[group, slot, feature] = candidate_windows[cell, candidate]
+        self.values[group, slot, feature] = token_values(candidate_items[cell, candidate])
 
-            # A group whose best candidate cannot enter is finished: no other candidate of it can.
-            finished = torch.zeros(self.n_groups * n_features, dtype=torch.bool)
-            finished[(group_of * n_features + features)[~enters]] = True
-            priority[finished[flat_group]] = float("inf")
-            if not enters.any():
-                return
-            rows, features, group_of = rows[enters], features[enters], group_of[enters]
-            slots = worst_slot[group_of, features]
-            self.priority[group_of, slots, features] = p[enters]
-            self.windows[group_of, slots, features] = w[enters]
-            self.values[group_of, slots, features] = token_values(rows, features)
-            priority[rows, features] = float("inf")
+    def admit_reservoir(self, other: "Reservoir") -> None:
+        """Fold in another reservoir's items (over other windows, with the same groups)."""
+        group, slot, feature = torch.isfinite(other.priority).nonzero(as_tuple=True)
+        self.admit(
+            group,
+            feature,
+            other.priority[group, slot, feature],
+            other.windows[group, slot, feature],
+            lambda items: other.values[group[items], slot[items], feature[items]],
+        )
 
     def merge_groups(self, features: torch.Tensor, doublings: int) -> None:
         """Merge each run of 2**doublings consecutive groups into one (bins of a doubled range)."""
         if doublings <= 0 or len(features) == 0:
             return
-        factor = 2 ** min(doublings, 62)
         g, n, k = self.n_groups, self.n, len(features)
-        priority = self.priority[:, :, features]  # [G, n, k]
-        windows = self.windows[:, :, features]
-        values = self.values[:, :, features]  # [G, n, k, T]
-        new_groups = torch.arange(g) // factor  # old group -> new group
-        merged_priority = torch.full((g, n, k), float("inf"), dtype=torch.float64)
-        merged_windows = torch.full((g, n, k), -1, dtype=torch.long)
-        merged_values = torch.zeros_like(values)
-        for target in range(int(new_groups.max()) + 1):
-            members = (new_groups == target).nonzero(as_tuple=True)[0]
-            p = priority[members].reshape(-1, k)
-            w = windows[members].reshape(-1, k)
-            v = values[members].reshape(-1, k, values.shape[-1])
-            order = order_by_priority_then_window(p, w)[:n]
-            merged_priority[target] = torch.gather(p, 0, order)
-            merged_windows[target] = torch.gather(w, 0, order)
-            merged_values[target] = torch.gather(v, 0, order[:, :, None].expand(-1, -1, v.shape[-1]))
-        self.priority[:, :, features] = merged_priority
-        self.windows[:, :, features] = merged_windows
-        self.values[:, :, features] = merged_values
+        factor = min(2 ** min(doublings, 62), g)
+        merged = g // factor  # groups are a power of two, so runs of `factor` groups tile them
+        priority = self.priority[:, :, features].reshape(merged, factor * n, k)
+        windows = self.windows[:, :, features].reshape(merged, factor * n, k)
+        values = self.values[:, :, features]
+        values = values.reshape(merged, factor * n, k, values.shape[-1])
+        order = order_by_priority_then_window(priority, windows, dim=1)[:, :n]
+        self.priority[:, :, features] = float("inf")
+        self.windows[:, :, features] = -1
+        self.values[:, :, features] = 0.0
+        self.priority[:merged, :, features] = torch.gather(priority, 1, order)
+        self.windows[:merged, :, features] = torch.gather(windows, 1, order)
+        self.values[:merged, :, features] = torch.gather(
+            values, 1, order[..., None].expand(-1, -1, -1, values.shape[-1])
+        )
 
     def sorted(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(priority [G, n, F], windows [G, n, F], values [G, n, F, T]), best first within each group."""
-        order = torch.stack(
-            [order_by_priority_then_window(self.priority[g], self.windows[g]) for g in range(self.n_groups)]
-        )
+        order = order_by_priority_then_window(self.priority, self.windows, dim=1)
         priority = torch.gather(self.priority, 1, order)
         windows = torch.gather(self.windows, 1, order)
         values = torch.gather(self.values, 1, order[..., None].expand(-1, -1, -1, self.values.shape[-1]))
         return priority.numpy(), windows.numpy(), values.numpy()
 
 
-def order_by_priority_then_window(priority: torch.Tensor, windows: torch.Tensor) -> torch.Tensor:
-    """Row order for [N, F]: priority ascending, then window ascending (empty slots, -1, last)."""
+def order_by_priority_then_window(priority: torch.Tensor, windows: torch.Tensor, dim: int = 0) -> torch.Tensor:
+    """Order along `dim`: priority ascending, then window ascending (empty slots, -1, last)."""
     sortable = torch.where(windows < 0, LONG_MAX, windows)
-    by_window = torch.sort(sortable, dim=0, stable=True).indices
-    by_priority = torch.sort(torch.gather(priority, 0, by_window), dim=0, stable=True).indices
-    return torch.gather(by_window, 0, by_priority)
+    by_window = torch.sort(sortable, dim=dim, stable=True).indices
+    by_priority = torch.sort(torch.gather(priority, dim, by_window), dim=dim, stable=True).indices
+    return torch.gather(by_window, dim, by_priority)
 
 
 @dataclass
@@ -171,26 +212,39 @@ class DashboardAccumulator:
         self.samples = Reservoir(SAMPLE_BINS, samples_per_bin, n_features, window_len)
         self.exponent = torch.full((n_features,), NO_POSITIVE, dtype=torch.long)
         self.histogram = torch.zeros((n_features, HISTOGRAM_BINS), dtype=torch.long)
-        self.positive_counts = torch.zeros(n_features, dtype=torch.long)
         self.token_count = 0
 
-    def update(self, activations: torch.Tensor, window_ids: torch.Tensor, content_mask: torch.Tensor) -> None:
-        """Fold in activations [B, T, F] of windows [B]; content_mask [B, T] is False on special tokens."""
-        activations = activations.float().masked_fill(~content_mask[:, :, None], 0.0)
-        positive = activations > 0
-        self.positive_counts += positive.sum(dim=(0, 1))
+    def update(
+        self,
+        activations: torch.Tensor,
+        window_ids: torch.Tensor,
+        content_mask: torch.Tensor,
+        *,
+        workspace: torch.Tensor | None = None,
+    ) -> None:
+        """Fold in activations [B, T, F] of windows [B]; content_mask [B, T] is False on special tokens.
+        A float32 workspace of the activations' shape, reused from batch to batch, saves allocating
+        (and page-faulting) a fresh [B, T, F] tensor each time, which costs more than filling it."""
+        activations = activations.float()
+        content = content_mask[:, :, None]
+        if workspace is None or workspace.shape != activations.shape:
+            workspace = torch.empty_like(activations)
+        values = torch.where(content, activations, torch.zeros(()), out=workspace)  # special tokens show 0
+        window_max = values.amax(dim=1)  # [B, F], exact where positive
+        if bool(values.amin() < 0):  # (neurons) the exact max over content tokens where it is <= 0
+            window_max = torch.where(content, activations, float("-inf")).amax(dim=1)
+        else:  # (dictionaries) no negative values: the max is 0, or -inf without content tokens
+            window_max[~content_mask.any(dim=1)] = float("-inf")
         self.token_count += int(content_mask.sum())
-
-        window_max = activations.masked_fill(~content_mask[:, :, None], float("-inf")).amax(dim=1)  # [B, F]
         self._grow_range(window_max.amax(dim=0))
-        self._add_to_histogram(activations, positive)
+        self._add_to_histogram(values)
 
         windows = window_ids[:, None].expand(-1, self.n_features).long()
 
         def token_values(rows, features):
-            return activations[rows, :, features]
+            return values[rows, :, features]
 
-        self.top.offer(-window_max.double(), windows, torch.zeros_like(windows), token_values)
+        self.top.offer(-window_max.double(), windows, None, token_values)
         active = window_max > 0
         sample_priority = torch.where(active, sample_keys(window_ids, self.n_features), float("inf"))
         # Features that never activated have no range yet; their (inactive) windows are not offered.
@@ -200,21 +254,17 @@ class DashboardAccumulator:
 
     def merge(self, other: "DashboardAccumulator") -> None:
         """Fold in an accumulator over other windows."""
-        self.positive_counts += other.positive_counts
         self.token_count += other.token_count
         self._grow_range(other.range_max())
         other._grow_range(self.range_max())
         self.histogram += other.histogram
-        for mine, theirs in ((self.top, other.top), (self.samples, other.samples)):
-            groups = torch.arange(theirs.n_groups)[:, None, None].expand_as(theirs.windows)
-            flat = theirs.windows.shape[0] * theirs.windows.shape[1]
-            values = theirs.values.reshape(flat, self.n_features, -1)
-            mine.offer(
-                theirs.priority.reshape(flat, -1),
-                theirs.windows.reshape(flat, -1),
-                groups.reshape(flat, -1),
-                lambda rows, features, values=values: values[rows, features],
-            )
+        self.top.admit_reservoir(other.top)
+        self.samples.admit_reservoir(other.samples)
+
+    @property
+    def positive_counts(self) -> torch.Tensor:
+        """Activating tokens per feature [F]: every one of them is in the histogram."""
+        return self.histogram.sum(dim=1)
 
     def range_max(self) -> torch.Tensor:
         """R = 2**exponent per feature, 0 for features that never activated."""
@@ -249,13 +299,15 @@ class DashboardAccumulator:
             merged[:, : HISTOGRAM_BINS // factor] = rows.reshape(len(features), -1, factor).sum(dim=2)
         self.histogram[features] = merged
 
-    def _add_to_histogram(self, activations: torch.Tensor, positive: torch.Tensor) -> None:
-        batch, length, features = positive.nonzero(as_tuple=True)
-        if len(features) == 0:
+    def _add_to_histogram(self, values: torch.Tensor) -> None:
+        """Count the activating tokens of values [B, T, F] per feature and histogram bin."""
+        flat = values.view(-1)
+        positions = (flat > 0).nonzero().squeeze(1)
+        if len(positions) == 0:
             return
-        bins = bin_index(activations[batch, length, features], self.exponent[features], HISTOGRAM_BINS)
-        counts = torch.bincount(features * HISTOGRAM_BINS + bins, minlength=self.n_features * HISTOGRAM_BINS)
-        self.histogram += counts.reshape(self.n_features, HISTOGRAM_BINS)
+        features = positions % self.n_features
+        bins = bin_index(flat[positions], self.exponent[features], HISTOGRAM_BINS)
+        self.histogram.view(-1).index_add_(0, features * HISTOGRAM_BINS + bins, torch.ones_like(bins))
 
     def to_bytes(self) -> bytes:
         """The whole state as safetensors bytes, to carry a shard's partial result between machines."""
@@ -278,7 +330,6 @@ class DashboardAccumulator:
         accumulator = cls(n_features, window_len, top_k=top_k, samples_per_bin=tensors["samples.values"].shape[1])
         accumulator.exponent = tensors["exponent"]
         accumulator.histogram = tensors["histogram"]
-        accumulator.positive_counts = tensors["positive_counts"]
         accumulator.token_count = int(tensors["token_count"][0])
         for name, reservoir in (("top", accumulator.top), ("samples", accumulator.samples)):
             reservoir.priority = tensors[f"{name}.priority"]
@@ -289,7 +340,7 @@ class DashboardAccumulator:
     def result(self) -> Dashboards:
         top_priority, top_windows, top_values = self.top.sorted()
         sample_priority, sample_windows, sample_values = self.samples.sorted()
-        counts = self.positive_counts.numpy().copy()
+        counts = self.positive_counts.numpy()
         sample_max = np.where(sample_windows >= 0, sample_values.max(axis=-1), 0.0)
         return Dashboards(
             max_activation=np.where(top_windows[0, 0] >= 0, -top_priority[0, 0], 0.0).astype(np.float32),

@@ -31,7 +31,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dictionaries",
             default="",
-            help="Comma-separated slugs of the model's dictionary sources (see upload_sae)",
+            help="Comma-separated slugs of the model's dictionary sources (see register_dictionary, train_sae)",
         )
         parser.add_argument("--corpus", default=BUILTIN_CORPUS, help="builtin, a .txt/.jsonl file, or datasets:NAME")
         parser.add_argument("--windows", type=int, default=1700, help="Number of token windows")
