@@ -242,8 +242,25 @@ def feature_activations_on_windows(
     """The feature's activations on many stored windows, as feature_activations_for_token_ids replays one:
     windows of one length run together, `batch_size` at a time, as the pipeline batches them."""
     source = _features_source(feature)
-    model = source.model
-    loaded = _load_model(model)
+    results = []
+    for values, mask in _windows_encoded(source, windows, batch_size=batch_size, feature_index=feature.index):
+        results.append(WindowActivations(values=values.tolist(), content=mask.tolist()))
+    return results
+
+
+def source_activations_on_windows(
+    source: Source, windows: Sequence[Sequence[int]], *, batch_size: int = 16
+) -> list[torch.Tensor]:
+    """Every feature of `source` on many stored windows, one [T, F] float32 tensor per window (0 on special
+    tokens): one forward pass serves all the source's features, for pipelines that visit many of them."""
+    return [values for values, _ in _windows_encoded(source, windows, batch_size=batch_size)]
+
+
+def _windows_encoded(
+    source: Source, windows: Sequence[Sequence[int]], *, batch_size: int, feature_index: int | None = None
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(values, content mask) per window, in order: [T] for one feature, [T, F] for the whole source."""
+    loaded = _load_model(source.model)
     vocab_size = loaded.model.get_input_embeddings().num_embeddings
     limit = min(MAX_WINDOW_TOKENS, _position_limit(loaded) or MAX_WINDOW_TOKENS)
     for token_ids in windows:
@@ -255,7 +272,7 @@ def feature_activations_on_windows(
     by_length: dict[int, list[int]] = {}
     for position, token_ids in enumerate(windows):
         by_length.setdefault(len(token_ids), []).append(position)
-    results: list[WindowActivations | None] = [None] * len(windows)
+    results: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * len(windows)
     for members in by_length.values():
         for start in range(0, len(members), batch_size):
             chunk = members[start : start + batch_size]
@@ -263,9 +280,13 @@ def feature_activations_on_windows(
             with _model_lock(loaded.path):
                 captured = capture_activations(loaded, [spec.hook], input_ids)
             mask = content_mask(loaded, input_ids)
-            values = spec.encode(captured)[..., feature.index].float().masked_fill(~mask, 0.0)
+            encoded = spec.encode(captured).float()
+            if feature_index is None:
+                values = encoded.masked_fill(~mask[..., None], 0.0)
+            else:
+                values = encoded[..., feature_index].masked_fill(~mask, 0.0)
             for row, member in enumerate(chunk):
-                results[member] = WindowActivations(values=values[row].tolist(), content=mask[row].tolist())
+                results[member] = (values[row], mask[row])
     return [result for result in results if result is not None]
 
 

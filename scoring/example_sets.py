@@ -7,15 +7,18 @@ activations on them come from live inference (features/inference.py): the hard n
 the model cannot be run here (an imported model without a checkpoint), only stored examples are used,
 and every score's example mix says so (0 hard negatives).
 
-One `FeatureExamples` serves a whole run: the index of its corpus windows is built once, and each
-window's values once per feature.
+One `FeatureExamples` serves a whole run: the index of its corpus windows is built once, and windows run
+through the model in batches, one pass serving every feature of the source where that fits in memory.
 """
 
 import logging
 import random
 import zlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from features.models import ActivationExample, ContextWindow, Feature, Source
 from scoring.core.examples import ExampleSet, build_example_set, feature_key_tokens
@@ -27,7 +30,13 @@ logger = logging.getLogger(__name__)
 MAX_INDEXED_WINDOWS = 20_000  # the corpus windows searched for key tokens (a run's memory stays bounded)
 N_RANDOM = 10
 N_HARD_NEGATIVES = 20
-MAX_INFERENCE_WINDOWS = 40  # forward passes per explanation, at most, to find its hard negatives
+MAX_INFERENCE_WINDOWS = 40  # windows run per explanation, at most, to find its hard negatives
+INFERENCE_BATCH = 16  # windows per forward pass
+MAX_CACHED_WINDOWS = 5_000
+# A window's activations of every feature of the source are computed in one pass and kept when they take at
+# most SOURCE_WIDE_MAX_BYTES (MLP neurons, small dictionaries), in a cache of SOURCE_CACHE_BYTES.
+SOURCE_WIDE_MAX_BYTES = 2 * 2**20
+SOURCE_CACHE_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -93,8 +102,12 @@ class FeatureExamples:
         self.can_infer = inference_available(source)
         self._index: WindowTokenIndex | None = None
         self._window_ids: list[int] = []
+        self._random_order: list[int] | None = None
         self._windows: dict[int, ContextWindow] = {}
-        self._values: dict[tuple[int, int], list[float]] = {}
+        self._source_values: OrderedDict[int, np.ndarray] = OrderedDict()  # window pk -> [T, F], LRU
+        self._source_bytes = 0
+        self._values_feature: int | None = None
+        self._values: dict[int, list[float]] = {}  # window pk -> values, of _values_feature only
 
     # --- the corpus ------------------------------------------------------------------------------
 
@@ -115,18 +128,56 @@ class FeatureExamples:
 
     def _load_windows(self, ids: list[int]) -> dict[int, ContextWindow]:
         missing = [pk for pk in ids if pk not in self._windows]
+        if missing and len(self._windows) + len(missing) > MAX_CACHED_WINDOWS:
+            self._windows.clear()  # a bounded cache: windows are cheap to read again
         if missing:
             self._windows.update(ContextWindow.objects.in_bulk(missing))
         return {pk: self._windows[pk] for pk in ids if pk in self._windows}
 
-    def values(self, feature: Feature, window: ContextWindow) -> list[float]:
-        """The feature's true activations on a stored window, by live inference (once per run)."""
-        key = (feature.pk, window.pk)
-        if key not in self._values:
-            from features.inference import feature_activations_for_token_ids  # imports torch
+    def values(self, feature: Feature, windows: list[ContextWindow]) -> list[list[float]]:
+        """The feature's true activations on stored windows, by live inference, batched. When a window's
+        activations of the whole source are small enough, one forward pass serves every feature of the
+        source and is kept (a bounded cache); otherwise only the current feature's values are kept."""
+        if self._source_wide(windows):
+            return self._values_from_source(feature, windows)
+        if self._values_feature != feature.pk:
+            self._values_feature, self._values = feature.pk, {}
+        missing = [window for window in windows if window.pk not in self._values]
+        if missing:
+            from features.inference import feature_activations_on_windows  # imports torch
 
-            self._values[key] = feature_activations_for_token_ids(feature, list(window.token_ids))
-        return self._values[key]
+            computed = feature_activations_on_windows(feature, [list(window.token_ids) for window in missing])
+            for window, result in zip(missing, computed, strict=True):
+                self._values[window.pk] = result.values
+        return [self._values[window.pk] for window in windows]
+
+    def _source_wide(self, windows: list[ContextWindow]) -> bool:
+        longest = max((len(window.token_ids) for window in windows), default=0)
+        return self.source.n_features * longest * 4 <= SOURCE_WIDE_MAX_BYTES
+
+    def _values_from_source(self, feature: Feature, windows: list[ContextWindow]) -> list[list[float]]:
+        missing = [window for window in windows if window.pk not in self._source_values]
+        fresh = {}
+        if missing:
+            from features.inference import source_activations_on_windows  # imports torch
+
+            computed = source_activations_on_windows(self.source, [list(window.token_ids) for window in missing])
+            for window, tensor in zip(missing, computed, strict=True):
+                fresh[window.pk] = tensor.numpy()
+        out = []
+        for window in windows:
+            array = fresh.get(window.pk)
+            if array is None:
+                array = self._source_values[window.pk]
+                self._source_values.move_to_end(window.pk)
+            out.append(array[:, feature.index].tolist())
+        for pk, array in fresh.items():
+            self._source_values[pk] = array
+            self._source_bytes += array.nbytes
+        while self._source_bytes > SOURCE_CACHE_BYTES and self._source_values:
+            _, dropped = self._source_values.popitem(last=False)
+            self._source_bytes -= dropped.nbytes
+        return out
 
     # --- a feature's records -----------------------------------------------------------------------
 
@@ -137,8 +188,6 @@ class FeatureExamples:
             (ex for ex in examples if ex.kind == ActivationExample.Kind.INTERVAL),
             key=lambda ex: (ex.interval_index or 0, ex.rank),
         )
-        for example in examples:
-            self._windows.setdefault(example.window_id, example.window)
         records = FeatureRecords(
             feature=feature,
             top=[WindowRecord(ex.window_id, _record(ex.window, ex.activations)) for ex in top],
@@ -148,19 +197,21 @@ class FeatureExamples:
         if self.can_infer and self.n_random:
             own = records.window_ids
             candidates = [pk for pk in self._shuffled_corpus(feature) if pk not in own][: self.n_random]
-            windows = self._load_windows(candidates)
+            windows = list(self._load_windows(candidates).values())
             records.random = [
-                WindowRecord(pk, _record(windows[pk], self.values(feature, windows[pk])))
-                for pk in candidates
-                if pk in windows
+                WindowRecord(window.pk, _record(window, values))
+                for window, values in zip(windows, self.values(feature, windows), strict=True)
             ]
         return records
 
     def _shuffled_corpus(self, feature: Feature) -> list[int]:
         self.index  # noqa: B018 - loads the window ids
-        ids = list(self._window_ids)
-        random.Random(_seed("random", feature.pk)).shuffle(ids)
-        return ids
+        if self._random_order is None:
+            # One seeded order per source: every feature's random windows come from the front of it, so a
+            # run computes them once for all features (see values()).
+            self._random_order = list(self._window_ids)
+            random.Random(_seed("random", self.source.pk)).shuffle(self._random_order)
+        return self._random_order
 
     # --- an explanation's example set --------------------------------------------------------------
 
@@ -184,7 +235,7 @@ class FeatureExamples:
             )
             (candidates if silent_lookalike else intervals).append(item)
         if self.can_infer and keys:
-            candidates += self._silent_windows_with(feature, keys, threshold, exclude=records.window_ids, seed=seed)
+            candidates += self._silent_windows_with(feature, keys, threshold, exclude=records.window_ids)
 
         example_set = build_example_set(
             top=[r.record for r in records.top],
@@ -202,25 +253,27 @@ class FeatureExamples:
         return ScoringExamples(example_set=example_set, shown=_shown(example_set, window_of))
 
     def _silent_windows_with(
-        self, feature: Feature, keys: list[str], threshold: float, *, exclude: set[int], seed: int
+        self, feature: Feature, keys: list[str], threshold: float, *, exclude: set[int]
     ) -> list[WindowRecord]:
         """Corpus windows holding a key token where the feature is silent on it, by live inference; at most
         `max_inference_windows` tried, stopping once there are enough."""
         wanted = set(keys)
-        ids = self.index.containing(keys, exclude=exclude, limit=self.max_inference_windows, seed=seed)
-        windows = self._load_windows(ids)
+        # Seeded by the key tokens: features with the same key tokens try the same windows (computed once).
+        ids = self.index.containing(
+            keys, exclude=exclude, limit=self.max_inference_windows, seed=_seed("negatives", *sorted(keys))
+        )
+        windows = list(self._load_windows(ids).values())
         found = []
-        for pk in ids:
-            window = windows.get(pk)
-            if window is None:
-                continue
-            record = _record(window, self.values(feature, window))
-            positions = [i for i, token in enumerate(record.tokens) if normalise_token(token) in wanted]
-            if positions and all(record.activations[i] <= threshold for i in positions):
-                found.append(WindowRecord(pk, record))
-                if len(found) >= self.n_hard_negatives:
-                    break
-        return found
+        for start in range(0, len(windows), INFERENCE_BATCH):
+            batch = windows[start : start + INFERENCE_BATCH]
+            for window, values in zip(batch, self.values(feature, batch), strict=True):
+                record = _record(window, values)
+                positions = [i for i, token in enumerate(record.tokens) if normalise_token(token) in wanted]
+                if positions and all(record.activations[i] <= threshold for i in positions):
+                    found.append(WindowRecord(window.pk, record))
+            if len(found) >= self.n_hard_negatives:
+                break
+        return found[: self.n_hard_negatives]
 
 
 def _shown(example_set: ExampleSet, window_of: dict[tuple, int]) -> dict[str, dict]:

@@ -251,3 +251,16 @@ def test_a_run_executes_on_a_real_qcluster_worker(tiny_bert_dir, sample_corpus_f
     assert "succeeded" in capsys.readouterr().out
     firing = Feature.objects.filter(source=source(), max_activation__gt=0).count()
     assert counts(source()) == (firing, firing)
+
+
+def test_one_pass_over_a_window_gives_every_features_values_as_the_feature_replay_does(computed_run):
+    from features.inference import source_activations_on_windows
+
+    src = source("2-mlp")
+    windows = list(ContextWindow.objects.filter(model=src.model).order_by("position")[:3])
+    together = source_activations_on_windows(src, [list(w.token_ids) for w in windows])
+    for window, values in zip(windows, together, strict=True):
+        assert tuple(values.shape) == (len(window.token_ids), src.n_features)
+        for feature in Feature.objects.filter(source=src, index__in=[0, 7, 47]):
+            alone = feature_activations_for_token_ids(feature, list(window.token_ids))
+            assert values[:, feature.index].tolist() == pytest.approx(alone, abs=1e-5)
