@@ -184,11 +184,11 @@ def load(n_explanations: int) -> None:
         copy_rows(
             cursor.cursor,
             "explanations_explanation",
-            ["id", "feature_id", "current_revision_id", "author_id", "method", "explainer_model", "vote_score",
-             "hidden", "created_at", "updated_at"],
+            ["id", "feature_id", "current_revision_id", "author_id", "method", "explainer_model", "generated",
+             "vote_score", "hidden", "created_at", "updated_at"],
             (
                 (pk, feature_ids[(pk - 1) % len(feature_ids)], pk, user_ids[pk % N_USERS] if pk % 3 == 0 else None,
-                 "" if pk % 3 == 0 else "token-stats", "", rng.randint(-2, 10), "f", now, now)
+                 "" if pk % 3 == 0 else "token-stats", "", "f", rng.randint(-2, 10), "f", now, now)
                 for pk in range(1, n_explanations + 1)
             ),
         )  # fmt: skip
