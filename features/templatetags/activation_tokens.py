@@ -1,20 +1,29 @@
-"""{% activation_tokens example scale %}: an activation example's tokens, each coloured by its activation."""
+"""{% activation_tokens example scale %}: an activation example's tokens, each coloured by its activation.
+{% spans_html spans %}: highlighted tokens already made into TokenSpans (live inference, score details)."""
+
+from collections.abc import Iterable
 
 from django import template
+from django.utils.safestring import SafeString
 
-from features.highlighting import token_spans
+from features import token_html
+from features.highlighting import TokenSpan
 from features.models import ActivationExample
 
 register = template.Library()
 
 
-@register.inclusion_tag("features/_tokens.html")
-def activation_tokens(example: ActivationExample, scale: float | None = None) -> dict:
+@register.simple_tag
+def activation_tokens(example: ActivationExample, scale: float | None = None) -> SafeString:
     """Colour relative to `scale` (the feature's max activation), or to the example's own max without one."""
-    spans = token_spans(
+    return token_html.activation_tokens_html(
         example.window.tokens,
         example.activations,
         scale=scale if scale is not None else example.max_value,
         max_index=example.max_token_index,
     )
-    return {"spans": spans}
+
+
+@register.simple_tag
+def spans_html(spans: Iterable[TokenSpan]) -> SafeString:
+    return token_html.spans_html(spans)
