@@ -26,6 +26,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from explanations import services as wiki
 from explanations.models import Explanation
@@ -369,12 +370,14 @@ def _import_features(path: Path, label: str, source: Source, report: ImportRepor
     existing = {feature.index: feature for feature in source.features.filter(index__in=list(parsed))}
     names = ["max_activation", "density", "histogram", "top_logits", "bottom_logits", "similar"]
     updated, created = [], []
+    now = timezone.now()  # bulk_update leaves auto_now alone; the feature page's cached dashboard goes by it
     for index, fields in parsed.items():
         feature = existing.get(index) or Feature(source=source, index=index)
         for name in names:
             setattr(feature, name, fields[name])
+        feature.updated_at = now
         (updated if feature.pk else created).append(feature)
-    Feature.objects.bulk_update(updated, names, batch_size=1000)
+    Feature.objects.bulk_update(updated, [*names, "updated_at"], batch_size=1000)
     Feature.objects.bulk_create(created, batch_size=1000)
     report.features += len(parsed)
 
@@ -400,6 +403,8 @@ def _import_activations(path: Path, label: str, source: Source, report: ImportRe
         index: {bounds: rank for rank, bounds in enumerate(sorted(found))} for index, found in intervals.items()
     }
     ActivationExample.objects.filter(feature_id__in=list(known.values())).delete()
+    # Their dashboards change: a new updated_at retires the feature pages' cached dashboards.
+    Feature.objects.filter(pk__in=list(known.values())).update(updated_at=timezone.now())
 
     ranks: dict[tuple[int, str, int | None], int] = {}
     pending: list[dict] = []

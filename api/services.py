@@ -13,6 +13,7 @@ import numpy as np
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from explanations import services as wiki
 from features.models import (
@@ -244,6 +245,8 @@ def activations_append(*, feature: Feature, activations: Sequence[UploadedActiva
             _examples(locked, windows, top, first_rank=0 if last is None else last + 1)
         )
         highest = max(float(a.values.max()) for a in activations)
-        if highest > locked.max_activation:
-            Feature.objects.filter(pk=locked.pk).update(max_activation=highest)
+        # A new updated_at, also when the max stays: the feature page's cached dashboard goes by it.
+        Feature.objects.filter(pk=locked.pk).update(
+            max_activation=max(highest, locked.max_activation), updated_at=timezone.now()
+        )
     return len(created)

@@ -89,11 +89,15 @@ class FeatureCommunity:
 
 def feature_community(*, feature: Feature, user) -> FeatureCommunity:
     """Expects the feature from features.selectors.feature_for_page (its visible explanations and comments
-    are prefetched). Adds at most four queries: the lock; the reader's watch, bookmark and ban; their
-    votes; their lists."""
+    are prefetched, and `is_locked` annotated). Adds at most four queries: the lock, where there is one; the
+    reader's watch, bookmark and ban; their votes; their lists."""
     explanations = list(feature.visible_explanations)
     comments = list(feature.all_comments)
-    lock = FeatureLock.objects.filter(feature=feature).select_related("locked_by").first()
+    lock = (
+        FeatureLock.objects.filter(feature=feature).select_related("locked_by").first()
+        if getattr(feature, "is_locked", True)
+        else None
+    )
     community = FeatureCommunity(
         explanations=explanations,
         thread=comment_thread(comments),

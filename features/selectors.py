@@ -2,9 +2,21 @@
 
 from datetime import datetime, timedelta
 
-from django.db.models import Count, F, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    Max,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    prefetch_related_objects,
+)
 
-from explanations.models import Comment, Explanation, ExplanationRevision
+from explanations.models import Comment, Explanation, ExplanationRevision, FeatureLock
 from scoring.models import ExplanationScore
 
 from .models import ActivationExample, Feature, LanguageModel, PipelineRun, Source
@@ -93,32 +105,43 @@ def source_feature_index(source: Source, *, sort: str) -> QuerySet[Feature]:
 
 
 def feature_for_page(model_slug: str, source_slug: str, index: int) -> Feature | None:
-    """The feature with everything its page shows: top examples with their windows, visible
-    explanations with each scorer's latest score, and comments."""
-    latest_score_per_scorer = ExplanationScore.objects.filter(
-        pk=Subquery(
-            ExplanationScore.objects.filter(explanation=OuterRef("explanation"), scorer=OuterRef("scorer"))
-            .order_by("-created_at", "-pk")
-            .values("pk")[:1]
-        )
-    ).order_by("scorer")
-    return (
+    """The feature with what its page shows besides the dashboard: visible explanations with each scorer's
+    latest score, and comments. The dashboard's examples are read by `feature_examples`, when the rendered
+    dashboard is not cached (features/dashboard_html.py).
+
+    One query answers, besides the feature, whether its neighbours exist (`previous_index`, `next_index`),
+    whether it is locked (`is_locked`) and whether it has explanations and comments at all: most features have
+    none, and then their queries are left out."""
+    siblings = Feature.objects.filter(source=OuterRef("source"))
+    feature = (
         Feature.objects.select_related("source__model")
-        .prefetch_related(
-            Prefetch(
-                "examples",
-                queryset=ActivationExample.objects.filter(kind=ActivationExample.Kind.TOP)
-                .select_related("window")
-                .order_by("rank"),
-                to_attr="top_examples",
-            ),
-            Prefetch(
-                "examples",
-                queryset=ActivationExample.objects.filter(kind=ActivationExample.Kind.INTERVAL)
-                .select_related("window")
-                .order_by("interval_index", "rank"),
-                to_attr="interval_examples",
-            ),
+        .annotate(
+            has_previous=Exists(siblings.filter(index=OuterRef("index") - 1)),
+            has_next=Exists(siblings.filter(index=OuterRef("index") + 1)),
+            has_explanations=Exists(Explanation.objects.filter(feature=OuterRef("pk"), hidden=False)),
+            has_comments=Exists(Comment.objects.filter(feature=OuterRef("pk"))),
+            is_locked=Exists(FeatureLock.objects.filter(feature=OuterRef("pk"))),
+        )
+        .filter(source__model__slug=model_slug, source__slug=source_slug, index=index)
+        .order_by()
+        .first()
+    )
+    if feature is None:
+        return None
+    feature.previous_index = feature.index - 1 if feature.has_previous else None
+    feature.next_index = feature.index + 1 if feature.has_next else None
+    lookups = []
+    if not feature.has_explanations:
+        feature.visible_explanations = []
+    else:
+        latest_score_per_scorer = ExplanationScore.objects.filter(
+            pk=Subquery(
+                ExplanationScore.objects.filter(explanation=OuterRef("explanation"), scorer=OuterRef("scorer"))
+                .order_by("-created_at", "-pk")
+                .values("pk")[:1]
+            )
+        ).order_by("scorer")
+        lookups.append(
             Prefetch(
                 "explanations",
                 queryset=Explanation.objects.filter(hidden=False)
@@ -126,22 +149,41 @@ def feature_for_page(model_slug: str, source_slug: str, index: int) -> Feature |
                 .prefetch_related(Prefetch("scores", queryset=latest_score_per_scorer, to_attr="latest_scores"))
                 .order_by(*EXPLANATION_ORDER),
                 to_attr="visible_explanations",
-            ),
+            )
+        )
+    if not feature.has_comments:
+        feature.all_comments = []
+    else:
+        lookups.append(
             Prefetch(
                 "comments",
                 queryset=Comment.objects.select_related("author", "explanation__current_revision").order_by(
                     "created_at", "pk"
                 ),
                 to_attr="all_comments",
-            ),
+            )
         )
-        .filter(source__model__slug=model_slug, source__slug=source_slug, index=index)
-        .first()
+    prefetch_related_objects([feature], *lookups)
+    return feature
+
+
+# What the dashboard shows of an example: not its feature, and of its window only the tokens.
+EXAMPLE_FIELDS = [
+    *["kind", "rank", "values", "max_value", "max_token_index", "interval_index", "bin_min", "bin_max"],
+    *["bin_contains", "window__tokens"],
+]
+
+
+def feature_examples(feature: Feature) -> tuple[list[ActivationExample], list[ActivationExample]]:
+    """The feature's top examples by rank and its interval samples by interval and rank, with their windows'
+    tokens: one query, in the order of the examples' index."""
+    examples = (
+        ActivationExample.objects.filter(feature=feature)
+        .select_related("window")
+        .only(*EXAMPLE_FIELDS)
+        .order_by("kind", "interval_index", "rank")
     )
-
-
-def neighbour_indices(feature: Feature) -> tuple[int | None, int | None]:
-    """The indices just before and after the feature's, where those features exist."""
-    wanted = [feature.index - 1, feature.index + 1]
-    present = set(feature.source.features.filter(index__in=wanted).values_list("index", flat=True))
-    return (wanted[0] if wanted[0] in present else None, wanted[1] if wanted[1] in present else None)
+    top, intervals = [], []
+    for example in examples:
+        (top if example.kind == ActivationExample.Kind.TOP else intervals).append(example)
+    return top, intervals

@@ -19,8 +19,9 @@ from explanations.rate_limits import describe_wait, parse_limit, seconds_until_n
 from explanations.selectors import feature_community
 from explanations.throttle import RateLimited, rate_limit_consume
 
-from . import charts, selectors, uploads
+from . import selectors, uploads
 from .addresses import Missing, all_models_missing, locate, locate_query, missing_model
+from .dashboard_html import feature_dashboard_html
 from .highlighting import token_spans
 from .models import Feature, LanguageModel, PipelineRun, Source
 from .pipeline.errors import PipelineInputError
@@ -105,18 +106,14 @@ def feature_detail(request: HttpRequest, model_slug: str, source_slug: str, inde
     feature = selectors.feature_for_page(model_slug, source_slug, index)
     if feature is None:
         return _missing_page(request, locate(model_slug, source_slug, index))
-    previous_index, next_index = selectors.neighbour_indices(feature)
     context = {
         "feature": feature,
         "source": feature.source,
         "model": feature.source.model,
-        "previous_index": previous_index,
-        "next_index": next_index,
+        "previous_index": feature.previous_index,
+        "next_index": feature.next_index,
         "community": feature_community(feature=feature, user=request.user),
-        "histogram_bars": charts.histogram_bars(feature.histogram),
-        "histogram_width": charts.HISTOGRAM_WIDTH,
-        "histogram_height": charts.HISTOGRAM_HEIGHT,
-        "interval_groups": charts.interval_groups(feature.interval_examples),
+        "dashboard": feature_dashboard_html(feature),
     }
     return render(request, "features/feature_detail.html", context)
 

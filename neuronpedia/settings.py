@@ -141,8 +141,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES["feature_pages"] = {**CACHES["default"], "TIMEOUT": 24 * 3600}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Rendered feature dashboards (features/dashboard_html.py), apart so that they never push the rate
+    # limits' counters out. An entry is some 10 to 300 kB: at most about 150 MB a process.
+    CACHES["feature_pages"] = {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "feature-pages",
+        "TIMEOUT": 24 * 3600,
+        "OPTIONS": {"MAX_ENTRIES": 500},
+    }
 
 # Pipeline tasks run for minutes. `timeout` must stay below `retry`, or django-q2 hands a task that
 # is still running to a second worker.
