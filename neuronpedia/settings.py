@@ -145,12 +145,13 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     # Rendered feature dashboards (features/dashboard_html.py), apart so that they never push the rate
-    # limits' counters out. An entry is some 10 to 300 kB: at most about 150 MB a process.
+    # limits' counters out. An entry is up to about half a megabyte (a run's 20 top and 48 interval examples
+    # of 128 tokens): at most about 100 MB a process.
     CACHES["feature_pages"] = {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "LOCATION": "feature-pages",
         "TIMEOUT": 24 * 3600,
-        "OPTIONS": {"MAX_ENTRIES": 500},
+        "OPTIONS": {"MAX_ENTRIES": 200},
     }
 
 # Pipeline tasks run for minutes. `timeout` must stay below `retry`, or django-q2 hands a task that
