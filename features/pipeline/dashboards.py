@@ -3,7 +3,7 @@
 For each feature of a source we keep, in memory that does not grow with the corpus:
 - the exact top-k windows by max activation (ties: earlier window first), with per-token values;
 - interval samples: windows grouped by their max activation into equal-width bins of [0, R], where
-  R = 2**ceil(log2(max)) is the max rounded up to a power of two, with the few windows of each bin
+  R = 2**(floor(log2(max)) + 1) is the smallest power of two above the max, with the few windows of each bin
   whose deterministic random key (a hash of window and feature) is smallest: a uniform sample;
 - a histogram of activating tokens (value > 0) in 1024 equal bins of [0, R]; the interval shares;
 - the count of activating tokens (density) and of all tokens.
@@ -28,10 +28,12 @@ NO_POSITIVE = -10_000  # the exponent of a feature that has not activated yet
 LONG_MAX = torch.iinfo(torch.long).max
 
 
-def ceil_log2(values: torch.Tensor) -> torch.Tensor:
-    """Exact ceil(log2(v)) for positive floats (frexp: v = m * 2**e, 0.5 <= m < 1)."""
-    mantissa, exponent = torch.frexp(values)
-    return torch.where(mantissa == 0.5, exponent - 1, exponent).long()
+def range_exponent(values: torch.Tensor) -> torch.Tensor:
+    """The e with 2**(e-1) <= v < 2**e for positive floats (frexp: v = m * 2**e, 0.5 <= m < 1).
+
+    Every value stays strictly below R = 2**e: a value equal to R would have to be clipped into the last
+    bin, and after R doubled, that bin's merge would put it one bin below where binning afresh does."""
+    return torch.frexp(values)[1].long()
 
 
 def bin_index(values: torch.Tensor, exponent: torch.Tensor, n_bins: int) -> torch.Tensor:
@@ -236,7 +238,8 @@ class DashboardAccumulator:
         else:  # (dictionaries) no negative values: the max is 0, or -inf without content tokens
             window_max[~content_mask.any(dim=1)] = float("-inf")
         self.token_count += int(content_mask.sum())
-        self._grow_range(window_max.amax(dim=0))
+        batch_max = window_max.amax(dim=0)
+        self._grow_range(torch.where(batch_max > 0, range_exponent(batch_max.clamp(min=1e-45)), NO_POSITIVE))
         self._add_to_histogram(values)
 
         windows = window_ids[:, None].expand(-1, self.n_features).long()
@@ -255,8 +258,8 @@ class DashboardAccumulator:
     def merge(self, other: "DashboardAccumulator") -> None:
         """Fold in an accumulator over other windows."""
         self.token_count += other.token_count
-        self._grow_range(other.range_max())
-        other._grow_range(self.range_max())
+        self._grow_range(other.exponent)
+        other._grow_range(self.exponent)
         self.histogram += other.histogram
         self.top.admit_reservoir(other.top)
         self.samples.admit_reservoir(other.samples)
@@ -266,14 +269,8 @@ class DashboardAccumulator:
         """Activating tokens per feature [F]: every one of them is in the histogram."""
         return self.histogram.sum(dim=1)
 
-    def range_max(self) -> torch.Tensor:
-        """R = 2**exponent per feature, 0 for features that never activated."""
-        ranges = torch.ldexp(torch.ones(self.n_features), self.exponent.clamp(min=-126).to(torch.int32))
-        return torch.where(self.exponent > NO_POSITIVE, ranges, 0.0)
-
-    def _grow_range(self, new_max: torch.Tensor) -> None:
-        """Raise each feature's range R to cover new_max [F] (0 where nothing new), merging bins."""
-        needed = torch.where(new_max > 0, ceil_log2(new_max.clamp(min=1e-45)), NO_POSITIVE)
+    def _grow_range(self, needed: torch.Tensor) -> None:
+        """Raise each feature's range exponent to `needed` [F] (NO_POSITIVE where nothing new), merging bins."""
         grows = needed > self.exponent
         if not grows.any():
             return

@@ -9,7 +9,7 @@ from features.pipeline.dashboards import (
     NO_POSITIVE,
     SAMPLE_BINS,
     DashboardAccumulator,
-    ceil_log2,
+    range_exponent,
     sample_keys,
 )
 
@@ -30,7 +30,7 @@ def brute_force(acts: np.ndarray, mask: np.ndarray, top_k: int, per_bin: int) ->
             out["histogram"].append(np.zeros(HISTOGRAM_BINS, dtype=np.int64))
             out["samples"].append([[] for _ in range(SAMPLE_BINS)])
             continue
-        exponent = int(ceil_log2(torch.tensor([top]))[0])
+        exponent = int(range_exponent(torch.tensor([top]))[0])
         out["exponent"].append(exponent)
         values = acts[:, :, f][(acts[:, :, f] > 0) & mask]
         bins = np.clip(np.floor(np.ldexp(values, -exponent) * HISTOGRAM_BINS).astype(np.int64), 0, HISTOGRAM_BINS - 1)
@@ -118,6 +118,22 @@ def test_shards_merged_in_any_order_equal_one_pass(seed):
     assert a.token_count == b.token_count
 
 
-def test_ceil_log2_is_exact_at_powers_of_two():
+def test_the_range_lies_strictly_above_every_value_even_at_powers_of_two():
     values = torch.tensor([0.25, 0.3, 1.0, 1.0000001, 3.0, 4.0, 1000.0])
-    assert ceil_log2(values).tolist() == [-2, -1, 0, 1, 2, 2, 10]
+    assert range_exponent(values).tolist() == [-1, -1, 1, 1, 2, 3, 10]
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 4])
+def test_a_max_that_is_a_power_of_two_bins_the_same_whatever_the_batching(batch_size):
+    # Window 0's max (1.0) is a power of two; window 2 later doubles the range past it.
+    acts = torch.tensor([[[1.0], [0.5]], [[0.75], [0.0]], [[3.0], [1.0]], [[0.25], [2.0]]])
+    mask = torch.ones(4, 2, dtype=torch.bool)
+    expected = brute_force(acts.numpy(), mask.numpy(), top_k=2, per_bin=2)
+    accumulator = DashboardAccumulator(1, 2, top_k=2, samples_per_bin=2)
+    for start in range(0, 4, batch_size):
+        accumulator.update(
+            acts[start : start + batch_size],
+            torch.arange(start, min(start + batch_size, 4)),
+            mask[start : start + batch_size],
+        )
+    check_equal(accumulator.result(), expected, acts, mask, top_k=2)
