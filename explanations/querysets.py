@@ -13,6 +13,7 @@ Typos are corrected against SearchTerm, the dictionary of words the wiki's texts
 """
 
 import difflib
+from collections.abc import Sequence
 
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank, TrigramSimilarity
 from django.db import connections, models
@@ -47,60 +48,81 @@ class _SearchableQuerySet(models.QuerySet):
         search_query = SearchQuery(query, config=SEARCH_CONFIG, search_type="websearch")
         return self.filter(**{self.vector_field: search_query})
 
-    def search(self, query: str, *, limit: int, candidates: int | None = None) -> list:
-        """The best `limit` matches for a websearch-style query, best first, each annotated with `rank`,
-        `headline` (the text around the matches, HEADLINE_START/STOP around each hit: escape it before
-        showing) and `match_count` (how many matches were ranked: at most `candidates`,
-        SEARCH_RANK_CANDIDATES unless given). Select_related and defer on this QuerySet apply to the rows.
+    def search(self, query: str, *, limit: int, fields: Sequence[str], candidates: int | None = None) -> list[dict]:
+        """The best `limit` matches for a websearch-style query, best first, as dicts of `fields` (paths
+        such as "feature__source__slug"; "pk" first) with `rank`, `headline` (the text around the matches,
+        HEADLINE_START/STOP around each hit: escape it before showing) and `match_count` (how many matches
+        were ranked: at most `candidates`, SEARCH_RANK_CANDIDATES unless given).
 
-        Two queries on PostgreSQL: ids and ranks of the first `candidates` matches (the GIN index finds
-        them and the scan stops there, so a common word costs no more than a rare one), then the top rows
-        with their headlines. ts_headline is slow, so it only ever runs on the rows shown."""
+        One query on PostgreSQL: the ids and ranks of the first `candidates` matches (the GIN index finds
+        them and the scan stops there, so a common word costs no more than a rare one), the best `limit` of
+        them, and only then their fields and headlines (ts_headline is slow: it runs on the rows shown)."""
         candidates = candidates or SEARCH_RANK_CANDIDATES
         if not uses_postgres(self):
             condition = _every_word(self.text_field, query)
-            rows = list(self.filter(condition).order_by("-pk")[:limit]) if condition is not None else []
+            if condition is None:
+                return []
+            rows = list(self.filter(condition).order_by("-pk").values(*fields, headline=F(self.text_field))[:limit])
             for row in rows:
-                row.rank, row.match_count = 0.0, 0
-                row.headline = _field_value(row, self.text_field)
+                row["rank"], row["match_count"] = 0.0, 0
             return rows
         search_query = SearchQuery(query, config=SEARCH_CONFIG, search_type="websearch")
-        candidates_query = (
+        ranked = (
             self.matching(query)
             .order_by()
             .annotate(rank=SearchRank(F(self.vector_field), search_query))
             .values_list("pk", "rank")[:candidates]
         )
-        # Best `limit` of the candidates, and how many there were, in one round trip: the ORM has no
-        # subquery in FROM, so its SQL is wrapped.
-        sql, params = candidates_query.query.sql_with_params()
-        with connections[self.db].cursor() as cursor:
-            best = "SELECT c.pk, c.rank, count(*) OVER () FROM ({}) AS c(pk, rank) ORDER BY c.rank DESC, c.pk LIMIT %s"
-            cursor.execute(best.format(sql), [*params, limit])
-            rows = cursor.fetchall()
-        top = {pk: rank for pk, rank, _ in rows}
-        match_count = rows[0][2] if rows else 0
-        headline = SearchHeadline(
-            self.text_field,
-            search_query,
-            config=SEARCH_CONFIG,
-            start_sel=HEADLINE_START,
-            stop_sel=HEADLINE_STOP,
-            **self.headline_options,
+        ranked_sql, ranked_params = ranked.query.sql_with_params()
+        details_sql, details_params = self._details_sql(tuple(fields), query)
+        # The ORM has no subquery in FROM, so its SQL is wrapped: the best `limit` candidates (and how many
+        # there were), joined to their fields. The details' columns are renamed (d0, d1, ...) because two
+        # fields may share a column name (a model's slug and a source's).
+        columns = ", ".join(f"d{number}" for number in range(len(fields) + 1))
+        sql = (
+            "SELECT top.rank, top.n, d.* FROM ("
+            f"SELECT c.pk, c.rank, count(*) OVER () AS n FROM ({ranked_sql}) AS c(pk, rank) "
+            "ORDER BY c.rank DESC, c.pk LIMIT %s"
+            f") AS top JOIN ({details_sql}) AS d({columns}) ON d.d0 = top.pk ORDER BY top.rank DESC, top.pk"
         )
-        loaded = self.filter(pk__in=top).annotate(headline=headline).order_by().in_bulk()
+        with connections[self.db].cursor() as cursor:
+            cursor.execute(sql, [*ranked_params, limit, *details_params])
+            rows = cursor.fetchall()
+        names = [*fields, "headline"]
         result = []
-        for pk, rank in top.items():
-            row = loaded[pk]
-            row.rank, row.match_count = rank, match_count
+        for rank, match_count, *values in rows:
+            row = dict(zip(names, values, strict=True))
+            row["rank"], row["match_count"] = rank, match_count
             result.append(row)
         return result
 
+    def _details_sql(self, fields: tuple[str, ...], query: str) -> tuple[str, list]:
+        """The SQL of `fields` and the headline of every row (the caller joins it to the rows it wants).
+        Compiled once per QuerySet class and fields, and the query's text put in its parameters: the ORM
+        takes longer to compile it than PostgreSQL takes to run it."""
+        key = (type(self), self.db, fields)
+        if key not in _DETAILS_SQL:
+            if fields[:1] != ("pk",):
+                raise ValueError("search() joins on the first field, which must be pk")
+            headline = SearchHeadline(
+                self.text_field,
+                SearchQuery(_QUERY_PLACEHOLDER, config=SEARCH_CONFIG, search_type="websearch"),
+                config=SEARCH_CONFIG,
+                start_sel=HEADLINE_START,
+                stop_sel=HEADLINE_STOP,
+                **self.headline_options,
+            )
+            details = self.model._base_manager.using(self.db).order_by().annotate(headline=headline)
+            sql, params = details.values_list(*fields, "headline").query.sql_with_params()
+            if sum(param == _QUERY_PLACEHOLDER for param in params) != 1:
+                raise ValueError("the headline's query should be the details' one query parameter")
+            _DETAILS_SQL[key] = (sql, list(params))
+        sql, params = _DETAILS_SQL[key]
+        return sql, [query if param == _QUERY_PLACEHOLDER else param for param in params]
 
-def _field_value(row: models.Model, path: str) -> str:
-    for name in path.split("__"):
-        row = getattr(row, name)
-    return row
+
+_DETAILS_SQL: dict[tuple, tuple[str, list]] = {}
+_QUERY_PLACEHOLDER = "\x00search query\x00"
 
 
 class ExplanationQuerySet(_SearchableQuerySet):

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
@@ -281,14 +282,64 @@ def highlight(headline: str) -> SafeString:
     return mark_safe(escaped.replace(HEADLINE_START, "<mark>").replace(HEADLINE_STOP, "</mark>"))  # noqa: S308
 
 
+@dataclass(frozen=True, slots=True)
+class FeatureRef:
+    """The feature a search hit is on: what the results page needs to name it and link to it, read with
+    the hit rather than as three models."""
+
+    model_slug: str
+    source_slug: str
+    index: int
+
+    def __str__(self) -> str:
+        return f"{self.model_slug}/{self.source_slug}/{self.index}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("features:feature", args=[self.model_slug, self.source_slug, self.index])
+
+
+@dataclass(frozen=True, slots=True)
+class UserRef:
+    pk: int
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionRef:
+    author: UserRef | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExplanationRef:
+    """An explanation as a search hit shows it (explanations/_authorship.html and its votes)."""
+
+    pk: int
+    author_id: int | None
+    author: UserRef | None
+    method: str
+    explainer_model: str
+    vote_score: int
+    current_revision: RevisionRef
+
+
+@dataclass(frozen=True, slots=True)
+class CommentRef:
+    pk: int
+    author: UserRef | None
+
+
+def _user(pk: int | None, username: str | None) -> UserRef | None:
+    return UserRef(pk, username) if pk is not None else None
+
+
 @dataclass
 class SearchHit:
     kind: str  # "explanation" or "comment"
-    feature: Feature
+    feature: Feature | FeatureRef
     excerpt: SafeString
     score: float
-    explanation: Explanation | None = None
-    comment: Comment | None = None
+    explanation: Explanation | ExplanationRef | None = None
+    comment: CommentRef | None = None
     match_count: int = 0  # how many matches of its kind were ranked
 
 
@@ -324,41 +375,61 @@ def _mark_case_insensitive(text: str, word: str) -> str:
         position = found + len(word)
 
 
+_FEATURE_FIELDS = ("feature__source__model__slug", "feature__source__slug", "feature__index")
+EXPLANATION_HIT_FIELDS = (
+    "pk",
+    *_FEATURE_FIELDS,
+    "author_id",
+    "author__username",
+    "method",
+    "explainer_model",
+    "vote_score",
+    "current_revision__author_id",
+    "current_revision__author__username",
+)
+COMMENT_HIT_FIELDS = ("pk", *_FEATURE_FIELDS, "author_id", "author__username")
+
+
 def _explanation_hits(queryset, query: str, limit: int, method: str, words: list[str]) -> list[SearchHit]:
-    rows = (
-        queryset.select_related("feature__source__model", "current_revision", "author")
-        .defer("current_revision__search_vector")
-        .search(query, limit=limit)
-    )
     hits = []
-    for explanation in rows:
-        headline = explanation.headline if method != "simple" else _excerpt_around(explanation.text, words)
+    for row in queryset.search(query, limit=limit, fields=EXPLANATION_HIT_FIELDS):
+        headline = row["headline"] if method != "simple" else _excerpt_around(row["headline"], words)
+        explanation = ExplanationRef(
+            pk=row["pk"],
+            author_id=row["author_id"],
+            author=_user(row["author_id"], row["author__username"]),
+            method=row["method"],
+            explainer_model=row["explainer_model"],
+            vote_score=row["vote_score"],
+            current_revision=RevisionRef(
+                _user(row["current_revision__author_id"], row["current_revision__author__username"])
+            ),
+        )
         hits.append(
             SearchHit(
                 "explanation",
-                explanation.feature,
+                FeatureRef(*(row[name] for name in _FEATURE_FIELDS)),
                 highlight(headline),
-                explanation.rank,
+                row["rank"],
                 explanation=explanation,
-                match_count=explanation.match_count,
+                match_count=row["match_count"],
             )
         )
     return hits
 
 
 def _comment_hits(queryset, query: str, limit: int, method: str, words: list[str]) -> list[SearchHit]:
-    rows = queryset.select_related("feature__source__model", "author").defer("search_vector").search(query, limit=limit)
     hits = []
-    for comment in rows:
-        headline = comment.headline if method != "simple" else _excerpt_around(comment.body, words)
+    for row in queryset.search(query, limit=limit, fields=COMMENT_HIT_FIELDS):
+        headline = row["headline"] if method != "simple" else _excerpt_around(row["headline"], words)
         hits.append(
             SearchHit(
                 "comment",
-                comment.feature,
+                FeatureRef(*(row[name] for name in _FEATURE_FIELDS)),
                 highlight(headline),
-                comment.rank,
-                comment=comment,
-                match_count=comment.match_count,
+                row["rank"],
+                comment=CommentRef(row["pk"], _user(row["author_id"], row["author__username"])),
+                match_count=row["match_count"],
             )
         )
     return hits

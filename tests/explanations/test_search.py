@@ -5,9 +5,10 @@ import re
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from explanations import services
+from explanations import selectors, services
 from explanations.models import Comment, Explanation
 
 from .conftest import explain
@@ -119,6 +120,52 @@ def test_postgres_weighs_an_explanation_above_a_comment_with_the_same_words(feat
         f"/tiny/0-mlp/3/#explanation-{explanation.pk}",
         f"/tiny/0-mlp/3/#comment-{comment.pk}",
     ]
+
+
+def count_queries(**params) -> tuple[int, int]:
+    with CaptureQueriesContext(connection) as queries:
+        results = selectors.search_wiki(**params)
+    return len(queries), len(results.hits)
+
+
+def count_page_queries(client, **params) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        search(client, **params)
+    return len(queries)
+
+
+def test_a_search_runs_one_query_per_kind_however_many_texts_match(feature, other_feature, alice, bob, client):
+    explain(feature, alice, "a black cat", embed=False)
+    services.explanation_revise(explanation=explain(feature, alice, "black", embed=False), author=bob, text="black!")
+    services.comment_post(author=bob, feature=feature, body="black too?")
+    few = count_queries(query="black"), count_queries(query="black", kind="comments")
+    page_with_few = count_page_queries(client, q="black")
+    for number in range(30):
+        explain(other_feature, bob, f"black dog {number}", embed=False)
+        services.comment_post(author=alice, feature=other_feature, body=f"a black dog {number}?")
+
+    many = count_queries(query="black"), count_queries(query="black", kind="comments")
+    page_with_many = count_page_queries(client, q="black")
+
+    assert few == ((2, 3), (1, 1))
+    assert many == ((2, selectors.SEARCH_PAGE_SIZE), (1, selectors.SEARCH_PAGE_SIZE))
+    assert page_with_many == page_with_few
+
+
+def test_a_hit_names_its_author_its_last_editor_or_the_machine_that_wrote_it(feature, alice, bob, client):
+    edited = explain(feature, alice, "a black cat", embed=False)
+    services.explanation_revise(explanation=edited, author=bob, text="a black cat on a mat", embed=False)
+    services.explanation_create(
+        feature=feature, text="black tokens", method="token-stats", explainer_model="tiny-llm", embed=False
+    )
+    services.comment_post(author=bob, feature=feature, body="black too?")
+
+    html = search(client, q="black").text
+
+    assert 'by <a href="/u/alice/">alice</a>' in html
+    assert 'last edited by <a href="/u/bob/">bob</a>' in html
+    assert "token-stats (tiny-llm)" in html and ">machine</span>" in html
+    assert "by bob</p>" in html
 
 
 def test_a_typo_is_corrected_against_the_words_the_wiki_uses(wiki, client):
