@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from accounts.models import user_is_banned
 from features.models import Feature
+from features.services import feature_page_changed
 
 from . import embeddings
 from .models import (
@@ -195,6 +196,7 @@ def _append_revision(
             explanation_id=locked.pk, text=text, rule=rule, author=author, message=message[:300], previous=current
         )
         Explanation.objects.filter(pk=locked.pk).update(current_revision=revision, updated_at=timezone.now())
+        feature_page_changed([explanation.feature_id])
         _watch(author, explanation.feature)
         search_terms_add(texts=[text])
     explanation.current_revision = revision
@@ -250,7 +252,9 @@ def explanation_revert(
 
 def explanation_set_hidden(*, explanation: Explanation, moderator, hidden: bool) -> None:
     _ensure_staff(moderator)
-    Explanation.objects.filter(pk=explanation.pk).update(hidden=hidden)
+    with transaction.atomic():
+        Explanation.objects.filter(pk=explanation.pk).update(hidden=hidden)
+        feature_page_changed([explanation.feature_id])
     explanation.hidden = hidden
 
 
@@ -294,6 +298,7 @@ def vote_cast(*, user, explanation: Explanation, value: int) -> VoteOutcome:
                     old = Vote.objects.get(user=user, explanation_id=locked.pk).value
                     Vote.objects.filter(user=user, explanation_id=locked.pk).update(value=value)
             Explanation.objects.filter(pk=locked.pk).update(vote_score=F("vote_score") + (value - old))
+            feature_page_changed([explanation.feature_id])
         score = Explanation.objects.values_list("vote_score", flat=True).get(pk=locked.pk)
     explanation.vote_score = score
     return VoteOutcome(score=score, value=value)
@@ -384,7 +389,9 @@ def comment_delete(*, comment: Comment, user) -> Comment:
 
 def comment_set_hidden(*, comment: Comment, moderator, hidden: bool) -> None:
     _ensure_staff(moderator)
-    Comment.objects.filter(pk=comment.pk).update(hidden=hidden, updated_at=timezone.now())
+    with transaction.atomic():
+        Comment.objects.filter(pk=comment.pk).update(hidden=hidden, updated_at=timezone.now())
+        feature_page_changed([comment.feature_id])
     comment.hidden = hidden
 
 

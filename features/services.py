@@ -11,6 +11,7 @@ import logging
 import math
 import time
 import traceback
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -190,6 +191,15 @@ def activation_run_create(
     return PipelineRun.objects.create(
         kind=PipelineRun.Kind.ACTIVATIONS, model=model, params=params, created_by=created_by
     )
+
+
+def feature_page_changed(feature_ids: Iterable[int | None]) -> None:
+    """Bump the features' `page_version`, so that no reader is served their page as cached before the write.
+    Call it after the write, in its transaction where it has one: a reader who read the old version and then the
+    new content only caches the new content under the old key, never the reverse."""
+    ids = {pk for pk in feature_ids if pk is not None}
+    if ids:
+        Feature.objects.filter(pk__in=ids).update(page_version=F("page_version") + 1)
 
 
 def enqueue(run: PipelineRun, task: str, *args) -> str:

@@ -19,7 +19,7 @@ from explanations.rate_limits import describe_wait, parse_limit, seconds_until_n
 from explanations.selectors import feature_community
 from explanations.throttle import RateLimited, rate_limit_consume
 
-from . import selectors, uploads
+from . import page_cache, selectors, uploads
 from .addresses import Missing, all_models_missing, locate, locate_query, missing_model
 from .dashboard_html import feature_dashboard_html
 from .highlighting import token_spans
@@ -103,6 +103,11 @@ def source_detail(request: HttpRequest, model_slug: str, source_slug: str) -> Ht
 
 
 def feature_detail(request: HttpRequest, model_slug: str, source_slug: str, index: int) -> HttpResponse:
+    key = page_cache.page_key(model_slug, source_slug, index) if page_cache.is_cacheable(request) else None
+    if key is not None:
+        cached = page_cache.cached_page(request, key)
+        if cached is not None:
+            return cached
     feature = selectors.feature_for_page(model_slug, source_slug, index)
     if feature is None:
         return _missing_page(request, locate(model_slug, source_slug, index))
@@ -115,7 +120,10 @@ def feature_detail(request: HttpRequest, model_slug: str, source_slug: str, inde
         "community": feature_community(feature=feature, user=request.user),
         "dashboard": feature_dashboard_html(feature),
     }
-    return render(request, "features/feature_detail.html", context)
+    response = render(request, "features/feature_detail.html", context)
+    if key is not None:
+        page_cache.store_page(key, response)
+    return response
 
 
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:

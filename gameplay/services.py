@@ -27,6 +27,7 @@ from explanations.models import Explanation
 from explanations.rules import rule_matches
 from features.inference import InferenceInputError
 from features.models import ActivationExample, ContextWindow, Feature
+from features.services import feature_page_changed
 from scoring.core.errors import ScoringInputError
 from scoring.models import ExplanationScore
 
@@ -668,9 +669,13 @@ def human_scores_update(*, explanations) -> dict[int, ExplanationScore | None]:
             continue
         fresh.append(score)
         current[explanation.pk] = score
-    if unsupported:
-        ExplanationScore.objects.filter(revision_id__in=unsupported, scorer="human").delete()
-    ExplanationScore.objects.bulk_create(fresh)
+    changed = [*unsupported, *(score.revision_id for score in fresh)]
+    if changed:
+        with transaction.atomic():
+            if unsupported:
+                ExplanationScore.objects.filter(revision_id__in=unsupported, scorer="human").delete()
+            ExplanationScore.objects.bulk_create(fresh)
+            feature_page_changed(by_revision[revision_id].feature_id for revision_id in changed)
     return current
 
 
@@ -808,6 +813,7 @@ def explain_submit(*, user, feature: Feature, text: str, rule_text: str = "", cl
     )
     if explanation.best_score is None or outcome.headline > explanation.best_score:
         Explanation.objects.filter(pk=explanation.pk).update(best_score=outcome.headline)
+    feature_page_changed([explanation.feature_id])  # its scores, and maybe its place in the list
     details = {"text": text, **_outcome_details(outcome, feature.max_activation)}
     return _finish_scored_round(
         user=user, mode=Mode.EXPLAIN, skill=outcome.headline, client_token=client_token, feature=feature,

@@ -31,7 +31,7 @@ from explanations.explainers import EXPLAINERS, Explainer, ExplainerError, get_e
 from explanations.models import Explanation
 from explanations.rules import rule_matches
 from features.models import Feature, PipelineRun, Source
-from features.services import enqueue
+from features.services import enqueue, feature_page_changed
 from scoring.core.embedding import SentenceEmbedder
 from scoring.core.errors import LLMError, ScoringInputError
 from scoring.core.judges import Judge, OfflineJudge
@@ -228,7 +228,9 @@ def _update_best_score(explanation: Explanation, scores: list[ExplanationScore])
         return
     best = max(values)
     if explanation.best_score is None or best > explanation.best_score:
-        Explanation.objects.filter(pk=explanation.pk).update(best_score=best)
+        with transaction.atomic():
+            Explanation.objects.filter(pk=explanation.pk).update(best_score=best)
+            feature_page_changed([explanation.feature_id])
         explanation.best_score = best
 
 

@@ -123,3 +123,12 @@ def tiny_sae_dir(tmp_path_factory) -> Path:
         hook_name="blocks.1.hook_resid_pre",
         encoder_scale=30.0,
     )
+
+
+@pytest.fixture(autouse=True)
+def _empty_feature_page_cache():
+    """Rendered pages and dashboards are cached per process; a test's database rows may reuse an earlier test's
+    ids (SQLite), so each test starts with an empty cache."""
+    from django.core.cache import caches
+
+    caches["feature_pages"].clear()
