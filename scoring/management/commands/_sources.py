@@ -1,8 +1,10 @@
-"""Arguments shared by explain_source and score_source."""
+"""Arguments and run handling shared by explain_source and score_source."""
 
-from django.core.management.base import CommandError
+from django.core.management.base import BaseCommand, CommandError
 
-from features.models import Source
+from features.management.commands._runs import enqueue_and_follow, follow
+from features.models import PipelineRun, Source
+from scoring import services
 from scoring.core.scorers import SCORERS
 
 
@@ -22,3 +24,25 @@ def scorer_list(value: str) -> list[str]:
         choices = ", ".join(sorted(set(SCORERS) - {"human"}))
         raise CommandError(f"Unknown scorer {unknown[0]!r}; choose from {choices}.")
     return names
+
+
+def add_run_arguments(parser) -> None:
+    parser.add_argument("--sync", action="store_true", help="Run in this process instead of on a worker")
+    parser.add_argument("--no-wait", action="store_true", help="Enqueue and return at once")
+    parser.add_argument("--timeout", type=float, default=24 * 3600, help="Seconds to wait for the run")
+
+
+def run_and_report(command: BaseCommand, run: PipelineRun, created: bool, options: dict) -> None:
+    """Start a new run (or follow the same one already under way) with a progress bar, then list the
+    features that failed."""
+    if not created:
+        command.stdout.write(f"The same run is already under way: #{run.pk}.")
+        if options["no_wait"]:
+            return
+        run = follow(run, stdout=command.stdout, timeout_s=options["timeout"])
+    else:
+        run = enqueue_and_follow(
+            run, services.STEP_TASK, wait=not options["no_wait"], stdout=command.stdout, timeout_s=options["timeout"]
+        )
+    for failure in run.failures[:20]:
+        command.stderr.write(f"{failure['feature']}: {failure['error']}")

@@ -2,11 +2,10 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from features.management.commands._runs import enqueue_and_follow, follow
 from scoring import services
 from scoring.core.scorers import SCORERS
 
-from ._sources import scorer_list, source_arg
+from ._sources import add_run_arguments, run_and_report, scorer_list, source_arg
 
 
 class Command(BaseCommand):
@@ -28,9 +27,7 @@ class Command(BaseCommand):
         parser.add_argument("--llm-model", default="", help="openai-compatible judge: LLM name (default: OPENAI_MODEL)")
         parser.add_argument("--llm-base-url", default="", help="openai-compatible judge: endpoint")
         parser.add_argument("--force", action="store_true", help="Recompute scores that are already there")
-        parser.add_argument("--sync", action="store_true", help="Run in this process instead of on a worker")
-        parser.add_argument("--no-wait", action="store_true", help="Enqueue and return at once")
-        parser.add_argument("--timeout", type=float, default=24 * 3600, help="Seconds to wait for the run")
+        add_run_arguments(parser)
 
     def handle(self, *args, **options):
         source = source_arg(options["source"])
@@ -46,14 +43,4 @@ class Command(BaseCommand):
             )
         except services.PipelineRequestError as error:
             raise CommandError(str(error)) from error
-        if not created:
-            self.stdout.write(f"The same run is already under way: #{run.pk}.")
-            if options["no_wait"]:
-                return
-            run = follow(run, stdout=self.stdout, timeout_s=options["timeout"])
-        else:
-            run = enqueue_and_follow(
-                run, services.STEP_TASK, wait=not options["no_wait"], stdout=self.stdout, timeout_s=options["timeout"]
-            )
-        for failure in run.failures[:20]:
-            self.stderr.write(f"{failure['feature']}: {failure['error']}")
+        run_and_report(self, run, created, options)
