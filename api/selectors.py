@@ -25,14 +25,7 @@ MAX_ID = 2**63 - 1
 
 def latest_scores_prefetch() -> Prefetch:
     """Each scorer's latest score of an explanation, as `latest_scores`."""
-    latest = ExplanationScore.objects.filter(
-        pk=Subquery(
-            ExplanationScore.objects.filter(explanation=OuterRef("explanation"), scorer=OuterRef("scorer"))
-            .order_by("-created_at", "-pk")
-            .values("pk")[:1]
-        )
-    ).order_by("scorer")
-    return Prefetch("scores", queryset=latest, to_attr="latest_scores")
+    return Prefetch("scores", queryset=ExplanationScore.objects.latest_per_scorer(), to_attr="latest_scores")
 
 
 def visible_explanations(user) -> QuerySet[Explanation]:

@@ -134,13 +134,7 @@ def feature_for_page(model_slug: str, source_slug: str, index: int) -> Feature |
     if not feature.has_explanations:
         feature.visible_explanations = []
     else:
-        latest_score_per_scorer = ExplanationScore.objects.filter(
-            pk=Subquery(
-                ExplanationScore.objects.filter(explanation=OuterRef("explanation"), scorer=OuterRef("scorer"))
-                .order_by("-created_at", "-pk")
-                .values("pk")[:1]
-            )
-        ).order_by("scorer")
+        latest_score_per_scorer = ExplanationScore.objects.latest_per_scorer()
         lookups.append(
             Prefetch(
                 "explanations",

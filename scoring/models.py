@@ -2,12 +2,24 @@
 plain Python (scoring/core, no Django) and this stores what they return."""
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.urls import reverse
 
 from explanations.models import Explanation, ExplanationRevision
 
 from .core.meaning import score_meaning
+
+
+class ExplanationScoreQuerySet(models.QuerySet):
+    def latest_per_scorer(self) -> "ExplanationScoreQuerySet":
+        """Each explanation's latest score by each scorer (what pages show), ordered by scorer."""
+        return self.filter(
+            pk=Subquery(
+                ExplanationScore.objects.filter(explanation=OuterRef("explanation"), scorer=OuterRef("scorer"))
+                .order_by("-created_at", "-pk")
+                .values("pk")[:1]
+            )
+        ).order_by("scorer")
 
 
 class ExplanationScore(models.Model):
@@ -22,6 +34,8 @@ class ExplanationScore(models.Model):
     example_mix = models.JSONField(default=dict, blank=True, help_text="How many top/random/hard-negative examples")
     judge = models.CharField(max_length=200, blank=True, help_text="Who simulated or judged: offline, or the LLM")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ExplanationScoreQuerySet.as_manager()
 
     class Meta:
         ordering = ["explanation", "scorer", "-created_at"]
