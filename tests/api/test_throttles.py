@@ -65,6 +65,44 @@ def test_exports_have_their_own_rate(anon, toy):
         assert anon.get("/api/v1/export/toy/0-mlp/features.jsonl").status_code == 429
 
 
+@pytest.fixture
+def clock(monkeypatch):
+    """The throttles' time, set by the test: now[0] seconds since the epoch."""
+    from api import throttles
+
+    now = [6_000_000.0]  # the start of a minute
+    monkeypatch.setattr(throttles._SlidingWindowCounts, "timer", staticmethod(lambda: now[0]))
+    return now
+
+
+def test_the_rate_holds_over_a_sliding_period_not_per_calendar_minute(anon, toy, low_rates, clock):
+    def status() -> int:
+        return anon.get("/api/v1/models/", REMOTE_ADDR="10.0.0.9").status_code
+
+    clock[0] += 59  # two requests in the last second of a minute ...
+    assert [status(), status()] == [200, 200]
+    clock[0] += 2  # ... and one in the first second of the next: three within two seconds, over 2/m
+    refused = anon.get("/api/v1/models/", REMOTE_ADDR="10.0.0.9")
+    assert refused.status_code == 429
+    # The previous minute's 2 weigh 2 * (1 - share of this minute gone); one more fits once that is at most 1,
+    # half way through the minute: 29 s from now (DRF rounds up whole seconds).
+    assert 29 <= int(refused["Retry-After"]) <= 30
+    clock[0] += 28
+    assert status() == 429
+    clock[0] += 2
+    assert status() == 200
+    assert status() == 429  # 2 * (1 - 31/60) + 1 = 1.97, and one more would be 2.97
+
+
+def test_refused_requests_do_not_count_against_the_next_period(anon, toy, low_rates, clock):
+    def status() -> int:
+        return anon.get("/api/v1/models/", REMOTE_ADDR="10.0.0.8").status_code
+
+    assert [status() for _ in range(10)] == [200, 200] + [429] * 8
+    clock[0] += 60 + 45  # three quarters into the next minute: the 2 counted weigh 0.5
+    assert [status(), status()] == [200, 429]
+
+
 def _fake_activations():
     from features.inference import TokenActivations
 
