@@ -131,13 +131,13 @@ def load(reload: bool) -> dict:
             similar = json.dumps([{"index": i, "similarity": round(0.5 - i / 40, 4)} for i in range(10)])
             columns = (  # "index" and "similar" are SQL keywords
                 'source_id, "index", max_activation, density, histogram, top_logits, bottom_logits, "similar", '
-                "updated_at"
+                "updated_at, page_version"
             )
             with cursor.cursor.copy(f"COPY features_feature ({columns}) FROM STDIN") as copy:
                 for index in range(N_FEATURES):
                     copy.write_row(
                         (source.pk, index, 5.0 + (index % 97) / 10, (index % 1000) / 100_000, histogram, logits,
-                         logits, similar, "2026-01-01T00:00:00Z")
+                         logits, similar, "2026-01-01T00:00:00Z", 0)
                     )  # fmt: skip
             cursor.execute('SELECT id FROM features_feature WHERE source_id = %s ORDER BY "index"', [source.pk])
             feature_ids = [row[0] for row in cursor.fetchall()]
