@@ -5,9 +5,10 @@ counts live in Django's cache (per process with the local-memory cache, shared w
 
 DRF's own throttles keep a list of every request's time in the last period and rewrite it on every request:
 at 1,200 an hour that is 1,200 floats read and written per request, and two processes that read the same list
-at once lose one of their requests. Here each period is a counter (`incr`, atomic on Redis), and the rate is
-checked over a sliding period as this period's count plus the previous period's, weighted by how much of it
-the sliding period still covers (the estimate Cloudflare and others use): two small reads and one increment.
+at once lose one of their requests. These count the way the wiki's own rate limits do
+(explanations.throttle.window_consume): a counter per period (`incr`, atomic on Redis), checked over a sliding
+period as this period's count plus the previous one's, weighted by how much of it the sliding period still
+covers.
 """
 
 import time
@@ -15,9 +16,12 @@ import time
 from rest_framework import throttling
 from rest_framework.settings import api_settings
 
+from explanations.rate_limits import Limit
+from explanations.throttle import window_consume
+
 
 class _SlidingWindowCounts:
-    """For DRF's SimpleRateThrottle subclasses: the same rates, scopes, keys and `wait()`, counted as above."""
+    """For DRF's SimpleRateThrottle subclasses: the same rates, scopes and keys, counted as above."""
 
     timer = staticmethod(time.time)
 
@@ -30,34 +34,12 @@ class _SlidingWindowCounts:
         self.key = self.get_cache_key(request, view)
         if self.key is None:
             return True
-        now = self.timer()
-        period = int(now // self.duration)
-        self.elapsed = now / self.duration - period  # the share of this period gone, in [0, 1)
-        current, previous = f"{self.key}:{period}", f"{self.key}:{period - 1}"
-        counts = self.cache.get_many([current, previous])
-        self.previous_count = counts.get(previous, 0)
-        if current not in counts:
-            self.cache.add(current, 0, timeout=2 * self.duration)  # kept while it is the previous period
-        try:
-            self.count = self.cache.incr(current)
-        except ValueError:  # expired between add and incr
-            self.cache.set(current, 1, timeout=2 * self.duration)
-            self.count = 1
-        if self.previous_count * (1 - self.elapsed) + self.count <= self.num_requests:
-            return True
-        self.cache.decr(current)  # a refused request does not count against the next ones
-        self.count -= 1
-        return False
+        limit = Limit(count=self.num_requests, seconds=self.duration)
+        self.retry_after = window_consume(self.key, limit, now=self.timer())
+        return self.retry_after is None
 
     def wait(self) -> float:
-        """Seconds until one more request fits: when the previous period's weighted count has fallen enough,
-        or, if this period alone is full, into the next period by as much."""
-        room = self.num_requests - 1 - self.count
-        if room >= 0 and self.previous_count > 0:
-            needed = 1 - room / self.previous_count  # the share of this period gone when it fits
-            return max((needed - self.elapsed) * self.duration, 1.0)
-        next_period_share = 1 - (self.num_requests - 1) / max(self.count, 1)
-        return max((1 - self.elapsed + next_period_share) * self.duration, 1.0)
+        return self.retry_after
 
 
 class UserThrottle(_SlidingWindowCounts, throttling.UserRateThrottle):

@@ -7,7 +7,15 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 
-from .rate_limits import describe_period, describe_wait, parse_limit, seconds_until_allowed, sliding_count, window_index
+from .rate_limits import (
+    Limit,
+    describe_period,
+    describe_wait,
+    parse_limit,
+    seconds_until_allowed,
+    sliding_count,
+    window_index,
+)
 
 ACTION_NOUNS = {  # singular, plural
     "explanation": ("explanation edit", "explanation edits"),
@@ -36,9 +44,17 @@ def rate_limit_consume(*, action: str, key: str) -> None:
     if not text:
         return
     limit = parse_limit(text)
-    now = time.time()
+    retry_after = window_consume(f"wiki-rate:{action}:{key}", limit)
+    if retry_after is not None:
+        raise RateLimited(action, limit.count, limit.seconds, retry_after)
+
+
+def window_consume(prefix: str, limit: Limit, now: float | None = None) -> int | None:
+    """Count one request under `prefix` against `limit`, in the cache: None if it fits, else (not counted) the
+    whole seconds until one more would. Also the API's throttles (api/throttles.py)."""
+    now = time.time() if now is None else now
     window = window_index(now, limit)
-    prefix = f"wiki-rate:{action}:{key}:{limit.seconds}"
+    prefix = f"{prefix}:{limit.seconds}"
     current_key = f"{prefix}:{window}"
     # Counted first and taken back if refused, so that two requests at once cannot both slip under it.
     if cache.add(current_key, 1, timeout=2 * limit.seconds + 1):
@@ -50,10 +66,10 @@ def rate_limit_consume(*, action: str, key: str) -> None:
             cache.add(current_key, 1, timeout=2 * limit.seconds + 1)
             current = 1
     previous = cache.get(f"{prefix}:{window - 1}", 0)
-    if sliding_count(previous, current, now, limit) > limit.count:
-        try:
-            cache.decr(current_key)
-        except ValueError:
-            pass
-        retry_after = seconds_until_allowed(previous, current - 1, now, limit)
-        raise RateLimited(action, limit.count, limit.seconds, retry_after)
+    if sliding_count(previous, current, now, limit) <= limit.count:
+        return None
+    try:
+        cache.decr(current_key)
+    except ValueError:
+        pass
+    return seconds_until_allowed(previous, current - 1, now, limit)
