@@ -21,7 +21,7 @@ CACHE_ALIAS = "feature_pages"
 
 # Part of every key: bump it when the fragments' markup changes, so that a shared cache (Redis) never serves
 # a deployment the markup of the one before.
-MARKUP_VERSION = 1
+MARKUP_VERSION = 2  # 2: says why a feature has no output logits
 
 
 @dataclass(frozen=True)

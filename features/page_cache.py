@@ -40,7 +40,7 @@ from .services import feature_page_changed
 
 # Part of every key: bump it when the page's markup changes, so that a shared cache (Redis) never serves a
 # deployment the pages of the one before.
-MARKUP_VERSION = 2  # 2: stored as bytes
+MARKUP_VERSION = 2  # 2: stored as bytes, and the source fact spans two columns
 
 # Where the cached copy had a CSRF token. Derived from the secret key, so that no text a user writes on the page
 # can contain it and be given a reader's token.

@@ -272,7 +272,8 @@ def test_it_shows_the_histogram_interval_samples_and_similar_features(computed_r
     assert "Samples across activation intervals" in content
     for entry in feature.similar:
         assert f'href="/tiny-bert/{feature.source.slug}/{entry["index"]}/"' in content
-    assert "Top positive logits" not in content  # BERT has no unembedding
+    assert "Top positive logits" not in content  # BERT has no unembedding, and the page says so
+    assert "No output logits for this feature" in content and "has no language-model head" in content
 
 
 def test_a_causal_model_feature_page_shows_its_output_logits(db, client, tiny_gpt2_dir, sample_corpus_file):
@@ -292,5 +293,6 @@ def test_a_causal_model_feature_page_shows_its_output_logits(db, client, tiny_gp
     feature = Feature.objects.get(source__model__slug="tiny-gpt2", index=5)
     content = client.get(feature.get_absolute_url()).content.decode()
     assert "Top positive logits" in content and "Top negative logits" in content
+    assert "No output logits" not in content
     for entry in feature.top_logits + feature.bottom_logits:
         assert f"{entry['value']:.3f}" in content
