@@ -89,17 +89,17 @@ def test_uploaded_features_and_appended_activations_show(computed_run, client):
 @pytest.mark.django_db(transaction=True)
 def test_an_imported_dump_shows_its_examples(computed_run, tmp_path, client):
     feature = strongest_feature()
-    assert "imported" not in page(client, feature)
+    assert "quagga" not in page(client, feature)
     dump = tmp_path / "dump"
     call_command("export_neuronpedia", "tiny-bert", "0-mlp", str(dump))
     for path in (dump / "activations").glob("*.jsonl.gz"):
         rows = [json.loads(line) for line in gzip.decompress(path.read_bytes()).splitlines()]
         for row in rows:
             if row["index"] == str(feature.index):
-                row["tokens"] = ["imported" for _ in row["tokens"]]
+                row["tokens"] = ["quagga" for _ in row["tokens"]]
         path.write_bytes(gzip.compress("".join(json.dumps(row) + "\n" for row in rows).encode(), mtime=0))
     call_command("import_neuronpedia", str(dump))
-    assert ">imported</span>" in page(client, feature)
+    assert ">quagga</span>" in page(client, feature)
 
 
 def test_signed_in_bits_are_never_shared(computed_run):
