@@ -264,3 +264,22 @@ def test_one_pass_over_a_window_gives_every_features_values_as_the_feature_repla
         for feature in Feature.objects.filter(source=src, index__in=[0, 7, 47]):
             alone = feature_activations_for_token_ids(feature, list(window.token_ids))
             assert values[:, feature.index].tolist() == pytest.approx(alone, abs=1e-5)
+
+
+def test_the_demo_explains_one_source_once(computed_run):
+    """build_demo's last step: every firing feature of the source gets its token-statistics explanation, and
+    running the demo again writes nothing more."""
+    import io
+
+    from features.management.commands.build_demo import Command as BuildDemo
+
+    out = io.StringIO()
+    BuildDemo(stdout=out).explain(source(), sync=True)
+    firing = Feature.objects.filter(source=source(), max_activation__gt=0).count()
+    assert firing and counts(source()) == (firing, 0)
+    assert set(Explanation.objects.filter(feature__source=source()).values_list("method", flat=True)) == {
+        "token-stats"
+    }
+    BuildDemo(stdout=out).explain(source(), sync=True)
+    assert counts(source()) == (firing, 0)
+    assert "tiny-bert/0-mlp is already explained." in out.getvalue()

