@@ -1,0 +1,41 @@
+"""A run writes its examples as plain rows (features.services._insert_examples), not model instances: they must
+read back exactly as bulk_create of the same examples wrote them, on SQLite and PostgreSQL."""
+
+import numpy as np
+
+from features import services
+from features.models import ActivationExample, pack_floats, unpack_floats
+
+READ_BACK = ["feature_id", "window_id", "kind", "rank", "values", "max_value", "max_token_index", "interval_index",
+             "bin_min", "bin_max", "bin_contains"]  # fmt: skip
+
+
+def stored(feature_ids) -> list[tuple]:
+    rows = ActivationExample.objects.filter(feature_id__in=feature_ids).order_by(
+        "feature_id", "kind", "interval_index", "rank"
+    )
+    return [(*row[:4], bytes(row[4]), *row[5:]) for row in rows.values_list(*READ_BACK)]
+
+
+def test_inserted_rows_read_back_as_bulk_created_examples(computed_run):
+    feature_ids = list(ActivationExample.objects.values_list("feature_id", flat=True).distinct()[:5])
+    written_by_run = stored(feature_ids)
+    kinds = {row[2] for row in written_by_run}
+    assert len(written_by_run) >= 15 and kinds == {"top", "interval"}
+
+    ActivationExample.objects.filter(feature_id__in=feature_ids).delete()
+    ActivationExample.objects.bulk_create(
+        ActivationExample(**dict(zip(READ_BACK, row, strict=True))) for row in written_by_run
+    )
+    assert stored(feature_ids) == written_by_run
+
+    ActivationExample.objects.filter(feature_id__in=feature_ids).delete()
+    services._insert_examples(written_by_run, batch_size=7)  # several batches, the last one short
+    assert stored(feature_ids) == written_by_run
+
+
+def test_the_float32_bytes_are_pack_floats_format():
+    values = np.array([0.0, 1.5, -2.25, 3.4e-5, 7.0], dtype=np.float32)
+    assert services._float32_bytes(values) == pack_floats(values.tolist())
+    assert services._float32_bytes(values[::2]) == pack_floats(values[::2].tolist())  # a strided view
+    assert unpack_floats(services._float32_bytes(values)) == values.tolist()
