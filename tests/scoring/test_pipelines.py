@@ -277,9 +277,7 @@ def test_the_demo_explains_one_source_once(computed_run):
     BuildDemo(stdout=out).explain(source(), sync=True)
     firing = Feature.objects.filter(source=source(), max_activation__gt=0).count()
     assert firing and counts(source()) == (firing, 0)
-    assert set(Explanation.objects.filter(feature__source=source()).values_list("method", flat=True)) == {
-        "token-stats"
-    }
+    assert set(Explanation.objects.filter(feature__source=source()).values_list("method", flat=True)) == {"token-stats"}
     BuildDemo(stdout=out).explain(source(), sync=True)
     assert counts(source()) == (firing, 0)
     assert "tiny-bert/0-mlp is already explained." in out.getvalue()
