@@ -26,10 +26,35 @@ def scorer_list(value: str) -> list[str]:
     return names
 
 
+def add_llm_arguments(parser, *, who: str) -> None:
+    """--judge, and the LLM endpoint the openai-compatible `who` (explainer, judge) talks to."""
+    parser.add_argument("--judge", choices=services.JUDGES, default="offline")
+    parser.add_argument("--llm-model", default="", help=f"openai-compatible {who}: LLM name (default: OPENAI_MODEL)")
+    parser.add_argument(
+        "--llm-base-url", default="", help=f"openai-compatible {who}: endpoint (default: OPENAI_BASE_URL)"
+    )
+
+
 def add_run_arguments(parser) -> None:
     parser.add_argument("--sync", action="store_true", help="Run in this process instead of on a worker")
     parser.add_argument("--no-wait", action="store_true", help="Enqueue and return at once")
     parser.add_argument("--timeout", type=float, default=24 * 3600, help="Seconds to wait for the run")
+
+
+def create_and_report(command: BaseCommand, create, options: dict) -> None:
+    """`create(source, **llm_options)` makes the run (its refusal becomes a CommandError); then run_and_report."""
+    source = source_arg(options["source"])
+    try:
+        run, created = create(
+            source=source,
+            judge=options["judge"],
+            llm_model=options["llm_model"],
+            llm_base_url=options["llm_base_url"],
+            sync=options["sync"],
+        )
+    except services.PipelineRequestError as error:
+        raise CommandError(str(error)) from error
+    run_and_report(command, run, created, options)
 
 
 def run_and_report(command: BaseCommand, run: PipelineRun, created: bool, options: dict) -> None:

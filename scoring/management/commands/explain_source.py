@@ -1,13 +1,15 @@
 """Explain every feature of a source on the task queue (and optionally score what it writes)."""
 
-from django.core.management.base import BaseCommand, CommandError
+import functools
+
+from django.core.management.base import BaseCommand
 
 from explanations.explainers import EXPLAINERS
 from explanations.explainers.prompts import PROMPTS
 from scoring import services
 from scoring.core.scorers import SCORERS
 
-from ._sources import add_run_arguments, run_and_report, scorer_list, source_arg
+from ._sources import add_llm_arguments, add_run_arguments, create_and_report, scorer_list
 
 
 class Command(BaseCommand):
@@ -27,24 +29,17 @@ class Command(BaseCommand):
             default=[],
             help=f"Comma-separated scorers to score the new explanations with ({', '.join(sorted(SCORERS))})",
         )
-        parser.add_argument("--judge", choices=services.JUDGES, default="offline")
-        parser.add_argument("--llm-model", default="", help="openai-compatible: LLM name (default: OPENAI_MODEL)")
-        parser.add_argument("--llm-base-url", default="", help="openai-compatible: endpoint (default: OPENAI_BASE_URL)")
+        add_llm_arguments(parser, who="explainer or judge")
         add_run_arguments(parser)
 
     def handle(self, *args, **options):
-        source = source_arg(options["source"])
-        try:
-            run, created = services.explain_run_create(
-                source=source,
+        create_and_report(
+            self,
+            functools.partial(
+                services.explain_run_create,
                 explainer=options["explainer"],
                 scorers=options["scorers"],
-                judge=options["judge"],
                 prompt=options["prompt"],
-                llm_model=options["llm_model"],
-                llm_base_url=options["llm_base_url"],
-                sync=options["sync"],
-            )
-        except services.PipelineRequestError as error:
-            raise CommandError(str(error)) from error
-        run_and_report(self, run, created, options)
+            ),
+            options,
+        )
