@@ -278,7 +278,9 @@ class FeatureExamples:
 
 def _shown(example_set: ExampleSet, window_of: dict[tuple, int]) -> dict[str, dict]:
     """Each example's window and its activations, sparse (values below 1% of the maximum look blank anyway),
-    so the breakdown page can highlight what the scorer saw even after the dashboards are recomputed."""
+    so the breakdown page can highlight what the scorer saw even after the dashboards are recomputed. An
+    example cut from its window (a dense feature's span) also names where in the window it starts and its
+    length; its values are by position in the span."""
     floor = 0.01 * example_set.max_activation
     shown = {}
     for example in example_set.examples():
@@ -287,5 +289,10 @@ def _shown(example_set: ExampleSet, window_of: dict[tuple, int]) -> dict[str, di
             for position, value in enumerate(example.record.activations)
             if value > floor and value > 0
         }
-        shown[f"{example.kind}:{example.index}"] = {"window": window_of.get(example.record.tokens), "values": values}
+        entry = {"window": window_of.get(example.record.tokens), "values": values}
+        origin = example_set.span_origin.get(example.record.tokens)
+        if origin is not None:
+            window_tokens, start = origin
+            entry.update(window=window_of.get(window_tokens), start=start, length=len(example.record.tokens))
+        shown[f"{example.kind}:{example.index}"] = entry
     return shown

@@ -71,6 +71,8 @@ def score_breakdown(score: ExplanationScore) -> Breakdown:
         entry = shown.get(f"{row.get('kind')}:{row.get('index')}") or {}
         window = windows.get(entry.get("window"))
         tokens = list(window.tokens) if window else []
+        if "start" in entry:  # a span of the window (a dense feature's example)
+            tokens = tokens[entry["start"] : entry["start"] + entry.get("length", len(tokens))]
         if not window:
             missing += 1
         values = _values(entry, len(tokens))

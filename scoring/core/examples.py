@@ -5,11 +5,16 @@ examples that rarely contain "cat" at all, so "the word cat" explains both as we
 word" does. Hard negatives fix that: windows that contain the feature's own key tokens ("the cat", "cat
 food") where the feature is silent on them. Every classifier-style scorer draws them, and every score
 records its mix.
+
+A dense feature fires somewhere in nearly every window of 128 tokens, so whole windows leave a classifier
+nothing silent to tell apart. Such a feature is scored on spans of SPAN_TOKENS tokens instead: each active
+example cut around its peak, each random window and hard negative cut where the feature is silent throughout,
+and the score's mix says so (`span_tokens`).
 """
 
 import random
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from .errors import ScoringInputError
@@ -21,6 +26,9 @@ KINDS = (TOP, INTERVAL, RANDOM, HARD_NEGATIVE)
 # A token counts as active from a tenth of the feature's maximum: exactly the tokens that OpenAI's 0-10
 # normalisation shows as non-zero. Small positive values (GELU neurons are rarely exactly 0) stay silent.
 DEFAULT_RELATIVE_THRESHOLD = 0.1
+# Fewer silent windows than this, and the feature is scored on spans (see the module's docstring).
+MIN_SILENT_WINDOWS = 3
+SPAN_TOKENS = 32
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,10 @@ class ExampleSet:
     feature_max: float | None = None
     relative_threshold: float = DEFAULT_RELATIVE_THRESHOLD
     key_tokens: tuple[str, ...] = field(default=())  # what the hard negatives were mined for
+    # Set when the examples are spans cut from windows: their length, and each span's window and start
+    # (span tokens -> (window tokens, start)), so that what a scorer saw can be shown in its window.
+    span_tokens: int | None = None
+    span_origin: Mapping[tuple[str, ...], tuple[tuple[str, ...], int]] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("top", "intervals", "random", "hard_negatives"):
@@ -66,12 +78,15 @@ class ExampleSet:
 
     def mix(self) -> dict[str, int]:
         """How many examples of each kind, as stored on every score."""
-        return {
+        mix = {
             TOP: len(self.top),
             "intervals": len(self.intervals),
             RANDOM: len(self.random),
             "hard_negatives": len(self.hard_negatives),
         }
+        if self.span_tokens:
+            mix["span_tokens"] = self.span_tokens
+        return mix
 
     @property
     def max_activation(self) -> float:
@@ -152,7 +167,8 @@ def build_example_set(
 ) -> ExampleSet:
     """The standard set: top, interval samples, random, and hard negatives mined from `candidates` (any
     windows with true activations: the corpus, or stored windows of other features) for the feature's
-    key tokens plus `extra_key_tokens`."""
+    key tokens plus `extra_key_tokens`. A feature with fewer than MIN_SILENT_WINDOWS silent windows among them
+    is scored on spans (`spans_of_dense_feature`) when that gives it more silent examples."""
     if not top:
         raise ScoringInputError("A feature needs at least one top example to be scored.")
     base = ExampleSet(
@@ -171,4 +187,74 @@ def build_example_set(
         exclude=[*top, *intervals, *random_records],
         seed=seed,
     )
-    return replace(base, hard_negatives=negatives, key_tokens=tuple(keys))
+    windows = replace(base, hard_negatives=negatives, key_tokens=tuple(keys))
+    if silent_count(windows) >= MIN_SILENT_WINDOWS:
+        return windows
+    spans = spans_of_dense_feature(windows)
+    return spans if silent_count(spans) > silent_count(windows) else windows
+
+
+def silent_count(examples: ExampleSet) -> int:
+    return sum(not examples.window_label(example.record) for example in examples.examples())
+
+
+def spans_of_dense_feature(examples: ExampleSet, *, span_tokens: int = SPAN_TOKENS) -> ExampleSet:
+    """The example set cut into spans of `span_tokens`: active examples around their peak (so every one stays
+    active), random windows at their first silent stretch of that length, hard negatives around a silent key
+    token with nothing active in the span. Windows with no such stretch are left out; windows no longer than
+    a span stay whole. The feature's threshold stays that of the whole set (its maximum is the feature's)."""
+    threshold = examples.threshold
+    keys = {normalise_token(token) for token in examples.key_tokens} - {""}
+    origin: dict[tuple[str, ...], tuple[tuple[str, ...], int]] = {}
+
+    def cut(record: ActivationRecord, start: int | None) -> list[ActivationRecord]:
+        if start is None:
+            return []
+        if len(record.tokens) <= span_tokens:
+            return [record]
+        end = start + span_tokens
+        span = ActivationRecord(record.tokens[start:end], record.activations[start:end])
+        origin.setdefault(span.tokens, (record.tokens, start))
+        return [span]
+
+    def around(record: ActivationRecord, position: int) -> int:
+        """The start of the span centred on `position`, inside the window."""
+        return max(0, min(position - span_tokens // 2, len(record.tokens) - span_tokens))
+
+    def is_silent(record: ActivationRecord, start: int) -> bool:
+        return all(value <= threshold for value in record.activations[start : start + span_tokens])
+
+    def first_silent_stretch(record: ActivationRecord) -> int | None:
+        if len(record.tokens) <= span_tokens:
+            return 0 if is_silent(record, 0) else None
+        run = 0
+        for position, value in enumerate(record.activations):
+            run = run + 1 if value <= threshold else 0
+            if run == span_tokens:
+                return position - span_tokens + 1
+        return None
+
+    def silent_around_key_token(record: ActivationRecord) -> int | None:
+        for position, token in enumerate(record.tokens):
+            if normalise_token(token) in keys and is_silent(record, around(record, position)):
+                return around(record, position)
+        return None
+
+    def active(records: Sequence[ActivationRecord]) -> list[ActivationRecord]:
+        return [span for record in records for span in cut(record, around(record, record.argmax))]
+
+    def silent(records: Sequence[ActivationRecord], find_start) -> list[ActivationRecord]:
+        return [span for record in records for span in cut(record, find_start(record))]
+
+    intervals = [record for record in examples.intervals if examples.window_label(record)]
+    quiet_intervals = [record for record in examples.intervals if not examples.window_label(record)]
+    return replace(
+        examples,
+        top=active(examples.top),
+        intervals=active(intervals) + silent(quiet_intervals, first_silent_stretch),
+        random=silent(examples.random, first_silent_stretch),
+        hard_negatives=silent(examples.hard_negatives, silent_around_key_token),
+        feature_max=examples.max_activation,
+        span_tokens=span_tokens,
+        span_origin=origin,
+    )

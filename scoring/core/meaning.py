@@ -23,7 +23,7 @@ METRICS = {  # fmt: skip
 
 def example_count(example_mix: Mapping[str, int]) -> tuple[int, int]:
     """(all examples, hard negatives) of a stored mix."""
-    counts = {key: value for key, value in example_mix.items() if isinstance(value, int)}
+    counts = {key: value for key, value in example_mix.items() if isinstance(value, int) and key != "span_tokens"}
     return sum(counts.values()), counts.get("hard_negatives", 0)
 
 
@@ -35,7 +35,8 @@ def score_meaning(scorer: str, value: float, details: Mapping[str, Any], example
         basis = f"from {example_mix.get('verdicts', 0)} verdicts"
     else:
         total, hard = example_count(example_mix)
-        basis = f"on {total} examples incl. {hard} hard negatives"
+        unit = f"spans of {example_mix['span_tokens']} tokens" if example_mix.get("span_tokens") else "examples"
+        basis = f"on {total} {unit} incl. {hard} hard negatives"
     who = details.get("judge") or details.get("embedder")
     extra = []
     if who:

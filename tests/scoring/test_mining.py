@@ -33,4 +33,6 @@ def test_a_score_says_what_its_number_means():
         "detection 0.812: balanced accuracy of telling which windows the feature fires in, on 46 examples incl. "
         "6 hard negatives (judge: offline); 0.5 = chance, 1 = perfect"
     )
+    spans = {**mix, "span_tokens": 32}  # a dense feature's examples, cut from their windows
+    assert ", on 46 spans of 32 tokens incl. 6 hard negatives (" in score_meaning("detection", 0.8125, details, spans)
     assert score_meaning("human", 0.75, {}, {"verdicts": 4}).startswith("human 0.750: share of Verify-mode players")

@@ -7,7 +7,7 @@ from django.utils.html import escape
 
 from explanations import services as wiki
 from explanations.models import Explanation
-from features.models import Feature, PipelineRun
+from features.models import ContextWindow, Feature, PipelineRun
 from scoring.models import ExplanationScore
 
 pytestmark = pytest.mark.django_db
@@ -181,3 +181,39 @@ def test_a_failed_scoring_run_shows_its_failures_and_resumes_from_the_run_page(c
     run.refresh_from_db()
     assert response.status_code == 302 and run.status == "succeeded", run.error
     assert run.failures == [] and ExplanationScore.objects.filter(explanation=explanation, scorer="fuzzing").exists()
+
+
+def test_the_breakdown_of_a_dense_feature_shows_each_span_in_its_window(client, alice, feature):
+    """A dense feature is scored on spans cut from its windows (scoring/core/examples.py); the breakdown page
+    shows each span's own tokens, found again in the stored window from where it starts."""
+    from scoring.core.examples import SPAN_TOKENS, build_example_set
+    from scoring.core.judges import OracleJudge
+    from scoring.core.records import ActivationRecord
+    from scoring.core.scorers import get_scorer
+    from scoring.example_sets import _shown
+
+    def stored(tag: str, position: int, active: dict[int, float]) -> tuple[ContextWindow, ActivationRecord]:
+        tokens = [f"{tag}t{i}z" for i in range(64)]
+        window = ContextWindow.objects.create(
+            model=feature.source.model, corpus_key="dense", position=position, token_ids=list(range(64)), tokens=tokens
+        )
+        return window, ActivationRecord(tokens, [active.get(i, 0.0) for i in range(64)])
+
+    top = [stored(f"top{i}", i, {40: 10.0, 3: 2.0}) for i in range(3)]
+    random_windows = [stored(f"rand{i}", 10 + i, {5: 2.0}) for i in range(4)]
+    example_set = build_example_set(top=[r for _, r in top], random_records=[r for _, r in random_windows])
+    window_of = {record.tokens: window.pk for window, record in [*top, *random_windows]}
+    judge = OracleJudge({"the fortieth token": lambda tokens, i: tokens[i].endswith("t40z")})
+    result = get_scorer("detection").score("the fortieth token", example_set, judge=judge)
+    result.details["shown"] = _shown(example_set, window_of)
+    explanation = wiki.explanation_create(feature=feature, text="the fortieth token", author=alice)
+    score = ExplanationScore.from_result(result, explanation=explanation, revision=explanation.current_revision)
+    score.save()
+
+    html = client.get(score.get_absolute_url()).content.decode()
+
+    assert result.example_mix["span_tokens"] == SPAN_TOKENS and result.value == 1.0
+    assert html.count('class="example ') == 7 and "The windows of" not in html
+    assert "top0t24z" in html and "top0t55z" in html, "the span centred on the peak at 40"
+    assert "top0t23z" not in html and "top0t56z" not in html and "top0t3z" not in html
+    assert "rand0t6z" in html and "rand0t37z" in html and "rand0t5z" not in html, "the first silent stretch"
