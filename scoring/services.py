@@ -18,12 +18,14 @@ will fail every feature the same way (down, bad key, no credit) stops it.
 
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from explanations import services as wiki
@@ -349,6 +351,19 @@ def _features(run: PipelineRun):
     return features.filter(explanations__hidden=False, explanations__current_revision__isnull=False).distinct()
 
 
+FEATURE_BATCH = 200  # features read at a time by a step
+
+
+def _in_batches(features: QuerySet[Feature], *, after: int) -> Iterator[Feature]:
+    """The features (ordered by index) after index `after`, read FEATURE_BATCH at a time, with no query left open while
+    one is worked on: on SQLite an open read pins the connection to its snapshot, and once another process
+    (a worker saving a task's result, the web server) has written, this connection's next write fails at once
+    with "database is locked" instead of waiting its turn."""
+    while batch := list(features.filter(index__gt=after)[:FEATURE_BATCH]):
+        yield from batch
+        after = batch[-1].index
+
+
 @dataclass
 class _StepTotals:
     explanations: int = 0
@@ -401,8 +416,7 @@ def run_step(*, run_id: int) -> PipelineRun:
     started = time.monotonic()
     totals = _StepTotals()
     new_revisions = []
-    remaining = features.filter(index__gt=cursor)
-    for feature in remaining.iterator(chunk_size=200):
+    for feature in _in_batches(features, after=cursor):
         try:
             # No transaction around the whole feature: live inference and LLM calls happen in it, and each
             # write is atomic by itself (an explanation without its scores yet is scored by the next run).

@@ -281,3 +281,34 @@ def test_the_demo_explains_one_source_once(computed_run):
     BuildDemo(stdout=out).explain(source(), sync=True)
     assert counts(source()) == (firing, 0)
     assert "tiny-bert/0-mlp is already explained." in out.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_step_goes_on_when_another_process_writes_meanwhile(computed_run, monkeypatch):
+    """A query left open across a step's writes pinned SQLite's connection to its snapshot: once another
+    connection had written (the demo's worker saving its previous task's result), the step's next write failed at
+    once with "database is locked". Here another connection writes before every feature is worked on."""
+    import threading
+
+    from django.db import connection
+
+    real_feature_work = services._feature_work
+
+    def after_a_write_elsewhere(*args, **kwargs):
+        def write():
+            PipelineRun.objects.filter(pk=computed_run.pk).update(message=f"touched {threading.get_ident()}")
+            connection.close()  # this thread's own connection
+
+        thread = threading.Thread(target=write)
+        thread.start()
+        thread.join()
+        return real_feature_work(*args, **kwargs)
+
+    monkeypatch.setattr(services, "FEATURE_BATCH", 10)  # several batches of the 48 features
+    monkeypatch.setattr(services, "_feature_work", after_a_write_elsewhere)
+
+    run = explain_source(source(), scorers=["fuzzing"])
+
+    firing = Feature.objects.filter(source=source(), max_activation__gt=0).count()
+    assert run.status == "succeeded" and run.failures == [], run.failures[:1]
+    assert counts(source()) == (firing, firing)

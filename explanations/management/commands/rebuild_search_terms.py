@@ -12,12 +12,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         before = SearchTerm.objects.count()
+        # Read in batches by primary key, with no query left open while the terms are written: on SQLite an
+        # open read would make the writes fail ("database is locked") once another process has written.
         for queryset, field in ((ExplanationRevision.objects, "text"), (Comment.objects, "body")):
-            batch: list[str] = []
-            for text in queryset.values_list(field, flat=True).iterator(chunk_size=5000):
-                batch.append(text)
-                if len(batch) == 5000:
-                    search_terms_add(texts=batch)
-                    batch = []
-            search_terms_add(texts=batch)
+            after = 0
+            while rows := list(queryset.filter(pk__gt=after).order_by("pk").values_list("pk", field)[:5000]):
+                search_terms_add(texts=[text for _, text in rows])
+                after = rows[-1][0]
         self.stdout.write(f"{SearchTerm.objects.count() - before} new terms; {SearchTerm.objects.count()} in all.")
