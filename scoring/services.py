@@ -395,6 +395,16 @@ def run_step(*, run_id: int) -> PipelineRun:
     run = PipelineRun.objects.select_related("model").get(pk=run_id)
     if run.is_finished:
         return run
+    try:
+        return _run_step(run)
+    except Exception as error:  # noqa: BLE001 - the run must end failed and resumable, not stay "running"
+        logger.exception("Run %s failed", run.pk)
+        return _run_finish(
+            run, error=f"Internal error ({type(error).__name__}): {error}. Resume the run to go on where it stopped."
+        )
+
+
+def _run_step(run: PipelineRun) -> PipelineRun:
     params = run.params
     features = _features(run).select_related("source__model").order_by("index")
     now = timezone.now()

@@ -312,3 +312,31 @@ def test_a_step_goes_on_when_another_process_writes_meanwhile(computed_run, monk
     firing = Feature.objects.filter(source=source(), max_activation__gt=0).count()
     assert run.status == "succeeded" and run.failures == [], run.failures[:1]
     assert counts(source()) == (firing, firing)
+
+
+def test_a_step_that_breaks_outside_a_feature_ends_the_run_failed_and_resumable(computed_run, monkeypatch):
+    """An error no feature owns (here saving the step's progress) used to leave the run "running" forever, and
+    whoever followed it waiting; now the run fails with the reason and Resume goes on where it stopped."""
+    from django.db import OperationalError
+
+    real_step_save = services._step_save
+    calls = []
+
+    def locked_on_the_third_save(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OperationalError("database is locked")
+        return real_step_save(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_step_save", locked_on_the_third_save)
+    run = explain_source(source(), scorers=["fuzzing"])
+
+    assert run.status == "failed" and run.finished_at is not None
+    assert run.error.startswith("Internal error (OperationalError): database is locked. Resume the run")
+    assert 0 < counts(source())[0] < Feature.objects.filter(source=source(), max_activation__gt=0).count()
+
+    run = services.run_resume(run_id=run.pk)
+
+    firing = Feature.objects.filter(source=source(), max_activation__gt=0).count()
+    assert run.status == "succeeded" and run.error == ""
+    assert counts(source()) == (firing, firing)
