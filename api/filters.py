@@ -3,6 +3,7 @@
 
 import django_filters as filters
 from django import forms
+from drf_spectacular.drainage import set_override
 
 from explanations.models import Comment, Explanation, FeatureList
 from features.models import ActivationExample, Feature, PipelineRun, Source
@@ -18,6 +19,9 @@ class IndexFilter(filters.NumberFilter):
         kwargs.setdefault("min_value", 0)
         kwargs.setdefault("max_value", maximum)
         super().__init__(*args, **kwargs)
+        # The schema states what the form field checks (drf-spectacular would say "number", unbounded), so that
+        # a client generated from it never sends a value that is refused.
+        set_override(self, "field", {"type": "integer", "minimum": kwargs["min_value"], "maximum": kwargs["max_value"]})
 
 
 class IdFilter(IndexFilter):

@@ -3,6 +3,7 @@
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
 from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import ValidationError as BadRequest
 from rest_framework.pagination import CursorPagination
 
 INVALID_CURSOR = "That cursor is not valid: follow the `next` and `previous` links of a page."
@@ -15,6 +16,26 @@ class IdCursorPagination(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 500
     invalid_cursor_message = INVALID_CURSOR
+
+    def get_page_size(self, request) -> int:
+        """`page_size` must be a whole number from 1 (400 otherwise, where DRF would use the default in silence);
+        above max_page_size it is capped."""
+        text = request.query_params.get(self.page_size_query_param)
+        if text is None:
+            return self.page_size
+        if not (text.isascii() and text.isdigit() and len(text) <= 18 and int(text) >= 1):
+            raise BadRequest({self.page_size_query_param: [f"A whole number from 1 (at most {self.max_page_size})."]})
+        return min(int(text), self.max_page_size)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1}
+                parameter["description"] = (
+                    f"Results per page, {self.page_size} by default; above {self.max_page_size}, {self.max_page_size}."
+                )
+        return parameters
 
     def paginate_queryset(self, queryset, request, view=None):
         self._model = queryset.model

@@ -184,3 +184,24 @@ def test_an_unexpected_error_is_a_json_500(as_alice, toy, monkeypatch):
     assert response.status_code == 500
     assert error_of(response)["code"] == "server_error"
     assert "boom" not in response.content.decode()
+
+
+@pytest.mark.parametrize("page_size", ["abc", "0", "-3", "null", "1.5", "９", "9" * 30])
+def test_a_page_size_that_is_not_a_whole_number_from_1_is_a_400(anon, toy, page_size):
+    response = anon.get("/api/v1/features/", {"page_size": page_size})
+    assert response.status_code == 400
+    assert error_of(response)["details"] == {"page_size": ["A whole number from 1 (at most 500)."]}
+
+
+def test_the_schema_states_the_bounds_the_filters_check(anon, toy):
+    """What the schema allows is accepted and one past it refused, so that a client generated from the schema
+    never sends a value the server refuses (schemathesis checks this for every parameter)."""
+    schema = anon.get("/api/v1/schema/?format=json").json()
+    parameters = {p["name"]: p["schema"] for p in schema["paths"]["/api/v1/activations/"]["get"]["parameters"]}
+    assert parameters["page_size"] == {"type": "integer", "minimum": 1}
+    for name in ("feature", "index", "interval_index"):
+        bounds = parameters[name]
+        assert bounds["type"] == "integer" and bounds["minimum"] == 0
+        assert anon.get("/api/v1/activations/", {name: bounds["maximum"]}).status_code == 200
+        assert anon.get("/api/v1/activations/", {name: bounds["maximum"] + 1}).status_code == 400
+        assert anon.get("/api/v1/activations/", {name: -1}).status_code == 400
