@@ -3,6 +3,7 @@
 
 import django_filters as filters
 from django import forms
+from django.core.exceptions import ValidationError
 from drf_spectacular.drainage import set_override
 
 from explanations.models import Comment, Explanation, FeatureList
@@ -30,7 +31,40 @@ class IdFilter(IndexFilter):
 
 
 class FiniteFloatFilter(filters.NumberFilter):
+    """Any finite number (forms.FloatField refuses inf and nan), without django-filter's cap of 1e50, which the
+    schema's "number" does not state."""
+
     field_class = forms.FloatField
+
+    def get_max_validator(self):
+        return None
+
+
+class _TrueOrFalseSelect(forms.NullBooleanSelect):
+    """true/false (or 1/0, any case) as True/False, absent or empty as None, and anything else as it came, for the
+    field to refuse: django-filter's own widget reads every unknown value as "no filter"."""
+
+    def value_from_datadict(self, data, files, name):
+        value = data.get(name)
+        if value in (None, ""):
+            return None
+        return {"true": True, "1": True, "false": False, "0": False}.get(str(value).lower(), value)
+
+
+class _StrictNullBooleanField(forms.NullBooleanField):
+    widget = _TrueOrFalseSelect
+
+    def to_python(self, value):
+        if value is None or isinstance(value, bool):
+            return value
+        raise ValidationError("Use true or false.", code="invalid")
+
+    def validate(self, value) -> None:
+        pass
+
+
+class StrictBooleanFilter(filters.BooleanFilter):
+    field_class = _StrictNullBooleanField
 
 
 class SourceFilter(filters.FilterSet):
@@ -82,7 +116,7 @@ class ExplanationFilter(filters.FilterSet):
     author = filters.CharFilter(field_name="author__username", max_length=150, help_text="Username")
     method = filters.CharFilter(max_length=64, help_text="Explainer, e.g. token-stats")
     explainer_model = filters.CharFilter(max_length=200)
-    machine_written = filters.BooleanFilter(field_name="author", lookup_expr="isnull")
+    machine_written = StrictBooleanFilter(field_name="author", lookup_expr="isnull")
 
     class Meta:
         model = Explanation
@@ -102,7 +136,7 @@ class CommentFilter(filters.FilterSet):
 
 class ListFilter(filters.FilterSet):
     owner = filters.CharFilter(field_name="owner__username", max_length=150)
-    is_public = filters.BooleanFilter()
+    is_public = StrictBooleanFilter()
 
     class Meta:
         model = FeatureList

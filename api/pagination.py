@@ -23,9 +23,13 @@ class IdCursorPagination(CursorPagination):
         text = request.query_params.get(self.page_size_query_param)
         if text is None:
             return self.page_size
-        if not (text.isascii() and text.isdigit() and len(text) <= 18 and int(text) >= 1):
+        size = 0
+        if text.isascii() and text.isdigit():
+            digits = text.lstrip("0")
+            size = int(digits or 0) if len(digits) <= 18 else self.max_page_size  # longer is a big number
+        if size < 1:
             raise BadRequest({self.page_size_query_param: [f"A whole number from 1 (at most {self.max_page_size})."]})
-        return min(int(text), self.max_page_size)
+        return min(size, self.max_page_size)
 
     def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)

@@ -186,11 +186,33 @@ def test_an_unexpected_error_is_a_json_500(as_alice, toy, monkeypatch):
     assert "boom" not in response.content.decode()
 
 
-@pytest.mark.parametrize("page_size", ["abc", "0", "-3", "null", "1.5", "９", "9" * 30])
+@pytest.mark.parametrize("page_size", ["abc", "0", "-3", "null", "1.5", "９", "", "0" * 30])
 def test_a_page_size_that_is_not_a_whole_number_from_1_is_a_400(anon, toy, page_size):
     response = anon.get("/api/v1/features/", {"page_size": page_size})
     assert response.status_code == 400
     assert error_of(response)["details"] == {"page_size": ["A whole number from 1 (at most 500)."]}
+
+
+def test_a_page_size_past_the_maximum_is_capped_however_long(anon, toy):
+    assert anon.get("/api/v1/features/", {"page_size": "9" * 30}).status_code == 200
+
+
+@pytest.mark.parametrize("query", ["is_public=null", "is_public=yes", "is_public=2"])
+def test_a_boolean_filter_takes_true_or_false_and_refuses_the_rest(as_alice, query):
+    """django-filter read any other value as "no filter", and so answered a typo with every list."""
+    as_alice.post("/api/v1/lists/", {"name": "Open", "is_public": True}, format="json")
+    as_alice.post("/api/v1/lists/", {"name": "Closed", "is_public": False}, format="json")
+    names = {value: {row["name"] for row in as_alice.get(f"/api/v1/lists/?is_public={value}").json()["results"]}
+             for value in ("true", "false", "1", "0")}  # fmt: skip
+    assert names == {"true": {"Open"}, "false": {"Closed"}, "1": {"Open"}, "0": {"Closed"}}
+    response = as_alice.get(f"/api/v1/lists/?{query}")
+    assert response.status_code == 400
+    assert error_of(response)["details"] == {"is_public": ["Use true or false."]}
+
+
+def test_a_float_filter_takes_any_finite_number(anon, toy):
+    assert anon.get("/api/v1/features/", {"density_max": "1.7976931348623157e308"}).status_code == 200
+    assert anon.get("/api/v1/features/", {"density_max": "inf"}).status_code == 400
 
 
 def test_the_schema_states_the_bounds_the_filters_check(anon, toy):
