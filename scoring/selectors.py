@@ -25,6 +25,7 @@ class BreakdownRow:
     correct: bool | None  # None where the scorer has no right or wrong for one example
     predicted_spans: list[TokenSpan] = field(default_factory=list)  # simulation: its guess, highlighted
     marked: list[str] = field(default_factory=list)  # fuzzing: the tokens it was asked about
+    place: str = ""  # a dense feature's span: where in its window it was cut
 
     @property
     def kind_label(self) -> str:
@@ -78,7 +79,11 @@ def score_breakdown(score: ExplanationScore) -> Breakdown:
         values = _values(entry, len(tokens))
         peak = max(range(len(values)), key=values.__getitem__) if values else None
         spans = token_spans(tokens, values, scale=scale, max_index=peak)
-        rows.append(_row(score.scorer, row, spans, tokens, float(threshold)))
+        breakdown_row = _row(score.scorer, row, spans, tokens, float(threshold))
+        if "start" in entry and window:
+            start = entry["start"]
+            breakdown_row.place = f"tokens {start + 1}–{start + len(tokens)} of {len(window.tokens)} in its window"
+        rows.append(breakdown_row)
     summary = {}
     for row in rows:
         if row.correct is None:

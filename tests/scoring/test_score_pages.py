@@ -216,5 +216,6 @@ def test_the_breakdown_of_a_dense_feature_shows_each_span_in_its_window(client, 
     assert html.count('class="example ') == 7 and "The windows of" not in html
     assert "<dt>Span tokens</dt><dd>32</dd>" in html and "<dt>Hard negatives</dt>" in html
     assert "top0t24z" in html and "top0t55z" in html, "the span centred on the peak at 40"
+    assert html.count("(tokens 25–56 of 64 in its window)") == 3 and "(tokens 7–38 of 64 in its window)" in html
     assert "top0t23z" not in html and "top0t56z" not in html and "top0t3z" not in html
     assert "rand0t6z" in html and "rand0t37z" in html and "rand0t5z" not in html, "the first silent stretch"
