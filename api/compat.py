@@ -18,8 +18,9 @@ trailing slash (search-all/) and some without; both are accepted.
 
 import math
 
+from django.core.validators import RegexValidator
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import permissions, serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
@@ -29,7 +30,7 @@ from rest_framework.views import APIView
 from explanations import services as wiki
 from explanations.models import FeatureList, FeatureListItem
 from explanations.throttle import rate_limit_consume
-from features.models import ActivationExample, Feature, LanguageModel, Source
+from features.models import ActivationExample, Feature, LanguageModel, Source, slug_validator
 
 from . import selectors
 from . import services as api_services
@@ -179,10 +180,21 @@ class CompatView(APIView):
 # a text or a list of texts in one field, indices as numbers or strings).
 
 
+@extend_schema_field({"oneOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": r"^[0-9]+$"}]})
+class IndexField(serializers.CharField):
+    """A feature's index as Neuronpedia's clients send it: a whole number, or its digits as a string."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("max_length", 20)
+        kwargs.setdefault("help_text", "A whole number, as a string or a number")
+        super().__init__(**kwargs)
+        self.validators.append(RegexValidator(r"^[0-9]+$", "The index is a whole number (or its string)."))
+
+
 class FeatureRefIn(serializers.Serializer):
     modelId = serializers.CharField(max_length=64)  # noqa: N815
     layer = serializers.CharField(max_length=64, help_text="The source, e.g. 6-res-jb")
-    index = serializers.CharField(max_length=20, help_text="A whole number, as a string or a number")
+    index = IndexField()
 
 
 class ActivationNewIn(serializers.Serializer):
@@ -213,7 +225,7 @@ class SearchTopkIn(serializers.Serializer):
 class ListFeatureIn(serializers.Serializer):
     modelId = serializers.CharField(max_length=64)  # noqa: N815
     layer = serializers.CharField(max_length=64)
-    index = serializers.CharField(max_length=20)
+    index = IndexField()
     description = serializers.CharField(max_length=500, required=False, allow_blank=True)
 
 
@@ -476,7 +488,7 @@ class FeatureUploadBatchIn(serializers.Serializer):
 class ActivationUploadBatchIn(serializers.Serializer):
     modelId = serializers.CharField(max_length=64)  # noqa: N815
     source = serializers.CharField(max_length=64)
-    index = serializers.CharField(max_length=20)
+    index = IndexField()
     activations = _ActivationIn(many=True, min_length=1, max_length=1000)
 
 
@@ -568,7 +580,7 @@ class ActivationUploadBatch(CompatView):
 
 
 class ModelNewIn(serializers.Serializer):
-    id = serializers.CharField(max_length=64)
+    id = serializers.CharField(max_length=64, validators=[slug_validator])
     layers = serializers.IntegerField(min_value=1, max_value=api_services.MAX_LAYERS)
     displayName = serializers.CharField(max_length=200, required=False, allow_null=True, allow_blank=True)  # noqa: N815
     url = serializers.CharField(max_length=1000, required=False, allow_null=True, allow_blank=True)
@@ -612,7 +624,7 @@ class ModelNew(CompatView):
 
 
 class SourceSetNewIn(serializers.Serializer):
-    name = serializers.CharField(max_length=64)
+    name = serializers.CharField(max_length=64, validators=[slug_validator])
     modelId = serializers.CharField(max_length=64)  # noqa: N815
     description = serializers.CharField(max_length=2000, required=False, allow_null=True, allow_blank=True)
     url = serializers.CharField(max_length=1000, required=False, allow_null=True, allow_blank=True)

@@ -346,3 +346,21 @@ def test_model_and_source_set_errors(as_alice, as_bob, toy):
     assert taken.status_code == 400  # toy already has 0-mlp and 1-mlp
     assert as_alice.post("/api/source-set/new", {"name": "x", "modelId": "nope"}, format="json").status_code == 404
     assert as_alice.get("/api/source-set/toy/none-such").status_code == 404
+
+
+def test_the_schema_states_the_index_and_slug_rules_the_server_checks(anon, as_alice, toy):
+    """The index is a whole number or its digits; model and source-set ids are slugs. The schema says so, and a
+    body breaking it is a 400 that names the field."""
+    schemas = anon.get("/api/v1/schema/?format=json").json()["components"]["schemas"]
+    index = schemas["ActivationUploadBatchInRequest"]["properties"]["index"]
+    assert index["oneOf"] == [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": "^[0-9]+$"}]
+    slug = "^[a-z0-9][a-z0-9._-]*$"
+    assert schemas["ModelNewInRequest"]["properties"]["id"]["pattern"] == slug
+    assert schemas["SourceSetNewInRequest"]["properties"]["name"]["pattern"] == slug
+
+    batch = {"modelId": "toy", "source": "0-res", "index": "1e3", "activations": [{"tokens": ["a"], "values": [1.0]}]}
+    response = as_alice.post("/api/activation/upload-batch", batch, format="json")
+    assert response.status_code == 400
+    assert error_of(response)["details"]["index"] == ["The index is a whole number (or its string)."]
+    response = as_alice.post("/api/model/new", {"id": "Bad Name", "layers": 2}, format="json")
+    assert error_of(response)["details"]["id"][0].startswith("Use lowercase letters, digits")
