@@ -20,6 +20,7 @@ from scoring.models import ExplanationScore
 
 from . import filters, selectors, serializers
 from .pagination import NewestFirst
+from .parsers import BoundedJSONParser
 from .throttles import INFERENCE_THROTTLES
 
 ERRORS = {
@@ -307,6 +308,8 @@ class TopFeatures(InferenceView):
 
 
 class Steer(InferenceView):
+    parser_classes = [BoundedJSONParser]  # its features are a list of objects, which a form cannot carry
+
     @extend_schema(
         summary="Generate with and without features added (live)",
         request=serializers.SteerIn,

@@ -92,3 +92,13 @@ def test_steering_errors(anon, gpt2_run, computed_run):
     response = anon.post("/api/v1/models/tiny-bert/steer/", encoder, format="json")
     assert response.status_code == 400  # BERT has no language-model head
     assert "causal" in error_of(response)["message"]
+
+
+def test_steering_takes_json_only_and_its_schema_says_so(anon, gpt2_run):
+    """Its features are a list of objects, which a form cannot carry: a form body is a 415, not a 400 about a
+    missing field the client did send."""
+    schema = anon.get("/api/v1/schema/?format=json").json()
+    body = schema["paths"]["/api/v1/models/{model_slug}/steer/"]["post"]["requestBody"]["content"]
+    assert list(body) == ["application/json"]
+    response = anon.post("/api/v1/models/tiny-gpt2/steer/", {"prompt": "The cat", "features": "x"})  # multipart
+    assert response.status_code == 415 and error_of(response)["code"] == "unsupported_media_type"
