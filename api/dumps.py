@@ -35,6 +35,7 @@ from features.models import (
     Feature,
     LanguageModel,
     Source,
+    pack_floats,
     slug_validator,
     validate_not_reserved,
 )
@@ -425,7 +426,7 @@ def _import_activations(path: Path, label: str, source: Source, report: ImportRe
                     window_id=window_id,
                     kind=kind,
                     rank=rank,
-                    values=fields["values"].tobytes(),
+                    values=pack_floats(fields["values"]),
                     max_value=fields["max_value"],
                     max_token_index=fields["max_token_index"],
                     interval_index=interval_index,

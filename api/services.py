@@ -22,6 +22,7 @@ from features.models import (
     Feature,
     LanguageModel,
     Source,
+    pack_floats,
     slug_validator,
     validate_not_reserved,
 )
@@ -148,7 +149,7 @@ def _examples(feature: Feature, windows: list[int], activations: Sequence[Upload
             window_id=window_id,
             kind=ActivationExample.Kind.TOP if position is None else ActivationExample.Kind.INTERVAL,
             rank=rank,
-            values=values.astype("<f4").tobytes(),
+            values=pack_floats(values),
             max_value=float(values.max()),
             max_token_index=int(values.argmax()),
             interval_index=position,

@@ -3,9 +3,9 @@
 A feature is identified by (model, source, index), as on Neuronpedia: `minilm-l6/3-mlp/117`.
 """
 
-from array import array
 from datetime import timedelta
 
+import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
@@ -33,14 +33,13 @@ def validate_not_reserved(slug: str) -> None:
 
 
 def pack_floats(values) -> bytes:
-    """Per-token activations are stored as little-endian float32: 4 bytes a token."""
-    return array("f", values).tobytes()
+    """Per-token activations are stored as little-endian float32: 4 bytes a token. Takes a list or a numpy
+    array (any dtype, strided views too), which it converts without a Python loop."""
+    return np.ascontiguousarray(values, dtype="<f4").tobytes()
 
 
 def unpack_floats(blob: bytes) -> list[float]:
-    values = array("f")
-    values.frombytes(bytes(blob))
-    return values.tolist()
+    return np.frombuffer(bytes(blob), dtype="<f4").tolist()
 
 
 class LanguageModel(models.Model):

@@ -31,6 +31,7 @@ from .models import (
     PipelineShard,
     ShardPartial,
     Source,
+    pack_floats,
     slug_validator,
     validate_not_reserved,
 )
@@ -576,11 +577,6 @@ def _histogram_json(dashboards: Dashboards, index: int) -> dict | None:
     return {"bin_width": bar_width, "counts": [int(count) for count in bars[: last + 1]]}
 
 
-def _float32_bytes(values: np.ndarray) -> bytes:
-    """pack_floats' format (little-endian float32), straight from the array."""
-    return np.ascontiguousarray(values, dtype="<f4").tobytes()
-
-
 def _examples(features: list[Feature], dashboards: Dashboards, window_pk: dict[int, int]):
     """The rows of every feature's examples, as tuples of _EXAMPLE_FIELDS."""
     bins_per_sample_bin = HISTOGRAM_BINS // SAMPLE_BINS
@@ -590,7 +586,7 @@ def _examples(features: list[Feature], dashboards: Dashboards, window_pk: dict[i
                 break
             values = dashboards.top_token_values[rank, index]
             yield (
-                feature.pk, window_pk[int(position)], ActivationExample.Kind.TOP.value, rank, _float32_bytes(values),
+                feature.pk, window_pk[int(position)], ActivationExample.Kind.TOP.value, rank, pack_floats(values),
                 float(dashboards.top_values[rank, index]), int(values.argmax()), None, None, None, None,
             )  # fmt: skip
         exponent = int(dashboards.range_exponent[index])
@@ -610,7 +606,7 @@ def _examples(features: list[Feature], dashboards: Dashboards, window_pk: dict[i
                 values = dashboards.sample_token_values[sample_bin, rank, index]
                 yield (
                     feature.pk, window_pk[int(position)], ActivationExample.Kind.INTERVAL.value, rank,
-                    _float32_bytes(values), float(dashboards.sample_values[sample_bin, rank, index]),
+                    pack_floats(values), float(dashboards.sample_values[sample_bin, rank, index]),
                     int(np.argmax(values)), sample_bin, float(low),
                     min(float(low + width), float(dashboards.max_activation[index])), float(share) / positives,
                 )  # fmt: skip

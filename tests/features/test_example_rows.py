@@ -1,6 +1,8 @@
 """A run writes its examples as plain rows (features.services._insert_examples), not model instances: they must
 read back exactly as bulk_create of the same examples wrote them, on SQLite and PostgreSQL."""
 
+import struct
+
 import numpy as np
 
 from features import services
@@ -34,8 +36,8 @@ def test_inserted_rows_read_back_as_bulk_created_examples(computed_run):
     assert stored(feature_ids) == written_by_run
 
 
-def test_the_float32_bytes_are_pack_floats_format():
+def test_pack_floats_packs_arrays_as_it_packs_lists():
     values = np.array([0.0, 1.5, -2.25, 3.4e-5, 7.0], dtype=np.float32)
-    assert services._float32_bytes(values) == pack_floats(values.tolist())
-    assert services._float32_bytes(values[::2]) == pack_floats(values[::2].tolist())  # a strided view
-    assert unpack_floats(services._float32_bytes(values)) == values.tolist()
+    assert pack_floats(values) == pack_floats(values.tolist()) == struct.pack("<5f", *values.tolist())
+    assert pack_floats(values[::2]) == pack_floats(values[::2].tolist())  # a strided view
+    assert unpack_floats(pack_floats(values)) == values.tolist()
