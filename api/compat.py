@@ -27,9 +27,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.rate_limits import rate_limit_consume
 from explanations import services as wiki
 from explanations.models import FeatureList, FeatureListItem
-from explanations.throttle import rate_limit_consume
 from features.models import ActivationExample, Feature, LanguageModel, Source, slug_validator
 
 from . import selectors

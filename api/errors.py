@@ -22,7 +22,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from explanations.throttle import RateLimited
+from accounts.rate_limits import RateLimited
 from features.pipeline.errors import PipelineInputError
 
 logger = logging.getLogger(__name__)

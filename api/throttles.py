@@ -6,7 +6,7 @@ counts live in Django's cache (per process with the local-memory cache, shared w
 DRF's own throttles keep a list of every request's time in the last period and rewrite it on every request:
 at 1,200 an hour that is 1,200 floats read and written per request, and two processes that read the same list
 at once lose one of their requests. These count the way the wiki's own rate limits do
-(explanations.throttle.window_consume): a counter per period (`incr`, atomic on Redis), checked over a sliding
+(accounts.rate_limits.window_consume): a counter per period (`incr`, atomic on Redis), checked over a sliding
 period as this period's count plus the previous one's, weighted by how much of it the sliding period still
 covers.
 """
@@ -16,8 +16,8 @@ import time
 from rest_framework import throttling
 from rest_framework.settings import api_settings
 
-from explanations.rate_limits import Limit
-from explanations.throttle import window_consume
+from accounts.core.sliding_window import Limit
+from accounts.rate_limits import window_consume
 
 
 class _SlidingWindowCounts:

@@ -11,9 +11,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.rate_limits import rate_limit_consume
 from explanations import services as wiki
 from explanations.models import Comment, ExplanationRevision, FeatureList, FeatureListItem
-from explanations.throttle import rate_limit_consume
 from features.models import LanguageModel, PipelineRun, Source
 from features.pipeline.errors import PipelineInputError
 from scoring.models import ExplanationScore

@@ -26,12 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 from transformers.utils import logging as transformers_logging  # noqa: E402
 
-from explanations.explainers import get_explainer  # noqa: E402
 from scoring.core.embedding import default_embedder  # noqa: E402
 from scoring.core.formats import rule_from_spec  # noqa: E402
 from scoring.core.judges import OfflineJudge  # noqa: E402
 from scoring.core.scorers import get_scorer  # noqa: E402
 from scoring.core.synthetic import PLANTED_RULES, RANDOM_EXPLANATION, generate_corpus, planted_example_set  # noqa: E402
+from scoring.explainers import get_explainer  # noqa: E402
 
 SCORERS = ("simulation", "detection", "fuzzing", "rule", "embedding")
 TARGET_PER_MINUTE = 100

@@ -12,10 +12,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.decorators import wiki_write
 from features.models import Feature, LanguageModel
 
 from . import selectors, services
-from .decorators import wiki_write
 from .diffing import word_diff
 from .forms import AddToListForm, CommentForm, ExplanationForm, FeatureListForm, ReportForm
 from .models import Comment, Explanation, ExplanationRevision, FeatureList

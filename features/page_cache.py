@@ -29,8 +29,8 @@ from django.db.models.signals import post_delete, post_save, pre_delete
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 
-from api.selectors import PreparedQuery
 from explanations.models import Comment, Explanation, ExplanationRevision, FeatureLock
+from neuronpedia.db import PreparedQuery
 from scoring.models import ExplanationScore
 
 from .dashboard_html import CACHE_ALIAS

@@ -1,11 +1,9 @@
 """The wiki's pages: home, a model, a source's feature index, a feature, a pipeline run, and the jump box."""
 
-import time
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
@@ -14,10 +12,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from explanations.decorators import wiki_write
-from explanations.rate_limits import describe_wait, parse_limit, seconds_until_next_window, window_index
+from accounts.core.sliding_window import describe_period, describe_wait, parse_limit
+from accounts.decorators import wiki_write
+from accounts.rate_limits import RateLimited, rate_limit_consume, window_consume
 from explanations.selectors import feature_community
-from explanations.throttle import RateLimited, rate_limit_consume
 
 from . import page_cache, selectors, uploads
 from .addresses import Missing, all_models_missing, locate, locate_query, missing_model
@@ -314,32 +312,21 @@ def run_resume(request: HttpRequest, pk: int) -> HttpResponse:
 # --- Live inference: test a feature, top features for a text, steering ---------------------------
 # features/inference.py does the work (and imports torch, so it is imported inside the views that need it).
 
-INFERENCE_RATE = "30/m"  # per address; the setting NEURONPEDIA_INFERENCE_RATE overrides it
 TEXT_FEATURES_K = 10
 STEERING_DEFAULTS = {"prompt": "", "temperature": "0.7", "max_new_tokens": "32", "seed": "0"}
 
 
 def _inference_refusal(request: HttpRequest) -> tuple[str, int] | None:
-    """Count one live-inference request from the client's address in Django's cache; (message, seconds to
-    wait) once it is over the limit. Each request runs a model on this server, so the limit is per address,
-    signed in or not."""
-    limit = parse_limit(getattr(settings, "NEURONPEDIA_INFERENCE_RATE", INFERENCE_RATE))
-    now = time.time()
-    key = f"inference-rate:{request.META.get('REMOTE_ADDR', '')}:{limit.seconds}:{window_index(now, limit)}"
-    if cache.add(key, 1, timeout=limit.seconds + 1):
-        count = 1
-    else:
-        try:
-            count = cache.incr(key)
-        except ValueError:  # the window expired between add() and incr()
-            cache.add(key, 1, timeout=limit.seconds + 1)
-            count = 1
-    if count <= limit.count:
+    """Count one live-inference request from the client's address (the sliding-window counter of
+    accounts/rate_limits.py); (message, seconds to wait) once it is over the limit. Each request runs a model
+    on this server, so the limit is per address, signed in or not."""
+    limit = parse_limit(settings.NEURONPEDIA_INFERENCE_RATE)
+    wait = window_consume(f"inference-rate:{request.META.get('REMOTE_ADDR', '')}", limit)
+    if wait is None:
         return None
-    wait = seconds_until_next_window(now, limit)
     return (
         f"Slow down a little: live inference runs a model on this server, so each visitor gets {limit.count} "
-        f"requests every {describe_wait(limit.seconds)}. Try again in {describe_wait(wait)}.",
+        f"requests {describe_period(limit.seconds)}. Try again in {describe_wait(wait)}.",
         wait,
     )
 

@@ -5,7 +5,7 @@ class GameplayConfig(AppConfig):
     name = "gameplay"
 
     def ready(self) -> None:
-        # The game's rate limits join the wiki's (explanations/throttle.py) as "game-<action>" entries, unless
+        # The game's rate limits join the wiki's (accounts/rate_limits.py) as "game-<action>" entries, unless
         # the site's settings already name them; a settings override of WIKI_RATE_LIMITS replaces them all.
         from django.conf import settings
 

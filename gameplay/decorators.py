@@ -5,7 +5,7 @@ every write on the site."""
 
 from collections.abc import Callable
 
-from explanations.decorators import wiki_write
+from accounts.decorators import wiki_write
 
 RATE_PREFIX = "game-"
 

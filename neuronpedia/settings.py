@@ -116,7 +116,7 @@ if DATABASE_URL:
             conn_health_checks=env_bool("DATABASE_HEALTH_CHECKS"),
         )
     }
-    # Lets psycopg prepare the statements that ask for it (the feature endpoint's, api.selectors.PreparedQuery);
+    # Lets psycopg prepare the statements that ask for it (the feature endpoint's, neuronpedia.db.PreparedQuery);
     # Django's own cursors bind parameters on the client and never prepare.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
 else:
@@ -279,7 +279,7 @@ OPENAI_MAX_RETRIES = int(os.environ.get("OPENAI_MAX_RETRIES", "3"))
 LOCAL_EXPLAINER_MODEL_PATH = os.environ.get("LOCAL_EXPLAINER_MODEL_PATH", "")
 
 # --- The wiki's community: rate limits on writing and the comment edit window -------------------
-# "count/period" per user (period s, m, h or d, e.g. "10/m"); see explanations/throttle.py.
+# "count/period" per user (period s, m, h or d, e.g. "10/m"); see accounts/rate_limits.py.
 WIKI_RATE_LIMITS = {
     "explanation": os.environ.get("WIKI_RATE_EXPLANATION", "60/h"),
     "comment": os.environ.get("WIKI_RATE_COMMENT", "10/m"),
@@ -291,6 +291,9 @@ WIKI_RATE_LIMITS = {
     # "Generate an explanation" and "Score" on a feature's page: each queues a run of live inference.
     "generate": os.environ.get("WIKI_RATE_GENERATE", "20/h"),
 }
+# Live inference on the web pages (test a feature, top features for a text, steering): per client address,
+# since each request runs a model on this server. The API's inference throttles are API_RATE_INFERENCE_*.
+NEURONPEDIA_INFERENCE_RATE = os.environ.get("NEURONPEDIA_INFERENCE_RATE", "30/m")
 WIKI_COMMENT_EDIT_MINUTES = int(os.environ.get("WIKI_COMMENT_EDIT_MINUTES", "30"))
 
 # --- The API (/api/v1/ and the Neuronpedia-compatible /api/ routes): see api/ and README.md ----------

@@ -1,5 +1,5 @@
 """Explaining and scoring stored features on the task queue: the writes that connect the explainers
-(explanations/explainers) and the scorers (scoring/core) to the database.
+(scoring/explainers) and the scorers (scoring/core) to the database.
 
 Three pipelines share one kind of run (features.PipelineRun, kind `explanations` or `scoring`) and one
 task, `scoring.tasks.run_step`:
@@ -29,7 +29,6 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from explanations import services as wiki
-from explanations.explainers import EXPLAINERS, Explainer, ExplainerError, get_explainer
 from explanations.models import Explanation
 from explanations.rules import rule_matches
 from features.models import Feature, PipelineRun, Source
@@ -38,6 +37,7 @@ from scoring.core.embedding import SentenceEmbedder
 from scoring.core.errors import LLMError, ScoringInputError
 from scoring.core.judges import Judge, OfflineJudge
 from scoring.core.scorers import SCORERS, get_scorer
+from scoring.explainers import EXPLAINERS, Explainer, ExplainerError, get_explainer
 
 from .example_sets import FeatureExamples, FeatureRecords
 from .models import ExplanationScore
@@ -80,7 +80,7 @@ def available_explainers() -> list[str]:
 
 def explainer_build(params: dict) -> Explainer:
     """The explainer a run's parameters name (its LLM settings from the site's settings, never the run)."""
-    from explanations.explainers.configuration import llm_config, local_model_path
+    from scoring.explainers.configuration import llm_config, local_model_path
 
     name = params.get("explainer", "token-stats")
     prompt = {"prompt": params["prompt"]} if params.get("prompt") else {}
@@ -105,9 +105,9 @@ def judge_build(params: dict) -> Judge | None:
     """None means the offline judge (built per explanation, since it reads the explanation's rule)."""
     if params.get("judge", "offline") != "openai-compatible":
         return None
-    from explanations.explainers.configuration import llm_config
     from scoring.core.llm import ChatClient
     from scoring.core.llm_judge import LLMJudge
+    from scoring.explainers.configuration import llm_config
 
     config = llm_config(base_url=params.get("llm_base_url", ""), model=params.get("llm_model", ""))
     return LLMJudge(ChatClient(config), simulation_mode=params.get("simulation_mode", "json"))

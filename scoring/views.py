@@ -6,7 +6,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from explanations.decorators import refusal, wiki_write
+from accounts.decorators import refusal, wiki_write
 from explanations.models import Explanation
 from features.models import Feature, PipelineRun
 

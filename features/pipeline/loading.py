@@ -91,20 +91,31 @@ def _config_int(config, *names: str) -> int | None:
     return None
 
 
-def load_language_model(path: str | Path) -> LoadedModel:
-    """Load a checkpoint directory (config.json, weights, tokenizer) for inference on the CPU."""
+def _is_causal(config) -> bool:
+    return any(name.endswith(("ForCausalLM", "LMHeadModel")) for name in (config.architectures or []))
+
+
+def load_checkpoint(path: str | Path, *, causal_only: bool = False):
+    """(model, tokenizer, config) from a local checkpoint directory, on the CPU in float32, in eval mode: the one
+    loader of transformers checkpoints (the activation pipeline, inference, the local explainer). With
+    `causal_only`, a model that cannot generate is refused rather than given a random language-model head."""
     directory = Path(path).expanduser()
     if not directory.is_dir():
         raise PipelineInputError(f"Model path {str(path)!r} is not a directory.")
     if not (directory / "config.json").is_file():
-        raise PipelineInputError(f"{str(directory)!r} is not a transformers checkpoint: it has no config.json.")
+        raise PipelineInputError(f"{str(directory)!r} is not a local transformers checkpoint: it has no config.json.")
     try:
         config = AutoConfig.from_pretrained(directory, local_files_only=True)
     except (OSError, ValueError, KeyError) as error:
         raise PipelineInputError(f"Cannot read the model config in {str(directory)!r}: {error}") from error
 
-    causal = any(name.endswith(("ForCausalLM", "LMHeadModel")) for name in (config.architectures or []))
-    model_class = AutoModelForCausalLM if causal else AutoModel
+    causal = _is_causal(config)
+    if causal_only and config.architectures and not causal:
+        # transformers would bolt a random language-model head onto an encoder (BertModel -> BertLMHeadModel).
+        raise PipelineInputError(
+            f"{str(path)!r} holds a {', '.join(config.architectures)}, not a causal language model."
+        )
+    model_class = AutoModelForCausalLM if causal or causal_only else AutoModel
     transformers_logging.disable_progress_bar()  # a weight-loading bar per load clutters logs and commands
     if not any((directory / name).is_file() for name in TOKENIZER_FILES):
         # transformers would otherwise build an empty tokenizer without a word of warning
@@ -115,6 +126,13 @@ def load_language_model(path: str | Path) -> LoadedModel:
     except Exception as error:  # transformers and safetensors raise many types for a corrupt checkpoint
         raise PipelineInputError(f"Cannot load the checkpoint in {str(directory)!r}: {error}") from error
     model.eval()
+    return model, tokenizer, config
+
+
+def load_language_model(path: str | Path) -> LoadedModel:
+    """Load a checkpoint directory (config.json, weights, tokenizer) for hooking, on the CPU."""
+    directory = Path(path).expanduser()
+    model, tokenizer, config = load_checkpoint(directory)
 
     n_layers = _config_int(config, "num_hidden_layers", "n_layer")
     d_model = _config_int(config, "hidden_size", "n_embd", "d_model")

@@ -4,8 +4,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
+from accounts.rate_limits import RateLimited, rate_limit_consume
 from explanations.models import Comment, Explanation, Vote
-from explanations.throttle import RateLimited, rate_limit_consume
 
 from .conftest import explain, login, make_user
 
@@ -73,7 +73,7 @@ def test_an_action_without_a_limit_is_not_limited(db, settings):
 def test_a_refused_request_is_not_counted_and_the_limit_lifts_when_it_said(db, settings, monkeypatch):
     settings.WIKI_RATE_LIMITS = {"vote": "2/m"}
     clock = [1_000_050.0]  # 50 seconds into a minute
-    monkeypatch.setattr("explanations.throttle.time.time", lambda: clock[0])
+    monkeypatch.setattr("accounts.rate_limits.time.time", lambda: clock[0])
 
     rate_limit_consume(action="vote", key="7")
     rate_limit_consume(action="vote", key="7")

@@ -10,7 +10,7 @@ def test_the_scoring_core_and_the_explainers_import_without_django():
         "import sys\n"
         "import scoring.core.scorers, scoring.core.formats, scoring.core.llm_judge, scoring.core.synthetic\n"
         "import scoring.core.mining, scoring.core.meaning\n"
-        "import explanations.explainers\n"
+        "import scoring.explainers\n"
         "loaded = sorted(name for name in sys.modules if name == 'django' or name.startswith('django.'))\n"
         "assert not loaded, loaded\n"
     )

@@ -4,10 +4,10 @@ import functools
 
 from django.core.management.base import BaseCommand
 
-from explanations.explainers import EXPLAINERS
-from explanations.explainers.prompts import PROMPTS
 from scoring import services
 from scoring.core.scorers import SCORERS
+from scoring.explainers import EXPLAINERS
+from scoring.explainers.prompts import PROMPTS
 
 from ._sources import add_llm_arguments, add_run_arguments, create_and_report, scorer_list
 

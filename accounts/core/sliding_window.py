@@ -1,4 +1,5 @@
-"""Rate limits: the arithmetic, with no Django here (throttle.py keeps the counts in the cache).
+"""Rate limits: the arithmetic of the sliding-window counter, with no Django here (accounts/rate_limits.py
+keeps the counts in the cache).
 
 A limit reads "count/period" with the period in seconds or as s, m, h or d, optionally with a number
 ("10/m", "100/h", "5/30s"). Time is cut into windows of one period, each starting at a multiple of the

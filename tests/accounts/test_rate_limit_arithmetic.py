@@ -1,6 +1,6 @@
 import pytest
 
-from explanations.rate_limits import (
+from accounts.core.sliding_window import (
     Limit,
     describe_period,
     describe_wait,

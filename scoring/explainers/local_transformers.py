@@ -1,7 +1,7 @@
 """Explanations from a causal language model in a local directory, run with transformers on the CPU.
 
-It loads with AutoModelForCausalLM directly rather than the activation pipeline's loader: any causal LM
-that can generate will do here, including architectures the pipeline cannot hook.
+It loads through the activation pipeline's loader (features.pipeline.loading.load_checkpoint), asking only
+for a causal LM: any that can generate will do here, including architectures the pipeline cannot hook.
 """
 
 from functools import lru_cache
@@ -13,28 +13,15 @@ from .prompts import PROMPTS, build_messages, clean_reply
 
 @lru_cache(maxsize=2)
 def load_causal_lm(path: str):
-    """(model, tokenizer) for a local checkpoint directory; nothing is downloaded."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as transformers_logging
+    """(model, tokenizer) for a local checkpoint directory, through the pipeline's one loader; nothing is
+    downloaded. Any causal LM that can generate will do, including architectures the pipeline cannot hook."""
+    from features.pipeline.errors import PipelineInputError
+    from features.pipeline.loading import load_checkpoint  # imports torch, so only when a model is needed
 
-    directory = Path(path).expanduser()
-    if not (directory / "config.json").is_file():
-        raise ExplainerError(f"{path!r} is not a local transformers checkpoint (no config.json there).")
-    transformers_logging.disable_progress_bar()
     try:
-        architectures = AutoConfig.from_pretrained(directory, local_files_only=True).architectures or []
-    except (OSError, ValueError, KeyError) as error:
-        raise ExplainerError(f"Cannot read the model config in {path!r}: {error}") from error
-    # transformers would bolt a random language-model head onto an encoder (BertModel -> BertLMHeadModel).
-    if architectures and not any(name.endswith(("ForCausalLM", "LMHeadModel")) for name in architectures):
-        raise ExplainerError(f"{path!r} holds a {', '.join(architectures)}, not a causal language model.")
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True, dtype=torch.float32)
-    except (OSError, ValueError, KeyError, RuntimeError) as error:
-        raise ExplainerError(f"Cannot load a causal language model from {path!r}: {error}") from error
-    model.eval()
+        model, tokenizer, _config = load_checkpoint(path, causal_only=True)
+    except PipelineInputError as error:
+        raise ExplainerError(str(error)) from error
     return model, tokenizer
 
 

@@ -1,13 +1,16 @@
-"""Our own rate limits on writing (allauth limits signups and logins): sliding-window counts kept in
-Django's cache (see rate_limits.py). The limits are settings, WIKI_RATE_LIMITS = {action: "count/period"},
-so tests and sites can change them; an action without a limit is not limited."""
+"""The one rate limiter: sliding-window counts kept in Django's cache (the arithmetic is in
+accounts/core/sliding_window.py). The wiki's writes, the game, live inference on the pages and the API's
+throttles all count through window_consume(). allauth limits signups and logins itself.
+
+The wiki's and the game's limits are settings, WIKI_RATE_LIMITS = {action: "count/period"}, so tests and sites
+can change them; an action without a limit is not limited."""
 
 import time
 
 from django.conf import settings
 from django.core.cache import cache
 
-from .rate_limits import (
+from .core.sliding_window import (
     Limit,
     describe_period,
     describe_wait,

@@ -1,6 +1,5 @@
 import pytest
 
-from explanations.explainers import EXPLAINERS, ExplainerError, get_explainer
 from scoring.core.formats import rule_from_spec
 from scoring.core.judges import OfflineJudge
 from scoring.core.records import ActivationRecord
@@ -14,6 +13,7 @@ from scoring.core.synthetic import (
     generate_corpus,
     planted_example_set,
 )
+from scoring.explainers import EXPLAINERS, ExplainerError, get_explainer
 
 
 @pytest.fixture(scope="module", params=PLANTED_RULES, ids=lambda rule: rule.name)

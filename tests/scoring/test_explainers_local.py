@@ -2,8 +2,8 @@
 
 import pytest
 
-from explanations.explainers import ExplainerError, get_explainer
 from scoring.core.records import ActivationRecord
+from scoring.explainers import ExplainerError, get_explainer
 
 RECORDS = [
     ActivationRecord(["the", "black", "cat", "sat", "down"] * 6, [0, 0, 4.0, 0, 0] * 6),

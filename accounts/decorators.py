@@ -15,14 +15,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
-from accounts.models import user_is_banned
-
-from .throttle import RateLimited, rate_limit_consume
+from .models import user_is_banned
+from .rate_limits import RateLimited, rate_limit_consume
 
 
 def refusal(request: HttpRequest, message: str, *, status: int) -> HttpResponse:
     if getattr(request, "htmx", False):
-        response = render(request, "explanations/_notice.html", {"message": message}, status=status)
+        response = render(request, "accounts/_notice.html", {"message": message}, status=status)
         response["HX-Retarget"] = "#wiki-notice"
         response["HX-Reswap"] = "innerHTML"
         return response
