@@ -22,6 +22,8 @@ from django.db.models import F, Q
 from .search import HEADLINE_START, HEADLINE_STOP, SEARCH_CONFIG, query_words
 
 SEARCH_RANK_CANDIDATES = 2_000
+# Best explanation first: see ExplanationQuerySet.best_first(); as a list for Subquery(...).order_by().
+EXPLANATION_ORDER = [F("best_score").desc(nulls_last=True), F("vote_score").desc(), "created_at", "pk"]
 
 
 def uses_postgres(queryset: models.QuerySet) -> bool:
@@ -132,7 +134,13 @@ class ExplanationQuerySet(_SearchableQuerySet):
     headline_options = {"highlight_all": True}
 
     def visible(self) -> "ExplanationQuerySet":
+        """What readers see: not hidden by a moderator, and with a text."""
         return self.filter(hidden=False, current_revision__isnull=False)
+
+    def best_first(self) -> "ExplanationQuerySet":
+        """The one order of explanations: best score first (unscored ones last, on PostgreSQL too, where NULL
+        sorts first in a descending order), then votes, then the oldest."""
+        return self.order_by(*EXPLANATION_ORDER)
 
     def in_scope(self, *, model_slug: str = "", source_slug: str = "") -> "ExplanationQuerySet":
         queryset = self

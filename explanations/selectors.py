@@ -4,13 +4,13 @@ import html
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet, Subquery
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 from accounts.models import Ban
-from features.models import Feature
+from features.models import Feature, LanguageModel
 
 from . import embeddings
 from .models import (
@@ -537,3 +537,22 @@ def profile_activity(*, person, viewer, limit: int) -> dict:
     if not (viewer.is_authenticated and viewer.pk == person.pk):
         lists = lists.filter(is_public=True)
     return {"revisions": list(revisions[:limit]), "lists": list(lists[:limit]), "list_count": lists.count()}
+
+
+def best_explanation_texts(*, model: LanguageModel, addresses: set[tuple[str, int]]) -> dict[tuple[str, int], str]:
+    """The best visible explanation of each feature of `model` at (source slug, index), where it has one:
+    {(source slug, index): text}. One query, whatever the number of features (the text page's hits)."""
+    if not addresses:
+        return {}
+    best = Explanation.objects.visible().filter(feature=OuterRef("pk")).best_first()
+    rows = (
+        Feature.objects.filter(
+            source__model=model,
+            source__slug__in={slug for slug, _ in addresses},
+            index__in={index for _, index in addresses},
+        )
+        .annotate(best_explanation=Subquery(best.values("current_revision__text")[:1]))
+        .filter(best_explanation__isnull=False)
+        .values_list("source__slug", "index", "best_explanation")
+    )
+    return {(slug, index): text for slug, index, text in rows if (slug, index) in addresses}

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
-from django.db.models import OuterRef, Subquery
 
 from .models import Feature, LanguageModel, Source
 from .pipeline import cache
@@ -385,31 +384,6 @@ def top_features_for_text(
         overall=overall,
         overall_activations=overall_activations,
     )
-
-
-def hit_explanations(model: LanguageModel, hits: Sequence[FeatureHit]) -> dict[tuple[str, int], str]:
-    """The best visible explanation of each hit's feature, where it has one: {(source slug, index): text}.
-    One query, whatever the number of hits."""
-    from explanations.models import Explanation
-    from features.selectors import EXPLANATION_ORDER
-
-    if not hits:
-        return {}
-    wanted = {(hit.source_slug, hit.index) for hit in hits}
-    best = Explanation.objects.filter(feature=OuterRef("pk"), hidden=False, current_revision__isnull=False).order_by(
-        *EXPLANATION_ORDER
-    )
-    rows = (
-        Feature.objects.filter(
-            source__model=model,
-            source__slug__in={slug for slug, _ in wanted},
-            index__in={index for _, index in wanted},
-        )
-        .annotate(best_explanation=Subquery(best.values("current_revision__text")[:1]))
-        .filter(best_explanation__isnull=False)
-        .values_list("source__slug", "index", "best_explanation")
-    )
-    return {(slug, index): text for slug, index, text in rows if (slug, index) in wanted}
 
 
 # --- Steering -----------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 from accounts.core.sliding_window import describe_period, describe_wait, parse_limit
 from accounts.decorators import wiki_write
 from accounts.rate_limits import RateLimited, rate_limit_consume, window_consume
-from explanations.selectors import feature_community
+from explanations.selectors import best_explanation_texts, feature_community
 
 from . import page_cache, selectors, uploads
 from .addresses import Missing, all_models_missing, locate, locate_query, missing_model
@@ -408,9 +408,10 @@ def text_features(request: HttpRequest, model_slug: str) -> HttpResponse:
 
 
 def _text_features_context(model: LanguageModel, result) -> dict:
-    from . import inference
 
-    explanations = inference.hit_explanations(model, result.overall)
+    explanations = best_explanation_texts(
+        model=model, addresses={(hit.source_slug, hit.index) for hit in result.overall}
+    )
     top = result.overall[0].value if result.overall else 0.0
     strongest = [hits[0].value if hits else 0.0 for hits in result.per_token]
     peak = max(range(len(strongest)), key=strongest.__getitem__) if top > 0 else None
