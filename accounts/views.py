@@ -1,5 +1,4 @@
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
@@ -7,44 +6,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts import services
-from accounts.models import ApiKey, user_is_banned
-from explanations.models import Comment, Explanation, ExplanationRevision
-from explanations.selectors import profile_activity
-
-# A profile lists the most recent contributions; the totals above each list count them all.
-PROFILE_LIST_LIMIT = 50
-
-
-def profile(request: HttpRequest, username: str) -> HttpResponse:
-    person = get_user_model().objects.filter(username=username).first()
-    if person is None:
-        raise Http404(f"There is no user called {username}.")
-    # Each row links to its feature, whose URL needs the source and the model: join them here so
-    # the page costs the same few queries however many rows it shows.
-    explanations = (
-        Explanation.objects.filter(author=person, hidden=False)
-        .select_related("feature__source__model", "current_revision")
-        .order_by("-created_at")
-    )
-    comments = (
-        Comment.objects.filter(author=person, deleted=False, hidden=False)
-        .select_related("feature__source__model")
-        .order_by("-created_at")
-    )
-    is_owner = request.user.is_authenticated and request.user.pk == person.pk
-    context = {
-        "person": person,
-        "is_owner": is_owner,
-        "banned": user_is_banned(person),
-        "explanations": explanations[:PROFILE_LIST_LIMIT],
-        "explanation_count": explanations.count(),
-        "revision_count": ExplanationRevision.objects.filter(author=person).count(),
-        "comments": comments[:PROFILE_LIST_LIMIT],
-        "comment_count": comments.count(),
-        # Revisions (with links to their diffs) and lists: public ones, or all of them for their owner.
-        **profile_activity(person=person, viewer=request.user, limit=PROFILE_LIST_LIMIT),
-    }
-    return render(request, "accounts/profile.html", context)
+from accounts.models import ApiKey
 
 
 @login_required

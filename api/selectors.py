@@ -13,8 +13,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from explanations.models import Comment, Explanation, FeatureList
+from explanations.querysets import EXPLANATION_ORDER
 from features.models import ActivationExample, ContextWindow, Feature, PipelineRun, Source
-from features.selectors import EXPLANATION_ORDER
 from neuronpedia.db import PreparedQuery
 from scoring.models import ExplanationScore
 
@@ -289,7 +289,7 @@ def feature_dashboard(
         "index": index,
         "max_activation": max_activation,
         "density": density,
-        "page": reverse("features:feature", args=[model_slug, source_slug, index]),
+        "page": reverse("front:feature", args=[model_slug, source_slug, index]),
         "updated_at": _datetime(updated_at),
         "histogram": _json(histogram),
         "top_logits": _json(top_logits),

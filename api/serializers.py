@@ -51,7 +51,7 @@ class SourceOut(serializers.ModelSerializer):
         fields = ["id", "model", "slug", "kind", "hook_name", "layer", "set_name", "n_features", "created_at", "page"]
 
     def get_page(self, source: Source) -> str:
-        return reverse("features:source", args=[source.model.slug, source.slug])
+        return reverse("front:source", args=[source.model.slug, source.slug])
 
 
 class FeatureOut(serializers.ModelSerializer):
@@ -65,7 +65,7 @@ class FeatureOut(serializers.ModelSerializer):
 
     def get_page(self, feature: Feature) -> str:
         source = feature.source
-        return reverse("features:feature", args=[source.model.slug, source.slug, feature.index])
+        return reverse("front:feature", args=[source.model.slug, source.slug, feature.index])
 
 
 class LogitOut(serializers.Serializer):

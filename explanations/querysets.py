@@ -127,6 +127,13 @@ _DETAILS_SQL: dict[tuple, tuple[str, list]] = {}
 _QUERY_PLACEHOLDER = "\x00search query\x00"
 
 
+def visible_explanation(path: str = "") -> Q:
+    """The condition of ExplanationQuerySet.visible() on explanations reached through `path` (e.g.
+    "explanation" from a revision, "explanations" from a feature), for filters that join rather than subquery."""
+    prefix = f"{path}__" if path else ""
+    return Q(**{f"{prefix}hidden": False, f"{prefix}current_revision__isnull": False})
+
+
 class ExplanationQuerySet(_SearchableQuerySet):
     text_field = "current_revision__text"
     vector_field = "current_revision__search_vector"
@@ -135,7 +142,7 @@ class ExplanationQuerySet(_SearchableQuerySet):
 
     def visible(self) -> "ExplanationQuerySet":
         """What readers see: not hidden by a moderator, and with a text."""
-        return self.filter(hidden=False, current_revision__isnull=False)
+        return self.filter(visible_explanation())
 
     def best_first(self) -> "ExplanationQuerySet":
         """The one order of explanations: best score first (unscored ones last, on PostgreSQL too, where NULL

@@ -295,7 +295,7 @@ class FeatureRef:
         return f"{self.model_slug}/{self.source_slug}/{self.index}"
 
     def get_absolute_url(self) -> str:
-        return reverse("features:feature", args=[self.model_slug, self.source_slug, self.index])
+        return reverse("front:feature", args=[self.model_slug, self.source_slug, self.index])
 
 
 @dataclass(frozen=True, slots=True)

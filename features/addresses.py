@@ -93,7 +93,7 @@ def locate(model_slug: str, source_slug: str | None = None, index: int | str | N
     if index is None:
         return source.get_absolute_url()
     if isinstance(index, int) and source.features.filter(index=index).exists():
-        return reverse("features:feature", args=[model.slug, source.slug, index])
+        return reverse("front:feature", args=[model.slug, source.slug, index])
     return missing_feature(source, index)
 
 

@@ -92,7 +92,7 @@ class Source(models.Model):
         return f"{self.model.slug}/{self.slug}"
 
     def get_absolute_url(self) -> str:
-        return reverse("features:source", args=[self.model.slug, self.slug])
+        return reverse("front:source", args=[self.model.slug, self.slug])
 
 
 class Feature(models.Model):
@@ -107,7 +107,7 @@ class Feature(models.Model):
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
     # Bumped by features.services.feature_page_changed with every write that changes what the feature's page
     # shows besides its dashboard (explanations, votes, comments, scores, the lock, authors' names): part of the
-    # key of the page cached for anonymous readers (features/page_cache.py), with updated_at for the dashboard.
+    # key of the page cached for anonymous readers (front/page_cache.py), with updated_at for the dashboard.
     page_version = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
@@ -122,7 +122,7 @@ class Feature(models.Model):
         return f"{self.source}/{self.index}"
 
     def get_absolute_url(self) -> str:
-        return reverse("features:feature", args=[self.source.model.slug, self.source.slug, self.index])
+        return reverse("front:feature", args=[self.source.model.slug, self.source.slug, self.index])
 
 
 class ContextWindow(models.Model):
@@ -220,7 +220,7 @@ class PipelineRun(models.Model):
         return f"{self.kind} run #{self.pk} ({self.status})"
 
     def get_absolute_url(self) -> str:
-        return reverse("features:run", args=[self.pk])
+        return reverse("front:run", args=[self.pk])
 
     @property
     def tokens_per_second(self) -> float | None:

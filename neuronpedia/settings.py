@@ -60,16 +60,18 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.github",
     "allauth.socialaccount.providers.google",
     "allauth.socialaccount.providers.apple",
+    # The project's apps, lowest layer first (docs/architecture.md; tests/test_layers.py checks the imports).
+    "accounts",
     "features",
     "explanations",
     "scoring",
     "gameplay",
-    "accounts",
     "rest_framework",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "api",
+    "front",
 ]
 
 MIDDLEWARE = [

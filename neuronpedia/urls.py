@@ -9,8 +9,10 @@ urlpatterns = [
     path("", include("explanations.urls")),
     path("", include("scoring.urls")),
     path("play/", include("gameplay.urls")),
-    # The wiki's model/source/feature paths are catch-alls, so they come last.
+    # The wiki's model/source/feature paths are catch-alls, so they come last: the features app's fixed paths
+    # first, then the pages that show several domains (front/).
     path("", include("features.urls")),
+    path("", include("front.urls")),
 ]
 
-handler404 = "features.views.not_found"
+handler404 = "features.page_responses.not_found"

@@ -29,7 +29,7 @@ def test_email_management_lists_the_users_addresses(client, alice):
     assert "alice@example.com" in html
     # The settings pages share a small menu back to the profile and to each other.
     assert '<nav class="account-manage-nav"' in html
-    assert f'href="{reverse("accounts:profile", args=["alice"])}"' in html
+    assert f'href="{reverse("front:profile", args=["alice"])}"' in html
     assert f'href="{reverse("account_change_password")}"' in html
 
 

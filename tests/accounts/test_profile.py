@@ -14,7 +14,7 @@ def write_explanation(feature, author, text: str) -> Explanation:
 
 
 def test_profile_shows_the_username_and_join_date(client, alice):
-    response = client.get(reverse("accounts:profile", args=["alice"]))
+    response = client.get(reverse("front:profile", args=["alice"]))
 
     assert response.status_code == 200
     html = response.text
@@ -26,7 +26,7 @@ def test_profile_shows_the_username_and_join_date(client, alice):
 def test_profile_lists_explanations_with_links_to_their_features(client, alice, feature):
     write_explanation(feature, alice, "fires on the word cat after a colour")
 
-    html = client.get(reverse("accounts:profile", args=["alice"])).text
+    html = client.get(reverse("front:profile", args=["alice"])).text
 
     assert feature.get_absolute_url() == "/m/0-mlp/3/"
     assert '<a class="feature-ref" href="/m/0-mlp/3/">m/0-mlp/3</a>' in html
@@ -39,7 +39,7 @@ def test_profile_counts_every_revision_the_user_wrote(client, alice, bob, featur
     for text in ("cats and dogs", "cats after colour words"):
         ExplanationRevision.objects.create(explanation=explanation, text=text, author=alice)
 
-    html = client.get(reverse("accounts:profile", args=["alice"])).text
+    html = client.get(reverse("front:profile", args=["alice"])).text
 
     assert "<dt>Revisions</dt><dd>2</dd>" in html
     # Editing bob's explanation does not make it alice's.
@@ -52,7 +52,7 @@ def test_profile_lists_comments_but_not_deleted_or_hidden_ones(client, alice, fe
     Comment.objects.create(feature=feature, author=alice, body="A deleted thought.", deleted=True)
     Comment.objects.create(feature=feature, author=alice, body="A moderated remark.", hidden=True)
 
-    html = client.get(reverse("accounts:profile", args=["alice"])).text
+    html = client.get(reverse("front:profile", args=["alice"])).text
 
     assert "Also fires on kittens." in html
     assert "A deleted thought." not in html
@@ -67,7 +67,7 @@ def test_profile_shows_only_that_users_contributions(client, alice, bob, feature
     write_explanation(feature, bob, "bob's idea")
     Comment.objects.create(feature=feature, author=bob, body="bob's comment")
 
-    html = client.get(reverse("accounts:profile", args=["alice"])).text
+    html = client.get(reverse("front:profile", args=["alice"])).text
 
     assert "bob&#x27;s idea" not in html
     assert "bob&#x27;s comment" not in html
@@ -78,7 +78,7 @@ def test_hidden_explanations_are_left_off_the_profile(client, alice, feature):
     explanation = write_explanation(feature, alice, "a hidden explanation")
     Explanation.objects.filter(pk=explanation.pk).update(hidden=True)
 
-    html = client.get(reverse("accounts:profile", args=["alice"])).text
+    html = client.get(reverse("front:profile", args=["alice"])).text
 
     assert "a hidden explanation" not in html
 
@@ -86,7 +86,7 @@ def test_hidden_explanations_are_left_off_the_profile(client, alice, feature):
 def test_profile_queries_do_not_grow_with_its_rows(client, alice, feature):
     def count_queries() -> int:
         with CaptureQueriesContext(connection) as queries:
-            client.get(reverse("accounts:profile", args=["alice"]))
+            client.get(reverse("front:profile", args=["alice"]))
         return len(queries)
 
     write_explanation(feature, alice, "first")
@@ -103,7 +103,7 @@ def test_profile_queries_do_not_grow_with_its_rows(client, alice, feature):
 def test_owner_sees_links_to_manage_email_and_password(client, alice):
     client.force_login(alice)
 
-    html = client.get(reverse("accounts:profile", args=["alice"])).text
+    html = client.get(reverse("front:profile", args=["alice"])).text
 
     assert f'<a href="{reverse("account_email")}">Manage email addresses</a>' in html
     assert f'<a href="{reverse("account_change_password")}">Change password</a>' in html
@@ -111,10 +111,10 @@ def test_owner_sees_links_to_manage_email_and_password(client, alice):
 
 def test_other_visitors_do_not_see_the_account_links(client, alice, bob):
     client.force_login(bob)
-    assert reverse("account_email") not in client.get(reverse("accounts:profile", args=["alice"])).text
+    assert reverse("account_email") not in client.get(reverse("front:profile", args=["alice"])).text
 
     client.logout()
-    assert reverse("account_email") not in client.get(reverse("accounts:profile", args=["alice"])).text
+    assert reverse("account_email") not in client.get(reverse("front:profile", args=["alice"])).text
 
 
 def test_unknown_username_is_a_404(client, db):
@@ -133,7 +133,7 @@ def test_profile_lists_revisions_with_links_to_their_changes(client, alice, bob,
         explanation=explanation, author=alice, text="cats after colours", message="narrower", embed=False
     )
 
-    html = client.get(reverse("accounts:profile", args=["alice"])).text
+    html = client.get(reverse("front:profile", args=["alice"])).text
 
     section = html.split('<section class="profile-revisions">', 1)[1].split("</section>", 1)[0]
     assert (
@@ -149,9 +149,9 @@ def test_profile_shows_public_lists_to_everyone_and_private_ones_to_the_owner(cl
     services.list_create(owner=alice, name="Open list", is_public=True)
     services.list_create(owner=alice, name="Secret list")
 
-    public_view = client.get(reverse("accounts:profile", args=["alice"])).text
+    public_view = client.get(reverse("front:profile", args=["alice"])).text
     client.force_login(alice)
-    owner_view = client.get(reverse("accounts:profile", args=["alice"])).text
+    owner_view = client.get(reverse("front:profile", args=["alice"])).text
 
     assert "Open list" in public_view and "Secret list" not in public_view
     assert "<dt>Lists</dt><dd>1</dd>" in public_view
@@ -161,8 +161,8 @@ def test_profile_shows_public_lists_to_everyone_and_private_ones_to_the_owner(cl
 
 def test_the_owner_gets_links_to_their_watchlist_and_bookmarks(client, alice, bob):
     client.force_login(alice)
-    own = client.get(reverse("accounts:profile", args=["alice"])).text
-    other = client.get(reverse("accounts:profile", args=["bob"])).text
+    own = client.get(reverse("front:profile", args=["alice"])).text
+    other = client.get(reverse("front:profile", args=["bob"])).text
 
     assert '<a href="/watchlist/">Your watchlist</a>' in own
     assert '<a href="/bookmarks/">Your bookmarks</a>' in own

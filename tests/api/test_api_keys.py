@@ -39,7 +39,7 @@ def test_a_new_key_is_shown_once_and_only_its_hash_is_stored(alice):
 def test_the_profile_links_its_owner_to_the_keys(alice):
     client = Client()
     client.force_login(alice)
-    assert reverse("accounts:api-keys") in client.get(reverse("accounts:profile", args=["alice"])).content.decode()
+    assert reverse("accounts:api-keys") in client.get(reverse("front:profile", args=["alice"])).content.decode()
 
 
 def test_a_key_needs_a_name(alice):

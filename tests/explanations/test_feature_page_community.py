@@ -13,7 +13,7 @@ from .conftest import explain, login, make_user
 def queries_for(client, url: str) -> int:
     # The feature's dashboard is rendered once and cached (features/dashboard_html.py): the first view renders
     # it, one query more; the count is of a view after that. A query string keeps an anonymous reader from
-    # being served the whole page from its cache (features/page_cache.py), so the page is rendered for all.
+    # being served the whole page from its cache (front/page_cache.py), so the page is rendered for all.
     url += "?rendered"
     client.get(url)
     with CaptureQueriesContext(connection) as queries:

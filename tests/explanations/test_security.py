@@ -67,7 +67,7 @@ def test_payloads_in_explanations_and_comments_are_inert_on_every_page_that_show
         reverse("explanations:recent"),
         reverse("explanations:lists"),
         feature_list.get_absolute_url(),
-        reverse("accounts:profile", args=["alice"]),
+        reverse("front:profile", args=["alice"]),
         reverse("explanations:search") + "?q=alert",
         reverse("explanations:comment-report", args=[comment.pk]),
     ]

@@ -1,4 +1,4 @@
-"""The feature page cached for anonymous readers (features/page_cache.py) shows scores written by the scoring
+"""The feature page cached for anonymous readers (front/page_cache.py) shows scores written by the scoring
 service and by Explain mode, which write with querysets (bulk_create, update) as well as saves."""
 
 import pytest

@@ -271,7 +271,7 @@ def test_the_demo_explains_one_source_once(computed_run):
     running the demo again writes nothing more."""
     import io
 
-    from features.management.commands.build_demo import Command as BuildDemo
+    from front.management.commands.build_demo import Command as BuildDemo
 
     out = io.StringIO()
     BuildDemo(stdout=out).explain(source(), sync=True)

@@ -1,4 +1,4 @@
-"""The whole feature page is cached for anonymous readers (features/page_cache.py): an anonymous reader who
+"""The whole feature page is cached for anonymous readers (front/page_cache.py): an anonymous reader who
 saw the page before a write sees the write on the next view, whatever wrote it; each reader gets their own
 CSRF token; signed-in readers are never served the cached page; a cached view costs one query."""
 
@@ -12,12 +12,11 @@ from django.test.utils import CaptureQueriesContext
 
 from explanations import services as wiki
 from explanations.models import Comment, Explanation, FeatureLock
-from features import page_cache
 from features.models import Feature
+from front import page_cache
 from gameplay.services import human_scores_update
 from scoring.models import ExplanationScore
-
-from .wiki_data import add_comment, add_explanation, get_feature, make_user
+from tests.features.wiki_data import add_comment, add_explanation, get_feature, make_user
 
 
 @pytest.fixture

@@ -4,8 +4,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from features.models import Feature
-
-from .wiki_data import add_explanation, get_feature, make_user
+from tests.features.wiki_data import add_explanation, get_feature, make_user
 
 URL = "/tiny-bert/0-mlp/"
 

@@ -9,8 +9,7 @@ from django.utils.html import escape
 
 from explanations import services as explanation_services
 from features.models import ActivationExample, ContextWindow, Feature, pack_floats
-
-from .wiki_data import add_comment, add_explanation, make_user
+from tests.features.wiki_data import add_comment, add_explanation, make_user
 
 
 def strongest_feature() -> Feature:

@@ -30,13 +30,12 @@ from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 
 from explanations.models import Comment, Explanation, ExplanationRevision, FeatureLock
+from features.dashboard_html import CACHE_ALIAS
+from features.dashboard_html import MARKUP_VERSION as DASHBOARD_MARKUP_VERSION
+from features.models import Feature
+from features.services import feature_page_changed
 from neuronpedia.db import PreparedQuery
 from scoring.models import ExplanationScore
-
-from .dashboard_html import CACHE_ALIAS
-from .dashboard_html import MARKUP_VERSION as DASHBOARD_MARKUP_VERSION
-from .models import Feature
-from .services import feature_page_changed
 
 # Part of every key: bump it when the page's markup changes, so that a shared cache (Redis) never serves a
 # deployment the pages of the one before.

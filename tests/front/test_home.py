@@ -4,8 +4,7 @@ from django.utils import timezone
 
 from explanations.models import Comment, ExplanationRevision
 from features.models import Feature
-
-from .wiki_data import add_comment, add_explanation, get_feature, make_user
+from tests.features.wiki_data import add_comment, add_explanation, get_feature, make_user
 
 
 def feature_links(content: str) -> list[str]:

@@ -5,11 +5,10 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from features import services
+from features.management.commands._runs import enqueue_and_follow
 from features.models import PipelineRun, Source
 from features.pipeline.corpus import BUILTIN_CORPUS
 from scoring import services as scoring_services
-
-from ._runs import enqueue_and_follow
 
 DEMO_SLUG = "minilm-l6"
 # A TopK SAE on the residual stream entering block 3, trained here (see train_sae) in about 2 minutes of one

@@ -1,0 +1,239 @@
+"""The pages that show several domains at once: home, a source's feature index, a feature (its dashboard, the
+wiki's explanations and discussion, scores), a pipeline run of any kind, the top features for a text, and a
+person's profile (their contributions and their game)."""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.decorators import wiki_write
+from accounts.models import user_is_banned
+from explanations.models import Comment, Explanation, ExplanationRevision
+from explanations.selectors import best_explanation_texts, feature_community, profile_activity
+from features import selectors as feature_selectors
+from features.addresses import locate, missing_model
+from features.dashboard_html import feature_dashboard_html
+from features.highlighting import token_spans
+from features.models import LanguageModel, PipelineRun, Source
+from features.page_responses import inference_refusal, inference_response, missing_page, not_found_page
+from features.services import activation_run_resume
+from scoring.services import run_resume as explain_or_score_resume
+
+from . import page_cache, selectors
+
+TEXT_FEATURES_K = 10
+# A profile lists the most recent contributions; the totals above each list count them all.
+PROFILE_LIST_LIMIT = 50
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    models = list(feature_selectors.model_list())
+    features = selectors.recently_active_features() if models else []
+    return render(request, "front/home.html", {"models": models, "features": features})
+
+
+@dataclass
+class SortColumn:
+    label: str
+    sort: str  # what clicking the header sorts by
+    aria_sort: str  # "ascending", "descending", or "" when the table is not sorted by this column
+
+
+def _sort_columns(current: str) -> list[SortColumn]:
+    """Headers of the feature index. A click on the current column reverses it; the first click on a
+    numeric column sorts highest first, since the strongest features are what people look for."""
+    columns = []
+    for label, name in [("Index", "index"), ("Max activation", "max_activation"), ("Density", "density")]:
+        first_click = name if name == "index" else f"-{name}"
+        if current == name:
+            columns.append(SortColumn(label, first_click if name == "index" else f"-{name}", "ascending"))
+        elif current == f"-{name}":
+            columns.append(SortColumn(label, name, "descending"))
+        else:
+            columns.append(SortColumn(label, first_click, ""))
+    return columns
+
+
+def source_detail(request: HttpRequest, model_slug: str, source_slug: str) -> HttpResponse:
+    source = Source.objects.select_related("model").filter(model__slug=model_slug, slug=source_slug).first()
+    if source is None:
+        return missing_page(request, locate(model_slug, source_slug))
+    sort = request.GET.get("sort", selectors.DEFAULT_SOURCE_SORT)
+    if sort not in selectors.SOURCE_SORTS:
+        sort = selectors.DEFAULT_SOURCE_SORT
+    features = selectors.source_feature_index(source, sort=sort)
+    page = Paginator(features, settings.FEATURES_PER_PAGE).get_page(request.GET.get("page"))
+    context = {"model": source.model, "source": source, "page": page, "sort": sort, "columns": _sort_columns(sort)}
+    return render(request, "front/source_detail.html", context)
+
+
+def feature_detail(request: HttpRequest, model_slug: str, source_slug: str, index: int) -> HttpResponse:
+    key = page_cache.page_key(model_slug, source_slug, index) if page_cache.is_cacheable(request) else None
+    if key is not None:
+        cached = page_cache.cached_page(request, key)
+        if cached is not None:
+            return cached
+    feature = selectors.feature_for_page(model_slug, source_slug, index)
+    if feature is None:
+        return missing_page(request, locate(model_slug, source_slug, index))
+    context = {
+        "feature": feature,
+        "source": feature.source,
+        "model": feature.source.model,
+        "previous_index": feature.previous_index,
+        "next_index": feature.next_index,
+        "community": feature_community(feature=feature, user=request.user),
+        "dashboard": feature_dashboard_html(feature),
+    }
+    response = render(request, "front/feature_detail.html", context)
+    if key is not None:
+        page_cache.store_page(key, response)
+    return response
+
+
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = PipelineRun.objects.select_related("model").filter(pk=pk).first()
+    if run is None:
+        raise Http404(f"There is no pipeline run #{pk}.")
+    context = {
+        "run": run,
+        "shards": run.shards.all()[:SHOWN_SHARDS],
+        "shard_counts": dict(run.shards.values_list("status").annotate(count=Count("pk")).order_by()),
+        "sources": _run_sources(run),
+        "can_resume": _can_resume(request, run),
+    }
+    # htmx polls for the progress block alone; see _run_progress.html.
+    template = "features/_run_progress.html" if request.htmx else "front/run_detail.html"
+    return render(request, template, context)
+
+
+SHOWN_SHARDS = 100
+
+
+def _run_sources(run: PipelineRun) -> list[Source]:
+    """What a finished activation run computed: its layers' neurons and its dictionaries."""
+    if run.status != PipelineRun.Status.SUCCEEDED or run.model is None:
+        return []
+    neuron_slugs = [f"{layer}-mlp" for layer in run.params.get("layers", [])]
+    dictionaries = run.params.get("dictionary_sources", [])
+    return list(run.model.sources.filter(Q(slug__in=neuron_slugs) | Q(pk__in=dictionaries)))
+
+
+def _can_resume(request: HttpRequest, run: PipelineRun) -> bool:
+    if not (run.status == PipelineRun.Status.FAILED or run.is_stalled):
+        return False
+    return request.user.is_staff or (request.user.is_authenticated and run.created_by_id == request.user.pk)
+
+
+@wiki_write(rate="run")
+@require_POST
+def run_resume(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(PipelineRun, pk=pk)
+    if not (request.user.is_staff or run.created_by_id == request.user.pk):
+        raise PermissionDenied("Only the person who started a run, or staff, can resume it.")
+    if run.status != PipelineRun.Status.FAILED and not run.is_stalled:
+        messages.info(request, f"Run #{run.pk} is {run.get_status_display().lower()}: there is nothing to resume.")
+        return redirect(run)
+    if run.kind != PipelineRun.Kind.ACTIVATIONS:
+        explain_or_score_resume(run_id=run.pk)
+        messages.success(request, f"Run #{run.pk} goes on from the feature after the last one it finished.")
+        return redirect(run)
+    count = activation_run_resume(run_id=run.pk)
+    messages.success(request, f"Queued {count} step(s) of run #{run.pk} again.")
+    return redirect(run)
+
+
+@dataclass
+class TokenRow:
+    position: int
+    span: object  # highlighting.TokenSpan
+    hits: list
+
+
+def text_features(request: HttpRequest, model_slug: str) -> HttpResponse:
+    """The features of one source, or of all the model's sources, that fire most on a text."""
+    model = LanguageModel.objects.filter(slug=model_slug).first()
+    if model is None:
+        return not_found_page(request, missing_model(model_slug))
+    sources = list(feature_selectors.model_sources(model))
+    data = request.POST if request.method == "POST" else request.GET
+    context = {"model": model, "sources": sources, "text": data.get("text", ""), "source_slug": data.get("source", "")}
+    if request.method != "POST":
+        return render(request, "front/text_features.html", context)
+    from features import inference  # imports torch: only when a text is sent
+
+    refused = inference_refusal(request)
+    if refused is None:
+        try:
+            chosen = None
+            if context["source_slug"]:
+                chosen = [source for source in sources if source.slug == context["source_slug"]]
+                if not chosen:
+                    raise inference.InferenceInputError(
+                        f"{model.slug} has no source {context['source_slug']!r}; choose one from the list."
+                    )
+            result = inference.top_features_for_text(model, context["text"], sources=chosen, k=TEXT_FEATURES_K)
+        except inference.InferenceInputError as error:
+            context["error"] = str(error)
+        else:
+            context.update(_text_features_context(model, result))
+    return inference_response(request, "front/text_features.html", context, refused)
+
+
+def _text_features_context(model: LanguageModel, result) -> dict:
+
+    explanations = best_explanation_texts(
+        model=model, addresses={(hit.source_slug, hit.index) for hit in result.overall}
+    )
+    top = result.overall[0].value if result.overall else 0.0
+    strongest = [hits[0].value if hits else 0.0 for hits in result.per_token]
+    peak = max(range(len(strongest)), key=strongest.__getitem__) if top > 0 else None
+    spans = token_spans(result.tokens, strongest, scale=top, max_index=peak)
+    return {
+        "result": result,
+        "overall": [(hit, explanations.get((hit.source_slug, hit.index), "")) for hit in result.overall],
+        "token_rows": [
+            TokenRow(position, span, hits)
+            for position, (span, hits) in enumerate(zip(spans, result.per_token, strict=True))
+        ],
+    }
+
+
+def profile(request: HttpRequest, username: str) -> HttpResponse:
+    person = get_user_model().objects.filter(username=username).first()
+    if person is None:
+        raise Http404(f"There is no user called {username}.")
+    # Each row links to its feature, whose URL needs the source and the model: join them here so
+    # the page costs the same few queries however many rows it shows.
+    explanations = (
+        Explanation.objects.filter(author=person, hidden=False)
+        .select_related("feature__source__model", "current_revision")
+        .order_by("-created_at")
+    )
+    comments = (
+        Comment.objects.filter(author=person, deleted=False, hidden=False)
+        .select_related("feature__source__model")
+        .order_by("-created_at")
+    )
+    is_owner = request.user.is_authenticated and request.user.pk == person.pk
+    context = {
+        "person": person,
+        "is_owner": is_owner,
+        "banned": user_is_banned(person),
+        "explanations": explanations[:PROFILE_LIST_LIMIT],
+        "explanation_count": explanations.count(),
+        "revision_count": ExplanationRevision.objects.filter(author=person).count(),
+        "comments": comments[:PROFILE_LIST_LIMIT],
+        "comment_count": comments.count(),
+        # Revisions (with links to their diffs) and lists: public ones, or all of them for their owner.
+        **profile_activity(person=person, viewer=request.user, limit=PROFILE_LIST_LIMIT),
+    }
+    return render(request, "front/profile.html", context)
