@@ -2,7 +2,7 @@
 
 from django import forms
 
-from .rules import RuleError, rule_parse
+from .core.rules import RuleError, rule_parse
 from .services import MAX_COMMENT_LENGTH, MAX_EXPLANATION_LENGTH
 
 RULE_HELP = (

@@ -12,7 +12,7 @@ from django.utils.safestring import SafeString, mark_safe
 from accounts.models import Ban
 from features.models import Feature, LanguageModel
 
-from . import embeddings
+from .core import embeddings
 from .models import (
     Bookmark,
     Comment,

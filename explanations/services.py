@@ -20,7 +20,8 @@ from accounts.models import user_is_banned
 from features.models import Feature
 from features.services import feature_page_changed
 
-from . import embeddings
+from .core import embeddings
+from .core.rules import RuleError, rule_parse
 from .models import (
     Bookmark,
     Comment,
@@ -35,7 +36,6 @@ from .models import (
     Vote,
     Watch,
 )
-from .rules import RuleError, rule_parse
 from .search import text_terms
 
 logger = logging.getLogger(__name__)

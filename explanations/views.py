@@ -16,7 +16,7 @@ from accounts.decorators import wiki_write
 from features.models import Feature, LanguageModel
 
 from . import selectors, services
-from .diffing import word_diff
+from .core.diffing import word_diff
 from .forms import AddToListForm, CommentForm, ExplanationForm, FeatureListForm, ReportForm
 from .models import Comment, Explanation, ExplanationRevision, FeatureList
 

@@ -1,9 +1,9 @@
-"""Template filters for community text: comment markdown rendered inert (see explanations/markup.py)."""
+"""Template filters for community text: comment markdown rendered inert (see explanations/core/markup.py)."""
 
 from django import template
 from django.utils.safestring import SafeString, mark_safe
 
-from explanations.markup import render_markdown
+from explanations.core.markup import render_markdown
 
 register = template.Library()
 

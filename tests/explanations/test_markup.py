@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from explanations.markup import render_markdown
+from explanations.core.markup import render_markdown
 
 XSS_PAYLOADS = [
     "<script>alert(1)</script>",

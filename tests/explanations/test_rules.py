@@ -1,6 +1,6 @@
 import pytest
 
-from explanations.rules import Rule, RuleError, rule_matches, rule_parse
+from explanations.core.rules import Rule, RuleError, rule_matches, rule_parse
 
 
 def test_a_rule_with_alternatives_and_a_target_parses_to_its_stored_form():

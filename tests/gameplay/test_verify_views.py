@@ -10,8 +10,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from explanations import services as wiki
+from explanations.core.rules import rule_matches
 from explanations.models import Explanation
-from explanations.rules import rule_matches
 from features.models import ActivationExample
 from gameplay import services
 from gameplay.models import Answer, PlayerProfile, Round

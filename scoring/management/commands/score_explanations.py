@@ -56,7 +56,7 @@ class Command(BaseCommand):
         scorer = get_scorer(options["scorer"])
         llm_judge = None
         if options["judge"] == "openai-compatible" and scorer.uses_judge:
-            from scoring.explainers.configuration import llm_config
+            from scoring.llm_settings import llm_config
 
             try:
                 config = llm_config(
