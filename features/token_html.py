@@ -1,8 +1,11 @@
 """Highlighted tokens as HTML, built in Python: a feature page shows thousands of tokens, and a template
 include per token cost most of its rendering time.
 
-The markup and the colouring rules are features/highlighting.py's (`token_spans`); `activation_tokens_html`
-is the same rules in one pass without a TokenSpan per token, and the tests check that both give the same HTML.
+This is the one token renderer. The colouring rules are features/core/highlighting.py's (`token_spans`), and
+`spans_html` writes any TokenSpans: the feature page's examples, live inference, the text page (tokens as links),
+score breakdowns and the game's cards (marked tokens, values hidden until the answer, the `gtok` class).
+`activation_tokens_html` is `spans_html(token_spans(...))` in one pass without a TokenSpan per token, for the
+thousands of tokens of a feature page; the tests check that both give the same HTML.
 """
 
 import functools
@@ -11,7 +14,7 @@ from html import escape  # what Django's autoescape does: & < > " and ' escaped
 
 from django.utils.safestring import SafeString, mark_safe
 
-from .highlighting import HIGHLIGHT_RGB, TokenSpan, is_special_token
+from .core.highlighting import HIGHLIGHT_RGB, TokenSpan, is_special_token
 
 # A vocabulary's tokens recur in every window: each is escaped once.
 _escape = functools.lru_cache(maxsize=1 << 16)(escape)
@@ -20,16 +23,21 @@ _escape = functools.lru_cache(maxsize=1 << 16)(escape)
 _SPECIAL_FIRST_CHARACTERS = ("[", "<")
 
 
-def _span(css_class: str, style: str, title: str, text: str) -> str:
-    style_attribute = f' style="{style}"' if style else ""
-    return f'<span class="{css_class}"{style_attribute} title="{escape(title)}">{escape(text)}</span>'
+def _span(span: TokenSpan, base_class: str) -> str:
+    style, title = span.style, span.title
+    attributes = f' href="{escape(span.href)}"' if span.href and not span.is_special else ""
+    attributes += f' style="{style}"' if style else ""
+    attributes += f' title="{escape(title)}"' if title else ""
+    tag = "a" if span.href and not span.is_special else "span"
+    return f'{escape(span.lead)}<{tag} class="{span.classes(base_class)}"{attributes}>{escape(span.text)}</{tag}>'
 
 
-def spans_html(spans: Iterable[TokenSpan]) -> SafeString:
-    """`<span class="tokens">` holding one span per token. No whitespace between spans: the container keeps
-    whitespace (pre-wrap), so it would show."""
-    inner = "".join(_span(span.css_class, span.style, span.title, span.text) for span in spans)
-    return mark_safe(f'<span class="tokens">{inner}</span>')
+def spans_html(spans: Iterable[TokenSpan], *, base_class: str = "tok", container: bool = True) -> SafeString:
+    """One element per token (a link where the span has an href), in `<span class="tokens">` unless the caller
+    writes its own container. No whitespace between spans: the container keeps whitespace (pre-wrap), so it
+    would show."""
+    inner = "".join(_span(span, base_class) for span in spans)
+    return mark_safe(f'<span class="tokens">{inner}</span>' if container else inner)
 
 
 def activation_tokens_html(

@@ -14,7 +14,7 @@ from accounts.rate_limits import RateLimited, rate_limit_consume
 
 from . import selectors, uploads
 from .addresses import Missing, locate, locate_query, missing_model
-from .highlighting import token_spans
+from .core.highlighting import token_spans
 from .models import Feature, LanguageModel, PipelineRun, Source
 from .page_responses import inference_refusal, inference_response, missing_page, not_found_page
 from .pipeline.errors import PipelineInputError

@@ -2,7 +2,7 @@
 wiki's explanations and discussion, scores), a pipeline run of any kind, the top features for a text, and a
 person's profile (their contributions and their game)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.contrib import messages
@@ -20,8 +20,8 @@ from explanations.models import Comment, Explanation, ExplanationRevision
 from explanations.selectors import best_explanation_texts, feature_community, profile_activity
 from features import selectors as feature_selectors
 from features.addresses import locate, missing_model
+from features.core.highlighting import token_spans
 from features.dashboard_html import feature_dashboard_html
-from features.highlighting import token_spans
 from features.models import LanguageModel, PipelineRun, Source
 from features.page_responses import inference_refusal, inference_response, missing_page, not_found_page
 from features.services import activation_run_resume
@@ -196,15 +196,26 @@ def _text_features_context(model: LanguageModel, result) -> dict:
     top = result.overall[0].value if result.overall else 0.0
     strongest = [hits[0].value if hits else 0.0 for hits in result.per_token]
     peak = max(range(len(strongest)), key=strongest.__getitem__) if top > 0 else None
-    spans = token_spans(result.tokens, strongest, scale=top, max_index=peak)
+    spans = [
+        replace(span, href=f"#token-{position}", note=_hits_note(hits))
+        for position, (span, hits) in enumerate(
+            zip(token_spans(result.tokens, strongest, scale=top, max_index=peak), result.per_token, strict=True)
+        )
+    ]
     return {
         "result": result,
         "overall": [(hit, explanations.get((hit.source_slug, hit.index), "")) for hit in result.overall],
+        "spans": spans,
         "token_rows": [
             TokenRow(position, span, hits)
             for position, (span, hits) in enumerate(zip(spans, result.per_token, strict=True))
         ],
     }
+
+
+def _hits_note(hits) -> str:
+    """What hovering a token of the text page shows: its three strongest features."""
+    return ", ".join(f"{hit.source_slug}/{hit.index} {hit.value:.2f}" for hit in hits[:3]) or "no feature fires"
 
 
 def profile(request: HttpRequest, username: str) -> HttpResponse:

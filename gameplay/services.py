@@ -23,8 +23,8 @@ from django.db.models import Count, F, Sum
 from django.utils import timezone
 
 from explanations import services as wiki
+from explanations.core.rules import rule_matches
 from explanations.models import Explanation
-from explanations.rules import rule_matches
 from features.inference import InferenceInputError
 from features.models import ActivationExample, ContextWindow, Feature
 from features.services import feature_page_changed

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, field
 
-from features.highlighting import TokenSpan, token_spans
+from features.core.highlighting import TokenSpan, token_spans
 from features.models import ContextWindow
 
 from .models import ExplanationScore

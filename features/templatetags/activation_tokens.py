@@ -7,7 +7,7 @@ from django import template
 from django.utils.safestring import SafeString
 
 from features import token_html
-from features.highlighting import TokenSpan
+from features.core.highlighting import TokenSpan
 from features.models import ActivationExample
 
 register = template.Library()

@@ -5,7 +5,7 @@ A gold card must not stand out. Windows from the training camp's synthetic texts
 explanations (which every verifier has read, since Verify opens after the camp), would give it away. So a
 gold card takes a real stored window of the same source as the explanations under test, and an explanation
 in the words the token-statistics explainer writes (`the token "cat"`, `the token "cat" right after
-"black"`), whose machine-checkable rule (explanations.rules) decides the answer on every token. One card
+"black"`), whose machine-checkable rule (explanations.core.rules) decides the answer on every token. One card
 is a window where the rule fires, at the token it fires on; the other is a look-alike: the same word in
 another context (or, for a plain-token rule, another word), where it does not.
 """
@@ -14,7 +14,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from explanations.rules import rule_matches
+from explanations.core.rules import rule_matches
 from scoring.core.records import normalise_token
 
 MIN_WORD_LENGTH = 3

@@ -5,7 +5,7 @@ from django import template
 from django.templatetags.static import static
 from django.utils.html import format_html, format_html_join
 
-from features.highlighting import HIGHLIGHT_RGB, is_special_token
+from features.core.highlighting import HIGHLIGHT_RGB, is_special_token
 
 from .. import selectors
 from ..models import PlayerProfile

@@ -1,6 +1,6 @@
 import math
 
-from features.highlighting import is_special_token, token_spans
+from features.core.highlighting import is_special_token, token_spans
 
 
 def test_intensity_is_the_value_relative_to_the_scale():

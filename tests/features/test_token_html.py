@@ -3,7 +3,7 @@ import random
 
 from django.template import Context, Template
 
-from features.highlighting import token_spans
+from features.core.highlighting import token_spans
 from features.token_html import activation_tokens_html, spans_html
 
 # The include the feature page rendered every example with before the tokens were built in Python.

@@ -1,6 +1,8 @@
-"""Per-token highlighting of activation examples: how strongly each token is coloured, and how it is labelled.
+"""Per-token highlighting: how strongly each token is coloured, and how it is labelled. The rules of the one
+token renderer (features/token_html.py writes the HTML): the feature page's examples, live inference, the text
+page, score breakdowns and the game's cards all build TokenSpans here.
 
-Pure Python so it can be tested without templates; features/templatetags/activation_tokens.py renders it.
+Pure Python so it can be tested without templates.
 """
 
 import math
@@ -21,25 +23,40 @@ class TokenSpan:
     intensity: float
     is_max: bool
     is_special: bool
+    lead: str = ""  # whitespace written before the span, so that an outline hugs the word (the game's cards)
+    marked: bool = False  # the token a game card asks about
+    shows_value: bool = True  # False: neither colour nor value (a game card before its answer)
+    href: str = ""  # the token is a link (the text page: to the token's row)
+    note: str = ""  # what hovering shows instead of the value (the text page: the features that fire)
 
     @property
     def style(self) -> str:
-        if self.intensity <= 0:
+        if self.intensity <= 0 or not self.shows_value:
             return ""
         return f"background-color: rgba({HIGHLIGHT_RGB}, {self.intensity:.3f})"
 
     @property
     def css_class(self) -> str:
-        names = ["tok"]
+        return self.classes("tok")
+
+    def classes(self, base: str) -> str:
+        """The span's CSS classes on `base` ("tok"; the game's cards use "gtok")."""
+        names = [base]
         if self.is_special:
             names.append("special")
         if self.is_max:
             names.append("max")
+        if self.marked:
+            names.append("marked")
         return " ".join(names)
 
     @property
     def title(self) -> str:
-        return "special token" if self.is_special else f"{self.value:.3f}"
+        if self.is_special:
+            return "special token"
+        if self.note:
+            return self.note
+        return f"{self.value:.3f}" if self.shows_value else ""
 
 
 def is_special_token(text: str) -> bool:
