@@ -26,7 +26,7 @@ from .models import (
     Vote,
     Watch,
 )
-from .querysets import SEARCH_RANK_CANDIDATES, uses_postgres
+from .querysets import SEARCH_RANK_CANDIDATES, uses_postgres, visible_explanation
 from .search import HEADLINE_START, HEADLINE_STOP, query_words
 from .services import comment_can_edit
 
@@ -198,7 +198,7 @@ def recent_changes(
     the features that user watches; `before` pages back in time."""
     changes: list[Change] = []
     if kind in ("", "explanation", "revision"):
-        revisions = ExplanationRevision.objects.filter(explanation__hidden=False).select_related(
+        revisions = ExplanationRevision.objects.filter(visible_explanation("explanation")).select_related(
             "author", "explanation__feature__source__model"
         )
         if kind == "explanation":
@@ -529,7 +529,7 @@ def semantic_search(*, query: str, model_slug: str = "", source_slug: str = "", 
 def profile_activity(*, person, viewer, limit: int) -> dict:
     """A user's revisions and lists for their profile (lists: public ones, or all of them for the owner)."""
     revisions = (
-        ExplanationRevision.objects.filter(author=person, explanation__hidden=False)
+        ExplanationRevision.objects.filter(visible_explanation("explanation"), author=person)
         .select_related("explanation__feature__source__model")
         .order_by("-created_at", "-pk")
     )

@@ -225,14 +225,13 @@ def profile(request: HttpRequest, username: str) -> HttpResponse:
     # Each row links to its feature, whose URL needs the source and the model: join them here so
     # the page costs the same few queries however many rows it shows.
     explanations = (
-        Explanation.objects.filter(author=person, hidden=False)
+        Explanation.objects.visible()
+        .filter(author=person)
         .select_related("feature__source__model", "current_revision")
         .order_by("-created_at")
     )
     comments = (
-        Comment.objects.filter(author=person, deleted=False, hidden=False)
-        .select_related("feature__source__model")
-        .order_by("-created_at")
+        Comment.objects.visible().filter(author=person).select_related("feature__source__model").order_by("-created_at")
     )
     is_owner = request.user.is_authenticated and request.user.pk == person.pk
     context = {
