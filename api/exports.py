@@ -256,11 +256,10 @@ EXPLANATION_FIELDS = [
 ]  # fmt: skip
 
 
-def explanation_batches(source: Source, *, include_hidden: bool = False) -> Iterator[list[dict]]:
-    """The source's explanations with text, in id order, FEATURE_BATCH at a time, each with its latest scores."""
-    explanations = Explanation.objects.filter(feature__source=source, current_revision__isnull=False)
-    if not include_hidden:
-        explanations = explanations.filter(hidden=False)
+def explanation_batches(source: Source) -> Iterator[list[dict]]:
+    """The source's visible explanations (not hidden, with a text), in id order, FEATURE_BATCH at a time, each
+    with its latest scores."""
+    explanations = Explanation.objects.visible().filter(feature__source=source)
     last = 0
     while True:
         batch = list(explanations.filter(pk__gt=last).order_by("pk").values(*EXPLANATION_FIELDS)[:FEATURE_BATCH])
