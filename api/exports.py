@@ -10,7 +10,7 @@ Shapes:
 - OpenAI automated-interpretability's NeuronRecord (neuron_records: most_positive_activation_records,
   random_sample_by_quantile, ... of ActivationRecords {tokens, activations}) and its explanations
   (openai_explanations: {"neuron_id", "scored_explanations": [{"explanation", "score", ...}]});
-- Neuronpedia's dataset rows, in api/neuronpedia_format.py, built from the same iterators.
+- Neuronpedia's dataset rows, in api/neuronpedia/format.py, built from the same iterators.
 
 Encoding is orjson's: activation values are float32 and are written in float32's shortest form, which
 reads back to the very same float32.

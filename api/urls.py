@@ -1,42 +1,16 @@
 """/api/v1/: our REST API. /api/<neuronpedia's paths>: the routes Neuronpedia's Python client calls.
 Anything else under /api/ is a JSON 404, never the wiki's HTML page."""
 
-from django.urls import include, path, re_path, register_converter
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from . import compat, errors, exports_views, views
+from . import errors, exports_views, views
+from .converters import SLUG
+from .neuronpedia import urls as neuronpedia_urls
 
 app_name = "api"
 
 
-class SlugConverter:
-    """A model or source slug: letters, digits, '.', '_' and '-' (anything else cannot name one)."""
-
-    regex = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
-
-    def to_python(self, value: str) -> str:
-        return value
-
-    def to_url(self, value: str) -> str:
-        return value
-
-
-class IdConverter:
-    """A database id or feature index. Up to 19 digits; out-of-range values are simply not found."""
-
-    regex = r"[0-9]{1,19}"
-
-    def to_python(self, value: str) -> int:
-        return int(value)
-
-    def to_url(self, value) -> str:
-        return str(value)
-
-
-register_converter(SlugConverter, "np_slug")
-register_converter(IdConverter, "np_id")
-
-SLUG = SlugConverter.regex
 EXPORT_NAMES = "|".join(exports_views.EXPORT_NAMES)
 
 v1 = [
@@ -82,31 +56,8 @@ v1 = [
     ),
 ]
 
-# Neuronpedia's client writes some of its paths with a trailing slash and some without: take both.
-neuronpedia = [
-    re_path(
-        rf"^feature/(?P<model_slug>{SLUG})/(?P<source_slug>{SLUG})/(?P<index>[0-9]{{1,19}})/?$",
-        compat.FeatureGet.as_view(),
-        name="np-feature",
-    ),
-    re_path(r"^feature/upload-batch/?$", compat.FeatureUploadBatch.as_view(), name="np-feature-upload"),
-    re_path(r"^activation/new/?$", compat.ActivationNew.as_view(), name="np-activation-new"),
-    re_path(r"^activation/upload-batch/?$", compat.ActivationUploadBatch.as_view(), name="np-activation-upload"),
-    re_path(r"^search-all/?$", compat.SearchAll.as_view(), name="np-search-all"),
-    re_path(r"^search-topk-by-token/?$", compat.SearchTopkByToken.as_view(), name="np-search-topk"),
-    re_path(r"^list/new/?$", compat.ListNew.as_view(), name="np-list-new"),
-    re_path(r"^list/add-features/?$", compat.ListAddFeatures.as_view(), name="np-list-add"),
-    re_path(r"^list/get/?$", compat.ListGet.as_view(), name="np-list-get"),
-    re_path(r"^list/list/?$", compat.ListOwned.as_view(), name="np-list-owned"),
-    re_path(r"^model/new/?$", compat.ModelNew.as_view(), name="np-model-new"),
-    re_path(r"^source-set/new/?$", compat.SourceSetNew.as_view(), name="np-source-set-new"),
-    re_path(
-        rf"^source-set/(?P<model_slug>{SLUG})/(?P<name>{SLUG})/?$", compat.SourceSetGet.as_view(), name="np-source-set"
-    ),
-]
-
 urlpatterns = [
     path("v1/", include(v1)),
-    *neuronpedia,
+    *neuronpedia_urls.urlpatterns,
     re_path(r"^(?P<unmatched>[\s\S]*)$", errors.not_found),  # [\s\S]: a %0A in the path is still ours to answer
 ]
