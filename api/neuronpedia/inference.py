@@ -11,6 +11,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from features import inference
 from features.models import Feature, LanguageModel, Source
 
 from ..throttles import INFERENCE_THROTTLES
@@ -97,8 +98,6 @@ class ActivationNew(InferenceCompatView):
         tags=["neuronpedia"],
     )
     def post(self, request: Request) -> Response:
-        from features import inference
-
         data = json_object(request.data)
         target = data.get("feature")
         if not isinstance(target, dict):
@@ -152,8 +151,6 @@ class SearchAll(InferenceCompatView):
         tags=["neuronpedia"],
     )
     def post(self, request: Request) -> Response:
-        from features import inference
-
         data = json_object(request.data)
         model = model_by_id(data.get("modelId"))
         sources = _search_sources(model, data)
@@ -207,8 +204,6 @@ class SearchTopkByToken(InferenceCompatView):
         tags=["neuronpedia"],
     )
     def post(self, request: Request) -> Response:
-        from features import inference
-
         data = json_object(request.data)
         model = model_by_id(data.get("modelId"))
         source_slug = data.get("source")
