@@ -10,7 +10,7 @@ Shapes:
 - OpenAI automated-interpretability's NeuronRecord (neuron_records: most_positive_activation_records,
   random_sample_by_quantile, ... of ActivationRecords {tokens, activations}) and its explanations
   (openai_explanations: {"neuron_id", "scored_explanations": [{"explanation", "score", ...}]});
-- Neuronpedia's dataset rows, in api/neuronpedia_format.py, built from the same iterators.
+- Neuronpedia's dataset rows, in api/neuronpedia/format.py, built from the same iterators.
 
 Encoding is orjson's: activation values are float32 and are written in float32's shortest form, which
 reads back to the very same float32.
@@ -256,11 +256,10 @@ EXPLANATION_FIELDS = [
 ]  # fmt: skip
 
 
-def explanation_batches(source: Source, *, include_hidden: bool = False) -> Iterator[list[dict]]:
-    """The source's explanations with text, in id order, FEATURE_BATCH at a time, each with its latest scores."""
-    explanations = Explanation.objects.filter(feature__source=source, current_revision__isnull=False)
-    if not include_hidden:
-        explanations = explanations.filter(hidden=False)
+def explanation_batches(source: Source) -> Iterator[list[dict]]:
+    """The source's visible explanations (not hidden, with a text), in id order, FEATURE_BATCH at a time, each
+    with its latest scores."""
+    explanations = Explanation.objects.visible().filter(feature__source=source)
     last = 0
     while True:
         batch = list(explanations.filter(pk__gt=last).order_by("pk").values(*EXPLANATION_FIELDS)[:FEATURE_BATCH])

@@ -27,11 +27,13 @@ def latest_scores_prefetch() -> Prefetch:
     return Prefetch("scores", queryset=ExplanationScore.objects.latest_per_scorer(), to_attr="latest_scores")
 
 
+def _explanations_seen(staff: bool) -> QuerySet[Explanation]:
+    # Staff see every explanation, hidden ones too (to moderate them); everyone else what readers see.
+    return Explanation.objects.all() if staff else Explanation.objects.visible()
+
+
 def visible_explanations(user) -> QuerySet[Explanation]:
-    explanations = Explanation.objects.all()
-    if not (user and user.is_staff):
-        explanations = explanations.filter(hidden=False)
-    return explanations
+    return _explanations_seen(bool(user and user.is_staff))
 
 
 def explanations_for_api(user) -> QuerySet[Explanation]:
@@ -130,9 +132,7 @@ FEATURE_COLUMNS = [
 
 
 def _features_with_flag(staff: bool) -> QuerySet[Feature]:
-    explanations = Explanation.objects.filter(feature=OuterRef("pk"))
-    if not staff:
-        explanations = explanations.filter(hidden=False)
+    explanations = _explanations_seen(staff).filter(feature=OuterRef("pk"))
     return Feature.objects.annotate(has_explanations=Exists(explanations))
 
 
@@ -191,7 +191,7 @@ def _explanations_of(feature_id: int, user) -> list[dict]:
     rows = list(
         visible_explanations(user)
         .filter(feature_id=feature_id)
-        .order_by(*EXPLANATION_ORDER)
+        .best_first()
         .values(
             "id",
             "current_revision__text",

@@ -27,7 +27,7 @@ from features.models import (
     validate_not_reserved,
 )
 
-from .neuronpedia_format import window_key
+from .neuronpedia.format import window_key
 
 MAX_LAYERS = 10_000
 

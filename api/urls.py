@@ -1,112 +1,62 @@
 """/api/v1/: our REST API. /api/<neuronpedia's paths>: the routes Neuronpedia's Python client calls.
 Anything else under /api/ is a JSON 404, never the wiki's HTML page."""
 
-from django.urls import include, path, re_path, register_converter
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from . import compat, errors, exports_views, views
+from . import errors
+from .converters import SLUG
+from .neuronpedia import urls as neuronpedia_urls
+from .views import comments, explanations, exports, features, inference, lists, meta, runs, sources
 
 app_name = "api"
-
-
-class SlugConverter:
-    """A model or source slug: letters, digits, '.', '_' and '-' (anything else cannot name one)."""
-
-    regex = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
-
-    def to_python(self, value: str) -> str:
-        return value
-
-    def to_url(self, value: str) -> str:
-        return value
-
-
-class IdConverter:
-    """A database id or feature index. Up to 19 digits; out-of-range values are simply not found."""
-
-    regex = r"[0-9]{1,19}"
-
-    def to_python(self, value: str) -> int:
-        return int(value)
-
-    def to_url(self, value) -> str:
-        return str(value)
-
-
-register_converter(SlugConverter, "np_slug")
-register_converter(IdConverter, "np_id")
-
-SLUG = SlugConverter.regex
-EXPORT_NAMES = "|".join(exports_views.EXPORT_NAMES)
+EXPORT_NAMES = "|".join(exports.EXPORT_NAMES)
 
 v1 = [
-    path("ping/", views.ping, name="ping"),
+    path("ping/", meta.ping, name="ping"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api:schema", template_name="api/redoc.html"), name="redoc"),
-    path("me/", views.MeView.as_view(), name="me"),
-    path("models/", views.ModelList.as_view(), name="models"),
-    path("models/<np_slug:model_slug>/", views.ModelDetail.as_view(), name="model"),
-    path("models/<np_slug:model_slug>/sources/<np_slug:source_slug>/", views.SourceDetail.as_view(), name="source"),
-    path("models/<np_slug:model_slug>/top-features/", views.TopFeatures.as_view(), name="top-features"),
-    path("models/<np_slug:model_slug>/steer/", views.Steer.as_view(), name="steer"),
-    path("sources/", views.SourceList.as_view(), name="sources"),
-    path("features/", views.FeatureIndex.as_view(), name="features"),
-    path("features/<np_id:pk>/", views.FeatureDetail.as_view(), name="feature"),
-    path("features/<np_id:pk>/activate/", views.FeatureActivate.as_view(), name="feature-activate"),
+    path("me/", meta.MeView.as_view(), name="me"),
+    path("models/", sources.ModelList.as_view(), name="models"),
+    path("models/<np_slug:model_slug>/", sources.ModelDetail.as_view(), name="model"),
+    path("models/<np_slug:model_slug>/sources/<np_slug:source_slug>/", sources.SourceDetail.as_view(), name="source"),
+    path("models/<np_slug:model_slug>/top-features/", inference.TopFeatures.as_view(), name="top-features"),
+    path("models/<np_slug:model_slug>/steer/", inference.Steer.as_view(), name="steer"),
+    path("sources/", sources.SourceList.as_view(), name="sources"),
+    path("features/", features.FeatureIndex.as_view(), name="features"),
+    path("features/<np_id:pk>/", features.FeatureDetail.as_view(), name="feature"),
+    path("features/<np_id:pk>/activate/", inference.FeatureActivate.as_view(), name="feature-activate"),
     path(
         "features/<np_slug:model_slug>/<np_slug:source_slug>/<np_id:index>/",
-        views.FeatureByAddress.as_view(),
+        features.FeatureByAddress.as_view(),
         name="feature-by-address",
     ),
-    path("activations/", views.ExampleList.as_view(), name="activations"),
-    path("activations/<np_id:pk>/", views.ExampleDetail.as_view(), name="activation"),
-    path("explanations/", views.ExplanationList.as_view(), name="explanations"),
-    path("explanations/<np_id:pk>/", views.ExplanationDetail.as_view(), name="explanation"),
-    path("explanations/<np_id:pk>/revisions/", views.RevisionList.as_view(), name="revisions"),
-    path("explanations/<np_id:pk>/revert/", views.RevertView.as_view(), name="revert"),
-    path("explanations/<np_id:pk>/scores/", views.ScoreList.as_view(), name="scores"),
-    path("explanations/<np_id:pk>/vote/", views.VoteView.as_view(), name="vote"),
-    path("comments/", views.CommentList.as_view(), name="comments"),
-    path("comments/<np_id:pk>/", views.CommentDetail.as_view(), name="comment"),
-    path("lists/", views.ListList.as_view(), name="lists"),
-    path("lists/<np_id:pk>/", views.ListDetail.as_view(), name="list"),
-    path("lists/<np_id:pk>/items/", views.ListItems.as_view(), name="list-items"),
-    path("lists/<np_id:pk>/items/<np_id:feature_pk>/", views.ListItemDetail.as_view(), name="list-item"),
-    path("runs/", views.RunList.as_view(), name="runs"),
-    path("runs/<np_id:pk>/", views.RunDetail.as_view(), name="run"),
+    path("activations/", features.ExampleList.as_view(), name="activations"),
+    path("activations/<np_id:pk>/", features.ExampleDetail.as_view(), name="activation"),
+    path("explanations/", explanations.ExplanationList.as_view(), name="explanations"),
+    path("explanations/<np_id:pk>/", explanations.ExplanationDetail.as_view(), name="explanation"),
+    path("explanations/<np_id:pk>/revisions/", explanations.RevisionList.as_view(), name="revisions"),
+    path("explanations/<np_id:pk>/revert/", explanations.RevertView.as_view(), name="revert"),
+    path("explanations/<np_id:pk>/scores/", explanations.ScoreList.as_view(), name="scores"),
+    path("explanations/<np_id:pk>/vote/", explanations.VoteView.as_view(), name="vote"),
+    path("comments/", comments.CommentList.as_view(), name="comments"),
+    path("comments/<np_id:pk>/", comments.CommentDetail.as_view(), name="comment"),
+    path("lists/", lists.ListList.as_view(), name="lists"),
+    path("lists/<np_id:pk>/", lists.ListDetail.as_view(), name="list"),
+    path("lists/<np_id:pk>/items/", lists.ListItems.as_view(), name="list-items"),
+    path("lists/<np_id:pk>/items/<np_id:feature_pk>/", lists.ListItemDetail.as_view(), name="list-item"),
+    path("runs/", runs.RunList.as_view(), name="runs"),
+    path("runs/<np_id:pk>/", runs.RunDetail.as_view(), name="run"),
     re_path(
         rf"^export/(?P<model_slug>{SLUG})/(?P<source_slug>{SLUG})/(?P<name>{EXPORT_NAMES})\.(?P<fmt>jsonl|csv)$",
-        exports_views.ExportView.as_view(),
+        exports.ExportView.as_view(),
         name="export",
-    ),
-]
-
-# Neuronpedia's client writes some of its paths with a trailing slash and some without: take both.
-neuronpedia = [
-    re_path(
-        rf"^feature/(?P<model_slug>{SLUG})/(?P<source_slug>{SLUG})/(?P<index>[0-9]{{1,19}})/?$",
-        compat.FeatureGet.as_view(),
-        name="np-feature",
-    ),
-    re_path(r"^feature/upload-batch/?$", compat.FeatureUploadBatch.as_view(), name="np-feature-upload"),
-    re_path(r"^activation/new/?$", compat.ActivationNew.as_view(), name="np-activation-new"),
-    re_path(r"^activation/upload-batch/?$", compat.ActivationUploadBatch.as_view(), name="np-activation-upload"),
-    re_path(r"^search-all/?$", compat.SearchAll.as_view(), name="np-search-all"),
-    re_path(r"^search-topk-by-token/?$", compat.SearchTopkByToken.as_view(), name="np-search-topk"),
-    re_path(r"^list/new/?$", compat.ListNew.as_view(), name="np-list-new"),
-    re_path(r"^list/add-features/?$", compat.ListAddFeatures.as_view(), name="np-list-add"),
-    re_path(r"^list/get/?$", compat.ListGet.as_view(), name="np-list-get"),
-    re_path(r"^list/list/?$", compat.ListOwned.as_view(), name="np-list-owned"),
-    re_path(r"^model/new/?$", compat.ModelNew.as_view(), name="np-model-new"),
-    re_path(r"^source-set/new/?$", compat.SourceSetNew.as_view(), name="np-source-set-new"),
-    re_path(
-        rf"^source-set/(?P<model_slug>{SLUG})/(?P<name>{SLUG})/?$", compat.SourceSetGet.as_view(), name="np-source-set"
     ),
 ]
 
 urlpatterns = [
     path("v1/", include(v1)),
-    *neuronpedia,
+    *neuronpedia_urls.urlpatterns,
     re_path(r"^(?P<unmatched>[\s\S]*)$", errors.not_found),  # [\s\S]: a %0A in the path is still ours to answer
 ]

@@ -173,13 +173,14 @@ def test_unicode_survives_the_round_trip(as_alice, toy):
 
 
 def test_an_unexpected_error_is_a_json_500(as_alice, toy, monkeypatch):
-    from api import views
+    from api import selectors
+    from api.views import inference
 
     def explode(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(views.selectors, "features_for_list", explode)
-    monkeypatch.setattr(views.FeatureActivate, "post", lambda self, request, pk: explode())
+    monkeypatch.setattr(selectors, "features_for_list", explode)
+    monkeypatch.setattr(inference.FeatureActivate, "post", lambda self, request, pk: explode())
     response = as_alice.post(f"/api/v1/features/{toy['features'][0].pk}/activate/", {"text": "x"}, format="json")
     assert response.status_code == 500
     assert error_of(response)["code"] == "server_error"

@@ -31,6 +31,17 @@ def test_a_hidden_explanation_is_not_found(anon, explained):
     error_of(response)
 
 
+def test_an_explanation_without_a_text_is_shown_to_staff_only(anon, as_staff, explained):
+    # Only the admin makes one (an explanation added there without a revision, or whose revision was deleted).
+    blank = Explanation.objects.create(feature=explained["feature"], method="token-stats")
+    assert anon.get(f"/api/v1/explanations/{blank.pk}/").status_code == 404
+    assert as_staff.get(f"/api/v1/explanations/{blank.pk}/").json()["text"] == ""
+    shown = anon.get(f"/api/v1/features/{explained['feature'].pk}/").json()["explanations"]
+    assert blank.pk not in {explanation["id"] for explanation in shown}
+    shown_to_staff = as_staff.get(f"/api/v1/features/{explained['feature'].pk}/").json()["explanations"]
+    assert blank.pk in {explanation["id"] for explanation in shown_to_staff}
+
+
 def test_writing_an_explanation(as_alice, toy):
     feature = toy["features"][5]
     response = as_alice.post(

@@ -1,11 +1,11 @@
 """Write one source in Neuronpedia's data-dump layout: model.jsonl, source.jsonl, sourceset.jsonl and
-features/, activations/, explanations/ as batch-N.jsonl.gz (see api/neuronpedia_format.py)."""
+features/, activations/, explanations/ as batch-N.jsonl.gz (see api/neuronpedia/format.py)."""
 
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from api.dumps import export_source
+from api.neuronpedia.dumps import export_source
 from features.models import Source
 
 

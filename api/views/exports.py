@@ -9,10 +9,10 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from . import exports, selectors
-from .renderers import OrjsonRenderer
-from .serializers import ErrorOut
-from .throttles import EXPORT_THROTTLES
+from .. import exports, selectors
+from ..renderers import OrjsonRenderer
+from ..serializers import ErrorOut
+from ..throttles import EXPORT_THROTTLES
 
 EXPORT_NAMES = list(exports.EXPORTS)
 CONTENT_TYPES = {"jsonl": "application/jsonl; charset=utf-8", "csv": "text/csv; charset=utf-8"}

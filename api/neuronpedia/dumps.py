@@ -40,10 +40,10 @@ from features.models import (
     validate_not_reserved,
 )
 
-from . import exports
-from . import neuronpedia_format as np_format
-from .neuronpedia_format import BATCH_SIZE, RowError
-from .services import windows_store
+from .. import exports
+from ..services import windows_store
+from . import format as np_format
+from .format import BATCH_SIZE, RowError
 
 BATCH_FILE = re.compile(r"^batch-(\d+)\.jsonl(\.gz)?$")
 INSERT_CHUNK = 2000

@@ -24,6 +24,9 @@ How our data maps onto theirs (and back, on import):
   export again. Nothing time-dependent is written, so an export is a function of the data.
 
 Parsing functions raise RowError with a message that names the field; the importer adds file and line.
+
+Pure Python (numpy and orjson, no Django import): the layout alone. Reading and writing the database is dumps.py's
+(and the API's feature row, features.py's).
 """
 
 import hashlib

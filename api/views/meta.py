@@ -1,0 +1,26 @@
+"""The API about itself: ping (the floor bench/api.py measures the API against) and who a request is from."""
+
+from django.http import HttpRequest, JsonResponse
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .. import serializers
+from .base import schema_errors
+
+
+def ping(request: HttpRequest) -> JsonResponse:
+    """The smallest Django view: the floor that bench/api.py measures the API against."""
+    return JsonResponse({"ok": True})
+
+
+class MeView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses={200: serializers.MeOut, **schema_errors(401, 429)}, summary="Who the request is from")
+    def get(self, request: Request) -> Response:
+        method = "api-key" if request.auth == "api-key" else "session"
+        data = {"username": request.user.username, "is_staff": request.user.is_staff, "authenticated_by": method}
+        return Response(serializers.MeOut(data).data)
