@@ -13,7 +13,6 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from explanations.models import Comment, Explanation, FeatureList
-from explanations.querysets import EXPLANATION_ORDER
 from features.models import ActivationExample, ContextWindow, Feature, PipelineRun, Source
 from neuronpedia.db import PreparedQuery
 from scoring.models import ExplanationScore

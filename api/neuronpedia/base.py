@@ -17,9 +17,7 @@ from ..serializers import ErrorOut
 
 CREATOR_ID = "neuronpedia-django"
 ERRORS = {code: OpenApiResponse(ErrorOut) for code in (400, 401, 403, 404, 413, 429)}
-# The published schema's wording, which names the one file these views were first written in: kept as it is, so
-# that the schema does not change.
-ANY_JSON = OpenApiResponse(OpenApiTypes.OBJECT, description="Neuronpedia's shape (see api/compat.py)")
+ANY_JSON = OpenApiResponse(OpenApiTypes.OBJECT, description="Neuronpedia's shape (see api/neuronpedia/)")
 
 
 class CompatView(APIView):
