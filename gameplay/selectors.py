@@ -12,9 +12,9 @@ from explanations.models import Explanation
 from scoring.models import ExplanationScore
 
 from .conf import game_setting
+from .core.achievements import BY_SLUG as ACHIEVEMENTS
+from .core.achievements import PlayerStats
 from .models import EarnedAchievement, LedgerEntry, PlayerProfile, Round
-from .rules.achievements import BY_SLUG as ACHIEVEMENTS
-from .rules.achievements import PlayerStats
 
 Mode = Round.Mode
 PREDICT_MODES = (Mode.PREDICT, Mode.DAILY)

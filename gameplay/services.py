@@ -32,21 +32,21 @@ from scoring.core.errors import ScoringInputError
 from scoring.models import ExplanationScore
 
 from . import items as feature_items
-from .catalogue import BY_SLUG as SHOP_ITEMS
-from .catalogue import SLOTS
 from .conf import game_setting
+from .core import camp
+from .core.achievements import Achievement, newly_earned
+from .core.bones import bones_for_round
+from .core.cards import is_mixed
+from .core.catalogue import BY_SLUG as SHOP_ITEMS
+from .core.catalogue import SLOTS
+from .core.daily import daily_pick
+from .core.explain import ExplainOutcome, score_explain_answer
+from .core.gold import plant_gold
+from .core.predict import SCALE_MAX, clean_guess, predict_skill, scale_to_ten
+from .core.progression import explain_skill, xp_for_round
+from .core.reliability import Verdict, human_score, verifier_weight
+from .core.streaks import streak_after_play
 from .models import Answer, DailyFeature, EarnedAchievement, InventoryItem, LedgerEntry, PlayerProfile, Round, RoundItem
-from .rules import camp
-from .rules.achievements import Achievement, newly_earned
-from .rules.bones import bones_for_round
-from .rules.cards import is_mixed
-from .rules.daily import daily_pick
-from .rules.explain import ExplainOutcome, score_explain_answer
-from .rules.gold import plant_gold
-from .rules.predict import SCALE_MAX, clean_guess, predict_skill, scale_to_ten
-from .rules.progression import explain_skill, xp_for_round
-from .rules.reliability import Verdict, human_score, verifier_weight
-from .rules.streaks import streak_after_play
 
 logger = logging.getLogger(__name__)
 
@@ -357,7 +357,7 @@ def _gold_items(
 ) -> list[RoundItem]:
     """Cards with a certain answer that look like the others: held-out windows of the targets' models, drawn
     like the real cards' (never on a target's page, none already in the round), with a planted explanation
-    whose rule decides the answer (rules/gold.py)."""
+    whose rule decides the answer (core/gold.py)."""
     features = [fw.feature for fw in fws]
     shown = ActivationExample.objects.filter(feature__in=features).values("window_id")
     ids = list(
@@ -616,7 +616,7 @@ def human_scores_update(*, explanations) -> dict[int, ExplanationScore | None]:
     """Recompute the `human` score of each explanation from the verdicts on its current revision, each
     weighted by its verifier's current reliability, in a fixed number of queries however many there are.
     Verdicts are read in the order they were given, so a verifier's latest on a card is the one that counts,
-    and each verifier counts once per revision however many rounds they played (rules/reliability.py).
+    and each verifier counts once per revision however many rounds they played (core/reliability.py).
 
     A score that changed is stored as a new ExplanationScore (the wiki shows the latest); an unchanged one
     writes nothing. Where nothing is left to weigh (every verifier of the revision has weight 0, e.g. after

@@ -18,13 +18,13 @@ from features.models import Feature
 
 from . import items as feature_items
 from . import selectors, services
-from .catalogue import CATALOGUE, SLOTS
 from .conf import game_setting
+from .core import camp
+from .core.catalogue import CATALOGUE, SLOTS
+from .core.predict import card_glyphs, item_verdict
+from .core.streaks import streak_alive
 from .decorators import game_action
 from .models import Answer, InventoryItem, Round
-from .rules import camp
-from .rules.predict import card_glyphs, item_verdict
-from .rules.streaks import streak_alive
 
 Mode = Round.Mode
 

@@ -8,8 +8,8 @@ from django.utils.html import format_html, format_html_join
 from features.highlighting import HIGHLIGHT_RGB, is_special_token
 
 from .. import selectors
+from ..core.pixelart import character_layers
 from ..models import PlayerProfile
-from ..pixelart import character_layers
 
 register = template.Library()
 

@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 
 from gameplay import services
+from gameplay.core.daily import daily_pick
 from gameplay.models import DailyFeature, PlayerProfile, Round
-from gameplay.rules.daily import daily_pick
 
 from .conftest import build_toy_feature, items_of, login, make_player, play_predict_round, round_of
 

@@ -6,8 +6,8 @@ import re
 import pytest
 
 from features.models import ActivationExample
+from gameplay.core.predict import predict_skill, scale_to_ten
 from gameplay.models import Answer, LedgerEntry, PlayerProfile, Round
-from gameplay.rules.predict import predict_skill, scale_to_ten
 from gameplay.services import ledger_balance
 
 from .conftest import (

@@ -4,9 +4,9 @@ pixel-art items on the character, and consumables."""
 import pytest
 
 from gameplay import services
-from gameplay.catalogue import BY_SLUG, CATALOGUE
+from gameplay.core.catalogue import BY_SLUG, CATALOGUE
+from gameplay.core.pixelart import character_svg, static_files
 from gameplay.models import InventoryItem, LedgerEntry, PlayerProfile
-from gameplay.pixelart import character_svg, static_files
 
 from .conftest import login, make_player
 
@@ -126,9 +126,9 @@ def test_the_ledger_page_lists_every_entry(db):
 
 
 def test_the_static_item_pictures_are_drawn_from_the_sprites():
-    """`python -m gameplay.pixelart` writes them; they must not drift from the code."""
+    """`python -m gameplay.core.pixelart` writes them; they must not drift from the code."""
     for path, text in static_files().items():
-        assert path.read_text(encoding="utf-8") == text, f"run python -m gameplay.pixelart ({path.name} is stale)"
+        assert path.read_text(encoding="utf-8") == text, f"run python -m gameplay.core.pixelart ({path.name} is stale)"
 
 
 def test_every_item_is_drawn_as_pixels():

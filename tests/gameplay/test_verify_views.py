@@ -14,11 +14,11 @@ from explanations.models import Explanation
 from explanations.rules import rule_matches
 from features.models import ActivationExample
 from gameplay import services
+from gameplay.core import camp
+from gameplay.core.gold import plant_gold, whole_words
+from gameplay.core.predict import scale_to_ten
+from gameplay.core.reliability import verifier_weight
 from gameplay.models import Answer, PlayerProfile, Round
-from gameplay.rules import camp
-from gameplay.rules.gold import plant_gold, whole_words
-from gameplay.rules.predict import scale_to_ten
-from gameplay.rules.reliability import verifier_weight
 from scoring.models import ExplanationScore
 
 from .conftest import (
