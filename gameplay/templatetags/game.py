@@ -70,9 +70,9 @@ def game_stats(person, viewer):
         "person": person,
         "profile": profile,
         "progress": profile.progress,
-        "achievements": selectors.achievements_of(person),
+        "achievements": selectors.achievements_of(user=person),
         "is_owner": is_owner,
-        "verified": selectors.verified_explanations(person, limit=5),
+        "verified": selectors.verified_explanations(user=person, limit=5),
     }
 
 

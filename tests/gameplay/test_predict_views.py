@@ -8,7 +8,7 @@ import pytest
 from features.models import ActivationExample
 from gameplay.core.predict import predict_skill, scale_to_ten
 from gameplay.models import Answer, LedgerEntry, PlayerProfile, Round
-from gameplay.services import ledger_balance
+from gameplay.selectors import ledger_balance
 
 from .conftest import (
     MAX_ACTIVATION,
