@@ -122,7 +122,8 @@ def verified_explanations(*, user, limit: int = 10) -> list[VerifiedExplanation]
     latest human score: the feedback Verify sends back to whoever wrote them."""
     latest = ExplanationScore.objects.filter(explanation=OuterRef("pk"), scorer="human").order_by("-created_at", "-pk")
     explanations = list(
-        Explanation.objects.filter(author=user, hidden=False)
+        Explanation.objects.visible()
+        .filter(author=user)
         .annotate(human_score_id=Subquery(latest.values("pk")[:1]))
         .filter(human_score_id__isnull=False)
         .select_related("feature__source__model", "current_revision")
@@ -217,7 +218,8 @@ def verifiable_explanations(*, user):
     """Explanations a player may verify: visible, with a text, on a feature with examples, not their own
     (neither written nor last revised by them)."""
     return (
-        Explanation.objects.filter(hidden=False, current_revision__isnull=False, feature__max_activation__gt=0)
+        Explanation.objects.visible()
+        .filter(feature__max_activation__gt=0)
         .exclude(author=user)
         .exclude(current_revision__author=user)
         .select_related("current_revision", "feature__source__model")

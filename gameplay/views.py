@@ -153,9 +153,7 @@ def _round_context(round_obj: Round) -> dict:
         fw = feature_items.feature_windows(round_obj.feature)
         context["study"] = [_record_view(r, round_obj.feature.max_activation)
                             for r in fw.records(feature_items.study_examples(fw))]  # fmt: skip
-        best = round_obj.feature.explanations.filter(hidden=False, current_revision__isnull=False).order_by(
-            "-best_score", "-vote_score", "created_at"
-        )
+        best = round_obj.feature.explanations.visible().best_first()
         context["feature_explanation"] = best.select_related("current_revision").first()
     if round_obj.is_finished:
         context["summary"] = _summary(round_obj, items)
@@ -292,7 +290,7 @@ def explain(request: HttpRequest, feature_id: int) -> HttpResponse:
         "text": request.POST.get("text", ""),
         "rule": request.POST.get("rule", ""),
         "token": uuid.uuid4().hex,
-        "others": feature.explanations.filter(hidden=False).count(),
+        "others": feature.explanations.visible().count(),
     }
     return render(request, "gameplay/explain.html", context, status=400 if error_text else 200)
 

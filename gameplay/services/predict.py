@@ -6,8 +6,10 @@ from datetime import date
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from explanations.models import Explanation
 from features.models import Feature
 
 from .. import items as feature_items
@@ -60,7 +62,8 @@ def daily_feature(*, day: date | None = None) -> Feature | None:
     if chosen is not None:
         return chosen.feature
     playable = playable_features()
-    explained = list(playable.filter(explanations__hidden=False).distinct().order_by("pk").values_list("pk", flat=True))
+    explained_here = Exists(Explanation.objects.visible().filter(feature=OuterRef("pk")))
+    explained = list(playable.filter(explained_here).order_by("pk").values_list("pk", flat=True))
     candidates = explained or list(playable.order_by("pk").values_list("pk", flat=True))
     if not candidates:
         return None
