@@ -209,6 +209,12 @@ def study_examples(fw: FeatureWindows) -> list[ActivationExample]:
     return fw.top[: min(STUDY_EXAMPLES, len(fw.top) // 2)]
 
 
+def explain_examples(fw: FeatureWindows) -> list[ActivationExample]:
+    """What Explain shows a player to explain from: the top examples and a few interval samples where the
+    feature is active."""
+    return fw.top[:8] + [ex for ex in fw.intervals if ex.max_value > fw.threshold][:4]
+
+
 def held_out_windows(
     fw: FeatureWindows, rng: random.Random, *, exclude: Collection[int] = (), size: int = HELD_OUT_POOL
 ) -> list[ContextWindow]:

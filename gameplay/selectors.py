@@ -19,7 +19,7 @@ from .conf import game_setting
 from .core import camp
 from .core.achievements import BY_SLUG as ACHIEVEMENTS
 from .core.achievements import PlayerStats
-from .models import EarnedAchievement, LedgerEntry, PlayerProfile, Round
+from .models import EarnedAchievement, InventoryItem, LedgerEntry, PlayerProfile, Round
 
 Mode = Round.Mode
 PREDICT_MODES = (Mode.PREDICT, Mode.DAILY)
@@ -117,6 +117,27 @@ class VerifiedExplanation:
     score: ExplanationScore
 
 
+def open_round_of(*, user) -> Round | None:
+    """The player's latest round of cards still open, to resume from the hub (Explain answers finish at once)."""
+    return (
+        Round.objects.filter(user=user, status=Round.Status.OPEN)
+        .exclude(mode__in=(Mode.EXPLAIN, Mode.CAMP_EXPLAIN))
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def daily_round(*, user, day: date) -> Round | None:
+    """The player's daily round of `day`, finished or not."""
+    return Round.objects.filter(user=user, mode=Mode.DAILY, day=day).first()
+
+
+def feature_best_explanation(*, feature: Feature) -> Explanation | None:
+    """The feature's best visible explanation (in the one order, ExplanationQuerySet.best_first), shown to
+    study before a Predict round."""
+    return feature.explanations.visible().best_first().select_related("current_revision").first()
+
+
 def verified_explanations(*, user, limit: int = 10) -> list[VerifiedExplanation]:
     """The author's explanations that players have verified, most recently verified first, with their
     latest human score: the feedback Verify sends back to whoever wrote them."""
@@ -163,6 +184,11 @@ def daily_round_of(*, username: str, day: date) -> Round | None:
 def ledger_balance(*, user) -> int:
     """The balance as the ledger has it: the sum of the player's entries."""
     return LedgerEntry.objects.filter(user=user).aggregate(total=Sum("amount"))["total"] or 0
+
+
+def owned_items(*, user) -> set[str]:
+    """The slugs of the shop's items the player owns."""
+    return set(InventoryItem.objects.filter(user=user).values_list("item", flat=True))
 
 
 def ledger_history(*, user, limit: int = 50) -> list[LedgerEntry]:

@@ -24,7 +24,7 @@ from .core.catalogue import CATALOGUE, SLOTS
 from .core.predict import card_glyphs, item_verdict
 from .core.streaks import streak_alive
 from .decorators import game_action
-from .models import Answer, InventoryItem, Round
+from .models import Answer, Round
 from .services.explain import camp_explain_submit, explain_submit
 from .services.predict import camp_predict_start, daily_feature, daily_start, predict_start
 from .services.profiles import ensure_real_features_unlocked, profile_for
@@ -62,10 +62,7 @@ def hub(request: HttpRequest) -> HttpResponse:
             played_today=profile.last_daily == today,
             recent=selectors.recent_rounds(user=request.user),
             verified=selectors.verified_explanations(user=request.user),
-            open_round=Round.objects.filter(user=request.user, status=Round.Status.OPEN)
-            .exclude(mode__in=(Mode.EXPLAIN, Mode.CAMP_EXPLAIN))
-            .order_by("-created_at")
-            .first(),
+            open_round=selectors.open_round_of(user=request.user),
         )
     return render(request, "gameplay/hub.html", context)
 
@@ -153,8 +150,7 @@ def _round_context(round_obj: Round) -> dict:
         fw = feature_items.feature_windows(round_obj.feature)
         context["study"] = [_record_view(r, round_obj.feature.max_activation)
                             for r in fw.records(feature_items.study_examples(fw))]  # fmt: skip
-        best = round_obj.feature.explanations.visible().best_first()
-        context["feature_explanation"] = best.select_related("current_revision").first()
+        context["feature_explanation"] = selectors.feature_best_explanation(feature=round_obj.feature)
     if round_obj.is_finished:
         context["summary"] = _summary(round_obj, items)
     return context
@@ -282,10 +278,9 @@ def explain(request: HttpRequest, feature_id: int) -> HttpResponse:
         except ValidationError as error:
             error_text = _message(error)
     fw = feature_items.feature_windows(feature)
-    shown = fw.top[:8] + [ex for ex in fw.intervals if ex.max_value > fw.threshold][:4]
     context = {
         "feature": feature,
-        "examples": [_record_view(r, feature.max_activation) for r in fw.records(shown)],
+        "examples": [_record_view(r, feature.max_activation) for r in fw.records(feature_items.explain_examples(fw))],
         "error": error_text,
         "text": request.POST.get("text", ""),
         "rule": request.POST.get("rule", ""),
@@ -352,7 +347,7 @@ def daily(request: HttpRequest) -> HttpResponse:
     context = {
         "today": today,
         "feature": daily_feature(day=today),
-        "round": Round.objects.filter(user=request.user, mode=Mode.DAILY, day=today).first(),
+        "round": selectors.daily_round(user=request.user, day=today),
         "streak": streak_alive(
             last_played=profile.last_daily, today=today, streak=profile.streak, freezes=profile.streak_freezes
         ),
@@ -390,10 +385,9 @@ def daily_card(request: HttpRequest, day: str, username: str) -> HttpResponse:
 
 @game_action()
 def shop(request: HttpRequest) -> HttpResponse:
-    owned = set(InventoryItem.objects.filter(user=request.user).values_list("item", flat=True))
     context = {
         "catalogue": CATALOGUE,
-        "owned": owned,
+        "owned": selectors.owned_items(user=request.user),
         "slots": SLOTS,
         "token": uuid.uuid4().hex,
         **_player_context(request.user),

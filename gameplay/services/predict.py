@@ -17,7 +17,7 @@ from ..core import camp
 from ..core.cards import is_mixed
 from ..core.daily import daily_pick
 from ..models import DailyFeature, Round, RoundItem
-from ..selectors import camp_rung, feature_pick, playable_features
+from ..selectors import camp_rung, daily_round, feature_pick, playable_features
 from .profiles import ensure_camp_rung_open, ensure_real_features_unlocked
 from .rounds import held_out, new_seed, real_item, round_create, synthetic_item
 
@@ -83,7 +83,7 @@ def daily_seed(day: date) -> int:
 def daily_start(*, user, day: date | None = None) -> Round:
     ensure_real_features_unlocked(user=user)
     day = day or timezone.now().date()
-    existing = Round.objects.filter(user=user, mode=Mode.DAILY, day=day).first()
+    existing = daily_round(user=user, day=day)
     if existing is not None:
         return existing
     feature = daily_feature(day=day)
