@@ -6,14 +6,14 @@ planted rule in words) and three false ones: the context-blind reading ("the wor
 and a decoy that names only the context ("a colour word"). Simulated verifiers judge Verify cards (a window,
 a marked token and an explanation) as the game deals them, with gold cards (the true explanation of a
 planted feature, so the answer is certain; the game plants its rules on real windows, see
-gameplay/rules/gold.py, but a reader of a planted rule faces the same certain answer) mixed in:
+gameplay/core/gold.py, but a reader of a planted rule faces the same certain answer) mixed in:
 
     honest       reads the explanation literally and answers right with probability p (p ~ U(0.7, 0.95))
     careless     flips a coin
     adversarial  answers the opposite of what the explanation says, every time
 
 A reader's literal reading of an explanation is the offline judge's (scoring.core.judges.parse_explanation).
-Each explanation's human score is computed by the game's own rule (gameplay.rules.reliability.human_score,
+Each explanation's human score is computed by the game's own rule (gameplay.core.reliability.human_score,
 through the scoring core's `human` scorer): the weighted balanced accuracy of the readings against the truth,
 once with every verifier weighted by their gold reliability (2 x Beta-posterior accuracy - 1, clipped at 0)
 and once with equal weights. The benchmark reports how often the true explanation comes out strictly on top.
@@ -34,8 +34,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gameplay.rules import camp  # noqa: E402
-from gameplay.rules.reliability import Verdict, human_score, verifier_weight  # noqa: E402
+from gameplay.core import camp  # noqa: E402
+from gameplay.core.reliability import Verdict, human_score, verifier_weight  # noqa: E402
 from scoring.core.errors import ScoringInputError  # noqa: E402
 from scoring.core.judges import parse_explanation  # noqa: E402
 from scoring.core.synthetic import RANDOM_EXPLANATION  # noqa: E402

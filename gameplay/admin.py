@@ -1,5 +1,5 @@
 """The game in the admin: read-only, since Bones move only through the ledger services (a correction is a
-new entry, made with services.ledger_grant or ledger_spend) and rounds are the players' own record."""
+new entry, made with services.ledger.ledger_grant or ledger_spend) and rounds are the players' own record."""
 
 from django.contrib import admin
 

@@ -3,7 +3,7 @@
 Predict and Verify cards come from held-out windows: stored windows of the feature's model that its page
 does not show (neither its top windows nor its interval samples, whose values the page prints), so the answer
 cannot be looked up. The feature's true activations on them are computed by live inference
-(features.inference, one forward pass per batch of windows, cached per window), and rules/cards.py chooses
+(features.inference, one forward pass per batch of windows, cached per window), and core/cards.py chooses
 the marked tokens: strong, middling, silent look-alikes and plain silent ones. Windows holding the
 feature's key tokens are drawn first, as that is where it fires and where its look-alikes are. A model that
 cannot be run here (no checkpoint on disk) gives no cards: the player is told, and no round starts.
@@ -25,8 +25,8 @@ from features.models import ActivationExample, ContextWindow, Feature
 from scoring.core.examples import DEFAULT_RELATIVE_THRESHOLD, ExampleSet, build_example_set, feature_key_tokens
 from scoring.core.records import ActivationRecord, normalise_token
 
-from .rules.cards import HeldOutWindow, choose_cards, predict_mix, verify_mix
-from .rules.predict import scale_to_ten
+from .core.cards import HeldOutWindow, choose_cards, predict_mix, verify_mix
+from .core.predict import scale_to_ten
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class Candidate:
     window: ContextWindow
     values: list[float]
     marked: int
-    kind: str  # high, mid, lookalike or silent (rules/cards.py)
+    kind: str  # high, mid, lookalike or silent (core/cards.py)
 
     @property
     def raw(self) -> float:
@@ -209,6 +209,12 @@ def study_examples(fw: FeatureWindows) -> list[ActivationExample]:
     return fw.top[: min(STUDY_EXAMPLES, len(fw.top) // 2)]
 
 
+def explain_examples(fw: FeatureWindows) -> list[ActivationExample]:
+    """What Explain shows a player to explain from: the top examples and a few interval samples where the
+    feature is active."""
+    return fw.top[:8] + [ex for ex in fw.intervals if ex.max_value > fw.threshold][:4]
+
+
 def held_out_windows(
     fw: FeatureWindows, rng: random.Random, *, exclude: Collection[int] = (), size: int = HELD_OUT_POOL
 ) -> list[ContextWindow]:
@@ -258,7 +264,7 @@ def held_out_values(feature: Feature, windows: list[ContextWindow]) -> list[Held
 def held_out_candidates(
     fw: FeatureWindows, rng: random.Random, *, mix: dict[str, int], exclude: Collection[int] = ()
 ) -> list[Candidate]:
-    """Cards in held-out windows with the feature's live values, chosen by rules/cards.py to follow `mix`."""
+    """Cards in held-out windows with the feature's live values, chosen by core/cards.py to follow `mix`."""
     windows = held_out_windows(fw, rng, exclude=exclude)
     pool = held_out_values(fw.feature, windows)
     cards = choose_cards(pool, mix=mix, maximum=fw.feature.max_activation, keys=fw.key_tokens, rng=rng)

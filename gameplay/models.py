@@ -13,8 +13,8 @@ from django.urls import reverse
 from explanations.models import Explanation, ExplanationRevision
 from features.models import ContextWindow, Feature
 
-from .rules.progression import level_progress
-from .rules.reliability import gold_accuracy, verifier_weight
+from .core.progression import level_progress
+from .core.reliability import gold_accuracy, verifier_weight
 
 
 class PlayerProfile(models.Model):

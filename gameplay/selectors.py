@@ -1,20 +1,25 @@
-"""Reads for the game's pages: a player's stats, leaderboards with the viewer's own rank, the feedback an
-author gets from Verify, and the daily card. Each runs a fixed number of queries."""
+"""Reads of the game: a player's stats, balance and camp progress, leaderboards with the viewer's own rank,
+the feedback an author gets from Verify, the daily card, and what a round may be built from (playable
+features, verifiable explanations). Keyword-only, like the services; each runs a fixed number of queries.
+Selectors never write and never import the services."""
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db.models import Avg, Count, Max, OuterRef, Q, Subquery
+from django.core.exceptions import ValidationError
+from django.db.models import Avg, Count, F, Max, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
 from explanations.models import Explanation
+from features.models import Feature
 from scoring.models import ExplanationScore
 
 from .conf import game_setting
-from .models import EarnedAchievement, LedgerEntry, PlayerProfile, Round
-from .rules.achievements import BY_SLUG as ACHIEVEMENTS
-from .rules.achievements import PlayerStats
+from .core import camp
+from .core.achievements import BY_SLUG as ACHIEVEMENTS
+from .core.achievements import PlayerStats
+from .models import EarnedAchievement, InventoryItem, LedgerEntry, PlayerProfile, Round
 
 Mode = Round.Mode
 PREDICT_MODES = (Mode.PREDICT, Mode.DAILY)
@@ -28,7 +33,7 @@ BOARDS = {
 PERIODS = {"all": "All time", "week": "Last 7 days"}
 
 
-def player_stats(user) -> PlayerStats:
+def player_stats(*, user) -> PlayerStats:
     profile = PlayerProfile.objects.filter(user=user).first() or PlayerProfile(user=user)
     finished = Round.objects.filter(user=user, status=Round.Status.FINISHED)
     row = finished.aggregate(
@@ -112,12 +117,34 @@ class VerifiedExplanation:
     score: ExplanationScore
 
 
-def verified_explanations(user, *, limit: int = 10) -> list[VerifiedExplanation]:
+def open_round_of(*, user) -> Round | None:
+    """The player's latest round of cards still open, to resume from the hub (Explain answers finish at once)."""
+    return (
+        Round.objects.filter(user=user, status=Round.Status.OPEN)
+        .exclude(mode__in=(Mode.EXPLAIN, Mode.CAMP_EXPLAIN))
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def daily_round(*, user, day: date) -> Round | None:
+    """The player's daily round of `day`, finished or not."""
+    return Round.objects.filter(user=user, mode=Mode.DAILY, day=day).first()
+
+
+def feature_best_explanation(*, feature: Feature) -> Explanation | None:
+    """The feature's best visible explanation (in the one order, ExplanationQuerySet.best_first), shown to
+    study before a Predict round."""
+    return feature.explanations.visible().best_first().select_related("current_revision").first()
+
+
+def verified_explanations(*, user, limit: int = 10) -> list[VerifiedExplanation]:
     """The author's explanations that players have verified, most recently verified first, with their
     latest human score: the feedback Verify sends back to whoever wrote them."""
     latest = ExplanationScore.objects.filter(explanation=OuterRef("pk"), scorer="human").order_by("-created_at", "-pk")
     explanations = list(
-        Explanation.objects.filter(author=user, hidden=False)
+        Explanation.objects.visible()
+        .filter(author=user)
         .annotate(human_score_id=Subquery(latest.values("pk")[:1]))
         .filter(human_score_id__isnull=False)
         .select_related("feature__source__model", "current_revision")
@@ -127,7 +154,7 @@ def verified_explanations(user, *, limit: int = 10) -> list[VerifiedExplanation]
     return [VerifiedExplanation(e, scores[e.human_score_id]) for e in explanations]
 
 
-def recent_rounds(user, *, limit: int = 8) -> list[Round]:
+def recent_rounds(*, user, limit: int = 8) -> list[Round]:
     return list(
         Round.objects.filter(user=user, status=Round.Status.FINISHED)
         .select_related("feature__source__model")
@@ -135,12 +162,12 @@ def recent_rounds(user, *, limit: int = 8) -> list[Round]:
     )
 
 
-def achievements_of(user) -> list[dict]:
+def achievements_of(*, user) -> list[dict]:
     earned = EarnedAchievement.objects.filter(user=user).order_by("earned_at")
     return [{"achievement": ACHIEVEMENTS[e.slug], "earned_at": e.earned_at} for e in earned if e.slug in ACHIEVEMENTS]
 
 
-def daily_round_of(username: str, day: date) -> Round | None:
+def daily_round_of(*, username: str, day: date) -> Round | None:
     user = get_user_model().objects.filter(username=username).first()
     if user is None:
         return None
@@ -151,5 +178,85 @@ def daily_round_of(username: str, day: date) -> Round | None:
     )
 
 
-def ledger_history(user, *, limit: int = 50) -> list[LedgerEntry]:
+# --- The ledger ------------------------------------------------------------------------------------
+
+
+def ledger_balance(*, user) -> int:
+    """The balance as the ledger has it: the sum of the player's entries."""
+    return LedgerEntry.objects.filter(user=user).aggregate(total=Sum("amount"))["total"] or 0
+
+
+def owned_items(*, user) -> set[str]:
+    """The slugs of the shop's items the player owns."""
+    return set(InventoryItem.objects.filter(user=user).values_list("item", flat=True))
+
+
+def ledger_history(*, user, limit: int = 50) -> list[LedgerEntry]:
     return list(LedgerEntry.objects.filter(user=user).order_by("-created_at", "-pk")[:limit])
+
+
+def _start_of_today() -> datetime:
+    return datetime.combine(timezone.now().date(), time.min, tzinfo=timezone.get_current_timezone())
+
+
+def bones_earned_by_play_today(*, user) -> int:
+    return (
+        LedgerEntry.objects.filter(
+            user=user, reason=LedgerEntry.Reason.PLAY, amount__gt=0, created_at__gte=_start_of_today()
+        ).aggregate(total=Sum("amount"))["total"]
+        or 0
+    )
+
+
+# --- The training camp -----------------------------------------------------------------------------
+
+
+def camp_rung(*, slug: str) -> camp.Rung:
+    rung = camp.BY_SLUG.get(slug)
+    if rung is None:
+        raise ValidationError(f"There is no training camp rung {slug!r}.")
+    return rung
+
+
+def camp_progress_of(*, profile: PlayerProfile) -> camp.CampProgress:
+    return camp.camp_progress(profile.camp_scores or {}, unlock_skill=game_setting("GAME_UNLOCK_CAMP_SKILL"))
+
+
+# --- What rounds are built from ----------------------------------------------------------------------
+
+
+def playable_features():
+    """Features with stored top examples and a positive maximum."""
+    return Feature.objects.filter(max_activation__gt=0, examples__kind="top").distinct()
+
+
+def feature_pick(*, user, mode_group: tuple[str, ...]) -> Feature:
+    """A random playable feature, preferring ones this player has not played in these modes."""
+    played = Round.objects.filter(user=user, mode__in=mode_group, feature__isnull=False).values("feature_id")
+    fresh = playable_features().exclude(pk__in=played).order_by("?").first()
+    feature = fresh or playable_features().order_by("?").first()
+    if feature is None:
+        raise ValidationError("There are no features with activation examples yet. Run the demo build first.")
+    return feature
+
+
+def verifiable_explanations(*, user):
+    """Explanations a player may verify: visible, with a text, on a feature with examples, not their own
+    (neither written nor last revised by them)."""
+    return (
+        Explanation.objects.visible()
+        .filter(feature__max_activation__gt=0)
+        .exclude(author=user)
+        .exclude(current_revision__author=user)
+        .select_related("current_revision", "feature__source__model")
+    )
+
+
+def verifier_judged_explanations(*, user):
+    """The explanations whose current revision this player has given verdicts on: the human scores that
+    move when their reliability does."""
+    return Explanation.objects.filter(
+        verify_items__answers__user=user,
+        verify_items__is_gold=False,
+        verify_items__revision_id=F("current_revision_id"),
+    ).distinct()

@@ -17,14 +17,20 @@ from explanations.models import Explanation
 from features.models import Feature
 
 from . import items as feature_items
-from . import selectors, services
-from .catalogue import CATALOGUE, SLOTS
+from . import selectors
 from .conf import game_setting
+from .core import camp
+from .core.catalogue import CATALOGUE, SLOTS
+from .core.predict import card_glyphs, item_verdict
+from .core.streaks import streak_alive
 from .decorators import game_action
-from .models import Answer, InventoryItem, Round
-from .rules import camp
-from .rules.predict import card_glyphs, item_verdict
-from .rules.streaks import streak_alive
+from .models import Answer, Round
+from .services.explain import camp_explain_submit, explain_submit
+from .services.predict import camp_predict_start, daily_feature, daily_start, predict_start
+from .services.profiles import ensure_real_features_unlocked, profile_for
+from .services.rounds import hint_use, round_answer
+from .services.shop import inventory_equip, shop_buy
+from .services.verify import verify_check_allowed, verify_start
 
 Mode = Round.Mode
 
@@ -34,7 +40,7 @@ def _message(error: ValidationError) -> str:
 
 
 def _player_context(user) -> dict:
-    profile = services.profile_for(user)
+    profile = profile_for(user=user)
     return {"profile": profile, "progress": profile.progress}
 
 
@@ -45,21 +51,18 @@ def _player_context(user) -> dict:
 def hub(request: HttpRequest) -> HttpResponse:
     context: dict = {"rungs": camp.RUNGS, "unlock_skill": game_setting("GAME_UNLOCK_CAMP_SKILL")}
     if request.user.is_authenticated:
-        profile = services.profile_for(request.user)
+        profile = profile_for(user=request.user)
         today = timezone.now().date()
         context.update(
             _player_context(request.user),
-            camp=services.camp_progress_of(profile),
+            camp=selectors.camp_progress_of(profile=profile),
             streak=streak_alive(
                 last_played=profile.last_daily, today=today, streak=profile.streak, freezes=profile.streak_freezes
             ),
             played_today=profile.last_daily == today,
-            recent=selectors.recent_rounds(request.user),
-            verified=selectors.verified_explanations(request.user),
-            open_round=Round.objects.filter(user=request.user, status=Round.Status.OPEN)
-            .exclude(mode__in=(Mode.EXPLAIN, Mode.CAMP_EXPLAIN))
-            .order_by("-created_at")
-            .first(),
+            recent=selectors.recent_rounds(user=request.user),
+            verified=selectors.verified_explanations(user=request.user),
+            open_round=selectors.open_round_of(user=request.user),
         )
     return render(request, "gameplay/hub.html", context)
 
@@ -69,8 +72,8 @@ def hub(request: HttpRequest) -> HttpResponse:
 
 @game_action()
 def camp_index(request: HttpRequest) -> HttpResponse:
-    profile = services.profile_for(request.user)
-    context = {"rungs": camp.RUNGS, "camp": services.camp_progress_of(profile), "pass_mark": camp.RUNG_PASS,
+    profile = profile_for(user=request.user)
+    context = {"rungs": camp.RUNGS, "camp": selectors.camp_progress_of(profile=profile), "pass_mark": camp.RUNG_PASS,
                "unlock_skill": game_setting("GAME_UNLOCK_CAMP_SKILL"), **_player_context(request.user)}  # fmt: skip
     return render(request, "gameplay/camp.html", context)
 
@@ -79,7 +82,7 @@ def camp_index(request: HttpRequest) -> HttpResponse:
 @require_POST
 def camp_predict(request: HttpRequest, rung: str) -> HttpResponse:
     try:
-        round_obj = services.camp_predict_start(user=request.user, rung_slug=rung)
+        round_obj = camp_predict_start(user=request.user, rung_slug=rung)
     except ValidationError as error:
         messages.error(request, _message(error))
         return redirect("gameplay:camp")
@@ -89,13 +92,13 @@ def camp_predict(request: HttpRequest, rung: str) -> HttpResponse:
 @game_action(rate="round")
 def camp_explain(request: HttpRequest, rung: str) -> HttpResponse:
     try:
-        rung_obj = services.camp_rung(rung)
+        rung_obj = selectors.camp_rung(slug=rung)
     except ValidationError as error:
         raise Http404(_message(error)) from error
     error_text = ""
     if request.method == "POST":
         try:
-            round_obj = services.camp_explain_submit(
+            round_obj = camp_explain_submit(
                 user=request.user, rung_slug=rung, text=request.POST.get("text", ""),
                 client_token=request.POST.get("token", "")[:64],
             )  # fmt: skip
@@ -147,10 +150,7 @@ def _round_context(round_obj: Round) -> dict:
         fw = feature_items.feature_windows(round_obj.feature)
         context["study"] = [_record_view(r, round_obj.feature.max_activation)
                             for r in fw.records(feature_items.study_examples(fw))]  # fmt: skip
-        best = round_obj.feature.explanations.filter(hidden=False, current_revision__isnull=False).order_by(
-            "-best_score", "-vote_score", "created_at"
-        )
-        context["feature_explanation"] = best.select_related("current_revision").first()
+        context["feature_explanation"] = selectors.feature_best_explanation(feature=round_obj.feature)
     if round_obj.is_finished:
         context["summary"] = _summary(round_obj, items)
     return context
@@ -198,10 +198,10 @@ def _reveal_context(round_obj: Round, item, answer: Answer) -> dict:
 
 @game_action(rate="answer")
 @require_POST
-def round_answer(request: HttpRequest, pk: int, position: int) -> HttpResponse:
+def answer(request: HttpRequest, pk: int, position: int) -> HttpResponse:
     says_fits = {"yes": True, "no": False}.get(request.POST.get("fits", ""))
     try:
-        outcome = services.round_answer(
+        outcome = round_answer(
             user=request.user, round_id=pk, position=position, guess=request.POST.get("guess"), says_fits=says_fits
         )
     except ValidationError as error:
@@ -225,7 +225,7 @@ def round_answer(request: HttpRequest, pk: int, position: int) -> HttpResponse:
 @require_POST
 def round_hint(request: HttpRequest, pk: int) -> HttpResponse:
     try:
-        item = services.hint_use(user=request.user, round_id=pk)
+        item = hint_use(user=request.user, round_id=pk)
         messages.success(request, f"Hint: card {item.position + 1} is a silent look-alike.")
     except ValidationError as error:
         messages.error(request, _message(error))
@@ -234,14 +234,14 @@ def round_hint(request: HttpRequest, pk: int) -> HttpResponse:
 
 @game_action(rate="round")
 @require_POST
-def predict_start(request: HttpRequest) -> HttpResponse:
+def predict(request: HttpRequest) -> HttpResponse:
     feature = None
     if request.POST.get("feature"):
         feature = Feature.objects.filter(pk=request.POST["feature"]).select_related("source__model").first()
         if feature is None:
             raise Http404("There is no such feature.")
     try:
-        round_obj = services.predict_start(user=request.user, feature=feature)
+        round_obj = predict_start(user=request.user, feature=feature)
     except ValidationError as error:
         messages.error(request, _message(error))
         return redirect("gameplay:hub")
@@ -254,9 +254,9 @@ def predict_start(request: HttpRequest) -> HttpResponse:
 @game_action()
 @require_GET
 def explain_pick(request: HttpRequest) -> HttpResponse:
-    services.ensure_real_features_unlocked(request.user)
+    ensure_real_features_unlocked(user=request.user)
     try:
-        feature = services.feature_pick(request.user, mode_group=(Mode.EXPLAIN,))
+        feature = selectors.feature_pick(user=request.user, mode_group=(Mode.EXPLAIN,))
     except ValidationError as error:
         messages.error(request, _message(error))
         return redirect("gameplay:hub")
@@ -265,12 +265,12 @@ def explain_pick(request: HttpRequest) -> HttpResponse:
 
 @game_action(rate="round", wiki_rate="explanation")
 def explain(request: HttpRequest, feature_id: int) -> HttpResponse:
-    services.ensure_real_features_unlocked(request.user)
+    ensure_real_features_unlocked(user=request.user)
     feature = get_object_or_404(Feature.objects.select_related("source__model"), pk=feature_id)
     error_text = ""
     if request.method == "POST":
         try:
-            round_obj = services.explain_submit(
+            round_obj = explain_submit(
                 user=request.user, feature=feature, text=request.POST.get("text", ""),
                 rule_text=request.POST.get("rule", ""), client_token=request.POST.get("token", "")[:64],
             )  # fmt: skip
@@ -278,15 +278,14 @@ def explain(request: HttpRequest, feature_id: int) -> HttpResponse:
         except ValidationError as error:
             error_text = _message(error)
     fw = feature_items.feature_windows(feature)
-    shown = fw.top[:8] + [ex for ex in fw.intervals if ex.max_value > fw.threshold][:4]
     context = {
         "feature": feature,
-        "examples": [_record_view(r, feature.max_activation) for r in fw.records(shown)],
+        "examples": [_record_view(r, feature.max_activation) for r in fw.records(feature_items.explain_examples(fw))],
         "error": error_text,
         "text": request.POST.get("text", ""),
         "rule": request.POST.get("rule", ""),
         "token": uuid.uuid4().hex,
-        "others": feature.explanations.filter(hidden=False).count(),
+        "others": feature.explanations.visible().count(),
     }
     return render(request, "gameplay/explain.html", context, status=400 if error_text else 200)
 
@@ -319,10 +318,10 @@ def verify(request: HttpRequest) -> HttpResponse:
         )
         if explanation is None:
             raise Http404("There is no such explanation.")
-        services.verify_check_allowed(request.user, explanation)
+        verify_check_allowed(user=request.user, explanation=explanation)
     if request.method == "POST":
         try:
-            round_obj = services.verify_start(user=request.user, explanation=explanation)
+            round_obj = verify_start(user=request.user, explanation=explanation)
         except ValidationError as error:
             messages.error(request, _message(error))
             return redirect("gameplay:verify")
@@ -339,16 +338,16 @@ def daily(request: HttpRequest) -> HttpResponse:
     today = timezone.now().date()
     if request.method == "POST":
         try:
-            round_obj = services.daily_start(user=request.user, day=today)
+            round_obj = daily_start(user=request.user, day=today)
         except ValidationError as error:
             messages.error(request, _message(error))
             return redirect("gameplay:daily")
         return redirect(round_obj)
-    profile = services.profile_for(request.user)
+    profile = profile_for(user=request.user)
     context = {
         "today": today,
-        "feature": services.daily_feature(today),
-        "round": Round.objects.filter(user=request.user, mode=Mode.DAILY, day=today).first(),
+        "feature": daily_feature(day=today),
+        "round": selectors.daily_round(user=request.user, day=today),
         "streak": streak_alive(
             last_played=profile.last_daily, today=today, streak=profile.streak, freezes=profile.streak_freezes
         ),
@@ -364,7 +363,7 @@ def daily_card(request: HttpRequest, day: str, username: str) -> HttpResponse:
         played = date.fromisoformat(day)
     except ValueError as error:
         raise Http404("That is not a date.") from error
-    round_obj = selectors.daily_round_of(username, played)
+    round_obj = selectors.daily_round_of(username=username, day=played)
     if round_obj is None:
         raise Http404(f"{username} has no finished daily round on {day}.")
     items = list(round_obj.items.prefetch_related("answers").order_by("position"))
@@ -386,10 +385,9 @@ def daily_card(request: HttpRequest, day: str, username: str) -> HttpResponse:
 
 @game_action()
 def shop(request: HttpRequest) -> HttpResponse:
-    owned = set(InventoryItem.objects.filter(user=request.user).values_list("item", flat=True))
     context = {
         "catalogue": CATALOGUE,
-        "owned": owned,
+        "owned": selectors.owned_items(user=request.user),
         "slots": SLOTS,
         "token": uuid.uuid4().hex,
         **_player_context(request.user),
@@ -399,9 +397,9 @@ def shop(request: HttpRequest) -> HttpResponse:
 
 @game_action(rate="shop")
 @require_POST
-def shop_buy(request: HttpRequest, slug: str) -> HttpResponse:
+def buy(request: HttpRequest, slug: str) -> HttpResponse:
     try:
-        _entry, bought = services.shop_buy(user=request.user, slug=slug, token=request.POST.get("token", ""))
+        _entry, bought = shop_buy(user=request.user, slug=slug, token=request.POST.get("token", ""))
         if bought:
             messages.success(request, "Bought! It is in your inventory.")
     except ValidationError as error:
@@ -411,9 +409,9 @@ def shop_buy(request: HttpRequest, slug: str) -> HttpResponse:
 
 @game_action(rate="shop")
 @require_POST
-def shop_equip(request: HttpRequest) -> HttpResponse:
+def equip(request: HttpRequest) -> HttpResponse:
     try:
-        services.equip(user=request.user, slot=request.POST.get("slot", ""), slug=request.POST.get("item", ""))
+        inventory_equip(user=request.user, slot=request.POST.get("slot", ""), slug=request.POST.get("item", ""))
     except ValidationError as error:
         messages.error(request, _message(error))
     return redirect("gameplay:shop")
@@ -422,7 +420,7 @@ def shop_equip(request: HttpRequest) -> HttpResponse:
 @game_action()
 @require_GET
 def bones(request: HttpRequest) -> HttpResponse:
-    context = {"entries": selectors.ledger_history(request.user), **_player_context(request.user)}
+    context = {"entries": selectors.ledger_history(user=request.user), **_player_context(request.user)}
     return render(request, "gameplay/bones.html", context)
 
 

@@ -8,8 +8,8 @@ from django.utils.html import format_html, format_html_join
 from features.core.highlighting import HIGHLIGHT_RGB, is_special_token
 
 from .. import selectors
+from ..core.pixelart import character_layers
 from ..models import PlayerProfile
-from ..pixelart import character_layers
 
 register = template.Library()
 
@@ -70,9 +70,9 @@ def game_stats(person, viewer):
         "person": person,
         "profile": profile,
         "progress": profile.progress,
-        "achievements": selectors.achievements_of(person),
+        "achievements": selectors.achievements_of(user=person),
         "is_owner": is_owner,
-        "verified": selectors.verified_explanations(person, limit=5),
+        "verified": selectors.verified_explanations(user=person, limit=5),
     }
 
 

@@ -14,7 +14,7 @@ from explanations import services as wiki
 from explanations.models import Comment, Explanation, FeatureLock
 from features.models import Feature
 from front import page_cache
-from gameplay.services import human_scores_update
+from gameplay.services.human_scores import human_scores_update
 from scoring.models import ExplanationScore
 from tests.features.wiki_data import add_comment, add_explanation, get_feature, make_user
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from gameplay import services
+from gameplay.services.ledger import ledger_grant
 
 from .conftest import login, make_user
 
@@ -12,14 +12,14 @@ pytestmark = pytest.mark.django_db
 @pytest.mark.parametrize("model", ["playerprofile", "ledgerentry", "round", "answer", "dailyfeature"])
 def test_staff_can_list_the_games_records(model):
     staff = make_user("staff", is_staff=True, is_superuser=True)
-    services.ledger_grant(user=staff, amount=5, reason="adjustment", key="x")
+    ledger_grant(user=staff, amount=5, reason="adjustment", key="x")
 
     assert login(staff).get(f"/admin/gameplay/{model}/").status_code == 200
 
 
 def test_ledger_entries_cannot_be_changed_or_deleted_in_the_admin():
     staff = make_user("staff", is_staff=True, is_superuser=True)
-    entry, _ = services.ledger_grant(user=staff, amount=5, reason="adjustment", key="x")
+    entry, _ = ledger_grant(user=staff, amount=5, reason="adjustment", key="x")
     client = login(staff)
 
     assert client.get("/admin/gameplay/ledgerentry/add/").status_code == 403

@@ -3,8 +3,8 @@ Explain scored at once against hard negatives, and real features unlocking at th
 
 import pytest
 
+from gameplay.core import camp
 from gameplay.models import PlayerProfile, Round
-from gameplay.rules import camp
 
 from .conftest import answer_url, items_of, login, play_predict_round, round_of
 

@@ -11,8 +11,12 @@ import threading
 import pytest
 from django.db import connection
 
-from gameplay import services
 from gameplay.models import LedgerEntry, PlayerProfile, Round
+from gameplay.selectors import ledger_balance
+from gameplay.services.ledger import InsufficientBones, ledger_grant
+from gameplay.services.predict import predict_start
+from gameplay.services.rounds import round_answer
+from gameplay.services.shop import shop_buy
 
 from .conftest import items_of, make_player, toy_feature  # noqa: F401 - toy_feature is a fixture
 
@@ -71,19 +75,19 @@ def running_balances(user) -> list[int]:
 @pytest.fixture
 def shopper(transactional_db):
     user = make_player("shopper", graduated=False)
-    services.ledger_grant(user=user, amount=150, reason="adjustment", key="seed")  # ten hints at 15
+    ledger_grant(user=user, amount=150, reason="adjustment", key="seed")  # ten hints at 15
     return user
 
 
 def test_a_hundred_parallel_purchases_against_a_balance_for_ten_buy_exactly_ten(shopper):
     results, errors = run_concurrently(
-        [lambda n=n: services.shop_buy(user=shopper, slug="hint", token=f"buy-{n}") for n in range(N_ACTIONS)]
+        [lambda n=n: shop_buy(user=shopper, slug="hint", token=f"buy-{n}") for n in range(N_ACTIONS)]
     )
 
     assert len(results) == 10
-    assert len(errors) == N_ACTIONS - 10 and all(isinstance(e, services.InsufficientBones) for e in errors)
+    assert len(errors) == N_ACTIONS - 10 and all(isinstance(e, InsufficientBones) for e in errors)
     profile = PlayerProfile.objects.get(user=shopper)
-    assert profile.balance == 0 == services.ledger_balance(user=shopper)
+    assert profile.balance == 0 == ledger_balance(user=shopper)
     assert profile.hints == 10
     assert LedgerEntry.objects.filter(user=shopper, reason="purchase").count() == 10
     assert min(running_balances(shopper)) >= 0  # never below zero, at any point
@@ -93,27 +97,27 @@ def test_a_hundred_parallel_duplicate_grants_with_one_key_pay_once(transactional
     user = make_player("winner", graduated=False)
 
     results, errors = run_concurrently(
-        [lambda: services.ledger_grant(user=user, amount=25, reason="play", key="round:42") for _ in range(N_ACTIONS)]
+        [lambda: ledger_grant(user=user, amount=25, reason="play", key="round:42") for _ in range(N_ACTIONS)]
     )
 
     assert errors == []
     assert sum(created for _, created in results) == 1
     assert len({entry.pk for entry, _ in results}) == 1
     assert LedgerEntry.objects.filter(user=user).count() == 1
-    assert PlayerProfile.objects.get(user=user).balance == 25 == services.ledger_balance(user=user)
+    assert PlayerProfile.objects.get(user=user).balance == 25 == ledger_balance(user=user)
 
 
 def test_the_last_card_answered_from_many_tabs_at_once_pays_the_round_once(transactional_db, toy_feature):  # noqa: F811
     user = make_player("tabs")
-    round_obj = services.predict_start(user=user, feature=toy_feature)
+    round_obj = predict_start(user=user, feature=toy_feature)
     items = items_of(round_obj)
     for item in items[:-1]:
-        services.round_answer(user=user, round_id=round_obj.pk, position=item.position, guess=item.truth)
+        round_answer(user=user, round_id=round_obj.pk, position=item.position, guess=item.truth)
     last = items[-1]
 
     results, errors = run_concurrently(
         [
-            lambda n=n: services.round_answer(user=user, round_id=round_obj.pk, position=last.position, guess=n % 11)
+            lambda n=n: round_answer(user=user, round_id=round_obj.pk, position=last.position, guess=n % 11)
             for n in range(30)
         ]
     )

@@ -6,9 +6,9 @@ from datetime import date, timedelta
 import pytest
 from django.utils import timezone
 
-from gameplay import services
+from gameplay.core.daily import daily_pick
 from gameplay.models import DailyFeature, PlayerProfile, Round
-from gameplay.rules.daily import daily_pick
+from gameplay.services.predict import daily_feature
 
 from .conftest import build_toy_feature, items_of, login, make_player, play_predict_round, round_of
 
@@ -20,18 +20,18 @@ def test_the_daily_feature_is_the_same_for_everyone_and_fixed_once_chosen(toy_fe
     day = date(2025, 6, 1)
     candidates = sorted([toy_feature.pk, other.pk])
 
-    first = services.daily_feature(day)
+    first = daily_feature(day=day)
     other.explanations.create(method="token-stats")  # the pool changes during the day...
 
     assert first.pk == daily_pick(day, candidates)
-    assert services.daily_feature(day) == first  # ...but the day's feature does not
+    assert daily_feature(day=day) == first  # ...but the day's feature does not
     assert DailyFeature.objects.count() == 1
 
 
 def test_features_with_explanations_are_preferred(toy_feature, alice_explanation):
     build_toy_feature(slug="toy2")
 
-    assert services.daily_feature(date(2025, 6, 2)) == toy_feature
+    assert daily_feature(day=date(2025, 6, 2)) == toy_feature
 
 
 def test_one_daily_round_per_player_and_day_with_the_same_windows_for_everyone(toy_feature):

@@ -5,10 +5,12 @@ import re
 
 import pytest
 
+from explanations import services as wiki
+from explanations.models import Explanation
 from features.models import ActivationExample
+from gameplay.core.predict import predict_skill, scale_to_ten
 from gameplay.models import Answer, LedgerEntry, PlayerProfile, Round
-from gameplay.rules.predict import predict_skill, scale_to_ten
-from gameplay.services import ledger_balance
+from gameplay.selectors import ledger_balance
 
 from .conftest import (
     MAX_ACTIVATION,
@@ -95,6 +97,23 @@ def test_answering_shows_the_reveal_fragment_to_htmx_and_the_whole_page_otherwis
 
     assert "<html" not in fragment.content.decode() and "Next card" in fragment.content.decode()
     assert "<html" in page.content.decode() and "Next card" in page.content.decode()
+
+
+def test_the_study_panel_shows_the_best_scored_explanation_before_an_unscored_one(player, toy_feature):
+    # PostgreSQL puts NULL first in a descending order: an explanation with no score yet must not come
+    # out on top there. The unscored one is the older, so only the score can put the other first.
+    wiki.explanation_create(feature=toy_feature, text="anything about pets", method="token-stats", embed=False)
+    scored = wiki.explanation_create(
+        feature=toy_feature, text="the word cat after a colour word", method="token-stats", embed=False
+    )
+    Explanation.objects.filter(pk=scored.pk).update(best_score=0.8)
+    client = login(player)
+    round_obj = start(client, toy_feature)
+
+    html = client.get(round_obj.get_absolute_url()).content.decode()
+
+    assert "Its best explanation so far: <q>the word cat after a colour word</q>" in html
+    assert "anything about pets" not in html
 
 
 def test_skill_is_one_minus_squared_error_over_the_best_constant_guess(player, toy_feature):

@@ -3,10 +3,11 @@ pixel-art items on the character, and consumables."""
 
 import pytest
 
-from gameplay import services
-from gameplay.catalogue import BY_SLUG, CATALOGUE
+from gameplay.core.catalogue import BY_SLUG, CATALOGUE
+from gameplay.core.pixelart import character_svg, static_files
 from gameplay.models import InventoryItem, LedgerEntry, PlayerProfile
-from gameplay.pixelart import character_svg, static_files
+from gameplay.selectors import ledger_balance
+from gameplay.services.ledger import ledger_grant
 
 from .conftest import login, make_player
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 def rich(username: str = "rich", bones: int = 100):
     user = make_player(username, graduated=False)  # no achievement bonuses in the way
-    services.ledger_grant(user=user, amount=bones, reason="adjustment", key=f"seed:{username}")
+    ledger_grant(user=user, amount=bones, reason="adjustment", key=f"seed:{username}")
     return user
 
 
@@ -37,7 +38,7 @@ def test_buying_takes_the_price_and_adds_the_item(db):
     assert "Bought!" in response.content.decode()
     assert InventoryItem.objects.filter(user=user, item="cap").exists()
     profile = PlayerProfile.objects.get(user=user)
-    assert profile.balance == 70 == services.ledger_balance(user=user)
+    assert profile.balance == 70 == ledger_balance(user=user)
     assert LedgerEntry.objects.get(user=user, reason="purchase").amount == -30
 
 
@@ -126,9 +127,9 @@ def test_the_ledger_page_lists_every_entry(db):
 
 
 def test_the_static_item_pictures_are_drawn_from_the_sprites():
-    """`python -m gameplay.pixelart` writes them; they must not drift from the code."""
+    """`python -m gameplay.core.pixelart` writes them; they must not drift from the code."""
     for path, text in static_files().items():
-        assert path.read_text(encoding="utf-8") == text, f"run python -m gameplay.pixelart ({path.name} is stale)"
+        assert path.read_text(encoding="utf-8") == text, f"run python -m gameplay.core.pixelart ({path.name} is stale)"
 
 
 def test_every_item_is_drawn_as_pixels():

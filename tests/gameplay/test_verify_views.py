@@ -13,12 +13,12 @@ from explanations import services as wiki
 from explanations.core.rules import rule_matches
 from explanations.models import Explanation
 from features.models import ActivationExample
-from gameplay import services
+from gameplay.core import camp
+from gameplay.core.gold import plant_gold, whole_words
+from gameplay.core.predict import scale_to_ten
+from gameplay.core.reliability import verifier_weight
 from gameplay.models import Answer, PlayerProfile, Round
-from gameplay.rules import camp
-from gameplay.rules.gold import plant_gold, whole_words
-from gameplay.rules.predict import scale_to_ten
-from gameplay.rules.reliability import verifier_weight
+from gameplay.services.human_scores import human_scores_update
 from scoring.models import ExplanationScore
 
 from .conftest import (
@@ -342,9 +342,9 @@ def test_recomputing_human_scores_takes_the_same_queries_for_many_explanations(a
     stored = ExplanationScore.objects.count()
 
     with CaptureQueriesContext(connection) as one:
-        services.human_scores_update(explanations=explanations.filter(pk=alice_explanation.pk))
+        human_scores_update(explanations=explanations.filter(pk=alice_explanation.pk))
     with CaptureQueriesContext(connection) as both:
-        scores = services.human_scores_update(explanations=explanations.all())
+        scores = human_scores_update(explanations=explanations.all())
 
     # The explanations, their verdicts, their latest scores; the scores have not changed, so nothing is written.
     assert len(one) == len(both) == 3

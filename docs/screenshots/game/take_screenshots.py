@@ -46,8 +46,12 @@ def prepare() -> None:
 
     from explanations import services as wiki
     from features.models import Feature
-    from gameplay import items, services
+    from gameplay import items
     from gameplay.models import InventoryItem, PlayerProfile, Round
+    from gameplay.services.ledger import ledger_grant
+    from gameplay.services.predict import daily_start
+    from gameplay.services.rounds import round_answer
+    from gameplay.services.verify import verify_start
 
     rng = random.Random(7)
     users = get_user_model()
@@ -77,10 +81,10 @@ def prepare() -> None:
         if Round.objects.filter(user=verifier, mode="verify").exists():
             continue
         for explanation in explained[:2]:
-            round_obj = services.verify_start(user=verifier, explanation=explanation)
+            round_obj = verify_start(user=verifier, explanation=explanation)
             for item in round_obj.items.all():
                 says = item.label if (item.is_gold or rng.random() < 0.85) else not item.label
-                services.round_answer(user=verifier, round_id=round_obj.pk, position=item.position, says_fits=says)
+                round_answer(user=verifier, round_id=round_obj.pk, position=item.position, says_fits=says)
 
     # A leaderboard to climb.
     now = timezone.now()
@@ -101,7 +105,7 @@ def prepare() -> None:
     )  # fmt: skip
     for slug in ("wizard", "bandana", "violet", "cap"):
         InventoryItem.objects.get_or_create(user=ada, item=slug)
-    services.ledger_grant(user=ada, amount=180, reason="adjustment", key="demo:ada:welcome", memo="Welcome gift")
+    ledger_grant(user=ada, amount=180, reason="adjustment", key="demo:ada:welcome", memo="Welcome gift")
     if not Round.objects.filter(user=ada, mode="predict").exists():
         for day in range(3):
             Round.objects.create(
@@ -111,11 +115,11 @@ def prepare() -> None:
     rookie = player("rookie")  # fresh from sign-up: the camp only
 
     # Ada plays today's daily feature (reasonably well) so her card exists.
-    daily = services.daily_start(user=ada)
+    daily = daily_start(user=ada)
     for item in daily.items.all():
         if not item.answers.exists():
             guess = min(10.0, max(0.0, round(item.truth + rng.uniform(-2.5, 2.5))))
-            services.round_answer(user=ada, round_id=daily.pk, position=item.position, guess=guess)
+            round_answer(user=ada, round_id=daily.pk, position=item.position, guess=guess)
 
     def session(user) -> str:
         store = SessionStore()

@@ -4,7 +4,7 @@ Each sprite is a list of rows of palette letters ('.' is transparent) placed at 
 canvas: the character stands on the left, the dog sits on the right, hats sit on the character's head
 and pet items on the dog. `character_svg(equipped)` composes them; `item_svg(slug)` draws one item on
 its own for the shop. The shop's static files (gameplay/static/gameplay/items/*.svg) are written from the
-same sprites by `python -m gameplay.pixelart`, and a test checks they are up to date.
+same sprites by `python -m gameplay.core.pixelart`, and a test checks they are up to date.
 
 No Django here.
 """
@@ -12,6 +12,8 @@ No Django here.
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
+
+from .catalogue import CATALOGUE
 
 CANVAS_WIDTH, CANVAS_HEIGHT = 32, 24
 
@@ -251,7 +253,7 @@ def item_svg(slug: str, *, title: str = "") -> str:
     return _svg(_rects(sprites, body), side, side, title=title or slug, x0=x0, y0=y0)
 
 
-STATIC_DIR = Path(__file__).resolve().parent / "static" / "gameplay"
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static" / "gameplay"
 
 
 def character_layers(equipped: dict[str, str]) -> list[str]:
@@ -273,8 +275,6 @@ def _layer_svg(sprites: list[Sprite], body: str, title: str) -> str:
 
 def static_files() -> dict[Path, str]:
     """Every static SVG the game serves, by path: one per shop item, and the character's layers."""
-    from .catalogue import CATALOGUE
-
     files = {
         STATIC_DIR / "items" / f"{item.slug}.svg": item_svg(item.slug, title=item.name) + "\n" for item in CATALOGUE
     }

@@ -1,5 +1,5 @@
 """The shop: what can be bought, for how many Bones, and where it goes. Cosmetics are drawn as pixel art
-(gameplay/pixelart.py) and owned once; consumables (hints, streak freezes) are counts on the profile."""
+(gameplay/core/pixelart.py) and owned once; consumables (hints, streak freezes) are counts on the profile."""
 
 from dataclasses import dataclass
 
