@@ -3,9 +3,9 @@ the offline scorers and finished as a round; a real feature's goes on the wiki a
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from explanations.rules import rule_matches
 
 from explanations import services as wiki
+from explanations.core.rules import rule_matches
 from features.models import Feature
 from scoring.core.errors import ScoringInputError
 
