@@ -8,7 +8,7 @@ Writes go through services.py; reads through the QuerySets in querysets.py and s
 from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.urls import reverse
 
 from features.models import Feature
@@ -41,8 +41,14 @@ class Explanation(models.Model):
 
     objects = ExplanationQuerySet.as_manager()
 
+    @property
+    def is_visible(self) -> bool:
+        """What ExplanationQuerySet.visible() selects, for one row already read."""
+        return not self.hidden and self.current_revision_id is not None
+
     class Meta:
-        ordering = ["feature", "-best_score", "-vote_score", "created_at"]
+        # The default order is the one order of explanations (ExplanationQuerySet.best_first): unscored last.
+        ordering = ["feature", F("best_score").desc(nulls_last=True), "-vote_score", "created_at"]
         indexes = [
             models.Index(fields=["feature", "-best_score", "-vote_score"], name="explanation_feature_rank"),
             # Search joins each matching revision to its explanation; on PostgreSQL the included columns

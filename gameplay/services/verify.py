@@ -30,7 +30,7 @@ def verify_check_allowed(*, user, explanation: Explanation) -> None:
     authors = {explanation.author_id, explanation.current_revision.author_id if explanation.current_revision else None}
     if user.pk in authors - {None}:
         raise PermissionDenied("You cannot verify your own explanation: other players verify it for you.")
-    if explanation.hidden or explanation.current_revision_id is None:
+    if not explanation.is_visible:
         raise PermissionDenied("That explanation is hidden or empty; it cannot be verified.")
 
 
