@@ -41,11 +41,6 @@ class Explanation(models.Model):
 
     objects = ExplanationQuerySet.as_manager()
 
-    @property
-    def is_visible(self) -> bool:
-        """What ExplanationQuerySet.visible() selects, for one row already read."""
-        return not self.hidden and self.current_revision_id is not None
-
     class Meta:
         # The default order is the one order of explanations (ExplanationQuerySet.best_first): unscored last.
         ordering = ["feature", F("best_score").desc(nulls_last=True), "-vote_score", "created_at"]
@@ -70,6 +65,11 @@ class Explanation(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("explanations:history", args=[self.pk])
+
+    @property
+    def is_visible(self) -> bool:
+        """What ExplanationQuerySet.visible() selects, for one row already read."""
+        return not self.hidden and self.current_revision_id is not None
 
     @property
     def text(self) -> str:
