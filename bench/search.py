@@ -11,7 +11,7 @@ explanation-like phrases built from a Zipf-distributed vocabulary of 20,000 word
 vocabulary, whole words only), so a few words are very common and most are rare, as in real text. The
 GIN indexes are dropped during the load and rebuilt after it, as one would for a bulk import.
 
-Each query runs the search page's own code, explanations.selectors.search_wiki() (top 20 with ts_rank and
+Each query runs the search page's own code, explanations.search_results.search_wiki() (top 20 with ts_rank and
 ts_headline, explanations and comments merged), 3 times to warm up and then --repeats times; latency is
 wall time in this process, including Django. Then EXPLAIN ANALYZE of one query shows the GIN index at work.
 Target: p95 under 50 ms for every query.
@@ -258,7 +258,7 @@ def percentile(values: list[float], fraction: float) -> float:
 def run_queries(repeats: int) -> bool:
     """Each query once per round, round after round, so that a burst of other load on the machine falls
     on all of them alike rather than on whichever query was running."""
-    from explanations.selectors import search_wiki
+    from explanations.search_results import search_wiki
 
     hits: dict[str, tuple[int, str]] = {}
     for label, query, filters in QUERIES:
@@ -300,7 +300,7 @@ def server_times(repeats: int) -> dict[str, list[float]]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from explanations.selectors import search_wiki
+    from explanations.search_results import search_wiki
 
     statements = {}
     for label, query, filters in QUERIES:

@@ -6,16 +6,16 @@ from django.views.decorators.http import require_GET
 
 from features.models import LanguageModel
 
-from .. import selectors
+from .. import search_results
 
 
 @require_GET
 def search(request: HttpRequest) -> HttpResponse:
     query = " ".join(request.GET.get("q", "").split())[:200]
     kind = request.GET.get("kind", "all")
-    kind = kind if kind in selectors.SEARCH_KINDS else "all"
+    kind = kind if kind in search_results.SEARCH_KINDS else "all"
     mode = request.GET.get("mode", "text")
-    mode = mode if mode in selectors.SEARCH_MODES else "text"
+    mode = mode if mode in search_results.SEARCH_MODES else "text"
     model_slug = request.GET.get("model", "")
     source_slug = request.GET.get("source", "")
     try:
@@ -26,20 +26,20 @@ def search(request: HttpRequest) -> HttpResponse:
     if query:
         scope = {"model_slug": model_slug, "source_slug": source_slug, "page": page}
         if mode == "semantic":
-            results = selectors.semantic_search(query=query, **scope)
+            results = search_results.semantic_search(query=query, **scope)
         else:
-            results = selectors.search_wiki(query=query, kind=kind, **scope)
+            results = search_results.search_wiki(query=query, kind=kind, **scope)
     context = {
         "query": query,
         "kind": kind,
-        "kinds": selectors.SEARCH_KINDS,
+        "kinds": search_results.SEARCH_KINDS,
         "mode": mode,
-        "modes": selectors.SEARCH_MODES,
+        "modes": search_results.SEARCH_MODES,
         "model_slug": model_slug,
         "source_slug": source_slug,
         "models": LanguageModel.objects.order_by("slug").values_list("slug", flat=True),
         "results": results,
         "page": page,
-        "first_number": (max(1, page) - 1) * selectors.SEARCH_PAGE_SIZE + 1,
+        "first_number": (max(1, page) - 1) * search_results.SEARCH_PAGE_SIZE + 1,
     }
     return render(request, "explanations/search.html", context)

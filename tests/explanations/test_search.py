@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from explanations import selectors, services
+from explanations import search_results, services
 from explanations.models import Comment, Explanation
 
 from .conftest import explain
@@ -124,7 +124,7 @@ def test_postgres_weighs_an_explanation_above_a_comment_with_the_same_words(feat
 
 def count_queries(**params) -> tuple[int, int]:
     with CaptureQueriesContext(connection) as queries:
-        results = selectors.search_wiki(**params)
+        results = search_results.search_wiki(**params)
     return len(queries), len(results.hits)
 
 
@@ -148,7 +148,7 @@ def test_a_search_runs_one_query_per_kind_however_many_texts_match(feature, othe
     page_with_many = count_page_queries(client, q="black")
 
     assert few == ((2, 3), (1, 1))
-    assert many == ((2, selectors.SEARCH_PAGE_SIZE), (1, selectors.SEARCH_PAGE_SIZE))
+    assert many == ((2, search_results.SEARCH_PAGE_SIZE), (1, search_results.SEARCH_PAGE_SIZE))
     assert page_with_many == page_with_few
 
 
@@ -205,7 +205,7 @@ def test_postgres_ranks_only_the_first_candidates_of_a_very_common_word_and_says
     feature, alice, client, monkeypatch
 ):
     monkeypatch.setattr("explanations.querysets.SEARCH_RANK_CANDIDATES", 3)
-    monkeypatch.setattr("explanations.selectors.SEARCH_RANK_CANDIDATES", 3)
+    monkeypatch.setattr("explanations.search_results.SEARCH_RANK_CANDIDATES", 3)
     for number in range(5):
         explain(feature, alice, f"common word {number}", embed=False)
 
