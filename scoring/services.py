@@ -39,7 +39,7 @@ from scoring.core.judges import Judge, OfflineJudge
 from scoring.core.scorers import SCORERS, get_scorer
 from scoring.explainers import EXPLAINERS, Explainer, ExplainerError, get_explainer
 
-from .example_sets import FeatureExamples, FeatureRecords
+from .stored_examples import FeatureExamples, FeatureRecords
 from .models import ExplanationScore
 
 logger = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def available_explainers() -> list[str]:
 
 def explainer_build(params: dict) -> Explainer:
     """The explainer a run's parameters name (its LLM settings from the site's settings, never the run)."""
-    from scoring.explainers.configuration import llm_config, local_model_path
+    from scoring.llm_settings import llm_config, local_model_path
 
     name = params.get("explainer", "token-stats")
     prompt = {"prompt": params["prompt"]} if params.get("prompt") else {}
@@ -107,7 +107,7 @@ def judge_build(params: dict) -> Judge | None:
         return None
     from scoring.core.llm import ChatClient
     from scoring.core.llm_judge import LLMJudge
-    from scoring.explainers.configuration import llm_config
+    from scoring.llm_settings import llm_config
 
     config = llm_config(base_url=params.get("llm_base_url", ""), model=params.get("llm_model", ""))
     return LLMJudge(ChatClient(config), simulation_mode=params.get("simulation_mode", "json"))

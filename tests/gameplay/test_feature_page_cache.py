@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 
 from explanations import services as wiki
-from scoring.example_sets import FeatureExamples
+from scoring.stored_examples import FeatureExamples
 from scoring.services import explanation_score
 
 from .conftest import login

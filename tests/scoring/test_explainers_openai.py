@@ -74,7 +74,7 @@ def test_a_feature_that_never_fires_is_not_sent_to_the_llm(server):
 
 
 def test_the_endpoint_comes_from_settings_unless_a_run_overrides_it(settings):
-    from scoring.explainers.configuration import llm_config
+    from scoring.llm_settings import llm_config
 
     settings.OPENAI_BASE_URL, settings.OPENAI_MODEL, settings.OPENAI_API_KEY = "http://llm:8000/v1", "m1", "k1"
     assert (llm_config().base_url, llm_config().model, llm_config().api_key) == ("http://llm:8000/v1", "m1", "k1")

@@ -190,7 +190,7 @@ def test_the_breakdown_of_a_dense_feature_shows_each_span_in_its_window(client, 
     from scoring.core.judges import OracleJudge
     from scoring.core.records import ActivationRecord
     from scoring.core.scorers import get_scorer
-    from scoring.example_sets import _shown
+    from scoring.stored_examples import _shown
 
     def stored(tag: str, position: int, active: dict[int, float]) -> tuple[ContextWindow, ActivationRecord]:
         tokens = [f"{tag}t{i}z" for i in range(64)]
