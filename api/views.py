@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from accounts.rate_limits import rate_limit_consume
 from explanations import services as wiki
 from explanations.models import Comment, ExplanationRevision, FeatureList, FeatureListItem
-from features.models import LanguageModel, PipelineRun, Source
+from features.models import LanguageModel, Source
 from features.pipeline.errors import PipelineInputError
 from scoring.models import ExplanationScore
 
@@ -164,7 +164,8 @@ class SourceList(UploadLimitMixin, generics.ListAPIView):
     upload_limit_setting = "NEURONPEDIA_MAX_DICTIONARY_BYTES"
 
     def post(self, request: Request) -> Response:
-        from features import services, uploads
+        from features import uploads
+        from features.services.registration import dictionary_register
 
         data = self._uploaded(request, serializers.DictionaryUploadIn)
         _check_upload_permission(request, server_path="path" in data)
@@ -175,7 +176,7 @@ class SourceList(UploadLimitMixin, generics.ListAPIView):
                 if Source.objects.filter(model=model, slug=data["slug"]).exists():
                     taken = data["slug"]
                     raise PipelineInputError(f"{model.slug} already has a source {taken!r}; choose another name.")
-                source = services.dictionary_register(
+                source = dictionary_register(
                     model=model, path=data["path"], slug=data["slug"], hook_name=data["hook_name"]
                 )
             else:
@@ -682,8 +683,9 @@ class RunList(generics.ListAPIView):
     filterset_class = filters.RunFilter
 
     def post(self, request: Request) -> Response:
-        from features import services
         from features.pipeline.corpus import BUILTIN_CORPUS
+        from features.services.activation_runs import activation_run_create
+        from features.services.runs import run_enqueue
 
         data = _valid(serializers.RunIn, request.data)
         wiki.ensure_can_write(request.user)
@@ -699,7 +701,7 @@ class RunList(generics.ListAPIView):
         # Counted only for a valid request, as on the web page: a typo should not cost one of the few runs an hour.
         _consume(request, "run")
         try:
-            run = services.activation_run_create(
+            run = activation_run_create(
                 model=model,
                 layers=data["layers"],
                 dictionary_sources=dictionaries,
@@ -712,8 +714,7 @@ class RunList(generics.ListAPIView):
             )
         except PipelineInputError as error:
             raise ValidationError({"non_field_errors": [str(error)]}) from error
-        task_id = services.enqueue(run, "features.tasks.start_activation_run", run.pk)
-        PipelineRun.objects.filter(pk=run.pk).update(task_id=task_id)
+        run_enqueue(run=run)
         run = selectors.runs_for_api().get(pk=run.pk)
         return Response(serializers.RunOut(run).data, status=status.HTTP_202_ACCEPTED)
 

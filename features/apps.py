@@ -6,6 +6,13 @@ class FeaturesConfig(AppConfig):
     verbose_name = "Models, sources and features"
 
     def ready(self) -> None:
+        from .models import PipelineRun
         from .page_cache import connect_invalidation
+        from .services.runs import run_kind_register
 
         connect_invalidation()
+        run_kind_register(
+            kind=PipelineRun.Kind.ACTIVATIONS,
+            first_task="features.tasks.start_activation_run",
+            resume="features.services.activation_runs.activation_run_resume",
+        )

@@ -6,7 +6,7 @@ page from the `feature_pages` cache after one small query: the feature's id, its
 so the cache is never invalidated, only left behind:
 
 - `updated_at` changes with every write of the dashboard (see features/dashboard_html.py);
-- `page_version` is bumped by `features.services.feature_page_changed` after every write that changes the
+- `page_version` is bumped by `features.services.page_versions.feature_page_changed` after every write that changes the
   rest of the page: the services that write explanations, votes, comments, scores and locks call it where
   they write with a queryset (`update`, `bulk_create`), and the receivers below call it on every save and
   delete of those rows (the admin's included), and when a user who wrote on a feature is renamed or deleted;
@@ -36,7 +36,7 @@ from scoring.models import ExplanationScore
 from .dashboard_html import CACHE_ALIAS
 from .dashboard_html import MARKUP_VERSION as DASHBOARD_MARKUP_VERSION
 from .models import Feature
-from .services import feature_page_changed
+from .services.page_versions import feature_page_changed
 
 # Part of every key: bump it when the page's markup changes, so that a shared cache (Redis) never serves a
 # deployment the pages of the one before.

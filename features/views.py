@@ -243,9 +243,10 @@ def dictionary_upload(request: HttpRequest, model_slug: str) -> HttpResponse:
 @upload_limit("NEURONPEDIA_MAX_CORPUS_BYTES")
 @wiki_write()
 def run_new(request: HttpRequest, model_slug: str) -> HttpResponse:
-    from . import services
     from .forms import RunForm
     from .pipeline.corpus import BUILTIN_CORPUS
+    from .services.activation_runs import activation_run_create
+    from .services.runs import run_enqueue
 
     model = get_object_or_404(LanguageModel, slug=model_slug)
     if request.method != "POST":
@@ -259,7 +260,7 @@ def run_new(request: HttpRequest, model_slug: str) -> HttpResponse:
             # Counted only for a valid form: a typo should not cost one of the few runs an hour.
             rate_limit_consume(action="run", key=str(request.user.pk))
             corpus = uploads.corpus_upload(data["corpus_file"]) if data["corpus_file"] else BUILTIN_CORPUS
-            run = services.activation_run_create(
+            run = activation_run_create(
                 model=model,
                 layers=data["layers"],
                 dictionary_sources=list(data["dictionaries"]),
@@ -281,8 +282,7 @@ def run_new(request: HttpRequest, model_slug: str) -> HttpResponse:
         except PipelineInputError as error:
             form.add_error(None, str(error))
         else:
-            task_id = services.enqueue(run, "features.tasks.start_activation_run", run.pk)
-            PipelineRun.objects.filter(pk=run.pk).update(task_id=task_id)
+            run = run_enqueue(run=run)
             return redirect(run)
     return render(request, "features/run_new.html", {"form": form, "model": model}, status=status)
 
@@ -290,7 +290,7 @@ def run_new(request: HttpRequest, model_slug: str) -> HttpResponse:
 @wiki_write(rate="run")
 @require_POST
 def run_resume(request: HttpRequest, pk: int) -> HttpResponse:
-    from . import services
+    from .services import runs
 
     run = get_object_or_404(PipelineRun, pk=pk)
     if not (request.user.is_staff or run.created_by_id == request.user.pk):
@@ -298,14 +298,8 @@ def run_resume(request: HttpRequest, pk: int) -> HttpResponse:
     if run.status != PipelineRun.Status.FAILED and not run.is_stalled:
         messages.info(request, f"Run #{run.pk} is {run.get_status_display().lower()}: there is nothing to resume.")
         return redirect(run)
-    if run.kind != PipelineRun.Kind.ACTIVATIONS:
-        from scoring.services import run_resume as explain_or_score_resume  # scoring builds on features
-
-        explain_or_score_resume(run_id=run.pk)
-        messages.success(request, f"Run #{run.pk} goes on from the feature after the last one it finished.")
-        return redirect(run)
-    count = services.activation_run_resume(run_id=run.pk)
-    messages.success(request, f"Queued {count} step(s) of run #{run.pk} again.")
+    resumed = runs.run_resume(run_id=run.pk)  # any kind: each registers how it resumes with the run engine
+    messages.success(request, resumed.summary)
     return redirect(run)
 
 

@@ -27,7 +27,7 @@ from explanations.models import Explanation
 from explanations.rules import rule_matches
 from features.inference import InferenceInputError
 from features.models import ActivationExample, ContextWindow, Feature
-from features.services import feature_page_changed
+from features.services.page_versions import feature_page_changed
 from scoring.core.errors import ScoringInputError
 from scoring.models import ExplanationScore
 
