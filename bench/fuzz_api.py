@@ -59,7 +59,7 @@ from django.contrib.auth import get_user_model
 from transformers import BertConfig, BertModel
 call_command("migrate", verbosity=0)
 from tests.conftest import SAMPLE_TEXT, _save_with_minilm_tokenizer
-from features import services
+from features.services.activation_runs import activation_run_create, activation_run_start
 from accounts.services import api_key_create
 from explanations import services as wiki
 from features.models import Feature
@@ -72,9 +72,9 @@ config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=3, num_a
 model_dir = _save_with_minilm_tokenizer(BertModel(config), work / "tiny-bert")
 corpus = work / "corpus.txt"
 corpus.write_text(SAMPLE_TEXT * 3, encoding="utf-8")
-run = services.activation_run_create(model_path=str(model_dir), model_slug="tiny-bert", layers=[0, 2],
-                                     corpus=str(corpus), n_windows=12, window_len=16, top_k=5, sync=True)
-run = services.activation_run_start(run_id=run.pk)
+run = activation_run_create(model_path=str(model_dir), model_slug="tiny-bert", layers=[0, 2],
+                            corpus=str(corpus), n_windows=12, window_len=16, top_k=5, sync=True)
+run = activation_run_start(run_id=run.pk)
 assert run.status == "succeeded", run.error
 user = get_user_model().objects.create_user("fuzzer", "fuzzer@example.com", "pw", is_staff={staff})
 other = get_user_model().objects.create_user("other", "other@example.com", "pw")

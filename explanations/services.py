@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from accounts.models import user_is_banned
 from features.models import Feature
-from features.services import feature_page_changed
+from features.services.page_versions import feature_page_changed
 
 from .core import embeddings
 from .core.rules import RuleError, rule_parse

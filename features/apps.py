@@ -4,3 +4,13 @@ from django.apps import AppConfig
 class FeaturesConfig(AppConfig):
     name = "features"
     verbose_name = "Models, sources and features"
+
+    def ready(self) -> None:
+        from .models import PipelineRun
+        from .services.runs import run_kind_register
+
+        run_kind_register(
+            kind=PipelineRun.Kind.ACTIVATIONS,
+            first_task="features.tasks.start_activation_run",
+            resume="features.services.activation_runs.activation_run_resume",
+        )

@@ -6,8 +6,9 @@ from pathlib import Path
 from django import forms
 from django.conf import settings
 
-from . import services, uploads
+from . import uploads
 from .models import LanguageModel, Source, slug_validator, validate_not_reserved
+from .services.activation_runs import MAX_TOP_K, MAX_WINDOW_LEN, MAX_WINDOWS
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -199,18 +200,18 @@ class RunForm(UploadForm):
         ),
     )
     n_windows = forms.IntegerField(
-        label="Windows", min_value=1, max_value=services.MAX_WINDOWS, initial=1700, help_text="How many token windows."
+        label="Windows", min_value=1, max_value=MAX_WINDOWS, initial=1700, help_text="How many token windows."
     )
     window_len = forms.IntegerField(
-        label="Window length", min_value=2, max_value=services.MAX_WINDOW_LEN, initial=128, help_text="Tokens each."
+        label="Window length", min_value=2, max_value=MAX_WINDOW_LEN, initial=128, help_text="Tokens each."
     )
     top_k = forms.IntegerField(
-        label="Top examples", min_value=1, max_value=services.MAX_TOP_K, initial=20, help_text="Kept per feature."
+        label="Top examples", min_value=1, max_value=MAX_TOP_K, initial=20, help_text="Kept per feature."
     )
     shard_windows = forms.IntegerField(
         label="Shard size",
         min_value=1,
-        max_value=services.MAX_WINDOWS,
+        max_value=MAX_WINDOWS,
         initial=2048,
         help_text="Windows per task; shards run in parallel on several workers.",
     )

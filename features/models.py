@@ -105,9 +105,10 @@ class Feature(models.Model):
     bottom_logits = models.JSONField(null=True, blank=True)
     similar = models.JSONField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
-    # Bumped by features.services.feature_page_changed with every write that changes what the feature's page
-    # shows besides its dashboard (explanations, votes, comments, scores, the lock, authors' names): part of the
-    # key of the page cached for anonymous readers (front/page_cache.py), with updated_at for the dashboard.
+    # Bumped by features.services.page_versions.feature_page_changed with every write that changes what the
+    # feature's page shows besides its dashboard (explanations, votes, comments, scores, the lock, authors' names):
+    # part of the key of the page cached for anonymous readers (front/page_cache.py), with updated_at for the
+    # dashboard.
     page_version = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:

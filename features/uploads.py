@@ -290,11 +290,11 @@ def model_upload(
         raise PipelineInputError(problem)
 
     def register(directory: Path) -> LanguageModel:
-        from . import services
+        from .services.registration import model_register
 
         if LanguageModel.objects.filter(slug=slug).exists():
             raise PipelineInputError(f"A model named {slug!r} already exists; choose another name.")
-        return services.model_register(
+        return model_register(
             slug=slug, path=str(directory), display_name=display_name, description=description, created_by=created_by
         )
 
@@ -305,14 +305,14 @@ def model_register_directory(
     *, slug: str, path: str, display_name: str = "", description: str = "", created_by=None
 ) -> LanguageModel:
     """Register a checkpoint directory already on the server (staff only on the web) as a new model."""
-    from . import services
+    from .services.registration import model_register
 
     checkpoint_directory_check(path)
     with transaction.atomic():
         if LanguageModel.objects.filter(slug=slug).exists():
             raise PipelineInputError(f"A model named {slug!r} already exists; choose another name.")
         try:
-            return services.model_register(
+            return model_register(
                 slug=slug, path=path, display_name=display_name, description=description, created_by=created_by
             )
         except OSError as error:  # a file the check could list but the loader cannot read
@@ -323,14 +323,14 @@ def dictionary_upload(
     *, model: LanguageModel, slug: str, config: UploadedFile, weights: UploadedFile, hook_name: str = ""
 ) -> Source:
     """Store an uploaded SAELens dictionary under NEURONPEDIA_DATA_DIR/dictionaries/<model>/ and register it:
-    our checks, sae-lens loading, then the hook and its width on the model (services.dictionary_register)."""
-    from . import services
+    our checks, sae-lens loading, then the hook and its width on the model (registration.dictionary_register)."""
     from .pipeline.dictionaries import CONFIG_FILE, WEIGHTS_FILE
+    from .services.registration import dictionary_register
 
     def register(directory: Path) -> Source:
         if Source.objects.filter(model=model, slug=slug).exists():
             raise PipelineInputError(f"{model.slug} already has a source {slug!r}; choose another name.")
-        return services.dictionary_register(model=model, path=str(directory), slug=slug, hook_name=hook_name)
+        return dictionary_register(model=model, path=str(directory), slug=slug, hook_name=hook_name)
 
     files = {CONFIG_FILE: config, WEIGHTS_FILE: weights}
     return _store_and_register(data_dir("dictionaries", model.slug), slug, files, register)

@@ -15,7 +15,7 @@ from accounts.rate_limits import RateLimited, rate_limit_consume
 from . import selectors, uploads
 from .addresses import Missing, locate, locate_query, missing_model
 from .core.highlighting import token_spans
-from .models import Feature, LanguageModel, PipelineRun, Source
+from .models import Feature, LanguageModel, Source
 from .page_responses import inference_refusal, inference_response, missing_page, not_found_page
 from .pipeline.errors import PipelineInputError
 from .uploads import upload_limit
@@ -118,9 +118,10 @@ def dictionary_upload(request: HttpRequest, model_slug: str) -> HttpResponse:
 @upload_limit("NEURONPEDIA_MAX_CORPUS_BYTES")
 @wiki_write()
 def run_new(request: HttpRequest, model_slug: str) -> HttpResponse:
-    from . import services
     from .forms import RunForm
     from .pipeline.corpus import BUILTIN_CORPUS
+    from .services.activation_runs import activation_run_create
+    from .services.runs import run_enqueue
 
     model = get_object_or_404(LanguageModel, slug=model_slug)
     if request.method != "POST":
@@ -134,7 +135,7 @@ def run_new(request: HttpRequest, model_slug: str) -> HttpResponse:
             # Counted only for a valid form: a typo should not cost one of the few runs an hour.
             rate_limit_consume(action="run", key=str(request.user.pk))
             corpus = uploads.corpus_upload(data["corpus_file"]) if data["corpus_file"] else BUILTIN_CORPUS
-            run = services.activation_run_create(
+            run = activation_run_create(
                 model=model,
                 layers=data["layers"],
                 dictionary_sources=list(data["dictionaries"]),
@@ -156,8 +157,7 @@ def run_new(request: HttpRequest, model_slug: str) -> HttpResponse:
         except PipelineInputError as error:
             form.add_error(None, str(error))
         else:
-            task_id = services.enqueue(run, "features.tasks.start_activation_run", run.pk)
-            PipelineRun.objects.filter(pk=run.pk).update(task_id=task_id)
+            run = run_enqueue(run=run)
             return redirect(run)
     return render(request, "features/run_new.html", {"form": form, "model": model}, status=status)
 

@@ -6,7 +6,7 @@ page from the `feature_pages` cache after one small query: the feature's id, its
 so the cache is never invalidated, only left behind:
 
 - `updated_at` changes with every write of the dashboard (see features/dashboard_html.py);
-- `page_version` is bumped by `features.services.feature_page_changed` after every write that changes the
+- `page_version` is bumped by `features.services.page_versions.feature_page_changed` after every write that changes the
   rest of the page: the services that write explanations, votes, comments, scores and locks call it where
   they write with a queryset (`update`, `bulk_create`), and the receivers below call it on every save and
   delete of those rows (the admin's included), and when a user who wrote on a feature is renamed or deleted;
@@ -33,7 +33,7 @@ from explanations.models import Comment, Explanation, ExplanationRevision, Featu
 from features.dashboard_html import CACHE_ALIAS
 from features.dashboard_html import MARKUP_VERSION as DASHBOARD_MARKUP_VERSION
 from features.models import Feature
-from features.services import feature_page_changed
+from features.services.page_versions import feature_page_changed
 from neuronpedia.db import PreparedQuery
 from scoring.models import ExplanationScore
 

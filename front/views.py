@@ -24,8 +24,7 @@ from features.core.highlighting import token_spans
 from features.dashboard_html import feature_dashboard_html
 from features.models import LanguageModel, PipelineRun, Source
 from features.page_responses import inference_refusal, inference_response, missing_page, not_found_page
-from features.services import activation_run_resume
-from scoring.services import run_resume as explain_or_score_resume
+from features.services.runs import run_resume as run_resume_any
 
 from . import page_cache, selectors
 
@@ -142,12 +141,8 @@ def run_resume(request: HttpRequest, pk: int) -> HttpResponse:
     if run.status != PipelineRun.Status.FAILED and not run.is_stalled:
         messages.info(request, f"Run #{run.pk} is {run.get_status_display().lower()}: there is nothing to resume.")
         return redirect(run)
-    if run.kind != PipelineRun.Kind.ACTIVATIONS:
-        explain_or_score_resume(run_id=run.pk)
-        messages.success(request, f"Run #{run.pk} goes on from the feature after the last one it finished.")
-        return redirect(run)
-    count = activation_run_resume(run_id=run.pk)
-    messages.success(request, f"Queued {count} step(s) of run #{run.pk} again.")
+    resumed = run_resume_any(run_id=run.pk)  # any kind: each registers how it resumes with the run engine
+    messages.success(request, resumed.summary)
     return redirect(run)
 
 

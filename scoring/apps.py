@@ -3,3 +3,13 @@ from django.apps import AppConfig
 
 class ScoringConfig(AppConfig):
     name = "scoring"
+
+    def ready(self) -> None:
+        from features.models import PipelineRun
+        from features.services.runs import run_kind_register
+
+        # Explanation and scoring runs are the run engine's (features/services/runs.py), with their own step.
+        for kind in (PipelineRun.Kind.EXPLANATIONS, PipelineRun.Kind.SCORING):
+            run_kind_register(
+                kind=kind, first_task="scoring.tasks.run_step", resume="scoring.services.runs.feature_run_resume"
+            )

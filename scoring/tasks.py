@@ -1,8 +1,8 @@
 """django-q2 entry points. Thin: each calls a service."""
 
-from . import services
+from .services import run_steps
 
 
 def run_step(run_id: int) -> str:
-    run = services.run_step(run_id=run_id)
+    run = run_steps.feature_run_step(run_id=run_id)
     return f"run {run.pk}: {run.status}"

@@ -10,7 +10,8 @@ from accounts.decorators import refusal, wiki_write
 from explanations.models import Explanation
 from features.models import Feature, PipelineRun
 
-from . import selectors, services
+from . import selectors
+from .services.runs import PipelineRequestError, explanation_score_request, feature_explain_request
 
 
 def score_detail(request: HttpRequest, pk: int, score_pk: int) -> HttpResponse:
@@ -48,10 +49,10 @@ def feature_generate(request: HttpRequest, model_slug: str, source_slug: str, in
         index=index,
     )
     try:
-        run, created = services.feature_explain_request(
+        run, created = feature_explain_request(
             feature=feature, user=request.user, explainer=request.POST.get("explainer", "token-stats")
         )
-    except services.PipelineRequestError as error:
+    except PipelineRequestError as error:
         return refusal(request, str(error), status=400)
     return _run_started(request, run, created, "Explaining and scoring this feature")
 
@@ -61,7 +62,7 @@ def feature_generate(request: HttpRequest, model_slug: str, source_slug: str, in
 def explanation_score(request: HttpRequest, pk: int) -> HttpResponse:
     explanation = get_object_or_404(Explanation.objects.select_related("feature__source__model"), pk=pk)
     try:
-        run, created = services.explanation_score_request(explanation=explanation, user=request.user)
-    except services.PipelineRequestError as error:
+        run, created = explanation_score_request(explanation=explanation, user=request.user)
+    except PipelineRequestError as error:
         return refusal(request, str(error), status=400)
     return _run_started(request, run, created, "Scoring this explanation")

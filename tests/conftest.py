@@ -65,9 +65,9 @@ def sample_corpus_file(tmp_path_factory) -> Path:
 def computed_run(db, tiny_bert_dir, sample_corpus_file):
     """A finished activation run of the tiny BERT over the sample corpus: model `tiny-bert`,
     sources `0-mlp` and `2-mlp`, 48 neurons each, with top examples."""
-    from features import services
+    from features.services import activation_runs
 
-    run = services.activation_run_create(
+    run = activation_runs.activation_run_create(
         model_path=str(tiny_bert_dir),
         model_slug="tiny-bert",
         layers=[0, 2],
@@ -77,7 +77,7 @@ def computed_run(db, tiny_bert_dir, sample_corpus_file):
         top_k=5,
         sync=True,
     )
-    run = services.activation_run_start(run_id=run.pk)
+    run = activation_runs.activation_run_start(run_id=run.pk)
     assert run.status == "succeeded", run.error
     return run
 

@@ -8,10 +8,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from explanations import services as wiki
-from features import services
-from features.models import PipelineRun, Source
+from features.models import Source
 from features.pipeline.corpus import BUILTIN_CORPUS
 from features.pipeline.errors import PipelineInputError
+from features.services.activation_runs import activation_run_create
+from features.services.runs import run_enqueue
 
 from .. import filters, selectors, serializers
 from ..pagination import NewestFirst
@@ -49,7 +50,7 @@ class RunList(generics.ListAPIView):
         # Counted only for a valid request, as on the web page: a typo should not cost one of the few runs an hour.
         consume_wiki_rate(request, "run")
         try:
-            run = services.activation_run_create(
+            run = activation_run_create(
                 model=model,
                 layers=data["layers"],
                 dictionary_sources=dictionaries,
@@ -62,8 +63,7 @@ class RunList(generics.ListAPIView):
             )
         except PipelineInputError as error:
             raise ValidationError({"non_field_errors": [str(error)]}) from error
-        task_id = services.enqueue(run, "features.tasks.start_activation_run", run.pk)
-        PipelineRun.objects.filter(pk=run.pk).update(task_id=task_id)
+        run_enqueue(run=run)
         run = selectors.runs_for_api().get(pk=run.pk)
         return Response(serializers.RunOut(run).data, status=status.HTTP_202_ACCEPTED)
 

@@ -10,9 +10,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from explanations import services as wiki
-from features import services, uploads
+from features import uploads
 from features.models import LanguageModel, Source
 from features.pipeline.errors import PipelineInputError
+from features.services.registration import dictionary_register
 
 from .. import filters, selectors, serializers
 from ..errors import PayloadTooLarge
@@ -116,7 +117,7 @@ class SourceList(UploadLimitMixin, generics.ListAPIView):
                 if Source.objects.filter(model=model, slug=data["slug"]).exists():
                     taken = data["slug"]
                     raise PipelineInputError(f"{model.slug} already has a source {taken!r}; choose another name.")
-                source = services.dictionary_register(
+                source = dictionary_register(
                     model=model, path=data["path"], slug=data["slug"], hook_name=data["hook_name"]
                 )
             else:

@@ -1,14 +1,13 @@
 """The scores the game writes to the wiki: an explanation's `human` score, from the verdicts Verify
-collects, and the offline scores (with best_score) of an explanation written in Explain mode."""
+collects, and the offline scores (with best_score) of an explanation written in Explain mode. Both are written
+by scoring's one score writer (scoring/services/scores.py)."""
 
 import json
 
-from django.db import transaction
-
 from explanations.models import Explanation
-from features.services import feature_page_changed
 from scoring.core.errors import ScoringInputError
 from scoring.models import ExplanationScore
+from scoring.services.scores import explanation_best_score_raise, human_scores_save, score_save
 
 from ..core.explain import ExplainOutcome
 from ..core.reliability import Verdict, human_score, verifier_weight
@@ -72,13 +71,7 @@ def human_scores_update(*, explanations) -> dict[int, ExplanationScore | None]:
             continue
         fresh.append(score)
         current[explanation.pk] = score
-    changed = [*unsupported, *(score.revision_id for score in fresh)]
-    if changed:
-        with transaction.atomic():
-            if unsupported:
-                ExplanationScore.objects.filter(revision_id__in=unsupported, scorer="human").delete()
-            ExplanationScore.objects.bulk_create(fresh)
-            feature_page_changed(by_revision[revision_id].feature_id for revision_id in changed)
+    human_scores_save(scores=fresh, cleared=[by_revision[revision_id] for revision_id in unsupported])
     return current
 
 
@@ -100,12 +93,6 @@ def explanation_scores_store(*, explanation: Explanation, outcome: ExplainOutcom
     """Store the offline scores of an Explain answer on the explanation it became, raise its best_score when
     the headline beats it, and tell the feature page (its scores, and maybe its place in the list)."""
     revision = explanation.current_revision
-    ExplanationScore.objects.bulk_create(
-        [
-            ExplanationScore.from_result(result, explanation=explanation, revision=revision)
-            for result in outcome.results.values()
-        ]
-    )
-    if explanation.best_score is None or outcome.headline > explanation.best_score:
-        Explanation.objects.filter(pk=explanation.pk).update(best_score=outcome.headline)
-    feature_page_changed([explanation.feature_id])  # its scores, and maybe its place in the list
+    for result in outcome.results.values():
+        score_save(explanation=explanation, revision=revision, result=result)
+    explanation_best_score_raise(explanation=explanation, value=outcome.headline)

@@ -1,5 +1,5 @@
 """Where hard negatives come from when scoring a stored feature: corpus windows that contain an
-explanation's key tokens. Plain Python, no Django: the adapter (scoring/example_sets.py) feeds it stored
+explanation's key tokens. Plain Python, no Django: the adapter (scoring/stored_examples.py) feeds it stored
 windows and computes the feature's true activations on the ones it picks.
 
 An explanation's key tokens are the words it says the feature fires on, read literally as the offline judge

@@ -3,7 +3,7 @@
 
 from django import template
 
-from scoring.services import available_explainers as site_explainers
+from scoring.services.backends import available_explainers as site_explainers
 
 register = template.Library()
 

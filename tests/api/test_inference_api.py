@@ -2,8 +2,9 @@
 
 import pytest
 
-from features import inference, services
+from features import inference
 from features.models import Feature
+from features.services import activation_runs, registration
 
 from .conftest import error_of, make_model, make_source
 
@@ -12,11 +13,11 @@ TEXT = "The black cat sat on the warm mat."
 
 @pytest.fixture
 def gpt2_run(db, tiny_gpt2_dir, sample_corpus_file):
-    model = services.model_register(slug="tiny-gpt2", path=str(tiny_gpt2_dir))
-    run = services.activation_run_create(
+    model = registration.model_register(slug="tiny-gpt2", path=str(tiny_gpt2_dir))
+    run = activation_runs.activation_run_create(
         model=model, layers=[0], corpus=str(sample_corpus_file), n_windows=8, window_len=16, top_k=3, sync=True
     )
-    run = services.activation_run_start(run_id=run.pk)
+    run = activation_runs.activation_run_start(run_id=run.pk)
     assert run.status == "succeeded", run.error
     return run
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from django.test import override_settings
 
-from features import services
 from features.models import LanguageModel, PipelineRun, Source
+from features.services import activation_runs, registration
 
 from .conftest import error_of, make_model
 
@@ -22,7 +22,7 @@ def data_dir(settings, tmp_path) -> Path:
 
 @pytest.fixture
 def gpt2(db, tiny_gpt2_dir) -> LanguageModel:
-    return services.model_register(slug="tiny-gpt2", path=str(tiny_gpt2_dir))
+    return registration.model_register(slug="tiny-gpt2", path=str(tiny_gpt2_dir))
 
 
 def dictionary_files(directory: Path) -> dict:
@@ -111,7 +111,7 @@ def test_starting_a_run_and_following_it(as_alice, gpt2, sample_corpus_file):
     # Run it here, as a worker would (synchronously, on a small corpus).
     run.params = {**run.params, "sync": True, "corpus": str(sample_corpus_file)}
     run.save()
-    services.activation_run_start(run_id=run.pk)
+    activation_runs.activation_run_start(run_id=run.pk)
     status = as_alice.get(f"/api/v1/runs/{run.pk}/").json()
     assert status["status"] == "succeeded" and status["progress"] == 1.0
     assert as_alice.get("/api/v1/features/?model=tiny-gpt2&source=0-mlp").json()["results"]

@@ -15,7 +15,6 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from explanations.models import Explanation, ExplanationRevision
-from features import services
 from features.models import (
     ActivationExample,
     ContextWindow,
@@ -30,6 +29,7 @@ from features.pipeline.corpus import corpus_documents, make_windows
 from features.pipeline.dictionaries import load_dictionary
 from features.pipeline.loading import load_language_model
 from features.pipeline.stream import content_mask
+from features.services import activation_runs, registration, runs
 from tests.conftest import SAMPLE_TEXT
 
 pytestmark = pytest.mark.django_db
@@ -61,8 +61,8 @@ def snapshot(model_slug: str) -> dict:
 
 
 def run_sync(**params) -> PipelineRun:
-    run = services.activation_run_create(sync=True, **params)
-    return services.activation_run_start(run_id=run.pk)
+    run = activation_runs.activation_run_create(sync=True, **params)
+    return activation_runs.activation_run_start(run_id=run.pk)
 
 
 def test_a_run_stores_full_dashboards_of_neurons(computed_run, tiny_bert_dir, sample_corpus_file):
@@ -139,14 +139,14 @@ def test_rerunning_replaces_rows_and_keeps_explanations(computed_run, sample_cor
     assert snapshot("tiny-bert") == before
     assert Explanation.objects.get(pk=explanation.pk).feature_id == feature.pk
     # starting a finished run again does nothing
-    assert services.activation_run_start(run_id=rerun.pk).finished_at == rerun.finished_at
+    assert activation_runs.activation_run_start(run_id=rerun.pk).finished_at == rerun.finished_at
 
 
 def test_a_dictionary_source_gets_dashboards_equal_to_sae_lens_encoding(
     tiny_gpt2_dir, tiny_sae_dir, sample_corpus_file
 ):
-    model = services.model_register(slug="tiny-gpt2", path=str(tiny_gpt2_dir))
-    source = services.dictionary_register(model=model, path=str(tiny_sae_dir), slug="1-res")
+    model = registration.model_register(slug="tiny-gpt2", path=str(tiny_gpt2_dir))
+    source = registration.dictionary_register(model=model, path=str(tiny_sae_dir), slug="1-res")
     assert (source.kind, source.hook_name, source.n_features) == ("sae", "blocks.1.hook_resid_pre", 40)
     run = run_sync(
         model=model, dictionary_sources=[source], corpus=str(sample_corpus_file), n_windows=8, window_len=12, top_k=3
@@ -330,10 +330,12 @@ def test_a_run_whose_worker_is_killed_resumes_to_the_same_result(tiny_gpt2_dir, 
     reference = run_sync(model_path=str(tiny_gpt2_dir), model_slug="reference", shard_windows=100, **common)
     assert reference.status == PipelineRun.Status.SUCCEEDED
 
-    run = services.activation_run_create(model_path=str(tiny_gpt2_dir), model_slug="killed", shard_windows=2, **common)
+    run = activation_runs.activation_run_create(
+        model_path=str(tiny_gpt2_dir), model_slug="killed", shard_windows=2, **common
+    )
     worker = start_worker()
     try:
-        services.enqueue(run, "features.tasks.start_activation_run", run.pk)
+        runs.run_enqueue(run=run)
         wait_for(lambda: PipelineShard.objects.filter(run=run, status="done").count() >= 2, poll=0.02)
     finally:
         stop_worker(worker, signal.SIGKILL)  # mid-run, with no chance to clean up
@@ -368,7 +370,7 @@ def test_two_redis_broker_workers_give_the_same_result_as_the_orm_broker(tiny_gp
     redis.Redis.from_url(redis_url).flushdb()
     workers = [start_worker(REDIS_URL=redis_url, Q_CLUSTER_NAME="test-redis") for _ in range(2)]
     try:
-        run = services.activation_run_create(
+        run = activation_runs.activation_run_create(
             model_path=str(tiny_gpt2_dir), model_slug="redis", shard_windows=2, **common
         )
         # queue through the same broker the workers listen on
@@ -376,10 +378,10 @@ def test_two_redis_broker_workers_give_the_same_result_as_the_orm_broker(tiny_gp
             [
                 sys.executable,
                 "-c",
-                f"import django; django.setup(); from features import services; "
+                f"import django; django.setup(); from features.services.runs import run_enqueue; "
                 f"from features.models import PipelineRun; "
                 f"run = PipelineRun.objects.get(pk={run.pk}); "
-                f"services.enqueue(run, 'features.tasks.start_activation_run', run.pk)",
+                f"run_enqueue(run=run)",
             ],
             cwd=Path(settings.BASE_DIR),
             env=worker_environment(REDIS_URL=redis_url, Q_CLUSTER_NAME="test-redis"),
@@ -399,8 +401,8 @@ def test_two_redis_broker_workers_give_the_same_result_as_the_orm_broker(tiny_gp
 
 
 def test_a_registered_hook_override_is_what_runs_read(tiny_gpt2_dir, tiny_sae_dir, sample_corpus_file):
-    model = services.model_register(slug="tiny-gpt2", path=str(tiny_gpt2_dir))
-    source = services.dictionary_register(
+    model = registration.model_register(slug="tiny-gpt2", path=str(tiny_gpt2_dir))
+    source = registration.dictionary_register(
         model=model, path=str(tiny_sae_dir), slug="0-res", hook_name="blocks.0.hook_resid_pre"
     )
     assert source.hook_name == "blocks.0.hook_resid_pre"

@@ -1,12 +1,12 @@
-"""A run writes its examples as plain rows (features.services._insert_examples), not model instances: they must
+"""A run writes its examples as plain rows (dashboard_store.example_rows_insert), not model instances: they must
 read back exactly as bulk_create of the same examples wrote them, on SQLite and PostgreSQL."""
 
 import struct
 
 import numpy as np
 
-from features import services
 from features.models import ActivationExample, pack_floats, unpack_floats
+from features.services import dashboard_store
 
 READ_BACK = ["feature_id", "window_id", "kind", "rank", "values", "max_value", "max_token_index", "interval_index",
              "bin_min", "bin_max", "bin_contains"]  # fmt: skip
@@ -32,7 +32,7 @@ def test_inserted_rows_read_back_as_bulk_created_examples(computed_run):
     assert stored(feature_ids) == written_by_run
 
     ActivationExample.objects.filter(feature_id__in=feature_ids).delete()
-    services._insert_examples(written_by_run, batch_size=7)  # several batches, the last one short
+    dashboard_store.example_rows_insert(written_by_run, batch_size=7)  # several batches, the last one short
     assert stored(feature_ids) == written_by_run
 
 

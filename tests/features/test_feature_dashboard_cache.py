@@ -15,8 +15,8 @@ from django.test.utils import CaptureQueriesContext
 
 from api import services as api_services
 from explanations import services as explanation_services
-from features import services
 from features.models import Feature
+from features.services import activation_runs
 
 from .wiki_data import add_explanation, make_user
 
@@ -57,11 +57,11 @@ def test_a_second_view_reads_no_examples_and_shows_the_same_page(computed_run, c
 def test_a_new_run_shows_its_examples(computed_run, tiny_bert_dir, sample_corpus_file, client):
     feature = strongest_feature()
     assert page(client, feature).count('<li class="example">') == 5
-    run = services.activation_run_create(
+    run = activation_runs.activation_run_create(
         model_path=str(tiny_bert_dir), model_slug="tiny-bert", layers=[0, 2], corpus=str(sample_corpus_file),
         n_windows=12, window_len=16, top_k=3, sync=True,
     )  # fmt: skip
-    assert services.activation_run_start(run_id=run.pk).status == "succeeded"
+    assert activation_runs.activation_run_start(run_id=run.pk).status == "succeeded"
     assert page(client, feature).count('<li class="example">') == 3
 
 

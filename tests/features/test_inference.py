@@ -11,13 +11,14 @@ from django.core.cache import cache as django_cache
 from django.utils.html import escape
 from safetensors.torch import load_file, save_file
 
-from features import inference, services
+from features import inference
 from features.inference import InferenceInputError
 from features.models import Feature, LanguageModel, Source
 from features.pipeline import cache
 from features.pipeline.cache import LoadedCache
 from features.pipeline.corpus import special_token_frame
 from features.pipeline.loading import load_language_model
+from features.services import activation_runs, registration
 
 from ..conftest import save_tiny_dictionary
 
@@ -49,9 +50,9 @@ def firing_sae_dir(tmp_path_factory) -> Path:
 def gpt2_run(db, tiny_gpt2_dir, firing_sae_dir, sample_corpus_file):
     """The tiny GPT-2 (`tiny-gpt2`) with its layer-0 neurons (`0-mlp`) and a standard SAE on
     blocks.1.hook_resid_pre (`1-res`, prepend_bos false), computed over the sample corpus."""
-    model = services.model_register(slug="tiny-gpt2", path=str(tiny_gpt2_dir))
-    source = services.dictionary_register(model=model, path=str(firing_sae_dir), slug="1-res")
-    run = services.activation_run_create(
+    model = registration.model_register(slug="tiny-gpt2", path=str(tiny_gpt2_dir))
+    source = registration.dictionary_register(model=model, path=str(firing_sae_dir), slug="1-res")
+    run = activation_runs.activation_run_create(
         model=model,
         layers=[0],
         dictionary_sources=[source],
@@ -61,7 +62,7 @@ def gpt2_run(db, tiny_gpt2_dir, firing_sae_dir, sample_corpus_file):
         top_k=5,
         sync=True,
     )
-    run = services.activation_run_start(run_id=run.pk)
+    run = activation_runs.activation_run_start(run_id=run.pk)
     assert run.status == "succeeded", run.error
     return model
 
@@ -510,4 +511,4 @@ def test_the_new_pages_cannot_be_shadowed_by_a_model(slug, tiny_bert_dir, db):
     from features.pipeline.errors import PipelineInputError
 
     with pytest.raises(PipelineInputError, match="reserved"):
-        services.model_register(slug=slug, path=str(tiny_bert_dir))
+        registration.model_register(slug=slug, path=str(tiny_bert_dir))

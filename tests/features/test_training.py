@@ -4,7 +4,6 @@ import pytest
 import torch
 from django.core.management import CommandError, call_command
 
-from features import services
 from features.models import Feature, PipelineRun, Source
 from features.pipeline.corpus import corpus_documents, make_windows
 from features.pipeline.dictionaries import load_dictionary
@@ -13,6 +12,7 @@ from features.pipeline.hooks import parse_hook_name
 from features.pipeline.loading import load_language_model
 from features.pipeline.stream import content_mask
 from features.pipeline.training import train_sae, window_activations
+from features.services import activation_runs, registration
 
 HOOK = "blocks.1.hook_resid_pre"
 SMALL = {"d_sae": 48, "k": 6, "batch_tokens": 64, "buffer_tokens": 256, "lr": 3e-3}
@@ -89,12 +89,12 @@ def test_bad_arguments_fail_clearly(loaded, windows):
 def test_the_saved_sae_registers_as_a_source_and_runs_next_to_neurons(
     trained, tiny_gpt2_dir, sample_corpus_file, tmp_path
 ):
-    model = services.model_register(slug="tiny-gpt2", path=str(tiny_gpt2_dir))
-    source = services.dictionary_register(model=model, path=str(trained.save(tmp_path / "sae")), slug="1-res-sae")
+    model = registration.model_register(slug="tiny-gpt2", path=str(tiny_gpt2_dir))
+    source = registration.dictionary_register(model=model, path=str(trained.save(tmp_path / "sae")), slug="1-res-sae")
     assert (source.kind, source.hook_name, source.layer, source.n_features) == ("sae", HOOK, 1, 48)
     assert source.config["prepend_bos"] is None
 
-    run = services.activation_run_create(
+    run = activation_runs.activation_run_create(
         model=model,
         layers=[1],
         dictionary_sources=[source],
@@ -104,7 +104,7 @@ def test_the_saved_sae_registers_as_a_source_and_runs_next_to_neurons(
         top_k=3,
         sync=True,
     )
-    run = services.activation_run_start(run_id=run.pk)
+    run = activation_runs.activation_run_start(run_id=run.pk)
     assert run.status == PipelineRun.Status.SUCCEEDED, run.error
     assert Feature.objects.filter(source=source).count() == 48
     assert Feature.objects.filter(source__slug="1-mlp").count() == 128
@@ -114,7 +114,7 @@ def test_the_saved_sae_registers_as_a_source_and_runs_next_to_neurons(
 @pytest.mark.django_db
 def test_the_command_trains_saves_and_registers(tiny_gpt2_dir, sample_corpus_file, settings, tmp_path, capsys):
     settings.NEURONPEDIA_DATA_DIR = tmp_path / "data"
-    services.model_register(slug="tiny-gpt2", path=str(tiny_gpt2_dir))
+    registration.model_register(slug="tiny-gpt2", path=str(tiny_gpt2_dir))
     call_command(
         "train_sae",
         *("--model", "tiny-gpt2", "--hook", HOOK, "--slug", "1-res-sae", "--d-sae", "40", "--k", "4"),
@@ -130,7 +130,7 @@ def test_the_command_trains_saves_and_registers(tiny_gpt2_dir, sample_corpus_fil
 
 @pytest.mark.django_db
 def test_the_command_errors_clearly_on_a_hook_or_model_it_lacks(tiny_gpt2_dir, tmp_path):
-    services.model_register(slug="tiny-gpt2", path=str(tiny_gpt2_dir))
+    registration.model_register(slug="tiny-gpt2", path=str(tiny_gpt2_dir))
     common = ("--slug", "x-sae", "--out", str(tmp_path / "never"))
     with pytest.raises(CommandError, match=r"no hook 'blocks.9.hook_resid_pre': it has layers 0 to 1"):
         call_command("train_sae", "--model", "tiny-gpt2", "--hook", "blocks.9.hook_resid_pre", *common)

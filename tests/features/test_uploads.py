@@ -15,10 +15,11 @@ from django.test import Client
 from django_q.models import OrmQ
 from safetensors.torch import save_file
 
-from features import services, uploads
+from features import uploads
 from features.forms import DictionaryUploadForm
 from features.models import LanguageModel, PipelineRun, Source
 from features.pipeline.corpus import BUILTIN_CORPUS
+from features.services import activation_runs, registration
 from tests.conftest import save_tiny_dictionary
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +54,7 @@ def client_ada(ada) -> Client:
 
 @pytest.fixture
 def gpt2(db, tiny_gpt2_dir) -> LanguageModel:
-    return services.model_register(slug="tiny-gpt2", path=str(tiny_gpt2_dir))
+    return registration.model_register(slug="tiny-gpt2", path=str(tiny_gpt2_dir))
 
 
 def stored_files(directory: Path) -> list[Path]:
@@ -463,7 +464,7 @@ def test_the_run_form_starts_a_queued_run_on_the_task_queue(client_ada, ada, gpt
 
 
 def test_the_run_form_includes_chosen_dictionaries(client_ada, gpt2, tiny_sae_dir):
-    source = services.dictionary_register(model=gpt2, path=str(tiny_sae_dir), slug="1-res")
+    source = registration.dictionary_register(model=gpt2, path=str(tiny_sae_dir), slug="1-res")
     form = client_ada.get("/runs/new/tiny-gpt2/").content.decode()
     assert f'name="dictionaries" value="{source.pk}"' in form and "tiny-gpt2/1-res" in form
     client_ada.post("/runs/new/tiny-gpt2/", {**RUN, "layers": [], "dictionaries": [source.pk]})
@@ -497,7 +498,7 @@ def test_a_corpus_that_does_not_parse_is_refused(client_ada, gpt2, data_dir):
     ("changes", "message"),
     [
         ({"n_windows": 0}, "Ensure this value is greater than or equal to 1."),
-        ({"n_windows": services.MAX_WINDOWS + 1}, "Ensure this value is less than or equal to 1000000."),
+        ({"n_windows": activation_runs.MAX_WINDOWS + 1}, "Ensure this value is less than or equal to 1000000."),
         ({"window_len": 1}, "Ensure this value is greater than or equal to 2."),
         ({"top_k": 0}, "Ensure this value is greater than or equal to 1."),
         ({"layers": [7]}, "Layer 7 does not exist: tiny-gpt2 has layers 0 to 1."),

@@ -276,9 +276,9 @@ def test_it_shows_the_histogram_interval_samples_and_similar_features(computed_r
 
 
 def test_a_causal_model_feature_page_shows_its_output_logits(db, client, tiny_gpt2_dir, sample_corpus_file):
-    from features import services
+    from features.services import activation_runs
 
-    run = services.activation_run_create(
+    run = activation_runs.activation_run_create(
         model_path=str(tiny_gpt2_dir),
         model_slug="tiny-gpt2",
         layers=[1],
@@ -288,7 +288,7 @@ def test_a_causal_model_feature_page_shows_its_output_logits(db, client, tiny_gp
         top_k=3,
         sync=True,
     )
-    services.activation_run_start(run_id=run.pk)
+    activation_runs.activation_run_start(run_id=run.pk)
     feature = Feature.objects.get(source__model__slug="tiny-gpt2", index=5)
     content = client.get(feature.get_absolute_url()).content.decode()
     assert "Top positive logits" in content and "Top negative logits" in content

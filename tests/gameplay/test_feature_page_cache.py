@@ -5,8 +5,8 @@ import pytest
 from django.test import Client
 
 from explanations import services as wiki
-from scoring.example_sets import FeatureExamples
-from scoring.services import explanation_score
+from scoring.services.scores import explanation_score
+from scoring.stored_examples import FeatureExamples
 
 from .conftest import login
 

@@ -257,15 +257,15 @@ def test_cards_of_a_real_model_are_held_out_windows_whose_truth_is_live_inferenc
     """With a real (tiny) model on disk: every card's window is a stored window of the model that is not among
     the feature's examples (which its page shows with their values), and its values are the feature's live
     activations there, as inference on that one window gives them."""
-    from features import services as pipeline
     from features.inference import feature_activations_for_token_ids
     from features.models import Feature
+    from features.services import activation_runs
 
-    run = pipeline.activation_run_create(
+    run = activation_runs.activation_run_create(
         model_path=str(tiny_bert_dir), model_slug="tiny-bert", layers=[2], corpus=str(sample_corpus_file),
         n_windows=36, window_len=16, top_k=4, sync=True,
     )  # fmt: skip
-    assert pipeline.activation_run_start(run_id=run.pk).status == "succeeded"
+    assert activation_runs.activation_run_start(run_id=run.pk).status == "succeeded"
     feature = (
         Feature.objects.filter(source__model__slug="tiny-bert", max_activation__gt=0)
         .select_related("source__model")

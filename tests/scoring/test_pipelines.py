@@ -9,9 +9,11 @@ from explanations import services as wiki
 from explanations.models import Explanation
 from features.inference import feature_activations_for_token_ids
 from features.models import ActivationExample, ContextWindow, Feature, PipelineRun, Source
-from scoring import services
+from features.services.runs import run_enqueue, run_resume
 from scoring.core.records import normalise_token
 from scoring.models import ExplanationScore
+from scoring.services import run_steps
+from scoring.services.runs import explain_run_create, score_run_create
 from tests.features.test_activation_runs import start_worker, stop_worker
 from tests.scoring.llm_server import ScriptedLLMServer
 
@@ -27,15 +29,15 @@ def source(slug: str = "0-mlp") -> Source:
 
 
 def explain_source(src: Source, **options) -> PipelineRun:
-    run, created = services.explain_run_create(source=src, sync=True, **options)
+    run, created = explain_run_create(source=src, sync=True, **options)
     assert created
-    return services.run_enqueue(run)
+    return run_enqueue(run=run)
 
 
 def score_source(src: Source, **options) -> PipelineRun:
-    run, created = services.score_run_create(source=src, sync=True, **options)
+    run, created = score_run_create(source=src, sync=True, **options)
     assert created
-    return services.run_enqueue(run)
+    return run_enqueue(run=run)
 
 
 def counts(src: Source) -> tuple[int, int]:
@@ -81,10 +83,10 @@ def test_running_the_same_pipelines_again_writes_nothing_new(computed_run):
 
 def test_a_request_while_the_same_run_is_queued_returns_that_run(computed_run):
     src = source()
-    run, created = services.explain_run_create(source=src, scorers=SCORERS)
-    again, created_again = services.explain_run_create(source=src, scorers=SCORERS)
+    run, created = explain_run_create(source=src, scorers=SCORERS)
+    again, created_again = explain_run_create(source=src, scorers=SCORERS)
     assert created and not created_again and again.pk == run.pk
-    other, created_other = services.explain_run_create(source=src, scorers=["simulation"])
+    other, created_other = explain_run_create(source=src, scorers=["simulation"])
     assert created_other and other.pk != run.pk
 
 
@@ -201,10 +203,8 @@ def test_an_llm_explainer_writes_through_the_pipeline_and_a_refused_key_stops_th
     with ScriptedLLMServer() as server:
         settings.OPENAI_BASE_URL = server.base_url
         server.reply("the word cat after a colour word")
-        run, _ = services.explain_run_create(
-            feature=feature, explainer="openai-compatible", llm_model="gpt-test", sync=True
-        )
-        run = services.run_enqueue(run)
+        run, _ = explain_run_create(feature=feature, explainer="openai-compatible", llm_model="gpt-test", sync=True)
+        run = run_enqueue(run=run)
         assert run.status == "succeeded", run.error
         explanation = Explanation.objects.get(feature=feature)
         assert (explanation.text, explanation.method, explanation.explainer_model) == (
@@ -225,7 +225,7 @@ def test_an_llm_explainer_writes_through_the_pipeline_and_a_refused_key_stops_th
         firing = Feature.objects.filter(source=source(), max_activation__gt=0).count()
         for _ in range(firing - 1):
             server.reply("the word cat")
-        run = services.run_resume(run_id=run.pk)
+        run = run_resume(run_id=run.pk).run
     assert run.status == "succeeded" and run.error == "" and run.failures == [], run.failures
     assert run.items_done == run.items_total == firing
     assert Explanation.objects.filter(method="openai-compatible", generated=True).count() == firing
@@ -234,13 +234,13 @@ def test_an_llm_explainer_writes_through_the_pipeline_and_a_refused_key_stops_th
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_run_executes_on_a_real_qcluster_worker(tiny_bert_dir, sample_corpus_file, capsys):
-    from features import services as feature_services
+    from features.services.activation_runs import activation_run_create, activation_run_start
 
-    run = feature_services.activation_run_create(
+    run = activation_run_create(
         model_path=str(tiny_bert_dir), model_slug="tiny-bert", layers=[0], corpus=str(sample_corpus_file),
         n_windows=6, window_len=16, top_k=3, sync=True,
     )  # fmt: skip
-    assert feature_services.activation_run_start(run_id=run.pk).status == "succeeded"
+    assert activation_run_start(run_id=run.pk).status == "succeeded"
     worker = start_worker()
     try:
         call_command("explain_source", "tiny-bert/0-mlp", "--scorers", "fuzzing", "--timeout", "120")
@@ -292,7 +292,7 @@ def test_a_step_goes_on_when_another_process_writes_meanwhile(computed_run, monk
 
     from django.db import connection
 
-    real_feature_work = services._feature_work
+    real_feature_work = run_steps._feature_work
 
     def after_a_write_elsewhere(*args, **kwargs):
         def write():
@@ -304,8 +304,8 @@ def test_a_step_goes_on_when_another_process_writes_meanwhile(computed_run, monk
         thread.join()
         return real_feature_work(*args, **kwargs)
 
-    monkeypatch.setattr(services, "FEATURE_BATCH", 10)  # several batches of the 48 features
-    monkeypatch.setattr(services, "_feature_work", after_a_write_elsewhere)
+    monkeypatch.setattr(run_steps, "FEATURE_BATCH", 10)  # several batches of the 48 features
+    monkeypatch.setattr(run_steps, "_feature_work", after_a_write_elsewhere)
 
     run = explain_source(source(), scorers=["fuzzing"])
 
@@ -319,7 +319,7 @@ def test_a_step_that_breaks_outside_a_feature_ends_the_run_failed_and_resumable(
     whoever followed it waiting; now the run fails with the reason and Resume goes on where it stopped."""
     from django.db import OperationalError
 
-    real_step_save = services._step_save
+    real_step_save = run_steps._step_save
     calls = []
 
     def locked_on_the_third_save(*args, **kwargs):
@@ -328,14 +328,14 @@ def test_a_step_that_breaks_outside_a_feature_ends_the_run_failed_and_resumable(
             raise OperationalError("database is locked")
         return real_step_save(*args, **kwargs)
 
-    monkeypatch.setattr(services, "_step_save", locked_on_the_third_save)
+    monkeypatch.setattr(run_steps, "_step_save", locked_on_the_third_save)
     run = explain_source(source(), scorers=["fuzzing"])
 
     assert run.status == "failed" and run.finished_at is not None
     assert run.error.startswith("Internal error (OperationalError): database is locked. Resume the run")
     assert 0 < counts(source())[0] < Feature.objects.filter(source=source(), max_activation__gt=0).count()
 
-    run = services.run_resume(run_id=run.pk)
+    run = run_resume(run_id=run.pk).run
 
     firing = Feature.objects.filter(source=source(), max_activation__gt=0).count()
     assert run.status == "succeeded" and run.error == ""

@@ -161,10 +161,10 @@ def test_the_breakdown_page_shows_every_example_highlighted_and_what_the_judge_g
 
 
 def test_a_failed_scoring_run_shows_its_failures_and_resumes_from_the_run_page(client, alice, feature):
-    from scoring import services
+    from scoring.services.runs import score_run_create
 
     explanation = wiki.explanation_create(feature=feature, text="the word cat", author=alice, embed=False)
-    run, _ = services.score_run_create(explanation=explanation, scorers=["fuzzing"], created_by=alice)
+    run, _ = score_run_create(explanation=explanation, scorers=["fuzzing"], created_by=alice)
     failure = {"feature": str(feature), "url": feature.get_absolute_url(), "error": "The LLM endpoint is down."}
     PipelineRun.objects.filter(pk=run.pk).update(
         status="failed", error="Stopped: the LLM endpoint is down.", failures=[failure], params={**run.params,
@@ -190,7 +190,7 @@ def test_the_breakdown_of_a_dense_feature_shows_each_span_in_its_window(client, 
     from scoring.core.judges import OracleJudge
     from scoring.core.records import ActivationRecord
     from scoring.core.scorers import get_scorer
-    from scoring.example_sets import _shown
+    from scoring.stored_examples import _shown
 
     def stored(tag: str, position: int, active: dict[int, float]) -> tuple[ContextWindow, ActivationRecord]:
         tokens = [f"{tag}t{i}z" for i in range(64)]

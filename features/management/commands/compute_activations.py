@@ -1,11 +1,10 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from features import services
 from features.models import LanguageModel, Source
 from features.pipeline.corpus import BUILTIN_CORPUS
 from features.pipeline.errors import PipelineInputError
-
-from ._runs import enqueue_and_follow
+from features.services.activation_runs import activation_run_create
+from features.services.runs import run_enqueue_and_follow
 
 
 def number_list(value: str) -> list[int]:
@@ -60,7 +59,7 @@ class Command(BaseCommand):
         elif options["dictionaries"]:
             raise CommandError("--dictionaries needs --model (register the model first).")
         try:
-            run = services.activation_run_create(
+            run = activation_run_create(
                 model=model,
                 model_path=options["model_path"] or "",
                 model_slug=options["slug"],
@@ -77,9 +76,8 @@ class Command(BaseCommand):
             )
         except PipelineInputError as error:
             raise CommandError(str(error)) from error
-        enqueue_and_follow(
-            run,
-            "features.tasks.start_activation_run",
+        run_enqueue_and_follow(
+            run=run,
             wait=not options["no_wait"],
             stdout=self.stdout,
             timeout_s=options["timeout"],

@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from features import services
 from features.models import LanguageModel
 from features.pipeline.errors import PipelineInputError
+from features.services.registration import dictionary_register
 
 
 class Command(BaseCommand):
@@ -22,7 +22,7 @@ class Command(BaseCommand):
         if language_model is None:
             raise CommandError(f"No model {model!r} is registered.")
         try:
-            source = services.dictionary_register(model=language_model, path=path, slug=slug, hook_name=hook)
+            source = dictionary_register(model=language_model, path=path, slug=slug, hook_name=hook)
         except PipelineInputError as error:
             raise CommandError(str(error)) from error
         self.stdout.write(

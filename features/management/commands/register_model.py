@@ -1,8 +1,8 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from features import services
 from features.pipeline.errors import PipelineInputError
+from features.services.registration import model_register, model_slug_validate
 from features.uploads import checkpoint_directory_check, shown_path
 
 
@@ -17,11 +17,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, path, slug, name, description, **options):
         try:
-            services.validate_model_slug(slug)
+            model_slug_validate(slug=slug)
             # The loader reports a corrupt safetensors file with a traceback and builds an empty tokenizer when
             # the tokenizer's files are missing: check those first.
             checkpoint_directory_check(path)
-            model = services.model_register(slug=slug, path=path, display_name=name, description=description)
+            model = model_register(slug=slug, path=path, display_name=name, description=description)
         except PipelineInputError as error:
             raise CommandError(str(error)) from error
         except OSError as error:  # a file the check could list but the loader cannot read

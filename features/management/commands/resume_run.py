@@ -1,13 +1,14 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from features import services
 from features.models import PipelineRun
-
-from ._runs import follow
+from features.services.runs import run_follow, run_resume
 
 
 class Command(BaseCommand):
-    help = "Queue again the unfinished shards of an activation run (after a crash or a fixed failure)."
+    help = (
+        "Queue again what a run has not done, whatever its kind (after a crash, or a failure since fixed): the "
+        "unfinished shards of an activation run, the features an explanation or scoring run has not reached."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("run_id", type=int)
@@ -15,13 +16,13 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=7200)
 
     def handle(self, *args, run_id, no_wait, timeout, **options):
-        run = PipelineRun.objects.filter(pk=run_id, kind=PipelineRun.Kind.ACTIVATIONS).first()
+        run = PipelineRun.objects.filter(pk=run_id).first()
         if run is None:
-            raise CommandError(f"There is no activation run #{run_id}.")
+            raise CommandError(f"There is no run #{run_id}.")
         if run.status == PipelineRun.Status.SUCCEEDED:
             self.stdout.write(f"Run #{run_id} already succeeded.")
             return
-        count = services.activation_run_resume(run_id=run_id)
-        self.stdout.write(f"Queued {count} shard(s) of run #{run_id} again.")
+        resumed = run_resume(run_id=run_id)
+        self.stdout.write(resumed.summary)
         if not no_wait:
-            follow(PipelineRun.objects.get(pk=run_id), stdout=self.stdout, timeout_s=timeout)
+            run_follow(run=resumed.run, stdout=self.stdout, timeout_s=timeout)

@@ -5,13 +5,13 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from features import services
 from features.models import LanguageModel, slug_validator
 from features.pipeline import cache
 from features.pipeline.corpus import BUILTIN_CORPUS, corpus_documents, make_windows
 from features.pipeline.errors import PipelineInputError
 from features.pipeline.hooks import hook_module, parse_hook_name
 from features.pipeline.training import ARCHITECTURES, train_sae
+from features.services.registration import dictionary_register
 
 
 class Command(BaseCommand):
@@ -81,7 +81,7 @@ class Command(BaseCommand):
                     on_progress=lambda done, total: bar.update(done - bar.n),
                 )
             trained.save(directory)
-            source = services.dictionary_register(model=model, path=str(directory), slug=slug)
+            source = dictionary_register(model=model, path=str(directory), slug=slug)
         except PipelineInputError as error:
             raise CommandError(str(error)) from error
         self.stdout.write(f"Trained: {trained.report.summary()}.")

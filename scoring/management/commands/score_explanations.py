@@ -5,11 +5,11 @@ from django.core.management.base import BaseCommand, CommandError
 from scoring.core.errors import LLMError, ScoringInputError
 from scoring.core.examples import DEFAULT_RELATIVE_THRESHOLD, ExampleSet
 from scoring.core.formats import example_set_from_line, explanation_from_line, rule_from_spec, verdicts_from_json
+from scoring.core.jsonl import FatalLineError, open_text, run_jsonl
 from scoring.core.judges import OfflineJudge
 from scoring.core.llm import ChatClient
 from scoring.core.llm_judge import LLMJudge
 from scoring.core.scorers import SCORERS, get_scorer
-from scoring.jsonl import FatalLineError, open_text, run_jsonl
 
 JUDGES = ("offline", "openai-compatible")
 

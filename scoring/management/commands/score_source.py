@@ -4,8 +4,8 @@ import functools
 
 from django.core.management.base import BaseCommand
 
-from scoring import services
 from scoring.core.scorers import SCORERS
+from scoring.services.runs import DEFAULT_SCORERS, score_run_create
 
 from ._sources import add_llm_arguments, add_run_arguments, create_and_report, scorer_list
 
@@ -22,8 +22,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--scorers",
             type=scorer_list,
-            default=list(services.DEFAULT_SCORERS),
-            help=f"Comma-separated, from {', '.join(sorted(SCORERS))} (default: {','.join(services.DEFAULT_SCORERS)})",
+            default=list(DEFAULT_SCORERS),
+            help=f"Comma-separated, from {', '.join(sorted(SCORERS))} (default: {','.join(DEFAULT_SCORERS)})",
         )
         add_llm_arguments(parser, who="judge")
         parser.add_argument("--force", action="store_true", help="Recompute scores that are already there")
@@ -32,6 +32,6 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         create_and_report(
             self,
-            functools.partial(services.score_run_create, scorers=options["scorers"], force=options["force"]),
+            functools.partial(score_run_create, scorers=options["scorers"], force=options["force"]),
             options,
         )

@@ -1,0 +1,365 @@
+"""The activation pipeline's run: every feature's dashboard of some sources of a model over a corpus.
+
+A run is planned into shards (slices of the corpus's windows). Each shard is a django-q2 task that computes every
+source's dashboards over its windows and stores the partial result; the last shard to finish queues the finalize
+task, which merges the partials (exactly: see features/pipeline/dashboards.py) and writes all features, examples
+and windows in one transaction (dashboard_store.py). A run with one shard finalizes in the shard's own task.
+Every step is safe to run again. The run itself (creating, queueing, progress, failure, resuming) is the run
+engine's (runs.py); this module holds the steps.
+"""
+
+import logging
+import math
+import time
+import traceback
+from pathlib import Path
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from features.models import LanguageModel, PipelineRun, PipelineShard, ShardPartial, Source
+from features.pipeline import cache
+from features.pipeline.corpus import BUILTIN_CORPUS, Windows, corpus_documents, make_windows
+from features.pipeline.dashboards import DashboardAccumulator
+from features.pipeline.errors import PipelineInputError
+from features.pipeline.sources import SourceSpec, dictionary_source, neuron_source
+from features.pipeline.stream import compute_dashboards
+
+from .dashboard_store import context_windows_store, neuron_source_save, source_dashboards_save
+from .registration import model_save, model_slug_validate
+from .runs import Resumption, run_create, run_fail, run_succeed, run_task_enqueue, run_update
+
+logger = logging.getLogger(__name__)
+
+START_TASK = "features.tasks.start_activation_run"
+SHARD_TASK = "features.tasks.compute_activation_shard"
+FINALIZE_TASK = "features.tasks.finalize_activation_run"
+
+MAX_WINDOWS = 1_000_000
+MAX_WINDOW_LEN = 4096
+MAX_TOP_K = 200
+
+
+def activation_run_create(
+    *,
+    layers: list[int] = (),
+    dictionary_sources: list[Source] = (),
+    model: LanguageModel | None = None,
+    model_path: str = "",
+    model_slug: str = "",
+    corpus: str = BUILTIN_CORPUS,
+    n_windows: int = 1700,
+    window_len: int = 128,
+    top_k: int = 20,
+    samples_per_bin: int = 3,
+    batch_size: int = 32,
+    shard_windows: int = 2048,
+    sync: bool = False,
+    created_by: AbstractBaseUser | None = None,
+) -> PipelineRun:
+    """Validate what can be validated without loading the model and record a queued run.
+
+    A run either names a registered model, or a checkpoint path (and slug) that the run registers
+    when it succeeds, so a failed run leaves no half-registered model behind. Its sources are the
+    MLP neurons of `layers` and the registered dictionary sources of the model.
+    """
+    if model is None and not model_path:
+        raise PipelineInputError("Give a registered model or a checkpoint path.")
+    if model is None and not model_slug:
+        model_slug = Path(model_path).name.lower()
+    if model is None:
+        model_slug_validate(slug=model_slug)
+    layers = sorted(set(layers))
+    if not layers and not dictionary_sources:
+        raise PipelineInputError("Choose at least one layer or dictionary.")
+    if any(layer < 0 for layer in layers):
+        raise PipelineInputError("Layers are numbered from 0.")
+    for source in dictionary_sources:
+        if model is None or source.model_id != model.pk or not source.dictionary_path:
+            raise PipelineInputError(f"{source} is not a dictionary of this model.")
+    if not 1 <= n_windows <= MAX_WINDOWS:
+        raise PipelineInputError(f"The number of windows must be between 1 and {MAX_WINDOWS:,}.")
+    if not 2 <= window_len <= MAX_WINDOW_LEN:
+        raise PipelineInputError(f"The window length must be between 2 and {MAX_WINDOW_LEN} tokens.")
+    if not 1 <= top_k <= MAX_TOP_K:
+        raise PipelineInputError(f"top_k must be between 1 and {MAX_TOP_K}.")
+    if not 1 <= samples_per_bin <= 20:
+        raise PipelineInputError("samples_per_bin must be between 1 and 20.")
+    if not 1 <= batch_size <= 1024:
+        raise PipelineInputError("The batch size must be between 1 and 1024.")
+    if not 1 <= shard_windows <= MAX_WINDOWS:
+        raise PipelineInputError(f"shard_windows must be between 1 and {MAX_WINDOWS:,}.")
+    params = {
+        "layers": layers,
+        "dictionary_sources": [source.pk for source in dictionary_sources],
+        "corpus": corpus,
+        "n_windows": n_windows,
+        "window_len": window_len,
+        "top_k": top_k,
+        "samples_per_bin": samples_per_bin,
+        "batch_size": batch_size,
+        "shard_windows": shard_windows,
+        "model_path": model_path or (model.path if model else ""),
+        "model_slug": model.slug if model else model_slug,
+    }
+    run, _ = run_create(kind=PipelineRun.Kind.ACTIVATIONS, params=params, model=model, created_by=created_by, sync=sync)
+    return run
+
+
+def _internal_error(error: Exception) -> str:
+    return f"Internal error ({type(error).__name__}): {error}\n\n{traceback.format_exc(limit=5)}"
+
+
+class _RunPlan:
+    """What every step of a run needs: the loaded model, its sources, and the corpus windows."""
+
+    def __init__(self, run: PipelineRun) -> None:
+        params = run.params
+        self.loaded = cache.models.get(params["model_path"])
+        self.sources: list[SourceSpec] = [neuron_source(self.loaded, layer) for layer in params["layers"]]
+        self.source_rows: dict[str, Source] = {}
+        for row in Source.objects.filter(pk__in=params.get("dictionary_sources", [])).order_by("pk"):
+            dictionary = cache.dictionaries.get(row.dictionary_path)
+            self.sources.append(dictionary_source(self.loaded, dictionary, row.slug, hook_name=row.hook_name))
+            self.source_rows[row.slug] = row
+        if len(params.get("dictionary_sources", [])) != len(self.source_rows):
+            raise PipelineInputError("A dictionary source of this run no longer exists.")
+        wishes = {spec.dictionary.prepend_bos for spec in self.sources if spec.dictionary} - {None}
+        if len(wishes) > 1:
+            raise PipelineInputError("The dictionaries disagree on prepend_bos; run them in separate runs.")
+        self.prepend_bos = wishes.pop() if wishes else None
+        self.params = params
+
+    def windows(self, count: int) -> Windows:
+        return make_windows(
+            self.loaded.tokenizer,
+            corpus_documents(self.params["corpus"]),
+            n_windows=count,
+            window_len=self.params["window_len"],
+            corpus_name=self.params["corpus"],
+            prepend_bos=self.prepend_bos,
+        )
+
+
+def activation_run_start(*, run_id: int) -> PipelineRun:
+    """Validate a run against its model, cut its corpus into shards and queue them."""
+    run = PipelineRun.objects.get(pk=run_id)
+    if run.is_finished or run.shards.exists():
+        return run
+    run_update(run=run, status=PipelineRun.Status.RUNNING, started_at=timezone.now(), message="Loading the model")
+    try:
+        plan = _RunPlan(run)
+        run_update(run=run, message="Tokenizing the corpus")
+        n_windows = len(plan.windows(run.params["n_windows"]).token_ids)
+        shard_windows = run.params["shard_windows"]
+        shard_count = math.ceil(n_windows / shard_windows)
+        with transaction.atomic():
+            # Two start tasks for one run (a resume racing a slow worker) must not both cut shards.
+            run = PipelineRun.objects.select_for_update().get(pk=run.pk)
+            if run.shards.exists():
+                return run
+            PipelineShard.objects.bulk_create(
+                PipelineShard(
+                    run=run,
+                    index=index,
+                    first_window=index * shard_windows,
+                    n_windows=min(shard_windows, n_windows - index * shard_windows),
+                )
+                for index in range(shard_count)
+            )
+            params = {**run.params, "windows_available": n_windows}
+            run_update(
+                run=run,
+                params=params,
+                shards_total=shard_count,
+                progress=0.02,
+                message=f"Queued {shard_count} shard(s)",
+            )
+    except PipelineInputError as error:
+        run_fail(run=run, error=str(error))
+        return run
+    except Exception as error:
+        logger.exception("Starting activation run %s failed", run.pk)
+        run_fail(run=run, error=_internal_error(error))
+        return run
+    for shard in run.shards.all():
+        run_task_enqueue(run=run, task=SHARD_TASK, arg=shard.pk)
+    run.refresh_from_db()
+    return run
+
+
+def activation_run_resume(run: PipelineRun) -> Resumption:
+    """What resuming an activation run queues (the run engine's run_resume calls it): every shard that is not
+    done, or the finalize step if they all are, or the start step if the run was never cut into shards."""
+    if not run.shards.exists():
+        return Resumption(
+            tasks=[(START_TASK, run.pk)],
+            status=PipelineRun.Status.QUEUED,
+            message="Resuming",
+            summary=f"Queued 1 step(s) of run #{run.pk} again.",
+        )
+    pending = list(run.shards.exclude(status=PipelineShard.Status.DONE))
+    PipelineShard.objects.filter(pk__in=[shard.pk for shard in pending]).update(
+        status=PipelineShard.Status.QUEUED, error=""
+    )
+    tasks = [(SHARD_TASK, shard.pk) for shard in pending] or [(FINALIZE_TASK, run.pk)]
+    return Resumption(
+        tasks=tasks,
+        status=PipelineRun.Status.RUNNING,
+        message=f"Resuming {len(pending)} shard(s)",
+        summary=f"Queued {len(tasks)} step(s) of run #{run.pk} again.",
+    )
+
+
+class _ShardProgress:
+    """Adds a shard's processed tokens to its run at most once a second (F() expressions, so shards on
+    several workers add up correctly)."""
+
+    def __init__(self, run: PipelineRun, window_len: int, total_windows: int) -> None:
+        self.run_pk = run.pk
+        self.window_len = window_len
+        self.total_windows = total_windows
+        self.reported = 0
+        self.last_write = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.last_write < 1.0 and done < total:
+            return
+        self.last_write = now
+        new_windows = done - self.reported
+        self.reported = done
+        PipelineRun.objects.filter(pk=self.run_pk).update(
+            tokens_done=F("tokens_done") + new_windows * self.window_len,
+            heartbeat_at=timezone.now(),
+        )
+        run = PipelineRun.objects.only("tokens_done").get(pk=self.run_pk)
+        fraction = min(run.tokens_done / (self.total_windows * self.window_len), 1.0)
+        PipelineRun.objects.filter(pk=self.run_pk).update(
+            progress=0.02 + 0.88 * fraction, message=f"Computing activations: {fraction:.0%} of the windows"
+        )
+
+
+def activation_shard_compute(*, shard_id: int) -> PipelineShard:
+    shard = PipelineShard.objects.select_related("run").get(pk=shard_id)
+    run = shard.run
+    if shard.status == PipelineShard.Status.DONE or run.is_finished:
+        return shard
+    PipelineShard.objects.filter(pk=shard.pk).update(
+        status=PipelineShard.Status.RUNNING, attempts=F("attempts") + 1, started_at=timezone.now()
+    )
+    started = time.monotonic()
+    try:
+        plan = _RunPlan(run)
+        windows = plan.windows(shard.first_window + shard.n_windows)
+        shard_windows = windows.token_ids[shard.first_window : shard.first_window + shard.n_windows]
+        accumulators = compute_dashboards(
+            plan.loaded,
+            plan.sources,
+            shard_windows,
+            first_window_id=shard.first_window,
+            top_k=run.params["top_k"],
+            samples_per_bin=run.params["samples_per_bin"],
+            batch_size=run.params["batch_size"],
+            on_progress=_ShardProgress(run, run.params["window_len"], run.params["windows_available"]),
+        )
+        if run.shards_total == 1:
+            # Nothing to merge: finalize here rather than store a partial only to read it back.
+            PipelineShard.objects.filter(pk=shard.pk).update(
+                status=PipelineShard.Status.DONE, seconds=time.monotonic() - started, finished_at=timezone.now()
+            )
+            PipelineRun.objects.filter(pk=run.pk).update(shards_done=1)
+            _finalize(run, plan, accumulators, windows)
+            return shard
+        with transaction.atomic():
+            ShardPartial.objects.filter(shard=shard).delete()
+            ShardPartial.objects.bulk_create(
+                ShardPartial(shard=shard, source_slug=slug, data=accumulator.to_bytes())
+                for slug, accumulator in accumulators.items()
+            )
+            PipelineShard.objects.filter(pk=shard.pk).update(
+                status=PipelineShard.Status.DONE, seconds=time.monotonic() - started, finished_at=timezone.now()
+            )
+            run = PipelineRun.objects.select_for_update().get(pk=run.pk)
+            done = run.shards.filter(status=PipelineShard.Status.DONE).count()
+            all_done = done == run.shards_total and run.status == PipelineRun.Status.RUNNING
+            PipelineRun.objects.filter(pk=run.pk).update(
+                shards_done=done,
+                **({"status": PipelineRun.Status.FINALIZING, "message": "Merging shards"} if all_done else {}),
+            )
+        if all_done:  # after the commit, so the finalize task sees every shard's partial
+            run_task_enqueue(run=run, task=FINALIZE_TASK, arg=run.pk)
+    except PipelineInputError as error:
+        PipelineShard.objects.filter(pk=shard.pk).update(status=PipelineShard.Status.FAILED, error=str(error))
+        run_fail(run=run, error=str(error))
+    except Exception as error:
+        logger.exception("Shard %s of activation run %s failed", shard.pk, run.pk)
+        PipelineShard.objects.filter(pk=shard.pk).update(
+            status=PipelineShard.Status.FAILED, error=_internal_error(error)
+        )
+        run_fail(run=run, error=f"Shard {shard.index} failed; resume the run to retry it. " + _internal_error(error))
+    return shard
+
+
+def activation_run_finalize(*, run_id: int) -> PipelineRun:
+    """Merge the shards' partial results (in shard order; the merge is exact in any order) and save."""
+    run = PipelineRun.objects.get(pk=run_id)
+    if run.status == PipelineRun.Status.SUCCEEDED:
+        return run
+    try:
+        plan = _RunPlan(run)
+        accumulators: dict[str, DashboardAccumulator] = {}
+        for partial in ShardPartial.objects.filter(shard__run=run).order_by("shard__index", "source_slug").iterator():
+            piece = DashboardAccumulator.from_bytes(partial.data)
+            if partial.source_slug in accumulators:
+                accumulators[partial.source_slug].merge(piece)
+            else:
+                accumulators[partial.source_slug] = piece
+        missing = {spec.slug for spec in plan.sources} - set(accumulators)
+        if missing or run.shards.exclude(status=PipelineShard.Status.DONE).exists():
+            raise PipelineInputError("Some shards have no result yet; resume the run.")
+        _finalize(run, plan, accumulators, plan.windows(run.params["windows_available"]))
+    except PipelineInputError as error:
+        run_fail(run=run, error=str(error))
+    except Exception as error:
+        logger.exception("Finalizing activation run %s failed", run.pk)
+        run_fail(run=run, error=_internal_error(error))
+    run.refresh_from_db()
+    return run
+
+
+def _finalize(run: PipelineRun, plan: _RunPlan, accumulators: dict[str, DashboardAccumulator], windows: Windows):
+    run_update(run=run, progress=0.9, message="Saving features")
+    results = {spec.slug: accumulators[spec.slug].result() for spec in plan.sources}
+    with transaction.atomic():
+        model = run.model or model_save(loaded=plan.loaded, slug=run.params["model_slug"], created_by=run.created_by)
+        needed = set()
+        for dashboards in results.values():
+            needed.update(int(w) for w in dashboards.top_windows.ravel() if w >= 0)
+            needed.update(int(w) for w in dashboards.sample_windows.ravel() if w >= 0)
+        window_pk = context_windows_store(
+            model=model,
+            loaded=plan.loaded,
+            corpus_key=windows.key,
+            token_ids=windows.token_ids,
+            positions=sorted(needed),
+        )
+        for spec in plan.sources:
+            source = plan.source_rows.get(spec.slug) or neuron_source_save(model=model, spec=spec)
+            source_dashboards_save(
+                loaded=plan.loaded,
+                spec=spec,
+                source=source,
+                dashboards=results[spec.slug],
+                window_pk=window_pk,
+                corpus_key=windows.key,
+            )
+        ShardPartial.objects.filter(shard__run=run).delete()
+        run_succeed(
+            run=run,
+            message=f"Done: {len(plan.sources)} source(s), {len(windows.token_ids):,} windows",
+            model=model,
+            tokens_done=sum(len(window) for window in windows.token_ids),
+        )

@@ -1,0 +1,67 @@
+"""Which explainers and judges a run uses, built from its parameters (their LLM settings from the site's
+settings, scoring/llm_settings.py, never from the run)."""
+
+from pathlib import Path
+
+from django.conf import settings
+
+from scoring.core.embedding import SentenceEmbedder
+from scoring.core.judges import Judge, OfflineJudge
+from scoring.core.scorers import get_scorer
+from scoring.explainers import Explainer, get_explainer
+
+JUDGES = ("offline", "openai-compatible")
+
+
+def available_explainers() -> list[str]:
+    """The explainers this site can run: token-stats always; the LLM ones when configured."""
+    names = ["token-stats"]
+    if settings.OPENAI_API_KEY or settings.OPENAI_BASE_URL != "https://api.openai.com/v1":
+        names.append("openai-compatible")
+    if settings.LOCAL_EXPLAINER_MODEL_PATH:
+        names.append("local-transformers")
+    return names
+
+
+def explainer_build(*, params: dict) -> Explainer:
+    """The explainer a run's parameters name (its LLM settings from the site's settings, never the run)."""
+    from scoring.llm_settings import llm_config, local_model_path
+
+    name = params.get("explainer", "token-stats")
+    prompt = {"prompt": params["prompt"]} if params.get("prompt") else {}
+    if name == "openai-compatible":
+        config = llm_config(base_url=params.get("llm_base_url", ""), model=params.get("llm_model", ""))
+        return get_explainer(name, config=config, **prompt)
+    if name == "local-transformers":
+        return get_explainer(name, model_path=local_model_path(params.get("local_model_path", "")), **prompt)
+    return get_explainer(name)
+
+
+def explainer_model_name(*, explainer: Explainer) -> str:
+    """What the explainer records as its model, known before it runs (the key of its explanations)."""
+    if explainer.name == "openai-compatible":
+        return explainer.config.model
+    if explainer.name == "local-transformers":
+        return Path(explainer.model_path).name
+    return "token statistics"
+
+
+def judge_build(*, params: dict) -> Judge | None:
+    """None means the offline judge (built per explanation, since it reads the explanation's rule)."""
+    if params.get("judge", "offline") != "openai-compatible":
+        return None
+    from scoring.core.llm import ChatClient
+    from scoring.core.llm_judge import LLMJudge
+    from scoring.llm_settings import llm_config
+
+    config = llm_config(base_url=params.get("llm_base_url", ""), model=params.get("llm_model", ""))
+    return LLMJudge(ChatClient(config), simulation_mode=params.get("simulation_mode", "json"))
+
+
+def judge_key(*, scorer: str, judge: Judge | None) -> str:
+    """The `judge` a score of this scorer is stored under (see ExplanationScore.from_result)."""
+    if scorer == "embedding":
+        return SentenceEmbedder.name
+    if not get_scorer(scorer).uses_judge:
+        return ""
+    return judge.name if judge is not None else OfflineJudge.name

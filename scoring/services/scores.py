@@ -1,0 +1,133 @@
+"""Scores of explanations: the one place that writes ExplanationScore rows and an explanation's best score.
+
+An automated score belongs to the revision whose text it scored, one per (revision, scorer, judge) (a database
+constraint), so scoring again finds it instead of adding another. The human score (Verify mode) is the exception:
+a new one is appended as verdicts come in, and the latest is shown. `best_score` orders an explanation among its
+feature's; it only ever rises. Every write here marks the feature's page changed (features/page_cache.py): a
+model save through the page cache's receivers, a queryset write explicitly.
+"""
+
+from collections.abc import Sequence
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from explanations.rules import rule_matches
+
+from explanations.models import Explanation, ExplanationRevision
+from features.services.page_versions import feature_page_changed
+from scoring.core.errors import ScoringInputError
+from scoring.core.judges import Judge, OfflineJudge
+from scoring.core.scorers import ScoreResult, get_scorer
+from scoring.models import ExplanationScore
+from scoring.stored_examples import FeatureExamples, FeatureRecords
+
+from .backends import judge_key
+
+
+class ScoringIncomplete(ScoringInputError):
+    """Some scorers could not score an explanation (each says why); the others' scores are saved."""
+
+    def __init__(self, message: str, *, written: list) -> None:
+        super().__init__(message)
+        self.written = written
+
+
+def score_save(
+    *,
+    explanation: Explanation,
+    revision: ExplanationRevision,
+    result: ScoreResult,
+    judge: str | None = None,
+    replace: bool = False,
+) -> ExplanationScore | None:
+    """Store a scorer's result for `revision` of the explanation (under `judge` if given, else the judge the
+    result names). A score already there for the same revision, scorer and judge stands and None is returned
+    (another run wrote it meanwhile), unless `replace` puts this one in its place. A human score is appended."""
+    score = ExplanationScore.from_result(result, explanation=explanation, revision=revision)
+    if judge is not None:
+        score.judge = judge
+    with transaction.atomic():
+        if replace:
+            ExplanationScore.objects.filter(revision=revision, scorer=score.scorer, judge=score.judge).delete()
+        try:
+            with transaction.atomic():
+                score.save()
+        except IntegrityError:
+            return None
+    return score
+
+
+def explanation_best_score_raise(*, explanation: Explanation, value: float) -> bool:
+    """Raise the explanation's best score to `value` if it is higher (or the first), in the database, so that a
+    stale copy in memory never lowers what another process wrote. Returns whether it rose."""
+    raised = Explanation.objects.filter(Q(best_score__isnull=True) | Q(best_score__lt=value), pk=explanation.pk).update(
+        best_score=value
+    )
+    if raised:
+        feature_page_changed([explanation.feature_id])
+        explanation.best_score = value
+    return bool(raised)
+
+
+def human_scores_save(*, scores: Sequence[ExplanationScore], cleared: Sequence[Explanation] = ()) -> None:
+    """Append new human scores (unsaved ExplanationScore rows, one query however many) and remove the human
+    scores of the current revision of each explanation in `cleared` (its verdicts no longer support one)."""
+    if not scores and not cleared:
+        return
+    with transaction.atomic():
+        if cleared:
+            revisions = [explanation.current_revision_id for explanation in cleared]
+            ExplanationScore.objects.filter(revision_id__in=revisions, scorer="human").delete()
+        ExplanationScore.objects.bulk_create(scores)
+        feature_page_changed(
+            [explanation.feature_id for explanation in cleared] + [score.explanation.feature_id for score in scores]
+        )
+
+
+def _rule_matcher(rule: dict | None):
+    return (lambda tokens: rule_matches(rule, list(tokens))) if rule else None
+
+
+def explanation_score(
+    *,
+    explanation: Explanation,
+    scorers: list[str],
+    examples: FeatureExamples,
+    records: FeatureRecords | None = None,
+    judge: Judge | None = None,
+    force: bool = False,
+) -> list[ExplanationScore]:
+    """Score the explanation's current text with each scorer it has no score from yet (with this judge);
+    `force` computes them again and replaces them. Returns the scores written. The rule scorer is skipped
+    for an explanation without a rule. A scorer that cannot score it (e.g. detection when every example
+    window fires) raises ScoringIncomplete after the others' scores are saved."""
+    revision = explanation.current_revision
+    if revision is None:
+        raise ScoringInputError("The explanation has no text to score.")
+    rule = revision.rule
+    wanted = [name for name in scorers if name != "rule" or rule]
+    existing = set(ExplanationScore.objects.filter(revision=revision, scorer__in=wanted).values_list("scorer", "judge"))
+    todo = [name for name in wanted if force or (name, judge_key(scorer=name, judge=judge)) not in existing]
+    if not todo:
+        return []
+    records = records or examples.feature_records(explanation.feature)
+    scoring = examples.example_set(records, explanation=revision.text, rule=rule)
+    matcher = _rule_matcher(rule)
+    written, errors = [], []
+    for name in todo:
+        try:
+            result = get_scorer(name).score(
+                revision.text, scoring.example_set, judge=judge or OfflineJudge(rule=matcher), rule=matcher
+            )
+        except ScoringInputError as error:  # this scorer cannot score it; the others still may
+            errors.append(f"{name}: {error}")
+            continue
+        result.details["shown"] = scoring.shown
+        score = score_save(explanation=explanation, revision=revision, result=result, replace=force)
+        if score is not None:
+            written.append(score)
+    if written:
+        explanation_best_score_raise(explanation=explanation, value=max(score.value for score in written))
+    if errors:
+        raise ScoringIncomplete(" ".join(errors), written=written)
+    return written
