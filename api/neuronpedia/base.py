@@ -15,7 +15,6 @@ from .. import selectors
 from ..parsers import BoundedJSONParser
 from ..serializers import ErrorOut
 
-CREATOR_ID = "neuronpedia-django"
 ERRORS = {code: OpenApiResponse(ErrorOut) for code in (400, 401, 403, 404, 413, 429)}
 ANY_JSON = OpenApiResponse(OpenApiTypes.OBJECT, description="Neuronpedia's shape (see api/neuronpedia/)")
 

@@ -1,6 +1,7 @@
 """GET /api/feature/<model>/<source>/<index>: a feature as Neuronpedia's API returns it, its Neuron row (format.py)
 with its explanations and activation examples in the shapes the client's Explanation and Activation read."""
 
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions
@@ -11,7 +12,7 @@ from rest_framework.response import Response
 from features.models import ActivationExample
 
 from .. import selectors
-from .base import ANY_JSON, CREATOR_ID, ERRORS, CompatView, feature_index
+from .base import ANY_JSON, ERRORS, CompatView, feature_index
 from .format import feature_row
 
 
@@ -37,7 +38,7 @@ def _activation_json(example: dict, feature: dict) -> dict:
         "binMin": None if is_top else example["bin_min"],
         "binMax": None if is_top else example["bin_max"],
         "binContains": None if is_top else example["bin_contains"],
-        "creatorId": CREATOR_ID,
+        "creatorId": settings.NEURONPEDIA_EXPORT_CREATOR_ID,
     }
 
 
@@ -51,7 +52,7 @@ def _explanation_json(explanation: dict, feature: dict) -> dict:
         "description": explanation["text"],
         "typeName": explanation["method"] or None,
         "explanationModelName": explanation["explainer_model"] or None,
-        "authorId": explanation["author"] or CREATOR_ID,
+        "authorId": explanation["author"] or settings.NEURONPEDIA_EXPORT_CREATOR_ID,
         "scoreV1": explanation["vote_score"],
         "scoreV2": explanation["best_score"],
         "scores": [
@@ -69,7 +70,7 @@ def feature_json(feature: dict) -> dict:
         source_slug=feature["source"],
         set_name=feature["set_name"],
         hook_name=feature["hook_name"],
-        creator_id=CREATOR_ID,
+        creator_id=settings.NEURONPEDIA_EXPORT_CREATOR_ID,
         feature=feature,
     )
     intervals = sorted(feature["interval_examples"], key=lambda e: (-(e["interval_index"] or 0), e["rank"]))

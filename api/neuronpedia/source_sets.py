@@ -2,6 +2,7 @@
 checkpoint), /api/source-set/new (one source per layer of a model, yours to upload to) and
 GET /api/source-set/<model>/<name>."""
 
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers
@@ -12,7 +13,7 @@ from rest_framework.response import Response
 from features.models import LanguageModel, Source, slug_validator
 
 from .. import services as api_services
-from .base import ANY_JSON, CREATOR_ID, ERRORS, CompatView, model_by_id, validated
+from .base import ANY_JSON, ERRORS, CompatView, model_by_id, validated
 
 
 class ModelNewIn(serializers.Serializer):
@@ -31,7 +32,7 @@ def _model_json(model: LanguageModel) -> dict:
         "neuronsPerLayer": model.d_mlp,
         "dimension": model.d_model or None,
         "website": None,
-        "creatorId": model.created_by.username if model.created_by_id else CREATOR_ID,
+        "creatorId": model.created_by.username if model.created_by_id else settings.NEURONPEDIA_EXPORT_CREATOR_ID,
         "visibility": "UNLISTED",
         "inferenceEnabled": bool(model.path),
         "createdAt": model.created_at,
@@ -73,7 +74,7 @@ def _source_set_json(model: LanguageModel, name: str, sources: list[Source]) -> 
         "name": name,
         "description": config.get("description", ""),
         "urls": config.get("urls", []),
-        "creatorName": CREATOR_ID,
+        "creatorName": settings.NEURONPEDIA_EXPORT_CREATOR_ID,
         "visibility": "UNLISTED",
         "hasDashboards": True,
         "sources": [{"id": source.slug, "modelId": model.slug, "setName": source.set_name} for source in sources],

@@ -1,4 +1,4 @@
-"""The version of a feature's page (features/page_cache.py): bumped after every write that changes what it shows."""
+"""The version of a feature's page (front/page_cache.py): bumped after every write that changes what it shows."""
 
 from collections.abc import Iterable
 

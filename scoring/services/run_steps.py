@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from explanations import services as wiki
 from explanations.models import Explanation
+from explanations.querysets import visible_explanation
 from features.models import Feature, PipelineRun, Source
 from features.services.runs import run_fail, run_succeed, run_task_enqueue, run_update
 from scoring.core.errors import LLMError, ScoringInputError
@@ -45,7 +46,7 @@ def _features(run: PipelineRun):
     features = Feature.objects.filter(source_id=params["source"])
     if run.kind == PipelineRun.Kind.EXPLANATIONS:
         return features.filter(max_activation__gt=0)  # a feature that never fires has nothing to explain
-    return features.filter(explanations__hidden=False, explanations__current_revision__isnull=False).distinct()
+    return features.filter(visible_explanation("explanations")).distinct()
 
 
 FEATURE_BATCH = 200  # features read at a time by a step
@@ -173,7 +174,7 @@ def _feature_work(run: PipelineRun, feature: Feature, examples: FeatureExamples,
         )
         explanations = [outcome.explanation] if scorers else []
     else:
-        queryset = Explanation.objects.filter(feature=feature, hidden=False, current_revision__isnull=False)
+        queryset = Explanation.objects.visible().filter(feature=feature)
         if params.get("explanation"):
             queryset = queryset.filter(pk=params["explanation"])
         explanations = list(queryset.select_related("current_revision", "feature__source__model").order_by("pk"))

@@ -3,7 +3,7 @@
 An automated score belongs to the revision whose text it scored, one per (revision, scorer, judge) (a database
 constraint), so scoring again finds it instead of adding another. The human score (Verify mode) is the exception:
 a new one is appended as verdicts come in, and the latest is shown. `best_score` orders an explanation among its
-feature's; it only ever rises. Every write here marks the feature's page changed (features/page_cache.py): a
+feature's; it only ever rises. Every write here marks the feature's page changed (front/page_cache.py): a
 model save through the page cache's receivers, a queryset write explicitly.
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from explanations.rules import rule_matches
 
+from explanations.core.rules import rule_matches
 from explanations.models import Explanation, ExplanationRevision
 from features.services.page_versions import feature_page_changed
 from scoring.core.errors import ScoringInputError
