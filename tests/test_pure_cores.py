@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 PURE_PACKAGES = [
     "accounts/core",
+    "features/core",
     "features/pipeline",
     "explanations/core",
     "scoring/core",

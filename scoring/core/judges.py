@@ -25,6 +25,11 @@ RuleMatcher = Callable[[Tokens], Sequence[bool]]  # a machine-checkable rule: wh
 Predicate = Callable[[Tokens, int], bool]  # the literal meaning of an explanation at one token
 
 
+# The judges a scoring run or command can name: the offline judge here, or an LLM behind an OpenAI-compatible
+# endpoint (llm_judge.LLMJudge).
+JUDGE_NAMES = ("offline", "openai-compatible")
+
+
 class Judge(Protocol):
     name: str
 

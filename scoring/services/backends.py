@@ -10,8 +10,6 @@ from scoring.core.judges import Judge, OfflineJudge
 from scoring.core.scorers import get_scorer
 from scoring.explainers import Explainer, get_explainer
 
-JUDGES = ("offline", "openai-compatible")
-
 
 def available_explainers() -> list[str]:
     """The explainers this site can run: token-stats always; the LLM ones when configured."""

@@ -17,10 +17,11 @@ from explanations import services as wiki
 from explanations.models import Explanation
 from features.models import Feature, PipelineRun, Source
 from features.services.runs import Resumption, run_create, run_enqueue
+from scoring.core.judges import JUDGE_NAMES
 from scoring.core.scorers import SCORERS
 from scoring.explainers import EXPLAINERS
 
-from .backends import JUDGES, available_explainers
+from .backends import available_explainers
 
 STEP_TASK = "scoring.tasks.run_step"
 # What the buttons on a feature page run: offline, so they always work and cost nothing.
@@ -43,8 +44,8 @@ def _check_choices(*, explainer: str | None = None, scorers=(), judge: str = "of
         raise PipelineRequestError(
             f"Unknown scorer {unknown[0]!r}; choose from {choices} (human scores come from Verify mode)."
         )
-    if judge not in JUDGES:
-        raise PipelineRequestError(f"Unknown judge {judge!r}; choose one of {', '.join(JUDGES)}.")
+    if judge not in JUDGE_NAMES:
+        raise PipelineRequestError(f"Unknown judge {judge!r}; choose one of {', '.join(JUDGE_NAMES)}.")
     return list(dict.fromkeys(scorers))
 
 

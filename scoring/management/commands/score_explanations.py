@@ -6,12 +6,10 @@ from scoring.core.errors import LLMError, ScoringInputError
 from scoring.core.examples import DEFAULT_RELATIVE_THRESHOLD, ExampleSet
 from scoring.core.formats import example_set_from_line, explanation_from_line, rule_from_spec, verdicts_from_json
 from scoring.core.jsonl import FatalLineError, open_text, run_jsonl
-from scoring.core.judges import OfflineJudge
+from scoring.core.judges import JUDGE_NAMES, OfflineJudge
 from scoring.core.llm import ChatClient
 from scoring.core.llm_judge import LLMJudge
 from scoring.core.scorers import SCORERS, get_scorer
-
-JUDGES = ("offline", "openai-compatible")
 
 
 class Command(BaseCommand):
@@ -28,7 +26,7 @@ class Command(BaseCommand):
         parser.add_argument("--output", required=True, help="JSONL file, or - for stdout")
         parser.add_argument(
             "--judge",
-            choices=JUDGES,
+            choices=JUDGE_NAMES,
             default="offline",
             help="Who simulates/judges for simulation, detection and fuzzing (default: offline)",
         )
