@@ -15,7 +15,8 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from explanations import services as wiki
+from explanations.services import explanations as explanation_services
+from explanations.services import permissions as permission_services
 from features.models import (
     ActivationExample,
     ContextWindow,
@@ -35,7 +36,7 @@ MAX_LAYERS = 10_000
 def model_placeholder_create(*, slug: str, n_layers: int, display_name: str = "", description: str = "", created_by):
     """A model known by name only (no checkpoint here, path ""), for features computed elsewhere: its pages
     and API work, live inference and new runs do not until an administrator sets a checkpoint path."""
-    wiki.ensure_can_write(created_by)
+    permission_services.ensure_can_write(created_by)
     try:
         slug_validator(slug)
         validate_not_reserved(slug)
@@ -65,7 +66,7 @@ def model_placeholder_create(*, slug: str, n_layers: int, display_name: str = ""
 def source_set_create(*, model: LanguageModel, name: str, user, description: str = "", urls: Sequence[str] = ()):
     """One source per layer, `<layer>-<name>` (Neuronpedia's convention), owned by `user`: only they (and
     staff) upload features to them. Returns the sources."""
-    wiki.ensure_can_write(user)
+    permission_services.ensure_can_write(user)
     try:
         slug_validator(name)
     except ValidationError as error:
@@ -100,7 +101,7 @@ def source_set_create(*, model: LanguageModel, name: str, user, description: str
 
 
 def source_ensure_uploader(source: Source, user) -> None:
-    wiki.ensure_can_write(user)
+    permission_services.ensure_can_write(user)
     if user.is_staff or source.config.get("creator_id") == user.pk:
         return
     raise PermissionDenied(f"Only the creator of {source} (or staff) can upload to it.")
@@ -224,11 +225,11 @@ def _explanations_add(feature: Feature, explanations: Sequence[UploadedExplanati
         if (text, upload.method, upload.explainer_model) in present:
             continue
         if upload.method:  # written by an explainer, uploaded by the user
-            explanation = wiki.explanation_create(
+            explanation = explanation_services.explanation_create(
                 feature=feature, text=text, method=upload.method, explainer_model=upload.explainer_model
             )
         else:
-            explanation = wiki.explanation_create(feature=feature, text=text, author=user)
+            explanation = explanation_services.explanation_create(feature=feature, text=text, author=user)
         present.add((explanation.text, explanation.method, explanation.explainer_model))
         added += 1
     return added

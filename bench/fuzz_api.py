@@ -61,7 +61,9 @@ call_command("migrate", verbosity=0)
 from tests.conftest import SAMPLE_TEXT, _save_with_minilm_tokenizer
 from features.services.activation_runs import activation_run_create, activation_run_start
 from accounts.services import api_key_create
-from explanations import services as wiki
+from explanations.services import comments as comment_services
+from explanations.services import explanations as explanation_services
+from explanations.services import lists as list_services
 from features.models import Feature
 from scoring.models import ExplanationScore
 
@@ -80,15 +82,17 @@ user = get_user_model().objects.create_user("fuzzer", "fuzzer@example.com", "pw"
 other = get_user_model().objects.create_user("other", "other@example.com", "pw")
 features = list(Feature.objects.order_by("pk")[:6])
 for number, feature in enumerate(features):
-    explanation = wiki.explanation_create(feature=feature, text=f"explanation {{number}}", author=other, embed=False)
+    explanation = explanation_services.explanation_create(
+        feature=feature, text=f"explanation {{number}}", author=other, embed=False
+    )
     ExplanationScore.objects.create(explanation=explanation, scorer="simulation", value=0.1 * number)
-    wiki.comment_post(author=other, feature=feature, body=f"comment {{number}}")
-own = wiki.explanation_create(feature=features[0], text="mine", author=user, embed=False)
-wiki.comment_post(author=user, feature=features[0], body="my comment")
-public = wiki.list_create(owner=other, name="public", is_public=True)
-wiki.list_add_feature(feature_list=public, feature=features[1], user=other)
-mine = wiki.list_create(owner=user, name="mine")
-wiki.list_add_feature(feature_list=mine, feature=features[2], user=user)
+    comment_services.comment_post(author=other, feature=feature, body=f"comment {{number}}")
+own = explanation_services.explanation_create(feature=features[0], text="mine", author=user, embed=False)
+comment_services.comment_post(author=user, feature=features[0], body="my comment")
+public = list_services.list_create(owner=other, name="public", is_public=True)
+list_services.list_add_feature(feature_list=public, feature=features[1], user=other)
+mine = list_services.list_create(owner=user, name="mine")
+list_services.list_add_feature(feature_list=mine, feature=features[2], user=user)
 print("KEY=" + api_key_create(user=user, name="fuzz")[1])
 """
 

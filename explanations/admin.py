@@ -5,7 +5,10 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from . import services
+from explanations.services import comments as comment_services
+from explanations.services import explanations as explanation_services
+from explanations.services import moderation as moderation_services
+
 from .models import (
     Bookmark,
     Comment,
@@ -46,20 +49,20 @@ class ExplanationAdmin(admin.ModelAdmin):
     @admin.action(description="Hide the selected explanations")
     def hide(self, request: HttpRequest, queryset: QuerySet) -> None:
         for explanation in queryset:
-            services.explanation_set_hidden(explanation=explanation, moderator=request.user, hidden=True)
+            explanation_services.explanation_set_hidden(explanation=explanation, moderator=request.user, hidden=True)
         self.message_user(request, f"Hid {len(queryset)} explanation(s).", messages.SUCCESS)
 
     @admin.action(description="Show the selected explanations again")
     def show(self, request: HttpRequest, queryset: QuerySet) -> None:
         for explanation in queryset:
-            services.explanation_set_hidden(explanation=explanation, moderator=request.user, hidden=False)
+            explanation_services.explanation_set_hidden(explanation=explanation, moderator=request.user, hidden=False)
         self.message_user(request, f"Showed {len(queryset)} explanation(s).", messages.SUCCESS)
 
     @admin.action(description="Lock the explanations of the selected explanations' features")
     def lock_features(self, request: HttpRequest, queryset: QuerySet) -> None:
         features = {explanation.feature for explanation in queryset.select_related("feature")}
         for feature in features:
-            services.feature_lock(feature=feature, moderator=request.user, reason="Locked from the admin")
+            moderation_services.feature_lock(feature=feature, moderator=request.user, reason="Locked from the admin")
         self.message_user(request, f"Locked {len(features)} feature(s).", messages.SUCCESS)
 
 
@@ -91,13 +94,13 @@ class CommentAdmin(admin.ModelAdmin):
     @admin.action(description="Hide the selected comments")
     def hide(self, request: HttpRequest, queryset: QuerySet) -> None:
         for comment in queryset:
-            services.comment_set_hidden(comment=comment, moderator=request.user, hidden=True)
+            comment_services.comment_set_hidden(comment=comment, moderator=request.user, hidden=True)
         self.message_user(request, f"Hid {len(queryset)} comment(s).", messages.SUCCESS)
 
     @admin.action(description="Show the selected comments again")
     def show(self, request: HttpRequest, queryset: QuerySet) -> None:
         for comment in queryset:
-            services.comment_set_hidden(comment=comment, moderator=request.user, hidden=False)
+            comment_services.comment_set_hidden(comment=comment, moderator=request.user, hidden=False)
         self.message_user(request, f"Showed {len(queryset)} comment(s).", messages.SUCCESS)
 
 
@@ -143,14 +146,14 @@ class ReportAdmin(admin.ModelAdmin):
     def hide_reported(self, request: HttpRequest, queryset: QuerySet) -> None:
         reports = list(queryset.select_related("comment", "explanation"))
         for report in reports:
-            services.report_resolve(report=report, moderator=request.user, hide=True)
+            moderation_services.report_resolve(report=report, moderator=request.user, hide=True)
         self.message_user(request, f"Hid what {len(reports)} report(s) reported.", messages.SUCCESS)
 
     @admin.action(description="Dismiss the selected reports")
     def dismiss(self, request: HttpRequest, queryset: QuerySet) -> None:
         reports = list(queryset)
         for report in reports:
-            services.report_resolve(report=report, moderator=request.user, hide=False)
+            moderation_services.report_resolve(report=report, moderator=request.user, hide=False)
         self.message_user(request, f"Dismissed {len(reports)} report(s).", messages.SUCCESS)
 
 

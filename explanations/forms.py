@@ -2,8 +2,10 @@
 
 from django import forms
 
+from explanations.services.comments import MAX_COMMENT_LENGTH
+from explanations.services.explanations import MAX_EXPLANATION_LENGTH
+
 from .core.rules import RuleError, rule_parse
-from .services import MAX_COMMENT_LENGTH, MAX_EXPLANATION_LENGTH
 
 RULE_HELP = (
     "Optional. Tokens in order, separated by spaces; mark the one the feature fires on with stars. "

@@ -7,6 +7,7 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet, Subque
 from django.utils import timezone
 
 from accounts.models import Ban
+from explanations.services.comments import comment_can_edit
 from features.models import Feature, LanguageModel
 
 from .models import (
@@ -21,7 +22,6 @@ from .models import (
     Watch,
 )
 from .querysets import visible_explanation
-from .services import comment_can_edit
 
 # --- The feature page ------------------------------------------------------------------------
 

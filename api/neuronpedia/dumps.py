@@ -28,8 +28,8 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from explanations import services as wiki
 from explanations.models import Explanation
+from explanations.services import explanations as explanation_services
 from features.models import (
     ActivationExample,
     Feature,
@@ -476,7 +476,7 @@ def _import_explanations(path: Path, label: str, source: Source, report: ImportR
             report.explanations_skipped += 1
             continue
         try:
-            wiki.explanation_create(
+            explanation_services.explanation_create(
                 feature=feature,
                 text=text,
                 method=fields["method"],

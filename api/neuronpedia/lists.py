@@ -9,8 +9,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.rate_limits import rate_limit_consume
-from explanations import services as wiki
 from explanations.models import FeatureList, FeatureListItem
+from explanations.services import lists as list_services
 
 from .. import selectors
 from .base import ANY_JSON, ERRORS, CompatView, IndexField, feature_at, json_object, validated
@@ -86,7 +86,7 @@ class ListNew(CompatView):
     def post(self, request: Request) -> Response:
         data = validated(ListNewIn, request.data)
         rate_limit_consume(action="list", key=str(request.user.pk))
-        feature_list = wiki.list_create(owner=request.user, name=data["name"], description=data["description"])
+        feature_list = list_services.list_create(owner=request.user, name=data["name"], description=data["description"])
         return Response(_list_json(feature_list))
 
 
@@ -113,7 +113,9 @@ class ListAddFeatures(CompatView):
         for feature, item in zip(features, wanted, strict=True):
             note = item.get("description") if isinstance(item.get("description"), str) else ""
             added.append(
-                wiki.list_add_feature(feature_list=feature_list, feature=feature, user=request.user, note=note or "")
+                list_services.list_add_feature(
+                    feature_list=feature_list, feature=feature, user=request.user, note=note or ""
+                )
             )
         items = FeatureListItem.objects.select_related("feature__source__model").filter(pk__in=[i.pk for i in added])
         by_pk = {item.pk: item for item in items}

@@ -7,8 +7,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from explanations import services as wiki
 from explanations.models import Comment
+from explanations.services import comments as comment_services
 
 from .. import filters, selectors, serializers
 from .base import READ_ERRORS, consume_wiki_rate, or_404, schema_errors, validated
@@ -42,7 +42,7 @@ class CommentList(generics.ListAPIView):
             if explanation is None:
                 raise ValidationError({"explanation": ["There is no such explanation."]})
         consume_wiki_rate(request, "comment")
-        comment = wiki.comment_post(
+        comment = comment_services.comment_post(
             author=request.user, feature=feature, body=data["body"], parent=parent, explanation=explanation
         )
         return Response(serializers.CommentOut(comment).data, status=status.HTTP_201_CREATED)
@@ -65,12 +65,12 @@ class CommentDetail(APIView):
         comment = self._comment(pk)
         data = validated(serializers.CommentEditIn, request.data)
         consume_wiki_rate(request, "comment")
-        comment = wiki.comment_edit(comment=comment, user=request.user, body=data["body"])
+        comment = comment_services.comment_edit(comment=comment, user=request.user, body=data["body"])
         return Response(serializers.CommentOut(comment).data)
 
     @extend_schema(
         summary="Delete your comment", request=None, responses={204: None, **schema_errors(401, 403, 404, 429)}
     )
     def delete(self, request: Request, pk: int) -> Response:
-        wiki.comment_delete(comment=self._comment(pk), user=request.user)
+        comment_services.comment_delete(comment=self._comment(pk), user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -6,8 +6,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from explanations import services as wiki
 from explanations.models import ExplanationRevision
+from explanations.services import explanations as explanation_services
+from explanations.services import votes as vote_services
 from scoring.models import ExplanationScore
 
 from .. import filters, selectors, serializers
@@ -38,7 +39,7 @@ class ExplanationList(generics.ListAPIView):
     def post(self, request: Request) -> Response:
         data = validated(serializers.ExplanationIn, request.data)
         consume_wiki_rate(request, "explanation")
-        explanation = wiki.explanation_create(
+        explanation = explanation_services.explanation_create(
             feature=data["feature"],
             author=request.user,
             text=data["text"],
@@ -86,7 +87,7 @@ class RevisionList(generics.ListAPIView):
         explanation = _explanation_or_404(request, pk)
         data = validated(serializers.RevisionIn, request.data)
         consume_wiki_rate(request, "explanation")
-        revision = wiki.explanation_revise(
+        revision = explanation_services.explanation_revise(
             explanation=explanation,
             author=request.user,
             text=data["text"],
@@ -110,7 +111,7 @@ class RevertView(APIView):
             explanation.revisions.filter(pk=data["revision"]).first(), "That revision is not one of this explanation's."
         )
         consume_wiki_rate(request, "explanation")
-        new_revision = wiki.explanation_revert(
+        new_revision = explanation_services.explanation_revert(
             explanation=explanation, revision=revision, author=request.user, message=data["message"]
         )
         return Response(serializers.RevisionOut(new_revision).data, status=status.HTTP_201_CREATED)
@@ -151,5 +152,5 @@ class VoteView(APIView):
     def _vote(self, request: Request, pk: int, value: int) -> Response:
         explanation = _explanation_or_404(request, pk)
         consume_wiki_rate(request, "vote")
-        outcome = wiki.vote_cast(user=request.user, explanation=explanation, value=value)
+        outcome = vote_services.vote_cast(user=request.user, explanation=explanation, value=value)
         return Response(serializers.VoteOut({"score": outcome.score, "value": outcome.value}).data)

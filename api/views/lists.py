@@ -7,8 +7,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from explanations import services as wiki
 from explanations.models import FeatureList, FeatureListItem
+from explanations.services import lists as list_services
 
 from .. import filters, selectors, serializers
 from .base import READ_ERRORS, consume_wiki_rate, or_404, schema_errors, validated
@@ -39,7 +39,7 @@ class ListList(generics.ListAPIView):
     def post(self, request: Request) -> Response:
         data = validated(serializers.ListIn, request.data)
         consume_wiki_rate(request, "list")
-        feature_list = wiki.list_create(
+        feature_list = list_services.list_create(
             owner=request.user, name=data["name"], description=data["description"], is_public=data["is_public"]
         )
         return Response(serializers.ListOut(_visible_list(request, feature_list.pk)).data, status=201)
@@ -59,7 +59,7 @@ class ListDetail(APIView):
         feature_list = _visible_list(request, pk)
         data = validated(serializers.ListPatchIn, request.data)
         consume_wiki_rate(request, "list")
-        wiki.list_update(
+        list_services.list_update(
             feature_list=feature_list,
             user=request.user,
             name=data.get("name", feature_list.name),
@@ -72,7 +72,7 @@ class ListDetail(APIView):
     def delete(self, request: Request, pk: int) -> Response:
         feature_list = _visible_list(request, pk)
         consume_wiki_rate(request, "list")
-        wiki.list_delete(feature_list=feature_list, user=request.user)
+        list_services.list_delete(feature_list=feature_list, user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -99,7 +99,7 @@ class ListItems(generics.ListAPIView):
         feature_list = _visible_list(request, pk)
         data = validated(serializers.ListItemIn, request.data)
         consume_wiki_rate(request, "list")
-        item = wiki.list_add_feature(
+        item = list_services.list_add_feature(
             feature_list=feature_list, feature=data["feature"], user=request.user, note=data["note"]
         )
         item = FeatureListItem.objects.select_related("feature__source__model").get(pk=item.pk)
@@ -117,5 +117,5 @@ class ListItemDetail(APIView):
         if feature_pk > selectors.MAX_ID:
             raise NotFound("That feature is not in the list.")
         consume_wiki_rate(request, "list")
-        wiki.list_remove_feature(feature_list=feature_list, feature_id=feature_pk, user=request.user)
+        list_services.list_remove_feature(feature_list=feature_list, feature_id=feature_pk, user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

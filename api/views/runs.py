@@ -7,7 +7,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from explanations import services as wiki
+from explanations.services import permissions as permission_services
 from features.models import Source
 from features.pipeline.corpus import BUILTIN_CORPUS
 from features.pipeline.errors import PipelineInputError
@@ -37,7 +37,7 @@ class RunList(generics.ListAPIView):
 
     def post(self, request: Request) -> Response:
         data = validated(serializers.RunIn, request.data)
-        wiki.ensure_can_write(request.user)
+        permission_services.ensure_can_write(request.user)
         corpus = BUILTIN_CORPUS if data["corpus"] in {"builtin", BUILTIN_CORPUS} else data["corpus"]
         if corpus != BUILTIN_CORPUS and not request.user.is_staff:
             raise PermissionDenied("Only staff can read a corpus from the server; use the builtin corpus.")

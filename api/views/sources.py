@@ -9,7 +9,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from explanations import services as wiki
+from explanations.services import permissions as permission_services
 from features import uploads
 from features.models import LanguageModel, Source
 from features.pipeline.errors import PipelineInputError
@@ -63,7 +63,7 @@ class ModelList(UploadLimitMixin, generics.ListAPIView):
     def post(self, request: Request) -> Response:
         data = self._uploaded(request, serializers.ModelUploadIn)
         _check_upload_permission(request, server_path="path" in data)
-        wiki.ensure_can_write(request.user)
+        permission_services.ensure_can_write(request.user)
         details = {"display_name": data["display_name"], "description": data["description"]}
         try:
             if "path" in data:
@@ -110,7 +110,7 @@ class SourceList(UploadLimitMixin, generics.ListAPIView):
     def post(self, request: Request) -> Response:
         data = self._uploaded(request, serializers.DictionaryUploadIn)
         _check_upload_permission(request, server_path="path" in data)
-        wiki.ensure_can_write(request.user)
+        permission_services.ensure_can_write(request.user)
         model = data["model"]
         try:
             if "path" in data:

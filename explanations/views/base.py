@@ -6,9 +6,10 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from explanations.services import moderation as moderation_services
 from features.models import Feature
 
-from .. import selectors, services
+from .. import selectors
 from ..forms import ReportForm
 from ..models import Comment, Explanation
 
@@ -57,7 +58,7 @@ def report(request: HttpRequest, feature: Feature, target: dict, anchor: str) ->
     form = ReportForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.report_create(reporter=request.user, reason=form.cleaned_data["reason"], **target)
+            moderation_services.report_create(reporter=request.user, reason=form.cleaned_data["reason"], **target)
         except ValidationError as error:
             apply_errors(form, error)
         else:

@@ -7,8 +7,8 @@ from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import wiki_write
+from explanations.services import comments as comment_services
 
-from .. import services
 from ..forms import CommentForm
 from ..models import Comment
 from .base import apply_errors, back_to, comment_or_404, feature_or_404, report
@@ -17,7 +17,7 @@ from .base import apply_errors, back_to, comment_or_404, feature_or_404, report
 
 
 def _render_comment(request: HttpRequest, comment: Comment) -> HttpResponse:
-    comment.can_edit = services.comment_can_edit(comment, request.user)
+    comment.can_edit = comment_services.comment_can_edit(comment, request.user)
     comment.is_own = request.user.is_authenticated and comment.author_id == request.user.pk
     return render(request, "explanations/_comment_main.html", {"comment": comment, "can_write": True})
 
@@ -31,7 +31,7 @@ def comment_new(request: HttpRequest, model_slug: str, source_slug: str, index: 
         if form.cleaned_data["explanation"]:
             explanation = feature.explanations.filter(pk=form.cleaned_data["explanation"]).first()
         try:
-            comment = services.comment_post(
+            comment = comment_services.comment_post(
                 author=request.user, feature=feature, body=form.cleaned_data["body"], explanation=explanation
             )
         except ValidationError as error:
@@ -48,7 +48,7 @@ def comment_reply(request: HttpRequest, pk: int) -> HttpResponse:
     form = CommentForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            comment = services.comment_post(
+            comment = comment_services.comment_post(
                 author=request.user, feature=feature, body=form.cleaned_data["body"], parent=parent
             )
         except ValidationError as error:
@@ -72,14 +72,14 @@ def comment_edit(request: HttpRequest, pk: int) -> HttpResponse:
     form = CommentForm(request.POST or None, initial={"body": comment.body})
     if request.method == "POST" and form.is_valid():
         try:
-            services.comment_edit(comment=comment, user=request.user, body=form.cleaned_data["body"])
+            comment_services.comment_edit(comment=comment, user=request.user, body=form.cleaned_data["body"])
         except ValidationError as error:
             apply_errors(form, error)
         else:
             if request.htmx:
                 return _render_comment(request, comment)
             return back_to(comment.feature, f"comment-{comment.pk}")
-    elif not services.comment_can_edit(comment, request.user):
+    elif not comment_services.comment_can_edit(comment, request.user):
         raise PermissionDenied(
             "This comment can no longer be edited: comments can be changed for a while after posting, "
             "unless deleted or hidden."
@@ -92,7 +92,7 @@ def comment_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @wiki_write()
 def comment_delete(request: HttpRequest, pk: int) -> HttpResponse:
     comment = comment_or_404(pk)
-    services.comment_delete(comment=comment, user=request.user)
+    comment_services.comment_delete(comment=comment, user=request.user)
     if request.htmx:
         return _render_comment(request, comment)
     messages.success(request, "Your comment is deleted; replies to it stay.")
@@ -104,7 +104,7 @@ def comment_delete(request: HttpRequest, pk: int) -> HttpResponse:
 def comment_hide(request: HttpRequest, pk: int) -> HttpResponse:
     comment = comment_or_404(pk)
     hidden = request.POST.get("hidden", "1") == "1"
-    services.comment_set_hidden(comment=comment, moderator=request.user, hidden=hidden)
+    comment_services.comment_set_hidden(comment=comment, moderator=request.user, hidden=hidden)
     if request.htmx:
         return _render_comment(request, comment)
     return back_to(comment.feature, f"comment-{comment.pk}")

@@ -8,8 +8,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import wiki_write
+from explanations.services import explanations as explanation_services
+from explanations.services import moderation as moderation_services
+from explanations.services import permissions as permission_services
+from explanations.services import votes as vote_services
 
-from .. import selectors, services
+from .. import selectors
 from ..core.diffing import word_diff
 from ..forms import ExplanationForm
 from ..models import ExplanationRevision
@@ -24,7 +28,7 @@ def explanation_new(request: HttpRequest, model_slug: str, source_slug: str, ind
     form = ExplanationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            explanation = services.explanation_create(
+            explanation = explanation_services.explanation_create(
                 feature=feature,
                 author=request.user,
                 text=form.cleaned_data["text"],
@@ -36,7 +40,7 @@ def explanation_new(request: HttpRequest, model_slug: str, source_slug: str, ind
         else:
             messages.success(request, "Thank you: your explanation is on the page.")
             return back_to(feature, f"explanation-{explanation.pk}")
-    locked = services.feature_is_locked(feature) and not request.user.is_staff
+    locked = permission_services.feature_is_locked(feature) and not request.user.is_staff
     return render(request, "explanations/explanation_form.html", {"form": form, "feature": feature, "locked": locked})
 
 
@@ -93,7 +97,7 @@ def explanation_edit(request: HttpRequest, pk: int) -> HttpResponse:
     conflict = None
     if request.method == "POST" and form.is_valid():
         try:
-            services.explanation_revise(
+            explanation_services.explanation_revise(
                 explanation=explanation,
                 author=request.user,
                 text=form.cleaned_data["text"],
@@ -112,7 +116,7 @@ def explanation_edit(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, "Saved a new revision.")
             return back_to(explanation.feature, f"explanation-{explanation.pk}")
-    locked = services.feature_is_locked(explanation.feature) and not request.user.is_staff
+    locked = permission_services.feature_is_locked(explanation.feature) and not request.user.is_staff
     context = {
         "form": form,
         "feature": explanation.feature,
@@ -130,7 +134,7 @@ def explanation_revert(request: HttpRequest, pk: int, revision_pk: int) -> HttpR
     explanation = explanation_or_404(pk, request.user)
     revision = get_object_or_404(ExplanationRevision, pk=revision_pk, explanation=explanation)
     try:
-        services.explanation_revert(
+        explanation_services.explanation_revert(
             explanation=explanation, revision=revision, author=request.user, message=request.POST.get("message", "")
         )
     except ValidationError as error:
@@ -146,7 +150,7 @@ def explanation_vote(request: HttpRequest, pk: int) -> HttpResponse:
     explanation = explanation_or_404(pk, request.user)
     try:
         value = int(request.POST.get("value", ""))
-        outcome = services.vote_cast(user=request.user, explanation=explanation, value=value)
+        outcome = vote_services.vote_cast(user=request.user, explanation=explanation, value=value)
     except (ValueError, ValidationError):
         return HttpResponse("A vote is 1, -1 or 0.", status=400)
     explanation.user_vote = outcome.value
@@ -162,7 +166,7 @@ def explanation_hide(request: HttpRequest, pk: int) -> HttpResponse:
     if explanation is None:
         raise Http404("There is no such explanation.")
     hidden = request.POST.get("hidden", "1") == "1"
-    services.explanation_set_hidden(explanation=explanation, moderator=request.user, hidden=hidden)
+    explanation_services.explanation_set_hidden(explanation=explanation, moderator=request.user, hidden=hidden)
     messages.success(request, "Explanation hidden." if hidden else "Explanation shown again.")
     return back_to(explanation.feature, "explanations")
 
@@ -181,9 +185,9 @@ def explanation_report(request: HttpRequest, pk: int) -> HttpResponse:
 def feature_lock(request: HttpRequest, model_slug: str, source_slug: str, index: int) -> HttpResponse:
     feature = feature_or_404(model_slug, source_slug, index)
     if request.POST.get("locked", "1") == "1":
-        services.feature_lock(feature=feature, moderator=request.user, reason=request.POST.get("reason", ""))
+        moderation_services.feature_lock(feature=feature, moderator=request.user, reason=request.POST.get("reason", ""))
         messages.success(request, "Locked: only moderators can change these explanations now.")
     else:
-        services.feature_unlock(feature=feature, moderator=request.user)
+        moderation_services.feature_unlock(feature=feature, moderator=request.user)
         messages.success(request, "Unlocked.")
     return back_to(feature, "explanations")

@@ -8,8 +8,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import wiki_write
+from explanations.services import lists as list_services
 
-from .. import selectors, services
+from .. import selectors
 from ..forms import AddToListForm, FeatureListForm
 from ..models import FeatureList
 from .base import apply_errors, back_to, feature_or_404
@@ -21,7 +22,7 @@ from .base import apply_errors, back_to, feature_or_404
 @wiki_write(rate="list")
 def feature_watch(request: HttpRequest, model_slug: str, source_slug: str, index: int) -> HttpResponse:
     feature = feature_or_404(model_slug, source_slug, index)
-    watching = services.watch_set(user=request.user, feature=feature, watching=request.POST.get("watch") == "1")
+    watching = list_services.watch_set(user=request.user, feature=feature, watching=request.POST.get("watch") == "1")
     if request.htmx:
         return render(request, "explanations/_watch_button.html", {"feature": feature, "watching": watching})
     return back_to(feature)
@@ -31,7 +32,7 @@ def feature_watch(request: HttpRequest, model_slug: str, source_slug: str, index
 @wiki_write(rate="list")
 def feature_bookmark(request: HttpRequest, model_slug: str, source_slug: str, index: int) -> HttpResponse:
     feature = feature_or_404(model_slug, source_slug, index)
-    bookmarked = services.bookmark_set(
+    bookmarked = list_services.bookmark_set(
         user=request.user, feature=feature, bookmarked=request.POST.get("bookmark") == "1"
     )
     if request.htmx:
@@ -53,8 +54,8 @@ def feature_add_to_list(request: HttpRequest, model_slug: str, source_slug: str,
             if feature_list is None:
                 raise Http404("There is no such list.")
         else:
-            feature_list = services.list_create(owner=request.user, name=form.cleaned_data["new_list_name"])
-        services.list_add_feature(
+            feature_list = list_services.list_create(owner=request.user, name=form.cleaned_data["new_list_name"])
+        list_services.list_add_feature(
             feature_list=feature_list, feature=feature, user=request.user, note=form.cleaned_data["note"]
         )
     except ValidationError as error:
@@ -75,7 +76,7 @@ def list_new(request: HttpRequest) -> HttpResponse:
     form = FeatureListForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            feature_list = services.list_create(owner=request.user, **form.cleaned_data)
+            feature_list = list_services.list_create(owner=request.user, **form.cleaned_data)
         except ValidationError as error:
             apply_errors(form, error)
         else:
@@ -109,7 +110,7 @@ def list_edit(request: HttpRequest, pk: int) -> HttpResponse:
     form = FeatureListForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            services.list_update(feature_list=feature_list, user=request.user, **form.cleaned_data)
+            list_services.list_update(feature_list=feature_list, user=request.user, **form.cleaned_data)
         except ValidationError as error:
             apply_errors(form, error)
         else:
@@ -121,7 +122,7 @@ def list_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @wiki_write(rate="list")
 def list_delete(request: HttpRequest, pk: int) -> HttpResponse:
     feature_list = _own_list_or_404(pk, request.user)
-    services.list_delete(feature_list=feature_list, user=request.user)
+    list_services.list_delete(feature_list=feature_list, user=request.user)
     messages.success(request, f"Deleted the list “{feature_list.name}”.")
     return redirect("explanations:lists")
 
@@ -130,7 +131,7 @@ def list_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @wiki_write(rate="list")
 def list_remove_feature(request: HttpRequest, pk: int, feature_pk: int) -> HttpResponse:
     feature_list = _own_list_or_404(pk, request.user)
-    services.list_remove_feature(feature_list=feature_list, feature_id=feature_pk, user=request.user)
+    list_services.list_remove_feature(feature_list=feature_list, feature_id=feature_pk, user=request.user)
     return redirect(feature_list)
 
 

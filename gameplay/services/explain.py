@@ -4,8 +4,8 @@ the offline scorers and finished as a round; a real feature's goes on the wiki a
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from explanations import services as wiki
 from explanations.core.rules import rule_matches
+from explanations.services import explanations as explanation_services
 from features.models import Feature
 from scoring.core.errors import ScoringInputError
 
@@ -20,7 +20,7 @@ from .human_scores import explanation_scores_store
 from .profiles import ensure_camp_rung_open, ensure_real_features_unlocked
 from .rounds import new_seed, round_finish
 
-MAX_EXPLANATION_LENGTH = wiki.MAX_EXPLANATION_LENGTH
+MAX_EXPLANATION_LENGTH = explanation_services.MAX_EXPLANATION_LENGTH
 Mode = Round.Mode
 
 
@@ -34,7 +34,7 @@ def _clean_explanation(text: str) -> str:
 
 
 def _rule_matcher(rule_text: str):
-    rule = wiki.rule_from_text(rule_text)
+    rule = explanation_services.rule_from_text(rule_text)
     return (lambda tokens: rule_matches(rule, tokens)) if rule else None
 
 
@@ -119,7 +119,7 @@ def explain_submit(*, user, feature: Feature, text: str, rule_text: str = "", cl
         outcome = score_explain_answer(text, examples, rule=matcher)
     except ScoringInputError as error:
         raise ValidationError(f"This feature cannot be scored right now ({error}); try another one.") from error
-    explanation = wiki.explanation_create(
+    explanation = explanation_services.explanation_create(
         feature=feature, text=text, author=user, rule_text=rule_text, message="Written in the game (Explain mode)"
     )
     explanation_scores_store(explanation=explanation, outcome=outcome)

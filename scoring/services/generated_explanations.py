@@ -3,8 +3,8 @@ by an explanation run and found again, not rewritten, by the next one."""
 
 from django.db import IntegrityError, transaction
 
-from explanations import services as wiki
 from explanations.models import Explanation
+from explanations.services import explanations as explanation_services
 from features.models import Feature
 from scoring.explainers import Explainer
 from scoring.stored_examples import FeatureRecords
@@ -25,7 +25,7 @@ def generated_explanation_get_or_create(
     generated = explainer.explain(records.records(), max_activation=feature.max_activation or None)
     try:
         with transaction.atomic():
-            explanation = wiki.explanation_create(
+            explanation = explanation_services.explanation_create(
                 feature=feature,
                 text=generated.text,
                 method=generated.method,

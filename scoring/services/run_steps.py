@@ -19,9 +19,9 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from explanations import services as wiki
 from explanations.models import Explanation
 from explanations.querysets import visible_explanation
+from explanations.services import explanations as explanation_services
 from features.models import Feature, PipelineRun, Source
 from features.services.runs import run_fail, run_succeed, run_task_enqueue, run_update
 from scoring.core.errors import LLMError, ScoringInputError
@@ -200,7 +200,7 @@ def _embed(revisions) -> None:
     if not revisions:
         return
     try:
-        wiki.revisions_embed(revisions=revisions)
+        explanation_services.revisions_embed(revisions=revisions)
     except Exception:  # noqa: BLE001
         logger.warning("Embedding %d new revisions failed", len(revisions), exc_info=True)
 

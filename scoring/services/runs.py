@@ -13,8 +13,8 @@ Both kinds are registered with the run engine in ScoringConfig.ready().
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 
-from explanations import services as wiki
 from explanations.models import Explanation
+from explanations.services import permissions as permission_services
 from features.models import Feature, PipelineRun, Source
 from features.services.runs import Resumption, run_create, run_enqueue
 from scoring.core.judges import JUDGE_NAMES
@@ -159,8 +159,8 @@ def feature_explain_request(
     """A signed-in reader's "Generate an explanation": queue a run that explains the feature with
     `explainer` (one this site can run) and scores it with the page's offline scorers. The same request
     while one is under way returns that run; a feature whose explanation exists gets it scored, not redone."""
-    wiki.ensure_can_write(user)
-    if wiki.feature_is_locked(feature) and not user.is_staff:
+    permission_services.ensure_can_write(user)
+    if permission_services.feature_is_locked(feature) and not user.is_staff:
         raise PermissionDenied("A moderator has locked this feature's explanations.")
     if explainer not in available_explainers():
         raise PipelineRequestError(f"This site cannot run the {explainer!r} explainer; choose token-stats.")
@@ -173,7 +173,7 @@ def feature_explain_request(
 def explanation_score_request(*, explanation: Explanation, user: AbstractBaseUser) -> tuple[PipelineRun, bool]:
     """A signed-in reader's "Score": queue a run scoring the explanation's current text with the page's
     offline scorers (only those it has no score from yet)."""
-    wiki.ensure_can_write(user)
+    permission_services.ensure_can_write(user)
     if explanation.hidden or explanation.current_revision_id is None:
         raise PermissionDenied("That explanation is hidden or empty; it cannot be scored.")
     run, created = score_run_create(explanation=explanation, scorers=list(PAGE_SCORERS), created_by=user)

@@ -126,10 +126,10 @@ def test_unknown_username_is_a_404(client, db):
 
 
 def test_profile_lists_revisions_with_links_to_their_changes(client, alice, bob, feature):
-    from explanations import services
+    from explanations.services import explanations as explanation_services
 
-    explanation = services.explanation_create(feature=feature, author=bob, text="cats", embed=False)
-    revision = services.explanation_revise(
+    explanation = explanation_services.explanation_create(feature=feature, author=bob, text="cats", embed=False)
+    revision = explanation_services.explanation_revise(
         explanation=explanation, author=alice, text="cats after colours", message="narrower", embed=False
     )
 
@@ -144,10 +144,10 @@ def test_profile_lists_revisions_with_links_to_their_changes(client, alice, bob,
 
 
 def test_profile_shows_public_lists_to_everyone_and_private_ones_to_the_owner(client, alice, feature):
-    from explanations import services
+    from explanations.services import lists as list_services
 
-    services.list_create(owner=alice, name="Open list", is_public=True)
-    services.list_create(owner=alice, name="Secret list")
+    list_services.list_create(owner=alice, name="Open list", is_public=True)
+    list_services.list_create(owner=alice, name="Secret list")
 
     public_view = client.get(reverse("front:profile", args=["alice"])).text
     client.force_login(alice)

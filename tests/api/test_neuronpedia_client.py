@@ -19,7 +19,7 @@ from django.core.cache import cache
 from django.test import override_settings
 
 from accounts.services import api_key_create
-from explanations import services as wiki
+from explanations.services import explanations as explanation_services
 from features.models import ActivationExample
 from features.models import Feature as FeatureRow
 
@@ -58,7 +58,7 @@ def test_in_this_process_neuronpedia_is_our_settings_package():
 
 def test_the_client_reads_a_feature(live_server, client_key, computed_run):
     row = FeatureRow.objects.get(source__slug="0-mlp", index=5)
-    wiki.explanation_create(feature=row, text="articles", method="token-stats", embed=False)
+    explanation_services.explanation_create(feature=row, text="articles", method="token-stats", embed=False)
     got = run_client(live_server, client_key, "feature", "tiny-bert", "0-mlp", "5")
     assert (got["modelId"], got["source"], got["index"], got["density"]) == ("tiny-bert", "0-mlp", 5, row.density)
     assert got["explanations"] == ["articles"]

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from explanations import services as wiki
 from explanations.models import Explanation
+from explanations.services import explanations as explanation_services
 from features.models import ActivationExample, ContextWindow, Feature, LanguageModel, Source
 from scoring.models import ExplanationScore
 
@@ -35,15 +35,17 @@ def explained_run(computed_run):
     """The tiny BERT run, with a human explanation (and a score), a machine one and a revised one on 0-mlp."""
     author = make_user("writer")
     features = Feature.objects.filter(source__slug="0-mlp").order_by("index")
-    human = wiki.explanation_create(feature=features[2], text="commas in lists", author=author, embed=False)
+    human = explanation_services.explanation_create(
+        feature=features[2], text="commas in lists", author=author, embed=False
+    )
     ExplanationScore.objects.create(explanation=human, scorer="simulation", value=0.4)
-    wiki.explanation_create(
+    explanation_services.explanation_create(
         feature=features[2], text="punctuation", method="token-stats", explainer_model="", embed=False
     )
-    revised = wiki.explanation_create(
+    revised = explanation_services.explanation_create(
         feature=features[7], text="first draft", method="openai-compatible", explainer_model="gpt-4o-mini", embed=False
     )
-    wiki.explanation_revise(explanation=revised, author=author, text="the word cat", embed=False)
+    explanation_services.explanation_revise(explanation=revised, author=author, text="the word cat", embed=False)
     return computed_run
 
 

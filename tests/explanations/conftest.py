@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.test import Client
 
-from explanations import services
+from explanations.services import explanations as explanation_services
 from features.models import Feature, LanguageModel, Source
 
 
@@ -75,4 +75,4 @@ def login(user) -> Client:
 
 
 def explain(feature, author, text: str, **fields):
-    return services.explanation_create(feature=feature, author=author, text=text, **fields)
+    return explanation_services.explanation_create(feature=feature, author=author, text=text, **fields)

@@ -8,8 +8,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Ban
-from explanations import services
 from explanations.models import Comment, Report
+from explanations.services import comments as comment_services
 
 from .conftest import explain, login
 
@@ -70,12 +70,12 @@ def test_comment_markdown_is_rendered_on_the_feature_page(feature, alice, client
 
 
 def test_replies_nest_to_any_depth(feature, alice, bob, client):
-    root = services.comment_post(author=alice, feature=feature, body="root")
+    root = comment_services.comment_post(author=alice, feature=feature, body="root")
     chain = [root]
     for number in range(12):
-        chain.append(services.comment_post(author=bob if number % 2 else alice, feature=feature, body=f"r{number}",
-                                           parent=chain[-1]))  # fmt: skip
-    sibling = services.comment_post(author=bob, feature=feature, body="second thread")
+        author = bob if number % 2 else alice
+        chain.append(comment_services.comment_post(author=author, feature=feature, body=f"r{number}", parent=chain[-1]))
+    sibling = comment_services.comment_post(author=bob, feature=feature, body="second thread")
 
     found = depths(client.get("/tiny/0-mlp/3/").text)
 
@@ -94,7 +94,7 @@ def test_a_thread_hundreds_of_replies_deep_still_renders(feature, alice, client)
 
 
 def test_a_reply_through_htmx_comes_back_as_a_fragment_under_its_parent(feature, alice, bob):
-    parent = services.comment_post(author=alice, feature=feature, body="Fires on numbers?")
+    parent = comment_services.comment_post(author=alice, feature=feature, body="Fires on numbers?")
 
     response = reply(login(bob), parent, "Numbers, I think.", htmx=True)
 
@@ -106,7 +106,7 @@ def test_a_reply_through_htmx_comes_back_as_a_fragment_under_its_parent(feature,
 
 
 def test_the_reply_form_loads_as_a_fragment_for_htmx_and_as_a_page_without(feature, alice, bob):
-    parent = services.comment_post(author=alice, feature=feature, body="question")
+    parent = comment_services.comment_post(author=alice, feature=feature, body="question")
     url = reverse("explanations:comment-reply", args=[parent.pk])
 
     fragment = login(bob).get(url, headers={"HX-Request": "true"}).text
@@ -118,7 +118,7 @@ def test_the_reply_form_loads_as_a_fragment_for_htmx_and_as_a_page_without(featu
 
 def test_a_reply_belongs_to_its_parents_explanation(feature, alice, bob):
     explanation = explain(feature, alice, "cat", embed=False)
-    parent = services.comment_post(author=alice, feature=feature, body="why cat?", explanation=explanation)
+    parent = comment_services.comment_post(author=alice, feature=feature, body="why cat?", explanation=explanation)
 
     reply(login(bob), parent, "because")
 
@@ -135,7 +135,7 @@ def test_a_comment_about_an_explanation_says_which_one(feature, alice, client):
 
 
 def test_the_author_edits_within_the_window_and_the_comment_says_edited(feature, alice, client):
-    comment = services.comment_post(author=alice, feature=feature, body="Fires on nubmers")
+    comment = comment_services.comment_post(author=alice, feature=feature, body="Fires on nubmers")
 
     response = login(alice).post(reverse("explanations:comment-edit", args=[comment.pk]), {"body": "Fires on numbers"})
 
@@ -147,7 +147,7 @@ def test_the_author_edits_within_the_window_and_the_comment_says_edited(feature,
 
 
 def test_an_htmx_edit_returns_the_updated_comment(feature, alice):
-    comment = services.comment_post(author=alice, feature=feature, body="old")
+    comment = comment_services.comment_post(author=alice, feature=feature, body="old")
     client = login(alice)
 
     form = client.get(reverse("explanations:comment-edit", args=[comment.pk]), headers={"HX-Request": "true"})
@@ -162,7 +162,7 @@ def test_an_htmx_edit_returns_the_updated_comment(feature, alice):
 
 def test_editing_after_the_window_is_refused(feature, alice, settings):
     settings.WIKI_COMMENT_EDIT_MINUTES = 30
-    comment = services.comment_post(author=alice, feature=feature, body="old")
+    comment = comment_services.comment_post(author=alice, feature=feature, body="old")
     Comment.objects.filter(pk=comment.pk).update(created_at=timezone.now() - timedelta(minutes=31))
 
     response = login(alice).post(reverse("explanations:comment-edit", args=[comment.pk]), {"body": "new"})
@@ -174,7 +174,7 @@ def test_editing_after_the_window_is_refused(feature, alice, settings):
 
 
 def test_the_edit_link_shows_only_to_the_author_within_the_window(feature, alice, bob):
-    comment = services.comment_post(author=alice, feature=feature, body="mine")
+    comment = comment_services.comment_post(author=alice, feature=feature, body="mine")
     edit_url = reverse("explanations:comment-edit", args=[comment.pk])
 
     assert edit_url in login(alice).get("/tiny/0-mlp/3/").text
@@ -184,8 +184,8 @@ def test_the_edit_link_shows_only_to_the_author_within_the_window(feature, alice
 
 
 def test_deleting_leaves_a_placeholder_and_keeps_the_replies(feature, alice, bob, client):
-    parent = services.comment_post(author=alice, feature=feature, body="regrettable")
-    child = services.comment_post(author=bob, feature=feature, body="a reply that stays", parent=parent)
+    parent = comment_services.comment_post(author=alice, feature=feature, body="regrettable")
+    child = comment_services.comment_post(author=bob, feature=feature, body="a reply that stays", parent=parent)
 
     response = login(alice).post(reverse("explanations:comment-delete", args=[parent.pk]))
 
@@ -199,7 +199,7 @@ def test_deleting_leaves_a_placeholder_and_keeps_the_replies(feature, alice, bob
 
 
 def test_an_htmx_delete_returns_the_placeholder(feature, alice):
-    comment = services.comment_post(author=alice, feature=feature, body="gone")
+    comment = comment_services.comment_post(author=alice, feature=feature, body="gone")
 
     response = login(alice).post(
         reverse("explanations:comment-delete", args=[comment.pk]), headers={"HX-Request": "true"}
@@ -209,8 +209,8 @@ def test_an_htmx_delete_returns_the_placeholder(feature, alice):
 
 
 def test_a_deleted_comment_cannot_be_replied_to_or_edited(feature, alice, bob):
-    comment = services.comment_post(author=alice, feature=feature, body="gone")
-    services.comment_delete(comment=comment, user=alice)
+    comment = comment_services.comment_post(author=alice, feature=feature, body="gone")
+    comment_services.comment_delete(comment=comment, user=alice)
 
     response = reply(login(bob), comment, "hello?")
     assert response.status_code == 200
@@ -220,7 +220,7 @@ def test_a_deleted_comment_cannot_be_replied_to_or_edited(feature, alice, bob):
 
 
 def test_another_user_cannot_edit_or_delete_a_comment_by_crafting_a_request(feature, alice, bob):
-    comment = services.comment_post(author=alice, feature=feature, body="alice's words")
+    comment = comment_services.comment_post(author=alice, feature=feature, body="alice's words")
     mallory = login(bob)
 
     edit = mallory.post(reverse("explanations:comment-edit", args=[comment.pk]), {"body": "bob's words"})
@@ -238,7 +238,7 @@ def test_another_user_cannot_edit_or_delete_a_comment_by_crafting_a_request(feat
 
 
 def test_anonymous_visitors_cannot_post_reply_edit_or_delete(feature, alice, client):
-    comment = services.comment_post(author=alice, feature=feature, body="hi")
+    comment = comment_services.comment_post(author=alice, feature=feature, body="hi")
 
     responses = [
         post(client, feature, "anon"),
@@ -253,7 +253,7 @@ def test_anonymous_visitors_cannot_post_reply_edit_or_delete(feature, alice, cli
 
 
 def test_banned_users_cannot_comment_or_reply(feature, alice, bob):
-    comment = services.comment_post(author=alice, feature=feature, body="hi")
+    comment = comment_services.comment_post(author=alice, feature=feature, body="hi")
     Ban.objects.create(user=bob, reason="abuse")
 
     assert post(login(bob), feature, "abuse").status_code == 403
@@ -269,7 +269,7 @@ def test_an_empty_comment_is_refused(feature, alice):
 
 
 def test_a_reader_reports_a_comment_once_for_the_moderators(feature, alice, bob):
-    comment = services.comment_post(author=alice, feature=feature, body="spam spam")
+    comment = comment_services.comment_post(author=alice, feature=feature, body="spam spam")
     url = reverse("explanations:comment-report", args=[comment.pk])
 
     form = login(bob).get(url)
@@ -283,7 +283,7 @@ def test_a_reader_reports_a_comment_once_for_the_moderators(feature, alice, bob)
 
 
 def test_a_report_needs_a_reason(feature, alice, bob):
-    comment = services.comment_post(author=alice, feature=feature, body="meh")
+    comment = comment_services.comment_post(author=alice, feature=feature, body="meh")
 
     response = login(bob).post(reverse("explanations:comment-report", args=[comment.pk]), {"reason": " "})
 
@@ -301,9 +301,9 @@ def test_explanations_can_be_reported_too(feature, alice, bob):
 
 def test_the_explanations_history_page_lists_its_discussion(feature, alice, bob, client):
     explanation = explain(feature, alice, "cat", embed=False)
-    about = services.comment_post(author=bob, feature=feature, body="Too narrow?", explanation=explanation)
-    services.comment_post(author=alice, feature=feature, body="Maybe.", parent=about)
-    services.comment_post(author=bob, feature=feature, body="Unrelated to it")
+    about = comment_services.comment_post(author=bob, feature=feature, body="Too narrow?", explanation=explanation)
+    comment_services.comment_post(author=alice, feature=feature, body="Maybe.", parent=about)
+    comment_services.comment_post(author=bob, feature=feature, body="Unrelated to it")
 
     html = client.get(reverse("explanations:history", args=[explanation.pk])).text
 

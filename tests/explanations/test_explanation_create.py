@@ -3,8 +3,8 @@
 from django.urls import reverse
 
 from accounts.models import Ban
-from explanations import services
 from explanations.models import Explanation, FeatureLock, Watch
+from explanations.services import explanations as explanation_services
 
 from .conftest import login
 
@@ -110,7 +110,7 @@ def test_an_unknown_feature_is_a_404(feature, alice):
 
 
 def test_machine_written_explanations_show_their_method_and_model(feature, client):
-    services.explanation_create(
+    explanation_services.explanation_create(
         feature=feature, text="numbers in lists", method="token-stats", explainer_model="gpt-4o-mini", embed=False
     )
 
@@ -121,8 +121,10 @@ def test_machine_written_explanations_show_their_method_and_model(feature, clien
 
 
 def test_a_person_who_revises_a_machine_explanation_is_shown_as_its_last_editor(feature, alice, client):
-    explanation = services.explanation_create(feature=feature, text="numbers", method="token-stats", embed=False)
-    services.explanation_revise(explanation=explanation, author=alice, text="numbers in lists", embed=False)
+    explanation = explanation_services.explanation_create(
+        feature=feature, text="numbers", method="token-stats", embed=False
+    )
+    explanation_services.explanation_revise(explanation=explanation, author=alice, text="numbers in lists", embed=False)
 
     html = client.get("/tiny/0-mlp/3/").text
 

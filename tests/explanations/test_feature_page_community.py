@@ -4,8 +4,11 @@ however many explanations, revisions, votes, comments, lists and watches there a
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from explanations import services
 from explanations.models import Explanation
+from explanations.services import comments as comment_services
+from explanations.services import explanations as explanation_services
+from explanations.services import lists as list_services
+from explanations.services import votes as vote_services
 
 from .conftest import explain, login, make_user
 
@@ -26,29 +29,33 @@ def fill(feature, *, n: int) -> None:
     for number in range(n):
         writer = make_user(f"writer{n}-{number}")
         explanation = explain(feature, writer, f"explanation {n}-{number}", embed=False, rule_text="*cat*")
-        services.explanation_revise(explanation=explanation, author=reader, text=f"revised {n}-{number}", embed=False)
-        services.vote_cast(user=reader, explanation=explanation, value=1)
-        services.vote_cast(user=writer, explanation=explanation, value=-1)
-        comment = services.comment_post(
+        explanation_services.explanation_revise(
+            explanation=explanation, author=reader, text=f"revised {n}-{number}", embed=False
+        )
+        vote_services.vote_cast(user=reader, explanation=explanation, value=1)
+        vote_services.vote_cast(user=writer, explanation=explanation, value=-1)
+        comment = comment_services.comment_post(
             author=writer, feature=feature, body=f"comment {n}-{number}", explanation=explanation
         )
-        reply = services.comment_post(author=reader, feature=feature, body=f"reply {n}-{number}", parent=comment)
-        services.comment_post(author=writer, feature=feature, body=f"deeper {n}-{number}", parent=reply)
-        feature_list = services.list_create(owner=writer, name=f"list {number}")
-        services.list_add_feature(feature_list=feature_list, feature=feature, user=writer)
+        reply = comment_services.comment_post(
+            author=reader, feature=feature, body=f"reply {n}-{number}", parent=comment
+        )
+        comment_services.comment_post(author=writer, feature=feature, body=f"deeper {n}-{number}", parent=reply)
+        feature_list = list_services.list_create(owner=writer, name=f"list {number}")
+        list_services.list_add_feature(feature_list=feature_list, feature=feature, user=writer)
 
 
 def test_the_query_count_stays_constant_as_the_community_grows(feature, alice, moderator, client):
-    services.list_create(owner=alice, name="mine")
+    list_services.list_create(owner=alice, name="mine")
     fill(feature, n=1)
     readers = {"anonymous": client, "alice": login(alice), "moderator": login(moderator)}
     baseline = {name: queries_for(c, "/tiny/0-mlp/3/") for name, c in readers.items()}
 
     fill(feature, n=15)
     for number in range(10):
-        services.list_create(owner=alice, name=f"more {number}")
-    services.watch_set(user=alice, feature=feature, watching=True)
-    services.bookmark_set(user=alice, feature=feature, bookmarked=True)
+        list_services.list_create(owner=alice, name=f"more {number}")
+    list_services.watch_set(user=alice, feature=feature, watching=True)
+    list_services.bookmark_set(user=alice, feature=feature, bookmarked=True)
 
     assert {name: queries_for(c, "/tiny/0-mlp/3/") for name, c in readers.items()} == baseline
     assert Explanation.objects.count() == 16

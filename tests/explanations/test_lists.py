@@ -3,8 +3,8 @@
 from django.urls import reverse
 
 from accounts.models import Ban
-from explanations import services
 from explanations.models import Bookmark, FeatureList, FeatureListItem, Watch
+from explanations.services import lists as list_services
 
 from .conftest import login
 
@@ -25,7 +25,7 @@ def test_a_user_makes_a_list_and_lands_on_its_page(db, alice):
 
 
 def test_list_names_are_unique_per_owner(db, alice, bob):
-    services.list_create(owner=alice, name="Mine")
+    list_services.list_create(owner=alice, name="Mine")
 
     response = login(alice).post(reverse("explanations:list-new"), {"name": "Mine"})
 
@@ -35,7 +35,7 @@ def test_list_names_are_unique_per_owner(db, alice, bob):
 
 
 def test_features_from_any_model_are_added_from_their_pages_with_a_note(feature, other_feature, alice, client):
-    feature_list = services.list_create(owner=alice, name="Cats", is_public=True)
+    feature_list = list_services.list_create(owner=alice, name="Cats", is_public=True)
     writer = login(alice)
 
     add_to_list(writer, feature, feature_list=feature_list.pk, note="fires on cat")
@@ -50,7 +50,7 @@ def test_features_from_any_model_are_added_from_their_pages_with_a_note(feature,
 
 
 def test_adding_a_feature_again_updates_its_note_instead_of_duplicating_it(feature, alice):
-    feature_list = services.list_create(owner=alice, name="Cats")
+    feature_list = list_services.list_create(owner=alice, name="Cats")
     client = login(alice)
 
     add_to_list(client, feature, feature_list=feature_list.pk, note="first")
@@ -77,9 +77,9 @@ def test_adding_without_a_list_or_a_name_says_what_is_missing(feature, alice):
 
 
 def test_the_feature_page_offers_the_readers_lists_and_says_which_hold_it(feature, alice):
-    holding = services.list_create(owner=alice, name="Has it")
-    services.list_create(owner=alice, name="Lacks it")
-    services.list_add_feature(feature_list=holding, feature=feature, user=alice)
+    holding = list_services.list_create(owner=alice, name="Has it")
+    list_services.list_create(owner=alice, name="Lacks it")
+    list_services.list_add_feature(feature_list=holding, feature=feature, user=alice)
 
     html = login(alice).get("/tiny/0-mlp/3/").text
 
@@ -89,8 +89,8 @@ def test_the_feature_page_offers_the_readers_lists_and_says_which_hold_it(featur
 
 
 def test_the_owner_removes_a_feature_edits_and_deletes_the_list(feature, alice):
-    feature_list = services.list_create(owner=alice, name="Cats")
-    services.list_add_feature(feature_list=feature_list, feature=feature, user=alice)
+    feature_list = list_services.list_create(owner=alice, name="Cats")
+    list_services.list_add_feature(feature_list=feature_list, feature=feature, user=alice)
     client = login(alice)
 
     client.post(reverse("explanations:list-remove", args=[feature_list.pk, feature.pk]))
@@ -106,9 +106,9 @@ def test_the_owner_removes_a_feature_edits_and_deletes_the_list(feature, alice):
 
 
 def test_the_lists_page_shows_your_lists_and_everyones_public_ones(feature, alice, bob):
-    services.list_create(owner=alice, name="Alice public", is_public=True)
-    services.list_create(owner=alice, name="Alice private")
-    services.list_create(owner=bob, name="Bob private")
+    list_services.list_create(owner=alice, name="Alice public", is_public=True)
+    list_services.list_create(owner=alice, name="Alice private")
+    list_services.list_create(owner=bob, name="Bob private")
 
     as_bob = login(bob).get(reverse("explanations:lists")).text
     as_alice = login(alice).get(reverse("explanations:lists")).text
@@ -118,7 +118,7 @@ def test_the_lists_page_shows_your_lists_and_everyones_public_ones(feature, alic
 
 
 def test_anonymous_visitors_read_public_lists_but_cannot_make_them(feature, alice, client):
-    feature_list = services.list_create(owner=alice, name="Open", is_public=True)
+    feature_list = list_services.list_create(owner=alice, name="Open", is_public=True)
 
     assert client.get(feature_list.get_absolute_url()).status_code == 200
     response = client.post(reverse("explanations:list-new"), {"name": "anon"})

@@ -8,8 +8,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Ban
-from explanations import services
 from explanations.models import Comment, Explanation, FeatureLock, Report
+from explanations.services import comments as comment_services
+from explanations.services import moderation as moderation_services
 
 from .conftest import explain, login
 
@@ -22,8 +23,8 @@ def admin_client(moderator):
 
 
 def test_staff_hide_a_comment_from_the_page_and_its_replies_stay(feature, alice, bob, moderator, client):
-    comment = services.comment_post(author=alice, feature=feature, body="rude words")
-    services.comment_post(author=bob, feature=feature, body="polite reply", parent=comment)
+    comment = comment_services.comment_post(author=alice, feature=feature, body="rude words")
+    comment_services.comment_post(author=bob, feature=feature, body="polite reply", parent=comment)
 
     response = login(moderator).post(reverse("explanations:comment-hide", args=[comment.pk]), {"hidden": "1"})
 
@@ -42,7 +43,7 @@ def test_staff_hide_an_explanation_from_the_page(feature, alice, moderator, clie
 
 
 def test_other_users_cannot_hide_anything(feature, alice, bob):
-    comment = services.comment_post(author=alice, feature=feature, body="fine")
+    comment = comment_services.comment_post(author=alice, feature=feature, body="fine")
     explanation = explain(feature, alice, "fine", embed=False)
     client = login(bob)
 
@@ -55,7 +56,7 @@ def test_other_users_cannot_hide_anything(feature, alice, bob):
 
 
 def test_staff_see_moderation_controls_and_others_do_not(feature, alice, moderator):
-    services.comment_post(author=alice, feature=feature, body="hello")
+    comment_services.comment_post(author=alice, feature=feature, body="hello")
     explain(feature, alice, "cat", embed=False)
 
     as_staff = login(moderator).get("/tiny/0-mlp/3/").text
@@ -88,18 +89,18 @@ def test_only_staff_lock_features(feature, alice):
 
 
 def test_comments_stay_open_on_a_locked_feature(feature, alice, moderator):
-    services.feature_lock(feature=feature, moderator=moderator)
+    moderation_services.feature_lock(feature=feature, moderator=moderator)
 
-    services.comment_post(author=alice, feature=feature, body="why locked?")
+    comment_services.comment_post(author=alice, feature=feature, body="why locked?")
 
     assert Comment.objects.count() == 1
 
 
 def test_the_reports_queue_lists_open_reports_with_what_they_report(feature, alice, bob, admin_client):
-    comment = services.comment_post(author=alice, feature=feature, body="offensive remark")
-    services.report_create(reporter=bob, comment=comment, reason="offensive")
+    comment = comment_services.comment_post(author=alice, feature=feature, body="offensive remark")
+    moderation_services.report_create(reporter=bob, comment=comment, reason="offensive")
     explanation = explain(feature, alice, "wrong", embed=False)
-    services.report_create(reporter=bob, explanation=explanation, reason="wrong")
+    moderation_services.report_create(reporter=bob, explanation=explanation, reason="wrong")
 
     html = admin_client.get("/admin/explanations/report/?status__exact=open").text
     comments_only = admin_client.get("/admin/explanations/report/?kind=comment").text
@@ -111,9 +112,9 @@ def test_the_reports_queue_lists_open_reports_with_what_they_report(feature, ali
 def test_hiding_from_the_queue_hides_the_comment_and_closes_every_open_report_on_it(
     feature, alice, bob, moderator, admin_client
 ):
-    comment = services.comment_post(author=alice, feature=feature, body="offensive remark")
-    first = services.report_create(reporter=bob, comment=comment, reason="offensive")
-    second = services.report_create(reporter=moderator, comment=comment, reason="agreed")
+    comment = comment_services.comment_post(author=alice, feature=feature, body="offensive remark")
+    first = moderation_services.report_create(reporter=bob, comment=comment, reason="offensive")
+    second = moderation_services.report_create(reporter=moderator, comment=comment, reason="agreed")
 
     admin_client.post("/admin/explanations/report/", {"action": "hide_reported", "_selected_action": [first.pk]})
 
@@ -124,7 +125,7 @@ def test_hiding_from_the_queue_hides_the_comment_and_closes_every_open_report_on
 
 def test_dismissing_a_report_leaves_the_content_alone(feature, alice, bob, admin_client):
     explanation = explain(feature, alice, "fine actually", embed=False)
-    report = services.report_create(reporter=bob, explanation=explanation, reason="meh")
+    report = moderation_services.report_create(reporter=bob, explanation=explanation, reason="meh")
 
     admin_client.post("/admin/explanations/report/", {"action": "dismiss", "_selected_action": [report.pk]})
 
@@ -133,7 +134,7 @@ def test_dismissing_a_report_leaves_the_content_alone(feature, alice, bob, admin
 
 
 def test_admin_actions_hide_comments_and_explanations_and_lock_features(feature, alice, admin_client):
-    comment = services.comment_post(author=alice, feature=feature, body="x")
+    comment = comment_services.comment_post(author=alice, feature=feature, body="x")
     explanation = explain(feature, alice, "y", embed=False)
 
     admin_client.post("/admin/explanations/comment/", {"action": "hide", "_selected_action": [comment.pk]})
@@ -175,11 +176,11 @@ def test_an_expired_ban_no_longer_applies(feature, alice):
 
 
 def test_a_banned_user_may_still_delete_their_own_comments(feature, alice):
-    comment = services.comment_post(author=alice, feature=feature, body="something I regret")
+    comment = comment_services.comment_post(author=alice, feature=feature, body="something I regret")
     Ban.objects.create(user=alice)
 
     # Taking one's words back is not writing; the ban does not stand in the way.
-    services.comment_delete(comment=comment, user=alice)
+    comment_services.comment_delete(comment=comment, user=alice)
 
     assert Comment.objects.get().deleted
 

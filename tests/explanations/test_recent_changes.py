@@ -5,8 +5,9 @@ from datetime import timedelta
 from django.urls import reverse
 from django.utils import timezone
 
-from explanations import services
 from explanations.models import Comment, Explanation, ExplanationRevision, Watch
+from explanations.services import comments as comment_services
+from explanations.services import explanations as explanation_services
 
 from .conftest import explain, login
 
@@ -25,9 +26,11 @@ def age(obj, minutes: int) -> None:
 def test_recent_changes_lists_new_explanations_revisions_and_comments_newest_first(feature, alice, bob, client):
     explanation = explain(feature, alice, "cat", embed=False)
     age(explanation.current_revision, 30)
-    revision = services.explanation_revise(explanation=explanation, author=bob, text="black cat", embed=False)
+    revision = explanation_services.explanation_revise(
+        explanation=explanation, author=bob, text="black cat", embed=False
+    )
     age(revision, 20)
-    services.comment_post(author=bob, feature=feature, body="why black?")
+    comment_services.comment_post(author=bob, feature=feature, body="why black?")
 
     html = client.get(reverse("explanations:recent")).text
 
@@ -39,8 +42,8 @@ def test_recent_changes_lists_new_explanations_revisions_and_comments_newest_fir
 def test_recent_changes_filter_by_kind_model_and_people(feature, other_feature, alice, client):
     explain(feature, alice, "tiny one", embed=False)
     explain(other_feature, alice, "other one", embed=False)
-    services.explanation_create(feature=feature, text="machine one", method="token-stats", embed=False)
-    services.comment_post(author=alice, feature=other_feature, body="a comment")
+    explanation_services.explanation_create(feature=feature, text="machine one", method="token-stats", embed=False)
+    comment_services.comment_post(author=alice, feature=other_feature, body="a comment")
     url = reverse("explanations:recent")
 
     assert change_kinds(client.get(url, {"kind": "comment"}).text) == ["comment"]
@@ -54,8 +57,8 @@ def test_recent_changes_filter_by_kind_model_and_people(feature, other_feature, 
 def test_hidden_explanations_and_deleted_comments_stay_out_of_recent_changes(feature, alice, client):
     hidden = explain(feature, alice, "spam explanation", embed=False)
     Explanation.objects.filter(pk=hidden.pk).update(hidden=True)
-    comment = services.comment_post(author=alice, feature=feature, body="regrettable comment")
-    services.comment_delete(comment=comment, user=alice)
+    comment = comment_services.comment_post(author=alice, feature=feature, body="regrettable comment")
+    comment_services.comment_delete(comment=comment, user=alice)
 
     html = client.get(reverse("explanations:recent")).text
 
@@ -81,7 +84,7 @@ def test_the_watchlist_shows_changes_on_watched_features_only(feature, other_fea
     Watch.objects.create(user=bob, feature=feature)
     explain(feature, alice, "on the watched feature", embed=False)
     explain(other_feature, alice, "on another feature", embed=False)
-    services.comment_post(author=alice, feature=feature, body="a watched discussion")
+    comment_services.comment_post(author=alice, feature=feature, body="a watched discussion")
 
     html = login(bob).get(reverse("explanations:watchlist")).text
 
@@ -91,7 +94,7 @@ def test_the_watchlist_shows_changes_on_watched_features_only(feature, other_fea
 
 
 def test_writing_on_a_feature_adds_it_to_the_writers_watchlist(feature, other_feature, alice, bob):
-    services.comment_post(author=alice, feature=other_feature, body="I wrote here")
+    comment_services.comment_post(author=alice, feature=other_feature, body="I wrote here")
     explain(other_feature, bob, "someone else's explanation", embed=False)
 
     html = login(alice).get(reverse("explanations:watchlist")).text
@@ -120,7 +123,7 @@ def test_recent_changes_cost_the_same_queries_however_many_changes(
     feature, alice, client, django_assert_max_num_queries
 ):
     explain(feature, alice, "one", embed=False)
-    services.comment_post(author=alice, feature=feature, body="one")
+    comment_services.comment_post(author=alice, feature=feature, body="one")
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -128,8 +131,10 @@ def test_recent_changes_cost_the_same_queries_however_many_changes(
         client.get(reverse("explanations:recent"))
     for number in range(20):
         explanation = explain(feature, alice, f"more {number}", embed=False)
-        services.explanation_revise(explanation=explanation, author=alice, text=f"more {number}!", embed=False)
-        services.comment_post(author=alice, feature=feature, body=f"more {number}")
+        explanation_services.explanation_revise(
+            explanation=explanation, author=alice, text=f"more {number}!", embed=False
+        )
+        comment_services.comment_post(author=alice, feature=feature, body=f"more {number}")
 
     with django_assert_max_num_queries(len(baseline)):
         client.get(reverse("explanations:recent"))

@@ -8,8 +8,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from explanations import search_results, services
+from explanations import search_results
 from explanations.models import Comment, Explanation
+from explanations.services import comments as comment_services
+from explanations.services import explanations as explanation_services
 
 from .conftest import explain
 
@@ -32,7 +34,7 @@ def wiki(feature, other_feature, alice, bob):
         "cat": explain(feature, alice, "the word cat after a colour word like black or white", embed=False),
         "python": explain(other_feature, bob, "python keywords such as def and class", embed=False),
         "kitchen": explain(other_feature, alice, "objects found in a kitchen: pans, knives, spoons", embed=False),
-        "comment": services.comment_post(author=bob, feature=feature, body="Does it also fire on black dogs?"),
+        "comment": comment_services.comment_post(author=bob, feature=feature, body="Does it also fire on black dogs?"),
     }
 
 
@@ -70,7 +72,7 @@ def test_filters_by_model_source_and_kind(wiki, client):
 def test_hidden_explanations_and_deleted_or_hidden_comments_are_not_found(wiki, client, bob):
     Explanation.objects.filter(pk=wiki["cat"].pk).update(hidden=True)
     Comment.objects.filter(pk=wiki["comment"].pk).update(deleted=True)
-    hidden = services.comment_post(author=bob, feature=wiki["cat"].feature, body="black magic")
+    hidden = comment_services.comment_post(author=bob, feature=wiki["cat"].feature, body="black magic")
     Comment.objects.filter(pk=hidden.pk).update(hidden=True)
 
     assert "Nothing found for “black”" in search(client, q="black").text
@@ -113,7 +115,7 @@ def test_postgres_understands_websearch_syntax(feature, alice, client):
 
 @on_postgres
 def test_postgres_weighs_an_explanation_above_a_comment_with_the_same_words(feature, alice, bob, client):
-    comment = services.comment_post(author=bob, feature=feature, body="numbers in lists")
+    comment = comment_services.comment_post(author=bob, feature=feature, body="numbers in lists")
     explanation = explain(feature, alice, "numbers in lists", embed=False)
 
     assert hit_links(search(client, q="numbers lists").text) == [
@@ -136,13 +138,15 @@ def count_page_queries(client, **params) -> int:
 
 def test_a_search_runs_one_query_per_kind_however_many_texts_match(feature, other_feature, alice, bob, client):
     explain(feature, alice, "a black cat", embed=False)
-    services.explanation_revise(explanation=explain(feature, alice, "black", embed=False), author=bob, text="black!")
-    services.comment_post(author=bob, feature=feature, body="black too?")
+    explanation_services.explanation_revise(
+        explanation=explain(feature, alice, "black", embed=False), author=bob, text="black!"
+    )
+    comment_services.comment_post(author=bob, feature=feature, body="black too?")
     few = count_queries(query="black"), count_queries(query="black", kind="comments")
     page_with_few = count_page_queries(client, q="black")
     for number in range(30):
         explain(other_feature, bob, f"black dog {number}", embed=False)
-        services.comment_post(author=alice, feature=other_feature, body=f"a black dog {number}?")
+        comment_services.comment_post(author=alice, feature=other_feature, body=f"a black dog {number}?")
 
     many = count_queries(query="black"), count_queries(query="black", kind="comments")
     page_with_many = count_page_queries(client, q="black")
@@ -154,11 +158,11 @@ def test_a_search_runs_one_query_per_kind_however_many_texts_match(feature, othe
 
 def test_a_hit_names_its_author_its_last_editor_or_the_machine_that_wrote_it(feature, alice, bob, client):
     edited = explain(feature, alice, "a black cat", embed=False)
-    services.explanation_revise(explanation=edited, author=bob, text="a black cat on a mat", embed=False)
-    services.explanation_create(
+    explanation_services.explanation_revise(explanation=edited, author=bob, text="a black cat on a mat", embed=False)
+    explanation_services.explanation_create(
         feature=feature, text="black tokens", method="token-stats", explainer_model="tiny-llm", embed=False
     )
-    services.comment_post(author=bob, feature=feature, body="black too?")
+    comment_services.comment_post(author=bob, feature=feature, body="black too?")
 
     html = search(client, q="black").text
 
@@ -187,8 +191,8 @@ def test_saving_texts_adds_their_words_to_the_dictionary(feature, alice):
     from explanations.models import SearchTerm
 
     explanation = explain(feature, alice, "Felines, 42 cats!", embed=False)
-    services.explanation_revise(explanation=explanation, author=alice, text="tabby cats", embed=False)
-    services.comment_post(author=alice, feature=feature, body="what about lions")
+    explanation_services.explanation_revise(explanation=explanation, author=alice, text="tabby cats", embed=False)
+    comment_services.comment_post(author=alice, feature=feature, body="what about lions")
 
     assert set(SearchTerm.objects.values_list("term", flat=True)) == {
         "felines",
@@ -261,7 +265,7 @@ def test_semantic_search_finds_explanations_by_meaning_with_local_embeddings(fea
 
 def test_semantic_search_uses_the_current_revision_and_says_when_embeddings_are_missing(feature, alice, client):
     explanation = explain(feature, alice, "python code")
-    services.explanation_revise(explanation=explanation, author=alice, text="kittens and cats")
+    explanation_services.explanation_revise(explanation=explanation, author=alice, text="kittens and cats")
     explain(feature, alice, "written without an embedding", embed=False)
 
     html = search(client, q="felines", mode="semantic").text

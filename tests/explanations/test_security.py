@@ -8,8 +8,11 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from explanations import services
 from explanations.models import Comment, Explanation, FeatureList, FeatureListItem, Vote
+from explanations.services import comments as comment_services
+from explanations.services import explanations as explanation_services
+from explanations.services import lists as list_services
+from explanations.services import moderation as moderation_services
 
 from .conftest import login
 from .test_markup import XSS_PAYLOADS
@@ -49,13 +52,15 @@ def audit(html: str) -> list[str]:
 def test_payloads_in_explanations_and_comments_are_inert_on_every_page_that_shows_them(
     payload, feature, alice, bob, moderator
 ):
-    explanation = services.explanation_create(feature=feature, author=alice, text=payload, embed=False)
-    services.explanation_revise(explanation=explanation, author=bob, text=f"{payload} v2", message=payload, embed=False)
-    comment = services.comment_post(author=alice, feature=feature, body=payload, explanation=explanation)
-    services.comment_post(author=bob, feature=feature, body=f"re: {payload}", parent=comment)
-    feature_list = services.list_create(owner=alice, name=payload[:100], description=payload, is_public=True)
-    services.list_add_feature(feature_list=feature_list, feature=feature, user=alice, note=payload)
-    services.report_create(reporter=bob, comment=comment, reason=payload)
+    explanation = explanation_services.explanation_create(feature=feature, author=alice, text=payload, embed=False)
+    explanation_services.explanation_revise(
+        explanation=explanation, author=bob, text=f"{payload} v2", message=payload, embed=False
+    )
+    comment = comment_services.comment_post(author=alice, feature=feature, body=payload, explanation=explanation)
+    comment_services.comment_post(author=bob, feature=feature, body=f"re: {payload}", parent=comment)
+    feature_list = list_services.list_create(owner=alice, name=payload[:100], description=payload, is_public=True)
+    list_services.list_add_feature(feature_list=feature_list, feature=feature, user=alice, note=payload)
+    moderation_services.report_create(reporter=bob, comment=comment, reason=payload)
     first, second = explanation.revisions.order_by("pk")
 
     reader = login(bob)
@@ -121,9 +126,9 @@ def post_endpoints(feature, comment, explanation, feature_list) -> list[tuple[st
 
 
 def test_every_post_endpoint_refuses_a_request_without_the_csrf_token(feature, moderator):
-    explanation = services.explanation_create(feature=feature, author=moderator, text="cat", embed=False)
-    comment = services.comment_post(author=moderator, feature=feature, body="hello")
-    feature_list = services.list_create(owner=moderator, name="mine")
+    explanation = explanation_services.explanation_create(feature=feature, author=moderator, text="cat", embed=False)
+    comment = comment_services.comment_post(author=moderator, feature=feature, body="hello")
+    feature_list = list_services.list_create(owner=moderator, name="mine")
     client = Client(enforce_csrf_checks=True)
     client.force_login(moderator)  # staff and owner of everything: only the missing token can refuse it
 
@@ -137,11 +142,11 @@ def test_every_post_endpoint_refuses_a_request_without_the_csrf_token(feature, m
 
 
 def test_every_post_form_on_the_community_pages_carries_the_csrf_token(feature, alice, moderator):
-    explanation = services.explanation_create(feature=feature, author=moderator, text="cat", embed=False)
-    services.explanation_revise(explanation=explanation, author=moderator, text="cat 2", embed=False)
-    comment = services.comment_post(author=moderator, feature=feature, body="hello")
-    services.comment_post(author=alice, feature=feature, body="hi", parent=comment)
-    feature_list = services.list_create(owner=moderator, name="mine")
+    explanation = explanation_services.explanation_create(feature=feature, author=moderator, text="cat", embed=False)
+    explanation_services.explanation_revise(explanation=explanation, author=moderator, text="cat 2", embed=False)
+    comment = comment_services.comment_post(author=moderator, feature=feature, body="hello")
+    comment_services.comment_post(author=alice, feature=feature, body="hi", parent=comment)
+    feature_list = list_services.list_create(owner=moderator, name="mine")
     client = login(moderator)
     pages = [
         "/tiny/0-mlp/3/",
@@ -166,8 +171,8 @@ def test_every_post_form_on_the_community_pages_carries_the_csrf_token(feature, 
 
 
 def test_a_user_cannot_change_or_use_another_users_list_by_crafting_requests(feature, alice, bob):
-    feature_list = services.list_create(owner=alice, name="alice's", is_public=True)
-    services.list_add_feature(feature_list=feature_list, feature=feature, user=alice, note="keep")
+    feature_list = list_services.list_create(owner=alice, name="alice's", is_public=True)
+    list_services.list_add_feature(feature_list=feature_list, feature=feature, user=alice, note="keep")
     mallory = login(bob)
     address = ["tiny", "0-mlp", 4]
 
@@ -185,7 +190,7 @@ def test_a_user_cannot_change_or_use_another_users_list_by_crafting_requests(fea
 
 
 def test_a_private_list_is_not_found_by_anyone_but_its_owner(feature, alice, bob, client):
-    feature_list = services.list_create(owner=alice, name="secret")
+    feature_list = list_services.list_create(owner=alice, name="secret")
 
     assert client.get(feature_list.get_absolute_url()).status_code == 404
     assert login(bob).get(feature_list.get_absolute_url()).status_code == 404

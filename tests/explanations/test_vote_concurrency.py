@@ -7,8 +7,9 @@ import threading
 import pytest
 from django.db import connection
 
-from explanations import services
 from explanations.models import Explanation, Vote
+from explanations.services import explanations as explanation_services
+from explanations.services import votes as vote_services
 
 from .conftest import make_user
 
@@ -49,7 +50,7 @@ def explanation(transactional_db):
         n_features=8,
     )  # fmt: skip
     feature = Feature.objects.create(source=source, index=0)
-    return services.explanation_create(feature=feature, text="cat", method="token-stats", embed=False)
+    return explanation_services.explanation_create(feature=feature, text="cat", method="token-stats", embed=False)
 
 
 def test_fifty_threads_voting_at_once_give_exactly_the_right_total(explanation):
@@ -58,7 +59,7 @@ def test_fifty_threads_voting_at_once_give_exactly_the_right_total(explanation):
 
     errors = run_concurrently(
         [
-            lambda user=user, value=value: services.vote_cast(user=user, explanation=explanation, value=value)
+            lambda user=user, value=value: vote_services.vote_cast(user=user, explanation=explanation, value=value)
             for user, value in zip(voters, values, strict=True)
         ]
     )
@@ -72,7 +73,7 @@ def test_one_user_voting_from_fifty_threads_leaves_one_vote_row(explanation):
     user = make_user("eager")
 
     errors = run_concurrently(
-        [lambda: services.vote_cast(user=user, explanation=explanation, value=1) for _ in range(50)]
+        [lambda: vote_services.vote_cast(user=user, explanation=explanation, value=1) for _ in range(50)]
     )
 
     assert errors == []
@@ -83,12 +84,16 @@ def test_one_user_voting_from_fifty_threads_leaves_one_vote_row(explanation):
 def test_changing_votes_concurrently_keeps_the_total_equal_to_the_rows(explanation):
     voters = [make_user(f"voter{number}") for number in range(25)]
     for user in voters:
-        services.vote_cast(user=user, explanation=explanation, value=1)
+        vote_services.vote_cast(user=user, explanation=explanation, value=1)
 
     # Each voter flips to down and, at the same time, someone new votes up.
     newcomers = [make_user(f"new{number}") for number in range(25)]
-    actions = [lambda user=user: services.vote_cast(user=user, explanation=explanation, value=-1) for user in voters]
-    actions += [lambda user=user: services.vote_cast(user=user, explanation=explanation, value=1) for user in newcomers]
+    actions = [
+        lambda user=user: vote_services.vote_cast(user=user, explanation=explanation, value=-1) for user in voters
+    ]
+    actions += [
+        lambda user=user: vote_services.vote_cast(user=user, explanation=explanation, value=1) for user in newcomers
+    ]
     errors = run_concurrently(actions)
 
     assert errors == []

@@ -5,8 +5,8 @@ import re
 from django.urls import reverse
 
 from accounts.models import Ban
-from explanations import services
 from explanations.models import Explanation, FeatureLock, Vote
+from explanations.services import votes as vote_services
 
 from .conftest import explain, login, make_user
 
@@ -89,7 +89,7 @@ def test_without_htmx_a_vote_returns_to_the_explanation_on_the_feature_page(feat
 
 def test_the_feature_page_shows_the_readers_own_vote(feature, alice, bob):
     explanation = explain(feature, alice, "cat", embed=False)
-    services.vote_cast(user=bob, explanation=explanation, value=-1)
+    vote_services.vote_cast(user=bob, explanation=explanation, value=-1)
 
     html = login(bob).get("/tiny/0-mlp/3/").text
 
@@ -117,7 +117,7 @@ def test_anonymous_visitors_are_sent_to_log_in(feature, alice, client):
 
 def test_anonymous_visitors_see_the_score_without_buttons(feature, alice, client):
     explanation = explain(feature, alice, "cat", embed=False)
-    services.vote_cast(user=alice, explanation=explanation, value=1)
+    vote_services.vote_cast(user=alice, explanation=explanation, value=1)
 
     html = client.get("/tiny/0-mlp/3/").text
 

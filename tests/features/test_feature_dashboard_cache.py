@@ -14,7 +14,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from api import services as api_services
-from explanations import services as explanation_services
+from explanations.services import lists as list_services
+from explanations.services import votes as vote_services
 from features.models import Feature
 from features.services import activation_runs
 
@@ -106,8 +107,8 @@ def test_signed_in_bits_are_never_shared(computed_run):
     feature = strongest_feature()
     alice = make_user("alice")
     explanation = add_explanation(feature, "cats", author=make_user("bob"))
-    explanation_services.vote_cast(user=alice, explanation=explanation, value=1)
-    explanation_services.bookmark_set(user=alice, feature=feature, bookmarked=True)
+    vote_services.vote_cast(user=alice, explanation=explanation, value=1)
+    list_services.bookmark_set(user=alice, feature=feature, bookmarked=True)
     as_alice = Client()
     as_alice.force_login(alice)
     anonymous = Client()

@@ -7,7 +7,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.utils.html import escape
 
-from explanations import services as explanation_services
+from explanations.services import explanations as explanation_services
+from explanations.services import lists as list_services
+from explanations.services import votes as vote_services
 from features.models import ActivationExample, ContextWindow, Feature, pack_floats
 from tests.features.wiki_data import add_comment, add_explanation, make_user
 
@@ -221,12 +223,12 @@ def test_the_query_count_does_not_grow_with_examples_explanations_or_comments(
         add_comment(feature, alice, f"reply {number}", parent=comment)
         explanation_services.explanation_revise(explanation=explanation, author=alice, text=f"revised {number}",
                                                 embed=False)  # fmt: skip
-        explanation_services.vote_cast(user=writer, explanation=explanation, value=1)
-        explanation_services.vote_cast(user=alice, explanation=explanation, value=-1)
-        own_list = explanation_services.list_create(owner=alice, name=f"list {number}")
-        explanation_services.list_add_feature(feature_list=own_list, feature=feature, user=alice, note="n")
-    explanation_services.watch_set(user=alice, feature=feature, watching=True)
-    explanation_services.bookmark_set(user=alice, feature=feature, bookmarked=True)
+        vote_services.vote_cast(user=writer, explanation=explanation, value=1)
+        vote_services.vote_cast(user=alice, explanation=explanation, value=-1)
+        own_list = list_services.list_create(owner=alice, name=f"list {number}")
+        list_services.list_add_feature(feature_list=own_list, feature=feature, user=alice, note="n")
+    list_services.watch_set(user=alice, feature=feature, watching=True)
+    list_services.bookmark_set(user=alice, feature=feature, bookmarked=True)
 
     with django_assert_max_num_queries(len(baseline)):
         response = client.get(feature.get_absolute_url())

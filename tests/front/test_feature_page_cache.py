@@ -10,8 +10,11 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from explanations import services as wiki
 from explanations.models import Comment, Explanation, FeatureLock
+from explanations.services import comments as comment_services
+from explanations.services import explanations as explanation_services
+from explanations.services import moderation as moderation_services
+from explanations.services import votes as vote_services
 from features.models import Feature
 from front import page_cache
 from gameplay.services.human_scores import human_scores_update
@@ -110,21 +113,21 @@ def test_a_query_string_or_a_message_is_never_cached(feature, reader):
 def test_explanations_created_revised_reverted_hidden_and_deleted_show(feature, reader, staff):
     bob = make_user("bob")
     cached_view(reader, feature)
-    explanation = wiki.explanation_create(feature=feature, text="cats on mats", author=bob, embed=False)
+    explanation = explanation_services.explanation_create(feature=feature, text="cats on mats", author=bob, embed=False)
     assert "cats on mats" in cached_view(reader, feature)
 
     first = explanation.current_revision
-    wiki.explanation_revise(explanation=explanation, author=bob, text="dogs on logs", embed=False)
+    explanation_services.explanation_revise(explanation=explanation, author=bob, text="dogs on logs", embed=False)
     content = cached_view(reader, feature)
     assert "dogs on logs" in content and "cats on mats" not in content
 
-    wiki.explanation_revert(explanation=explanation, revision=first, author=staff)
+    explanation_services.explanation_revert(explanation=explanation, revision=first, author=staff)
     content = cached_view(reader, feature)
     assert "cats on mats" in content and "last edited by" in content
 
-    wiki.explanation_set_hidden(explanation=explanation, moderator=staff, hidden=True)
+    explanation_services.explanation_set_hidden(explanation=explanation, moderator=staff, hidden=True)
     assert "cats on mats" not in cached_view(reader, feature)
-    wiki.explanation_set_hidden(explanation=explanation, moderator=staff, hidden=False)
+    explanation_services.explanation_set_hidden(explanation=explanation, moderator=staff, hidden=False)
     assert "cats on mats" in cached_view(reader, feature)
 
     explanation.delete()
@@ -133,34 +136,34 @@ def test_explanations_created_revised_reverted_hidden_and_deleted_show(feature, 
 
 def test_locks_show(feature, reader, staff):
     cached_view(reader, feature)
-    wiki.feature_lock(feature=feature, moderator=staff, reason="edit war")
+    moderation_services.feature_lock(feature=feature, moderator=staff, reason="edit war")
     assert "edit war" in cached_view(reader, feature)
-    wiki.feature_unlock(feature=feature, moderator=staff)
+    moderation_services.feature_unlock(feature=feature, moderator=staff)
     assert "edit war" not in cached_view(reader, feature)
 
 
 def test_votes_show(feature, reader):
     explanation = add_explanation(feature, "cats", author=make_user("bob"))
     cached_view(reader, feature)
-    wiki.vote_cast(user=make_user("alice"), explanation=explanation, value=1)
+    vote_services.vote_cast(user=make_user("alice"), explanation=explanation, value=1)
     assert "1 vote<" in cached_view(reader, feature)
-    wiki.vote_cast(user=make_user("carol"), explanation=explanation, value=-1)
+    vote_services.vote_cast(user=make_user("carol"), explanation=explanation, value=-1)
     assert "0 votes<" in cached_view(reader, feature)
 
 
 def test_comments_posted_edited_deleted_and_hidden_show(feature, reader, staff):
     alice = make_user("alice")
     cached_view(reader, feature)
-    comment = wiki.comment_post(author=alice, feature=feature, body="first thoughts")
+    comment = comment_services.comment_post(author=alice, feature=feature, body="first thoughts")
     assert "first thoughts" in cached_view(reader, feature)
-    wiki.comment_edit(comment=comment, user=alice, body="second thoughts")
+    comment_services.comment_edit(comment=comment, user=alice, body="second thoughts")
     assert "second thoughts" in cached_view(reader, feature)
-    wiki.comment_set_hidden(comment=comment, moderator=staff, hidden=True)
+    comment_services.comment_set_hidden(comment=comment, moderator=staff, hidden=True)
     content = cached_view(reader, feature)
     assert "second thoughts" not in content and "hidden by a moderator" in content
-    wiki.comment_set_hidden(comment=comment, moderator=staff, hidden=False)
+    comment_services.comment_set_hidden(comment=comment, moderator=staff, hidden=False)
     assert "second thoughts" in cached_view(reader, feature)
-    wiki.comment_delete(comment=comment, user=alice)
+    comment_services.comment_delete(comment=comment, user=alice)
     content = cached_view(reader, feature)
     assert "second thoughts" not in content and "[deleted]" in content
 
@@ -171,8 +174,8 @@ def test_reports_resolved_by_hiding_show(feature, reader, staff):
     reporter = make_user("carol")
     cached_view(reader, feature)
     for target in ({"comment": comment}, {"explanation": explanation}):
-        report = wiki.report_create(reporter=reporter, reason="rude", **target)
-        wiki.report_resolve(report=report, moderator=staff, hide=True)
+        report = moderation_services.report_create(reporter=reporter, reason="rude", **target)
+        moderation_services.report_resolve(report=report, moderator=staff, hide=True)
     content = cached_view(reader, feature)
     assert "rude words" not in content and "spam spam" not in content
 

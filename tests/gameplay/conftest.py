@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.test import Client
 
-from explanations import services as wiki
+from explanations.services import explanations as explanation_services
 from features import inference
 from features.models import ActivationExample, ContextWindow, Feature, LanguageModel, Source, pack_floats
 from gameplay.models import PlayerProfile, Round, RoundItem
@@ -193,7 +193,7 @@ def toy_feature(db) -> Feature:
 @pytest.fixture
 def alice_explanation(toy_feature):
     alice = make_player("alice")
-    return wiki.explanation_create(
+    return explanation_services.explanation_create(
         feature=toy_feature, author=alice, text="the word cat right after a colour word", embed=False
     )
 

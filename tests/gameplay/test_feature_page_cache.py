@@ -4,7 +4,7 @@ service and by Explain mode, which write with querysets (bulk_create, update) as
 import pytest
 from django.test import Client
 
-from explanations import services as wiki
+from explanations.services import explanations as explanation_services
 from scoring.services.scores import explanation_score
 from scoring.stored_examples import FeatureExamples
 
@@ -42,5 +42,7 @@ def test_explain_mode_shows_its_explanation_and_scores(player, toy_feature):
 def test_a_revision_in_the_game_shows(alice_explanation, toy_feature):
     reader = Client()
     cached_view(reader, toy_feature)
-    wiki.explanation_revise(explanation=alice_explanation, author=alice_explanation.author, text="felines", embed=False)
+    explanation_services.explanation_revise(
+        explanation=alice_explanation, author=alice_explanation.author, text="felines", embed=False
+    )
     assert "felines" in cached_view(reader, toy_feature)

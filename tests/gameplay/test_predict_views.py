@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from explanations import services as wiki
 from explanations.models import Explanation
+from explanations.services import explanations as explanation_services
 from features.models import ActivationExample
 from gameplay.core.predict import predict_skill, scale_to_ten
 from gameplay.models import Answer, LedgerEntry, PlayerProfile, Round
@@ -102,8 +102,10 @@ def test_answering_shows_the_reveal_fragment_to_htmx_and_the_whole_page_otherwis
 def test_the_study_panel_shows_the_best_scored_explanation_before_an_unscored_one(player, toy_feature):
     # PostgreSQL puts NULL first in a descending order: an explanation with no score yet must not come
     # out on top there. The unscored one is the older, so only the score can put the other first.
-    wiki.explanation_create(feature=toy_feature, text="anything about pets", method="token-stats", embed=False)
-    scored = wiki.explanation_create(
+    explanation_services.explanation_create(
+        feature=toy_feature, text="anything about pets", method="token-stats", embed=False
+    )
+    scored = explanation_services.explanation_create(
         feature=toy_feature, text="the word cat after a colour word", method="token-stats", embed=False
     )
     Explanation.objects.filter(pk=scored.pk).update(best_score=0.8)

@@ -9,9 +9,9 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from explanations import services as wiki
 from explanations.core.rules import rule_matches
 from explanations.models import Explanation
+from explanations.services import explanations as explanation_services
 from features.models import ActivationExample
 from gameplay.core import camp
 from gameplay.core.gold import plant_gold, whole_words
@@ -58,7 +58,9 @@ def test_verifying_your_own_explanation_is_refused(alice_explanation):
 
 
 def test_whoever_wrote_the_current_revision_cannot_verify_it_either(player, alice_explanation):
-    wiki.explanation_revise(explanation=alice_explanation, author=player, text="cat after black or white", embed=False)
+    explanation_services.explanation_revise(
+        explanation=alice_explanation, author=player, text="cat after black or white", embed=False
+    )
     client = login(player)
 
     assert client.post("/play/verify/", {"explanation": alice_explanation.pk}).status_code == 403
@@ -280,7 +282,9 @@ def _latest_human(explanation):
 
 @pytest.fixture
 def bob_explanation(toy_feature):
-    return wiki.explanation_create(feature=toy_feature, author=make_player("bob"), text="the word cat", embed=False)
+    return explanation_services.explanation_create(
+        feature=toy_feature, author=make_player("bob"), text="the word cat", embed=False
+    )
 
 
 def test_human_scores_follow_a_verifiers_reliability_when_it_changes_later(alice_explanation, bob_explanation):
@@ -413,7 +417,9 @@ def test_an_explanation_whose_model_cannot_run_here_is_passed_over_or_refused_wi
     gone = build_toy_feature(slug="gone")
     gone.source.model.path = "/no/such/checkpoint"
     gone.source.model.save()
-    stranded = wiki.explanation_create(feature=gone, author=make_player("bob"), text="the word cat", embed=False)
+    stranded = explanation_services.explanation_create(
+        feature=gone, author=make_player("bob"), text="the word cat", embed=False
+    )
     client = login(player)
 
     drawn = start(client)  # both are drawn; the one that cannot be played is passed over

@@ -5,8 +5,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
 
-from explanations import services as wiki
 from explanations.models import Explanation
+from explanations.services import explanations as explanation_services
 from features.inference import feature_activations_for_token_ids
 from features.models import ActivationExample, ContextWindow, Feature, PipelineRun, Source
 from features.services.runs import run_enqueue, run_resume
@@ -138,7 +138,9 @@ def test_hard_negatives_are_stored_windows_with_the_key_token_where_live_inferen
         if (t := _silent_key_token(f))
     )  # fmt: skip
     author = django_user_model.objects.create_user("alice", password="pw")
-    explanation = wiki.explanation_create(feature=feature, text=f'the word "{token}"', author=author, embed=False)
+    explanation = explanation_services.explanation_create(
+        feature=feature, text=f'the word "{token}"', author=author, embed=False
+    )
 
     run = score_source(src, scorers=["simulation"])
 
@@ -161,12 +163,16 @@ def test_one_generated_explanation_per_feature_and_explainer_and_one_score_per_r
     computed_run,
 ):
     feature = Feature.objects.filter(source=source()).first()
-    first = wiki.explanation_create(feature=feature, text="one", method="token-stats", generated=True, embed=False)
+    first = explanation_services.explanation_create(
+        feature=feature, text="one", method="token-stats", generated=True, embed=False
+    )
     with pytest.raises(IntegrityError), transaction.atomic():
-        wiki.explanation_create(feature=feature, text="two", method="token-stats", generated=True, embed=False)
+        explanation_services.explanation_create(
+            feature=feature, text="two", method="token-stats", generated=True, embed=False
+        )
     # Imported or hand-entered machine explanations are not bound by it.
-    wiki.explanation_create(feature=feature, text="three", method="token-stats", embed=False)
-    wiki.explanation_create(feature=feature, text="four", method="token-stats", embed=False)
+    explanation_services.explanation_create(feature=feature, text="three", method="token-stats", embed=False)
+    explanation_services.explanation_create(feature=feature, text="four", method="token-stats", embed=False)
 
     revision = first.current_revision
     ExplanationScore.objects.create(explanation=first, revision=revision, scorer="fuzzing", judge="offline", value=1)

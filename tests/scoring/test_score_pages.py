@@ -5,8 +5,8 @@ from django.core.cache import cache
 from django.urls import reverse
 from django.utils.html import escape
 
-from explanations import services as wiki
 from explanations.models import Explanation
+from explanations.services import explanations as explanation_services
 from features.models import ContextWindow, Feature, PipelineRun
 from scoring.models import ExplanationScore
 
@@ -44,7 +44,9 @@ def generate_url(feature: Feature) -> str:
 
 
 def test_an_anonymous_post_is_sent_to_log_in_and_queues_nothing(client, feature):
-    explanation = wiki.explanation_create(feature=feature, text="the word cat", method="token-stats", embed=False)
+    explanation = explanation_services.explanation_create(
+        feature=feature, text="the word cat", method="token-stats", embed=False
+    )
     for url in (generate_url(feature), reverse("scoring:explanation-score", args=[explanation.pk])):
         response = client.post(url)
         assert response.status_code == 302 and response["Location"].startswith(reverse("account_login"))
@@ -122,7 +124,7 @@ def test_past_the_rate_limit_the_reply_is_a_friendly_429(client, alice, feature,
 def test_score_scores_a_persons_explanation_with_its_rule(client, alice, feature):
     peak = feature.examples.filter(kind="top").select_related("window").order_by("rank").first()
     token = peak.window.tokens[peak.max_token_index].strip().lower()
-    explanation = wiki.explanation_create(
+    explanation = explanation_services.explanation_create(
         feature=feature, text=f'the word "{token}"', author=alice, rule_text=f"*{token}*"
     )
     client.force_login(alice)
@@ -163,7 +165,9 @@ def test_the_breakdown_page_shows_every_example_highlighted_and_what_the_judge_g
 def test_a_failed_scoring_run_shows_its_failures_and_resumes_from_the_run_page(client, alice, feature):
     from scoring.services.runs import score_run_create
 
-    explanation = wiki.explanation_create(feature=feature, text="the word cat", author=alice, embed=False)
+    explanation = explanation_services.explanation_create(
+        feature=feature, text="the word cat", author=alice, embed=False
+    )
     run, _ = score_run_create(explanation=explanation, scorers=["fuzzing"], created_by=alice)
     failure = {"feature": str(feature), "url": feature.get_absolute_url(), "error": "The LLM endpoint is down."}
     PipelineRun.objects.filter(pk=run.pk).update(
@@ -206,7 +210,7 @@ def test_the_breakdown_of_a_dense_feature_shows_each_span_in_its_window(client, 
     judge = OracleJudge({"the fortieth token": lambda tokens, i: tokens[i].endswith("t40z")})
     result = get_scorer("detection").score("the fortieth token", example_set, judge=judge)
     result.details["shown"] = _shown(example_set, window_of)
-    explanation = wiki.explanation_create(feature=feature, text="the fortieth token", author=alice)
+    explanation = explanation_services.explanation_create(feature=feature, text="the fortieth token", author=alice)
     score = ExplanationScore.from_result(result, explanation=explanation, revision=explanation.current_revision)
     score.save()
 

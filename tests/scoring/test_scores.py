@@ -4,8 +4,8 @@ human scores appended, and a best score that only rises, whoever writes it."""
 import pytest
 from django.contrib.auth import get_user_model
 
-from explanations import services as wiki
 from explanations.models import Explanation
+from explanations.services import explanations as explanation_services
 from features.models import Feature, LanguageModel, Source
 from scoring.core.scorers import ScoreResult
 from scoring.models import ExplanationScore
@@ -24,7 +24,7 @@ def explanation() -> Explanation:
     )
     feature = Feature.objects.create(source=source, index=0)
     author = get_user_model().objects.create_user("alice", password="pw")
-    return wiki.explanation_create(feature=feature, text="the word cat", author=author, embed=False)
+    return explanation_services.explanation_create(feature=feature, text="the word cat", author=author, embed=False)
 
 
 def result(scorer: str, value: float) -> ScoreResult:

@@ -44,7 +44,7 @@ def prepare() -> None:
     from django.contrib.sessions.backends.db import SessionStore
     from django.utils import timezone
 
-    from explanations import services as wiki
+    from explanations.services import explanations as explanation_services
     from features.models import Feature
     from gameplay import items
     from gameplay.models import InventoryItem, PlayerProfile, Round
@@ -73,7 +73,7 @@ def prepare() -> None:
             continue
         keys = items.feature_windows(feature).key_tokens or ["the"]
         text = f'the token "{keys[0]}"' + (f' and "{keys[1]}"' if len(keys) > 1 else "")
-        explained.append(wiki.explanation_create(feature=feature, author=grace, text=text, embed=False))
+        explained.append(explanation_services.explanation_create(feature=feature, author=grace, text=text, embed=False))
 
     # Verifiers who played before: reliable ones, so grace's explanations have human scores.
     for name in ("lin", "sam"):

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
 from explanations.models import Explanation, ExplanationRevision
-from explanations.services import revisions_embed
+from explanations.services.explanations import revisions_embed
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ comment (texts saved through the services add their words as they go; bulk impor
 from django.core.management.base import BaseCommand
 
 from explanations.models import Comment, ExplanationRevision, SearchTerm
-from explanations.services import search_terms_add
+from explanations.services.explanations import search_terms_add
 
 
 class Command(BaseCommand):
