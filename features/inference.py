@@ -1,4 +1,5 @@
-"""Live inference on one text: test a feature, find the features that fire on a text, steer generation.
+"""Live inference on one text: test a feature, and find the features that fire on a text (steering, which
+generates text, is features/steering.py and builds on what is here).
 
 These are the web's (and the API's) entry points into the activation pipeline. They reuse its loaders
 through `features.pipeline.cache` (a bounded per-process LRU with a lock per key, so concurrent requests
@@ -7,10 +8,10 @@ same hooks and encode with the same `SourceSpec.encode`, so a live value equals 
 
 Hooks are registered on a module, not on a call: two threads running the one cached model at once would
 each see the other's hooks. Every forward pass here therefore holds that model's lock, and sampling holds
-one more lock around the process-wide random number generator, so a seed always gives the same text.
+one more lock around the process-wide random number generator, so a seed always gives the same text
+(features/steering.py).
 """
 
-import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,20 +22,15 @@ from .models import Feature, LanguageModel, Source
 from .pipeline import cache
 from .pipeline.corpus import special_token_frame, token_display_strings
 from .pipeline.errors import PipelineInputError
-from .pipeline.hooks import HookPoint, capture_activations, hook_module, hook_width, parse_hook_name
+from .pipeline.hooks import capture_activations
 from .pipeline.loading import LoadedModel
-from .pipeline.sources import SourceSpec, dictionary_source, neuron_output_weights, neuron_source
+from .pipeline.sources import SourceSpec, dictionary_source, neuron_source
 from .pipeline.stream import content_mask
 
 MAX_TEXT_CHARS = 4000
 MAX_TOKENS = 256
 # Replaying a stored window may take as many tokens as the pipeline puts in a window (services.MAX_WINDOW_LEN).
 MAX_WINDOW_TOKENS = 4096
-MAX_NEW_TOKENS = 64
-MAX_STRENGTH = 100.0
-MAX_TEMPERATURE = 2.0
-MAX_SEED = 2**31 - 1
-MAX_STEERING_FEATURES = 8
 MAX_K = 100
 
 
@@ -68,34 +64,25 @@ class TextFeatures:
     overall_activations: list[TokenActivations] = field(default_factory=list)
 
 
-@dataclass
-class SteeringResult:
-    prompt: str
-    steered: str  # the generated continuation (without the prompt), with the features added
-    plain: str  # the continuation without them, from the same seed
-    seed: int
-
-
 # --- Models, sources and locks -------------------------------------------------------------------
 
 _locks_guard = threading.Lock()
 _model_locks: dict[str, threading.RLock] = {}
-_sampling_lock = threading.Lock()
 
 
-def _model_lock(path: str) -> threading.RLock:
+def model_lock(path: str) -> threading.RLock:
     with _locks_guard:
         return _model_locks.setdefault(path, threading.RLock())
 
 
-def _load_model(model: LanguageModel) -> LoadedModel:
+def load_model(model: LanguageModel) -> LoadedModel:
     try:
         return cache.models.get(model.path)
     except PipelineInputError as error:
         raise InferenceInputError(f"The model {model.slug} cannot be loaded: {error}") from error
 
 
-def _source_spec(loaded: LoadedModel, source: Source) -> SourceSpec:
+def source_spec(loaded: LoadedModel, source: Source) -> SourceSpec:
     """The pipeline's SourceSpec for a stored source: its layer's neurons, or its dictionary."""
     try:
         if not source.dictionary_path:
@@ -113,7 +100,7 @@ def _prepend_bos(spec: SourceSpec) -> bool | None:
     return spec.dictionary.prepend_bos if spec.dictionary is not None else None
 
 
-def _position_limit(loaded: LoadedModel) -> int | None:
+def position_limit(loaded: LoadedModel) -> int | None:
     config = loaded.model.config
     for name in ("max_position_embeddings", "n_positions"):
         value = getattr(config, name, None)
@@ -123,13 +110,13 @@ def _position_limit(loaded: LoadedModel) -> int | None:
 
 
 def _token_limit(loaded: LoadedModel, model: LanguageModel) -> tuple[int, str]:
-    limit = _position_limit(loaded)
+    limit = position_limit(loaded)
     if limit is not None and limit < MAX_TOKENS:
         return limit, f"{model.slug} reads at most {limit} tokens"
     return MAX_TOKENS, f"the limit is {MAX_TOKENS} tokens"
 
 
-def _checked_text(text: str, *, what: str = "text") -> str:
+def checked_text(text: str, *, what: str = "text") -> str:
     if not isinstance(text, str) or not text.strip():
         raise InferenceInputError(f"Enter some {what}: it is empty.")
     if len(text) > MAX_TEXT_CHARS:
@@ -139,20 +126,20 @@ def _checked_text(text: str, *, what: str = "text") -> str:
     return text
 
 
-def _content_ids(loaded: LoadedModel, text: str, *, what: str = "text") -> list[int]:
+def content_ids(loaded: LoadedModel, text: str, *, what: str = "text") -> list[int]:
     ids = loaded.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
     if not ids:
         raise InferenceInputError(f"The {what} gives no tokens: it holds nothing the tokenizer can read.")
     return list(ids)
 
 
-def _check_length(n_tokens: int, loaded: LoadedModel, model: LanguageModel, *, what: str = "text") -> None:
+def check_length(n_tokens: int, loaded: LoadedModel, model: LanguageModel, *, what: str = "text") -> None:
     limit, reason = _token_limit(loaded, model)
     if n_tokens > limit:
         raise InferenceInputError(f"The {what} is {n_tokens} tokens long; {reason}. Shorten it.")
 
 
-def _features_source(feature: Feature) -> Source:
+def features_source(feature: Feature) -> Source:
     source = feature.source
     if not 0 <= feature.index < source.n_features:
         raise InferenceInputError(
@@ -164,7 +151,7 @@ def _features_source(feature: Feature) -> Source:
 def _encode(loaded: LoadedModel, specs: Sequence[SourceSpec], token_ids: list[int]) -> dict[str, torch.Tensor]:
     """{source slug: [T, F]} activations of one sequence, 0 on special tokens, as the pipeline stores them."""
     input_ids = torch.tensor([token_ids], dtype=torch.long)
-    with _model_lock(loaded.path):
+    with model_lock(loaded.path):
         captured = capture_activations(loaded, [spec.hook for spec in specs], input_ids)
     mask = content_mask(loaded, input_ids)[0]
     return {spec.slug: spec.encode(captured)[0].float().masked_fill(~mask[:, None], 0.0) for spec in specs}
@@ -175,17 +162,17 @@ def _encode(loaded: LoadedModel, specs: Sequence[SourceSpec], token_ids: list[in
 
 def feature_activations(feature: Feature, text: str) -> TokenActivations:
     """The feature's activation at every token of `text`, framed as the pipeline frames a window."""
-    text = _checked_text(text)
-    source = _features_source(feature)
+    text = checked_text(text)
+    source = features_source(feature)
     model = source.model
-    loaded = _load_model(model)
-    spec = _source_spec(loaded, source)
+    loaded = load_model(model)
+    spec = source_spec(loaded, source)
     try:
         prefix, suffix = special_token_frame(loaded.tokenizer, _prepend_bos(spec))
     except PipelineInputError as error:
         raise InferenceInputError(str(error)) from error
-    token_ids = prefix + _content_ids(loaded, text) + suffix
-    _check_length(len(token_ids), loaded, model)
+    token_ids = prefix + content_ids(loaded, text) + suffix
+    check_length(len(token_ids), loaded, model)
     values = _encode(loaded, [spec], token_ids)[spec.slug][:, feature.index]
     tokens = token_display_strings(loaded.tokenizer, token_ids)
     return _token_activations(loaded, token_ids, values, tokens=tokens, first_text_token=len(prefix))
@@ -212,20 +199,20 @@ def _token_activations(
 def feature_activations_for_token_ids(feature: Feature, token_ids: list[int]) -> list[float]:
     """The feature's activations on exactly these token ids (special tokens included, valued 0): replays a
     stored window, so the result can be compared with its ActivationExample values."""
-    source = _features_source(feature)
+    source = features_source(feature)
     model = source.model
     if not token_ids:
         raise InferenceInputError("Give at least one token id.")
     if len(token_ids) > MAX_WINDOW_TOKENS:
         raise InferenceInputError(f"{len(token_ids)} token ids is too many; the limit is {MAX_WINDOW_TOKENS}.")
-    loaded = _load_model(model)
+    loaded = load_model(model)
     vocab_size = loaded.model.get_input_embeddings().num_embeddings
     if any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < vocab_size for i in token_ids):
         raise InferenceInputError(f"Token ids must be integers from 0 to {vocab_size - 1}.")
-    limit = _position_limit(loaded)
+    limit = position_limit(loaded)
     if limit is not None and len(token_ids) > limit:
         raise InferenceInputError(f"{model.slug} reads at most {limit} tokens; got {len(token_ids)}.")
-    spec = _source_spec(loaded, source)
+    spec = source_spec(loaded, source)
     return [float(value) for value in _encode(loaded, [spec], list(token_ids))[spec.slug][:, feature.index]]
 
 
@@ -240,7 +227,7 @@ def feature_activations_on_windows(
 ) -> list[WindowActivations]:
     """The feature's activations on many stored windows, as feature_activations_for_token_ids replays one:
     windows of one length run together, `batch_size` at a time, as the pipeline batches them."""
-    source = _features_source(feature)
+    source = features_source(feature)
     results = []
     for values, mask in _windows_encoded(source, windows, batch_size=batch_size, feature_index=feature.index):
         results.append(WindowActivations(values=values.tolist(), content=mask.tolist()))
@@ -259,15 +246,15 @@ def _windows_encoded(
     source: Source, windows: Sequence[Sequence[int]], *, batch_size: int, feature_index: int | None = None
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(values, content mask) per window, in order: [T] for one feature, [T, F] for the whole source."""
-    loaded = _load_model(source.model)
+    loaded = load_model(source.model)
     vocab_size = loaded.model.get_input_embeddings().num_embeddings
-    limit = min(MAX_WINDOW_TOKENS, _position_limit(loaded) or MAX_WINDOW_TOKENS)
+    limit = min(MAX_WINDOW_TOKENS, position_limit(loaded) or MAX_WINDOW_TOKENS)
     for token_ids in windows:
         if not token_ids or len(token_ids) > limit:
             raise InferenceInputError(f"A window must have 1 to {limit} token ids; one has {len(token_ids)}.")
         if any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < vocab_size for i in token_ids):
             raise InferenceInputError(f"Token ids must be integers from 0 to {vocab_size - 1}.")
-    spec = _source_spec(loaded, source)
+    spec = source_spec(loaded, source)
     by_length: dict[int, list[int]] = {}
     for position, token_ids in enumerate(windows):
         by_length.setdefault(len(token_ids), []).append(position)
@@ -276,7 +263,7 @@ def _windows_encoded(
         for start in range(0, len(members), batch_size):
             chunk = members[start : start + batch_size]
             input_ids = torch.tensor([list(windows[m]) for m in chunk], dtype=torch.long)
-            with _model_lock(loaded.path):
+            with model_lock(loaded.path):
                 captured = capture_activations(loaded, [spec.hook], input_ids)
             mask = content_mask(loaded, input_ids)
             encoded = spec.encode(captured).float()
@@ -307,7 +294,7 @@ def top_features_for_text(
     """The features of `sources` (all of the model's when None) that fire most on `text`: the k strongest
     at each token, and the k strongest by their max over the text. Only positive activations count. With
     with_activations, also each of those overall hits' values at every token (no further forward pass)."""
-    text = _checked_text(text)
+    text = checked_text(text)
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise InferenceInputError(f"k must be a whole number from 1 to {MAX_K}.")
     sources = list(model.sources.order_by("layer", "slug")) if sources is None else list(sources)
@@ -316,9 +303,9 @@ def top_features_for_text(
     for source in sources:
         if source.model_id != model.pk:
             raise InferenceInputError(f"{source} is not a source of {model.slug}.")
-    loaded = _load_model(model)
-    specs = [_source_spec(loaded, source) for source in sources]
-    content = _content_ids(loaded, text)
+    loaded = load_model(model)
+    specs = [source_spec(loaded, source) for source in sources]
+    content = content_ids(loaded, text)
 
     # Sources may frame a window differently (a dictionary's prepend_bos); run each framing once and line
     # their text tokens up with the first source's framing, which is the one shown.
@@ -334,7 +321,7 @@ def top_features_for_text(
     shown_prefix, shown_suffix = frames[_prepend_bos(specs[0])]
     shown_ids = shown_prefix + content + shown_suffix
     for prefix, suffix in frames.values():
-        _check_length(len(prefix) + len(content) + len(suffix), loaded, model)
+        check_length(len(prefix) + len(content) + len(suffix), loaded, model)
 
     n_shown = len(shown_ids)
     candidates: list[list[FeatureHit]] = [[] for _ in range(n_shown)]
@@ -384,153 +371,3 @@ def top_features_for_text(
         overall=overall,
         overall_activations=overall_activations,
     )
-
-
-# --- Steering -----------------------------------------------------------------------------------
-
-
-def _steering_target(loaded: LoadedModel, feature: Feature) -> tuple[HookPoint, torch.Tensor]:
-    """Where a feature writes and what: a neuron's output weights at its layer's MLP output; a dictionary's
-    decoder row where the decoder writes (an SAE's own hook, a transcoder's hook_name_out)."""
-    source = _features_source(feature)
-    spec = _source_spec(loaded, source)
-    try:
-        if spec.dictionary is None:
-            direction = neuron_output_weights(loaded, spec.hook.layer)[feature.index]
-            hook = parse_hook_name(f"blocks.{spec.hook.layer}.hook_mlp_out", loaded)
-        else:
-            direction = spec.dictionary.decoder[feature.index]
-            hook = (
-                parse_hook_name(spec.dictionary.hook_name_out, loaded) if spec.dictionary.is_transcoder else spec.hook
-            )
-        hook_module(loaded, hook)  # fails clearly where the architecture lacks the module
-        width = hook_width(loaded, hook)
-    except PipelineInputError as error:
-        raise InferenceInputError(f"{source.slug} cannot be steered with: {error}") from error
-    if direction.shape[-1] != width:
-        raise InferenceInputError(
-            f"{source.slug}/{feature.index} writes {direction.shape[-1]}-dimensional vectors, but {hook.name} "
-            f"is {width}-dimensional."
-        )
-    return hook, direction.detach().float()
-
-
-def _add_to_hidden(value, delta: torch.Tensor):
-    if isinstance(value, tuple):
-        return (value[0] + delta.to(value[0].dtype), *value[1:])
-    return value + delta.to(value.dtype)
-
-
-def _steering_hooks(loaded: LoadedModel, additions: dict[str, tuple[HookPoint, torch.Tensor]]) -> list:
-    """Forward (pre-)hooks that add each hook point's vector at every position; returns their handles."""
-    handles = []
-    for hook, delta in additions.values():
-        module, side = hook_module(loaded, hook)
-        if side == "input":
-
-            def add_to_input(_module, args, kwargs, delta=delta):
-                if args:
-                    return (_add_to_hidden(args[0], delta), *args[1:]), kwargs
-                return args, {**kwargs, "hidden_states": _add_to_hidden(kwargs["hidden_states"], delta)}
-
-            handles.append(module.register_forward_pre_hook(add_to_input, with_kwargs=True))
-        else:
-            handles.append(
-                module.register_forward_hook(lambda _module, _args, output, delta=delta: _add_to_hidden(output, delta))
-            )
-    return handles
-
-
-def _generate(
-    loaded: LoadedModel,
-    input_ids: torch.Tensor,
-    additions: dict[str, tuple[HookPoint, torch.Tensor]],
-    *,
-    max_new_tokens: int,
-    temperature: float,
-    seed: int,
-) -> str:
-    tokenizer = loaded.tokenizer
-    pad = next((t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id) if t is not None), 0)
-    options = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
-    handles = _steering_hooks(loaded, additions)
-    try:
-        with _sampling_lock, torch.random.fork_rng(devices=[]), torch.inference_mode():
-            torch.manual_seed(seed)
-            output = loaded.model.generate(
-                input_ids=input_ids,
-                attention_mask=torch.ones_like(input_ids),
-                max_new_tokens=max_new_tokens,
-                pad_token_id=pad,
-                **options,
-            )
-    finally:
-        for handle in handles:
-            handle.remove()
-    return tokenizer.decode(output[0, input_ids.shape[1] :].tolist(), skip_special_tokens=True)
-
-
-def _bounded_number(value, *, name: str, low: float, high: float, whole: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InferenceInputError(f"{name} must be a number.")
-    if whole and value != int(value):
-        raise InferenceInputError(f"{name} must be a whole number.")
-    if not low <= value <= high:
-        raise InferenceInputError(f"{name} must be between {low:g} and {high:g}; got {value:g}.")
-    return value
-
-
-def steer(
-    model: LanguageModel,
-    prompt: str,
-    steering: list[tuple[Feature, float]],
-    *,
-    max_new_tokens: int = 32,
-    temperature: float = 0.7,
-    seed: int = 0,
-) -> SteeringResult:
-    """Generate from `prompt` twice with the same seed: once with `strength * direction` of every chosen
-    feature added at its hook on every position, once without. Greedy when temperature is 0."""
-    prompt = _checked_text(prompt, what="prompt")
-    max_new_tokens = int(
-        _bounded_number(max_new_tokens, name="Tokens to generate", low=1, high=MAX_NEW_TOKENS, whole=True)
-    )
-    temperature = float(_bounded_number(temperature, name="Temperature", low=0, high=MAX_TEMPERATURE))
-    seed = int(_bounded_number(seed, name="Seed", low=0, high=MAX_SEED, whole=True))
-    steering = list(steering)
-    if not steering:
-        raise InferenceInputError("Choose at least one feature to steer with.")
-    if len(steering) > MAX_STEERING_FEATURES:
-        raise InferenceInputError(f"Steer with at most {MAX_STEERING_FEATURES} features at once.")
-    for feature, strength in steering:
-        _bounded_number(strength, name="Strength", low=-MAX_STRENGTH, high=MAX_STRENGTH)
-        if feature.source.model_id != model.pk:
-            raise InferenceInputError(f"{feature} is not a feature of {model.slug}.")
-
-    loaded = _load_model(model)
-    if loaded.unembedding() is None:
-        raise InferenceInputError(
-            f"Steering needs a causal language model; {model.slug} ({loaded.architecture}) has no language-model head."
-        )
-    prefix, _suffix = special_token_frame(loaded.tokenizer)  # a prompt continues: no end-of-text marker after it
-    prompt_ids = prefix + _content_ids(loaded, prompt, what="prompt")
-    _check_length(len(prompt_ids), loaded, model, what="prompt")
-    limit = _position_limit(loaded)
-    if limit is not None and len(prompt_ids) + max_new_tokens > limit:
-        raise InferenceInputError(
-            f"{model.slug} reads at most {limit} tokens: the prompt ({len(prompt_ids)} tokens) and "
-            f"{max_new_tokens} new tokens do not fit. Shorten the prompt or generate fewer tokens."
-        )
-
-    additions: dict[str, tuple[HookPoint, torch.Tensor]] = {}
-    for feature, strength in steering:
-        hook, direction = _steering_target(loaded, feature)
-        previous = additions.get(hook.name, (hook, torch.zeros_like(direction)))[1]
-        additions[hook.name] = (hook, previous + float(strength) * direction)
-
-    input_ids = torch.tensor([prompt_ids], dtype=torch.long)
-    options = {"max_new_tokens": max_new_tokens, "temperature": temperature, "seed": seed}
-    with _model_lock(loaded.path):
-        plain = _generate(loaded, input_ids, {}, **options)
-        steered = _generate(loaded, input_ids, additions, **options)
-    return SteeringResult(prompt=prompt, steered=steered, plain=plain, seed=seed)

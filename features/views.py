@@ -241,7 +241,7 @@ def steering(request: HttpRequest, model_slug: str) -> HttpResponse:
     model = LanguageModel.objects.filter(slug=model_slug).first()
     if model is None:
         return not_found_page(request, missing_model(model_slug))
-    from . import inference
+    from . import inference, steering
 
     sources = list(selectors.model_sources(model))
     data = request.POST if request.method == "POST" else request.GET
@@ -250,12 +250,12 @@ def steering(request: HttpRequest, model_slug: str) -> HttpResponse:
     if request.method == "POST":
         rows = [
             {name: data.get(f"{name}_{i}", "") for name in ("source", "index", "strength")}
-            for i in range(inference.MAX_STEERING_FEATURES)
+            for i in range(steering.MAX_STEERING_FEATURES)
         ]
     else:  # "Steer with this feature" links fill in the first row
         rows = [{"source": data.get("source", first_source), "index": data.get("index", ""), "strength": "10"}]
         rows += [
-            {"source": first_source, "index": "", "strength": ""} for _ in range(inference.MAX_STEERING_FEATURES - 1)
+            {"source": first_source, "index": "", "strength": ""} for _ in range(steering.MAX_STEERING_FEATURES - 1)
         ]
     context = {
         "model": model,
@@ -263,10 +263,10 @@ def steering(request: HttpRequest, model_slug: str) -> HttpResponse:
         "params": params,
         "rows": rows,
         "limits": {
-            "max_new_tokens": inference.MAX_NEW_TOKENS,
-            "max_strength": inference.MAX_STRENGTH,
-            "max_temperature": inference.MAX_TEMPERATURE,
-            "max_seed": inference.MAX_SEED,
+            "max_new_tokens": steering.MAX_NEW_TOKENS,
+            "max_strength": steering.MAX_STRENGTH,
+            "max_temperature": steering.MAX_TEMPERATURE,
+            "max_seed": steering.MAX_SEED,
             "max_chars": inference.MAX_TEXT_CHARS,
         },
     }
@@ -275,16 +275,16 @@ def steering(request: HttpRequest, model_slug: str) -> HttpResponse:
     refused = inference_refusal(request)
     if refused is None:
         try:
-            steering = _steering_choices(model, sources, rows)
-            context["result"] = inference.steer(
+            additions = _steering_choices(model, sources, rows)
+            context["result"] = steering.steer(
                 model,
                 params["prompt"],
-                steering,
+                additions,
                 max_new_tokens=_steering_number(params["max_new_tokens"], "Tokens to generate", int),
                 temperature=_steering_number(params["temperature"], "Temperature", float),
                 seed=_steering_number(params["seed"], "Seed", int),
             )
-            context["steering"] = steering
+            context["steering"] = additions
         except inference.InferenceInputError as error:
             context["error"] = str(error)
     return inference_response(request, "features/steer.html", context, refused)

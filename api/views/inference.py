@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from features import inference
+from features import inference, steering
 from features.models import Feature, LanguageModel, Source
 
 from .. import selectors, serializers
@@ -77,7 +77,7 @@ class Steer(InferenceView):
     def post(self, request: Request, model_slug: str) -> Response:
         model = _model_or_404(model_slug)
         data = validated(serializers.SteerIn, request.data)
-        steering = []
+        additions = []
         for item in data["features"]:
             feature = (
                 Feature.objects.select_related("source__model")
@@ -86,11 +86,11 @@ class Steer(InferenceView):
             )
             if feature is None:
                 raise ValidationError({"features": [f"{model.slug} has no feature {item['source']}/{item['index']}."]})
-            steering.append((feature, item["strength"]))
-        result = inference.steer(
+            additions.append((feature, item["strength"]))
+        result = steering.steer(
             model,
             data["prompt"],
-            steering,
+            additions,
             max_new_tokens=data["max_new_tokens"],
             temperature=data["temperature"],
             seed=data["seed"],

@@ -19,6 +19,7 @@ from features.pipeline.cache import LoadedCache
 from features.pipeline.corpus import special_token_frame
 from features.pipeline.loading import load_language_model
 from features.services import activation_runs, registration
+from features.steering import steer
 
 from ..conftest import save_tiny_dictionary
 
@@ -239,7 +240,7 @@ def test_top_features_refuse_bad_requests(computed_run, gpt2_run):
 def test_steering_with_strength_zero_is_the_plain_generation(gpt2_run, tiny_gpt2_dir, temperature):
     sae_feature = feature("tiny-gpt2", "1-res")
     neuron = feature("tiny-gpt2", "0-mlp")
-    result = inference.steer(
+    result = steer(
         gpt2_run, "The cat", [(sae_feature, 0.0), (neuron, 0.0)], max_new_tokens=12, temperature=temperature, seed=7
     )
     assert result.steered == result.plain and result.seed == 7 and result.prompt == "The cat"
@@ -257,29 +258,29 @@ def test_steering_with_strength_zero_is_the_plain_generation(gpt2_run, tiny_gpt2
 
 def test_the_same_seed_gives_the_same_generations(gpt2_run):
     steering = [(feature("tiny-gpt2", "1-res"), 8.0)]
-    first = inference.steer(gpt2_run, "Rivers flow", steering, max_new_tokens=10, temperature=1.0, seed=3)
-    second = inference.steer(gpt2_run, "Rivers flow", steering, max_new_tokens=10, temperature=1.0, seed=3)
+    first = steer(gpt2_run, "Rivers flow", steering, max_new_tokens=10, temperature=1.0, seed=3)
+    second = steer(gpt2_run, "Rivers flow", steering, max_new_tokens=10, temperature=1.0, seed=3)
     assert first == second
 
 
 @pytest.mark.parametrize("source_slug", ["1-res", "0-mlp"])
 def test_a_strong_feature_changes_the_generation(gpt2_run, source_slug):
     steering = [(feature("tiny-gpt2", source_slug), 60.0)]
-    result = inference.steer(gpt2_run, "The cat", steering, max_new_tokens=16, temperature=0.0)
+    result = steer(gpt2_run, "The cat", steering, max_new_tokens=16, temperature=0.0)
     assert result.plain and result.steered != result.plain
 
 
 def test_steering_leaves_no_hook_behind(gpt2_run):
     loaded = cache.models.get(gpt2_run.path)
     before = inference.feature_activations(feature("tiny-gpt2", "1-res"), TEXT).values
-    inference.steer(gpt2_run, "The cat", [(feature("tiny-gpt2", "1-res"), 50.0)], max_new_tokens=4)
+    steer(gpt2_run, "The cat", [(feature("tiny-gpt2", "1-res"), 50.0)], max_new_tokens=4)
     assert inference.feature_activations(feature("tiny-gpt2", "1-res"), TEXT).values == before
     assert all(not module._forward_hooks and not module._forward_pre_hooks for module in loaded.model.modules())
 
 
 def test_steering_needs_a_causal_language_model(computed_run):
     with pytest.raises(InferenceInputError, match="^Steering needs a causal language model"):
-        inference.steer(computed_run.model, "The cat", [(feature("tiny-bert", "0-mlp"), 5.0)])
+        steer(computed_run.model, "The cat", [(feature("tiny-bert", "0-mlp"), 5.0)])
 
 
 @pytest.mark.parametrize(
@@ -302,7 +303,7 @@ def test_steering_bounds_are_enforced(gpt2_run, options, message):
     sae_feature = feature("tiny-gpt2", "1-res")
     steering = [(sae_feature, options.get("strength", 1.0))] * options.get("count", 1)
     with pytest.raises(InferenceInputError) as refused:
-        inference.steer(
+        steer(
             gpt2_run,
             options.get("prompt", "The cat"),
             steering,
@@ -313,7 +314,7 @@ def test_steering_bounds_are_enforced(gpt2_run, options, message):
 
 def test_steering_with_another_model_s_feature_is_refused(computed_run, gpt2_run):
     with pytest.raises(InferenceInputError, match="is not a feature of tiny-gpt2"):
-        inference.steer(gpt2_run, "The cat", [(feature("tiny-bert", "0-mlp"), 1.0)])
+        steer(gpt2_run, "The cat", [(feature("tiny-bert", "0-mlp"), 1.0)])
 
 
 # --- Concurrency -----------------------------------------------------------------------------------
@@ -468,7 +469,7 @@ def test_the_steering_page_shows_steered_and_plain_generations(gpt2_run, client)
     data.update({"source_1": "0-mlp", "index_1": "", "strength_1": ""})  # skipped
     response = client.post("/steer/tiny-gpt2/", data)
     assert response.status_code == 200
-    expected = inference.steer(gpt2_run, "The cat", [(sae_feature, 40.0)], max_new_tokens=8, temperature=0.0, seed=5)
+    expected = steer(gpt2_run, "The cat", [(sae_feature, 40.0)], max_new_tokens=8, temperature=0.0, seed=5)
     content = response.content.decode()
     assert f'<span class="prompt">The cat</span> {escape(expected.steered)}</p>' in content
     assert f'<span class="prompt">The cat</span> {escape(expected.plain)}</p>' in content
