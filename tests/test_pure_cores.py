@@ -17,14 +17,14 @@ PURE_PACKAGES = [
     "scoring/core",
     "scoring/explainers",
     "gameplay/core",
+    "api/neuronpedia/format.py",  # the dump layout: a pure module inside an app
 ]
 
 
 def modules_of(package: str) -> list[str]:
-    return sorted(
-        ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
-        for path in (ROOT / package).rglob("*.py")
-    )
+    """The dotted names of a package's modules (subpackages included), or of one module given as a file."""
+    paths = [ROOT / package] if package.endswith(".py") else (ROOT / package).rglob("*.py")
+    return sorted(".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__") for path in paths)
 
 
 @pytest.mark.parametrize("package", PURE_PACKAGES)

@@ -15,5 +15,6 @@ The client puts the key in X-Api-Key on every request and raises its own errors 
 4xx bodies are shown to its user, so they are our usual error bodies (base.py reads the fields it sends). The
 client writes some paths with a trailing slash (search-all/) and some without; both are accepted (urls.py).
 
-The dumps: format.py is their rows (pure Python, no Django), dumps.py writes a source's and loads them.
+The dumps: format.py is their rows (pure Python, no Django); dump_export.py writes a source's, and
+dump_import.py loads them.
 """

@@ -25,8 +25,8 @@ How our data maps onto theirs (and back, on import):
 
 Parsing functions raise RowError with a message that names the field; the importer adds file and line.
 
-Pure Python (numpy and orjson, no Django import): the layout alone. Reading and writing the database is dumps.py's
-(and the API's feature row, features.py's).
+Pure Python (numpy and orjson, no Django import): the layout alone. Reading and writing the database is
+dump_export.py's and dump_import.py's (and the API's feature row, features.py's).
 """
 
 import hashlib

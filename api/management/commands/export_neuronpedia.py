@@ -5,7 +5,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from api.neuronpedia.dumps import export_source
+from api.neuronpedia.dump_export import export_source
 from features.models import Source
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from api.neuronpedia.dumps import ImportError_, import_dump
+from api.neuronpedia.dump_import import ImportError_, import_dump
 
 
 class Command(BaseCommand):
