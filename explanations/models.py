@@ -93,6 +93,10 @@ class ExplanationRevision(models.Model):
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     message = models.CharField(max_length=300, blank=True)
     previous = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The earliest revision whose votes vouch for this text: itself after a substantive edit by anyone but the
+    # explanation's author (explanations/core/diffing.is_substantive_change), else its predecessor's. Votes on
+    # older revisions are shown apart and not counted. NULL (from before votes were bound to texts): all count.
+    votes_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     # PostgreSQL keeps this up to date itself (NULL elsewhere); GIN-indexed by migration 0003.
     search_vector = models.GeneratedField(
@@ -129,6 +133,10 @@ class RevisionEmbedding(models.Model):
 class Vote(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="votes")
     explanation = models.ForeignKey(Explanation, on_delete=models.CASCADE, related_name="votes")
+    # The text the vote was cast on (the current revision then); re-voting moves it to the current one.
+    revision = models.ForeignKey(
+        "ExplanationRevision", null=True, blank=True, on_delete=models.SET_NULL, related_name="votes"
+    )
     value = models.SmallIntegerField(choices=[(1, "up"), (-1, "down")])
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -140,6 +148,13 @@ class Vote(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} {'+' if self.value > 0 else '-'} {self.explanation_id}"
+
+    def counts_for(self, current: "ExplanationRevision | None") -> bool:
+        """Whether this vote counts for the current text: cast on it, or on a revision since its count began
+        (ExplanationRevision.votes_from). Votes and revisions from before votes were bound to texts all count."""
+        if current is None or current.votes_from_id is None or self.revision_id is None:
+            return True
+        return self.revision_id >= current.votes_from_id
 
 
 class Comment(models.Model):

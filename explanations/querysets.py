@@ -144,6 +144,12 @@ class ExplanationQuerySet(_SearchableQuerySet):
         """What readers see: not hidden by a moderator, and with a text."""
         return self.filter(visible_explanation())
 
+    def with_earlier_vote_count(self) -> "ExplanationQuerySet":
+        """Annotate `earlier_vote_count`: votes cast on a text before the current one's count began (they are
+        shown apart and not counted; see ExplanationRevision.votes_from)."""
+        earlier = Q(votes__revision_id__lt=F("current_revision__votes_from_id"))
+        return self.annotate(earlier_vote_count=models.Count("votes", filter=earlier))
+
     def best_first(self) -> "ExplanationQuerySet":
         """The one order of explanations: best score first (unscored ones last, on PostgreSQL too, where NULL
         sorts first in a descending order), then votes, then the oldest."""

@@ -101,6 +101,7 @@ def feature_community(*, feature: Feature, user) -> FeatureCommunity:
     )
     for explanation in explanations:
         explanation.user_vote = 0
+        explanation.can_vote = False
     now = timezone.now()
     for comment in comments:
         comment.can_edit = comment_can_edit(comment, user, now=now)
@@ -127,11 +128,14 @@ def feature_community(*, feature: Feature, user) -> FeatureCommunity:
     if user.is_staff:
         community.can_write = True
     if explanations:
-        votes = dict(
-            Vote.objects.filter(user=user, explanation__in=explanations).values_list("explanation_id", "value")
-        )
+        votes = {vote.explanation_id: vote for vote in Vote.objects.filter(user=user, explanation__in=explanations)}
         for explanation in explanations:
-            explanation.user_vote = votes.get(explanation.pk, 0)
+            vote = votes.get(explanation.pk)
+            # A vote on an earlier text is not the reader's vote on this one until they cast it again.
+            counted = vote is not None and vote.counts_for(explanation.current_revision)
+            explanation.user_vote = vote.value if counted else 0
+            own = user.pk in {explanation.author_id, explanation.current_revision.author_id}
+            explanation.can_vote = community.can_write and not own
     community.lists = list(
         FeatureList.objects.filter(owner=user)
         .annotate(has_feature=Exists(FeatureListItem.objects.filter(feature_list=OuterRef("pk"), feature=feature)))

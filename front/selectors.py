@@ -103,6 +103,7 @@ def feature_for_page(model_slug: str, source_slug: str, index: int) -> Feature |
             Prefetch(
                 "explanations",
                 queryset=Explanation.objects.visible()
+                .with_earlier_vote_count()
                 .select_related("current_revision__author", "author")
                 .prefetch_related(Prefetch("scores", queryset=latest_score_per_scorer, to_attr="latest_scores"))
                 .best_first(),

@@ -31,3 +31,25 @@ def word_diff(old: str, new: str) -> list[DiffPiece]:
 
 def has_changes(pieces: list[DiffPiece]) -> bool:
     return any(piece.op != "same" for piece in pieces)
+
+
+# An edit that changes more than this share of the words (of the longer text) is a new explanation, not a
+# correction: votes cast on the text before it no longer vouch for it.
+SUBSTANTIVE_CHANGE = 0.25
+
+
+def changed_share(old: str, new: str) -> float:
+    """The share of words that differ between two texts, from 0 (the same words) to 1 (none in common)."""
+    a, b = old.split(), new.split()
+    if not a and not b:
+        return 0.0
+    matched = sum(block.size for block in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_matching_blocks())
+    return 1.0 - matched / max(len(a), len(b))
+
+
+def is_substantive_change(old_text: str, new_text: str, *, old_rule: dict | None, new_rule: dict | None) -> bool:
+    """Whether an edit changes what the explanation claims: more than SUBSTANTIVE_CHANGE of its words, or its
+    machine-checkable rule removed or replaced (a rule added to an unchanged text claims nothing new)."""
+    if old_rule and old_rule != new_rule:
+        return True
+    return changed_share(old_text, new_text) > SUBSTANTIVE_CHANGE

@@ -4,18 +4,22 @@ import logging
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from features.models import Feature
 from features.services.page_versions import feature_page_changed
 
 from ..core import embeddings
+from ..core.diffing import is_substantive_change
 from ..core.rules import RuleError, rule_parse
 from ..models import (
     Explanation,
     ExplanationRevision,
     RevisionEmbedding,
     SearchTerm,
+    Vote,
 )
 from ..search import text_terms
 from .lists import watch_add
@@ -108,6 +112,8 @@ def explanation_create(
         revision = ExplanationRevision.objects.create(
             explanation=explanation, text=text, rule=rule, author=author, message=message[:300] or "Created"
         )
+        ExplanationRevision.objects.filter(pk=revision.pk).update(votes_from=revision)
+        revision.votes_from_id = revision.pk
         explanation.current_revision = revision
         explanation.save(update_fields=["current_revision", "updated_at"])
         if author is not None:
@@ -119,17 +125,28 @@ def explanation_create(
 
 
 def _append_revision(
-    *, explanation: Explanation, author, text: str, rule: dict | None, message: str, base_revision_id: int | None
+    *,
+    explanation: Explanation,
+    author,
+    text: str,
+    rule: dict | None,
+    message: str,
+    base_revision_id: int | None,
+    reverting_to: ExplanationRevision | None = None,
 ) -> ExplanationRevision:
     """The one way a revision is added: under a lock on the explanation row, so that two people saving at
-    once produce two revisions in a line, and the second learns that it was editing an older text."""
+    once produce two revisions in a line, and the second learns that it was editing an older text.
+
+    Votes follow the text they were cast on (ExplanationRevision.votes_from): a substantive edit by someone
+    other than the previous text's author starts the count again, and the explanation's vote_score counts the
+    votes from there on; a revert takes the count of the text it restores."""
     ensure_can_write(author)
     ensure_explanations_open(explanation.feature, author)
     with transaction.atomic():
         locked = (
             Explanation.objects.select_for_update(of=("self",))
             .select_related("current_revision")
-            .only("pk", "hidden", "current_revision")
+            .only("pk", "hidden", "author_id", "current_revision")
             .get(pk=explanation.pk)
         )
         if locked.hidden and not author.is_staff:
@@ -145,12 +162,46 @@ def _append_revision(
         revision = ExplanationRevision.objects.create(
             explanation_id=locked.pk, text=text, rule=rule, author=author, message=message[:300], previous=current
         )
-        Explanation.objects.filter(pk=locked.pk).update(current_revision=revision, updated_at=timezone.now())
+        revision.votes_from_id = _votes_from(
+            current=current, new=revision, by_owner=author.pk == locked.author_id, reverting_to=reverting_to
+        )
+        ExplanationRevision.objects.filter(pk=revision.pk).update(votes_from_id=revision.votes_from_id)
+        Explanation.objects.filter(pk=locked.pk).update(
+            current_revision=revision,
+            vote_score=counted_votes(votes_from_id=revision.votes_from_id, explanation_id=locked.pk),
+            updated_at=timezone.now(),
+        )
         feature_page_changed([explanation.feature_id])
         watch_add(author, explanation.feature)
         search_terms_add(texts=[text])
     explanation.current_revision = revision
     return revision
+
+
+def _votes_from(
+    *,
+    current: ExplanationRevision | None,
+    new: ExplanationRevision,
+    by_owner: bool,
+    reverting_to: ExplanationRevision | None,
+) -> int | None:
+    """The revision from which votes count for the new text (see ExplanationRevision.votes_from): the text it
+    restores, for a revert; itself, for a substantive edit by anyone but the explanation's own author (of a
+    machine-written explanation, by anyone); else, as for the text before it."""
+    if reverting_to is not None:
+        return reverting_to.votes_from_id
+    if current is None:
+        return new.pk
+    substantive = is_substantive_change(current.text, new.text, old_rule=current.rule, new_rule=new.rule)
+    return new.pk if substantive and not by_owner else current.votes_from_id
+
+
+def counted_votes(*, explanation_id: int, votes_from_id: int | None) -> int:
+    """The vote total of an explanation whose current text's votes count from `votes_from_id` (all, if None)."""
+    votes = Vote.objects.filter(explanation_id=explanation_id)
+    if votes_from_id is not None:
+        votes = votes.filter(revision_id__gte=votes_from_id)
+    return votes.aggregate(total=Coalesce(Sum("value"), 0))["total"]
 
 
 def explanation_revise(
@@ -191,6 +242,7 @@ def explanation_revert(
         rule=revision.rule,
         message=note,
         base_revision_id=None,
+        reverting_to=revision,
     )
     existing = RevisionEmbedding.objects.filter(revision=revision).first()
     if existing is not None:  # same text, same vector

@@ -16,7 +16,7 @@ from explanations.services import votes as vote_services
 from .. import selectors
 from ..core.diffing import word_diff
 from ..forms import ExplanationForm
-from ..models import ExplanationRevision
+from ..models import Explanation, ExplanationRevision
 from .base import apply_errors, back_to, explanation_or_404, feature_or_404, report
 
 # --- Explanations ----------------------------------------------------------------------------
@@ -155,6 +155,9 @@ def explanation_vote(request: HttpRequest, pk: int) -> HttpResponse:
         return HttpResponse("A vote is 1, -1 or 0.", status=400)
     explanation.user_vote = outcome.value
     if request.htmx:
+        explanation.earlier_vote_count = (
+            Explanation.objects.with_earlier_vote_count().values_list("earlier_vote_count", flat=True).get(pk=pk)
+        )
         return render(request, "explanations/_vote.html", {"explanation": explanation, "can_vote": True})
     return back_to(explanation.feature, f"explanation-{explanation.pk}")
 

@@ -26,14 +26,15 @@ def queries_for(client, url: str) -> int:
 
 def fill(feature, *, n: int) -> None:
     reader = make_user(f"reader{n}")
+    up, down = make_user(f"up{n}"), make_user(f"down{n}")  # authors do not vote on their own explanations
     for number in range(n):
         writer = make_user(f"writer{n}-{number}")
         explanation = explain(feature, writer, f"explanation {n}-{number}", embed=False, rule_text="*cat*")
         explanation_services.explanation_revise(
             explanation=explanation, author=reader, text=f"revised {n}-{number}", embed=False
         )
-        vote_services.vote_cast(user=reader, explanation=explanation, value=1)
-        vote_services.vote_cast(user=writer, explanation=explanation, value=-1)
+        vote_services.vote_cast(user=up, explanation=explanation, value=1)
+        vote_services.vote_cast(user=down, explanation=explanation, value=-1)
         comment = comment_services.comment_post(
             author=writer, feature=feature, body=f"comment {n}-{number}", explanation=explanation
         )

@@ -29,9 +29,9 @@ def test_posting_past_the_comment_limit_gets_a_friendly_429(feature, alice, sett
     assert Comment.objects.count() == 2
 
 
-def test_an_htmx_request_past_the_limit_gets_a_notice_for_the_page(feature, alice, settings):
+def test_an_htmx_request_past_the_limit_gets_a_notice_for_the_page(feature, alice, bob, settings):
     settings.WIKI_RATE_LIMITS = {**settings.WIKI_RATE_LIMITS, "vote": "1/h"}
-    explanation = explain(feature, alice, "cat", embed=False)
+    explanation = explain(feature, bob, "cat", embed=False)  # alice votes on someone else's explanation
     client = login(alice)
     url = reverse("explanations:vote", args=[explanation.pk])
 

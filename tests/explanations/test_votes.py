@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from accounts.models import Ban
 from explanations.models import Explanation, FeatureLock, Vote
+from explanations.services import explanations as explanation_services
 from explanations.services import votes as vote_services
 
 from .conftest import explain, login, make_user
@@ -115,9 +116,9 @@ def test_anonymous_visitors_are_sent_to_log_in(feature, alice, client):
     assert not Vote.objects.exists()
 
 
-def test_anonymous_visitors_see_the_score_without_buttons(feature, alice, client):
+def test_anonymous_visitors_see_the_score_without_buttons(feature, alice, bob, client):
     explanation = explain(feature, alice, "cat", embed=False)
-    vote_services.vote_cast(user=alice, explanation=explanation, value=1)
+    vote_services.vote_cast(user=bob, explanation=explanation, value=1)
 
     html = client.get("/tiny/0-mlp/3/").text
 
@@ -158,3 +159,55 @@ def test_a_get_request_changes_nothing(feature, alice, bob):
 
     assert login(bob).get(reverse("explanations:vote", args=[explanation.pk]), {"value": 1}).status_code == 405
     assert score(explanation) == 0
+
+
+def test_nobody_votes_on_their_own_explanation(feature, alice, bob):
+    explanation = explain(feature, alice, "cat", embed=False)
+
+    refused = vote(login(alice), explanation, 1)
+
+    assert refused.status_code == 403 and "You wrote this explanation" in refused.text
+    assert score(explanation) == 0 and not Vote.objects.exists()
+    # Nor does the author of its current text, and the page offers them no buttons.
+    explanation_services.explanation_revise(explanation=explanation, author=bob, text="cat on a mat", embed=False)
+    assert vote(login(bob), explanation, 1).status_code == 403
+    html = login(bob).get("/tiny/0-mlp/3/").text
+    assert f'id="vote-{explanation.pk}"' in html and "vote-button" not in html
+    assert score(explanation) == 0
+
+
+def test_a_substantive_edit_by_someone_else_sets_the_votes_apart_until_voters_confirm(feature, alice, bob):
+    carol = make_user("carol")
+    explanation = explain(feature, alice, "the word cat after a colour word such as black", embed=False)
+    vote_services.vote_cast(user=bob, explanation=explanation, value=1)
+    vote_services.vote_cast(user=carol, explanation=explanation, value=1)
+    assert score(explanation) == 2
+
+    vandal = make_user("vandal")
+    explanation_services.explanation_revise(explanation=explanation, author=vandal, text="VANDALISM lol", embed=False)
+
+    assert score(explanation) == 0, "votes on the old text do not count for the new one"
+    html = login(bob).get("/tiny/0-mlp/3/").text
+    assert "0 votes</span>" in html and "2 on earlier versions" in html
+    assert re.search(r'value="1"\s+class="vote-button up" aria-pressed="false"', html), "bob's vote is not on this text"
+
+    vote_services.vote_cast(user=bob, explanation=explanation, value=-1)  # bob confirms, as a down-vote
+    assert score(explanation) == -1
+    assert "1 on earlier versions" in login(carol).get("/tiny/0-mlp/3/").text
+
+
+def test_a_typo_fix_keeps_the_votes_and_a_revert_brings_them_back(feature, alice, bob):
+    carol = make_user("carol")
+    explanation = explain(feature, alice, "the word cat after a colour word such as black", embed=False)
+    original = explanation.current_revision
+    vote_services.vote_cast(user=bob, explanation=explanation, value=1)
+
+    explanation_services.explanation_revise(
+        explanation=explanation, author=carol, text="the word cat after a color word such as black", embed=False
+    )
+    assert score(explanation) == 1, "a small correction does not change what was voted on"
+
+    explanation_services.explanation_revise(explanation=explanation, author=carol, text="dogs", embed=False)
+    assert score(explanation) == 0
+    explanation_services.explanation_revert(explanation=explanation, revision=original, author=alice)
+    assert score(explanation) == 1, "restoring the text restores the votes cast on it"
