@@ -5,8 +5,14 @@ class ScoringConfig(AppConfig):
     name = "scoring"
 
     def ready(self) -> None:
+        from explanations.signals import revision_added
         from features.models import PipelineRun
         from features.services.runs import run_kind_register
+
+        from .services.scores import revision_scores_follow
+
+        # A new revision's scores are its own (a revert carries the restored text's), and best_score follows.
+        revision_added.connect(revision_scores_follow, dispatch_uid="scoring.revision_scores_follow")
 
         # Explanation and scoring runs are the run engine's (features/services/runs.py), with their own step.
         for kind in (PipelineRun.Kind.EXPLANATIONS, PipelineRun.Kind.SCORING):

@@ -2,7 +2,7 @@
 plain Python (scoring/core, no Django) and this stores what they return."""
 
 from django.db import models
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import F, OuterRef, Q, Subquery
 from django.urls import reverse
 
 from explanations.models import Explanation, ExplanationRevision
@@ -10,15 +10,25 @@ from explanations.models import Explanation, ExplanationRevision
 from .core.meaning import score_meaning
 
 
+def of_current_text() -> Q:
+    """Scores of their explanation's current revision, or that name no revision (scores from before scores were
+    bound to revisions, and hand-made test data: taken to be of the text as it reads)."""
+    return Q(revision_id=F("explanation__current_revision_id")) | Q(revision__isnull=True)
+
+
 class ExplanationScoreQuerySet(models.QuerySet):
     def latest_per_scorer(self) -> "ExplanationScoreQuerySet":
-        """Each explanation's latest score by each scorer (what pages show), ordered by scorer."""
+        """Each explanation's latest score by each scorer for its current text (what pages show), ordered by
+        scorer. Scores of earlier revisions stay in the database (a revert brings them back) but are not shown:
+        they vouch for a text the explanation no longer says."""
         return self.filter(
             pk=Subquery(
-                ExplanationScore.objects.filter(explanation=OuterRef("explanation"), scorer=OuterRef("scorer"))
+                ExplanationScore.objects.filter(
+                    of_current_text(), explanation=OuterRef("explanation"), scorer=OuterRef("scorer")
+                )
                 .order_by("-created_at", "-pk")
                 .values("pk")[:1]
-            )
+            ),
         ).order_by("scorer")
 
 

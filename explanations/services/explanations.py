@@ -22,6 +22,7 @@ from ..models import (
     Vote,
 )
 from ..search import text_terms
+from ..signals import revision_added
 from .lists import watch_add
 from .permissions import ensure_can_write, ensure_explanations_open, ensure_staff
 
@@ -174,7 +175,10 @@ def _append_revision(
         feature_page_changed([explanation.feature_id])
         watch_add(author, explanation.feature)
         search_terms_add(texts=[text])
-    explanation.current_revision = revision
+        explanation.current_revision = revision
+        revision_added.send(
+            sender=ExplanationRevision, explanation=explanation, revision=revision, reverted_to=reverting_to
+        )
     return revision
 
 

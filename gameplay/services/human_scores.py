@@ -95,4 +95,4 @@ def explanation_scores_store(*, explanation: Explanation, outcome: ExplainOutcom
     revision = explanation.current_revision
     for result in outcome.results.values():
         score_save(explanation=explanation, revision=revision, result=result)
-    explanation_best_score_raise(explanation=explanation, value=outcome.headline)
+    explanation_best_score_raise(explanation=explanation, value=outcome.headline, revision=revision)

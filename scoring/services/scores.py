@@ -10,7 +10,7 @@ model save through the page cache's receivers, a queryset write explicitly.
 from collections.abc import Sequence
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 
 from explanations.core.rules import rule_matches
 from explanations.models import Explanation, ExplanationRevision
@@ -57,16 +57,56 @@ def score_save(
     return score
 
 
-def explanation_best_score_raise(*, explanation: Explanation, value: float) -> bool:
+def explanation_best_score_raise(
+    *, explanation: Explanation, value: float, revision: ExplanationRevision | None = None
+) -> bool:
     """Raise the explanation's best score to `value` if it is higher (or the first), in the database, so that a
-    stale copy in memory never lowers what another process wrote. Returns whether it rose."""
-    raised = Explanation.objects.filter(Q(best_score__isnull=True) | Q(best_score__lt=value), pk=explanation.pk).update(
-        best_score=value
-    )
+    stale copy in memory never lowers what another process wrote. A score of `revision` raises it only while
+    that revision is still the current text. Returns whether it rose."""
+    current = Explanation.objects.filter(pk=explanation.pk)
+    if revision is not None:
+        current = current.filter(current_revision_id=revision.pk)
+    raised = current.filter(Q(best_score__isnull=True) | Q(best_score__lt=value)).update(best_score=value)
     if raised:
         feature_page_changed([explanation.feature_id])
         explanation.best_score = value
     return bool(raised)
+
+
+def explanation_best_score_refresh(*, explanation: Explanation) -> float | None:
+    """Set the explanation's best score from its current text's automated scores (None until it has one)."""
+    best = (
+        ExplanationScore.objects.filter(revision_id=explanation.current_revision_id)
+        .exclude(scorer="human")
+        .aggregate(best=Max("value"))["best"]
+    )
+    Explanation.objects.filter(pk=explanation.pk).update(best_score=best)
+    explanation.best_score = best
+    feature_page_changed([explanation.feature_id])
+    return best
+
+
+def revision_scores_follow(*, explanation: Explanation, revision: ExplanationRevision, reverted_to=None, **_) -> None:
+    """A new revision of an explanation: its scores are its own. A revert restores a text already scored, so the
+    restored text's automated scores are carried over to it; then the best score follows the new text. (The
+    receiver of explanations.signals.revision_added, connected in scoring/apps.py.)"""
+    if reverted_to is not None:
+        carried = ExplanationScore.objects.filter(revision=reverted_to).exclude(scorer="human")
+        ExplanationScore.objects.bulk_create(
+            [
+                ExplanationScore(
+                    explanation_id=explanation.pk,
+                    revision=revision,
+                    scorer=score.scorer,
+                    value=score.value,
+                    details=score.details,
+                    example_mix=score.example_mix,
+                    judge=score.judge,
+                )
+                for score in carried
+            ]
+        )
+    explanation_best_score_refresh(explanation=explanation)
 
 
 def human_scores_save(*, scores: Sequence[ExplanationScore], cleared: Sequence[Explanation] = ()) -> None:
@@ -127,7 +167,9 @@ def explanation_score(
         if score is not None:
             written.append(score)
     if written:
-        explanation_best_score_raise(explanation=explanation, value=max(score.value for score in written))
+        explanation_best_score_raise(
+            explanation=explanation, value=max(score.value for score in written), revision=revision
+        )
     if errors:
         raise ScoringIncomplete(" ".join(errors), written=written)
     return written

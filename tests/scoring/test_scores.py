@@ -68,3 +68,59 @@ def test_a_stale_copy_of_an_explanation_never_lowers_its_best_score(explanation)
 
     assert explanation_best_score_raise(explanation=explanation, value=0.95)
     assert Explanation.objects.get(pk=explanation.pk).best_score == explanation.best_score == 0.95
+
+
+def feature_page(client, explanation) -> str:
+    return client.get(explanation.feature.get_absolute_url()).content.decode()
+
+
+def test_a_new_text_by_someone_else_shows_none_of_the_old_texts_scores(explanation, client):
+    """The vandalism case: the page must not vouch for "VANDALISM lol" with the scores of the text it replaced."""
+    revision = explanation.current_revision
+    score_save(explanation=explanation, revision=revision, result=result("detection", 0.779))
+    explanation_best_score_raise(explanation=explanation, value=0.779, revision=revision)
+    assert "detection 0.779" in feature_page(client, explanation)
+
+    vandal = get_user_model().objects.create_user("vandal", password="pw")
+    client.force_login(vandal)
+    edit = client.post(f"/explanations/{explanation.pk}/edit/", {"text": "VANDALISM lol", "base_revision": revision.pk})
+
+    assert edit.status_code == 302
+    explanation.refresh_from_db()
+    assert explanation.best_score is None, "the best score belonged to the old text"
+    page = feature_page(client, explanation)
+    assert "VANDALISM lol" in page and "0.779" not in page
+    assert ExplanationScore.objects.filter(revision=revision).exists(), "the old text keeps its scores"
+
+
+def test_a_late_score_of_a_replaced_text_does_not_raise_the_best_score(explanation):
+    old = explanation.current_revision
+    bob = get_user_model().objects.create_user("bob", password="pw")
+    explanation_services.explanation_revise(explanation=explanation, author=bob, text="dogs", embed=False)
+
+    assert not explanation_best_score_raise(explanation=explanation, value=0.9, revision=old)
+    explanation.refresh_from_db()
+    assert explanation.best_score is None
+
+
+def test_a_revert_brings_back_the_restored_texts_scores_and_best_score(explanation, client):
+    original = explanation.current_revision
+    score_save(explanation=explanation, revision=original, result=result("detection", 0.7))
+    score_save(explanation=explanation, revision=original, result=result("fuzzing", 0.6))
+    explanation_best_score_raise(explanation=explanation, value=0.7, revision=original)
+    bob = get_user_model().objects.create_user("bob", password="pw")
+    explanation_services.explanation_revise(explanation=explanation, author=bob, text="VANDALISM lol", embed=False)
+
+    client.force_login(explanation.author)
+    reverted = client.post(f"/explanations/{explanation.pk}/revert/{original.pk}/")
+
+    assert reverted.status_code == 302
+    explanation.refresh_from_db()
+    assert explanation.current_revision_id != original.pk, "history only grows: the revert is a new revision"
+    assert explanation.best_score == pytest.approx(0.7)
+    page = feature_page(client, explanation)
+    assert "detection 0.700" in page and "fuzzing 0.600" in page
+    assert set(explanation.current_revision.scores.values_list("scorer", "value")) == {
+        ("detection", 0.7),
+        ("fuzzing", 0.6),
+    }
