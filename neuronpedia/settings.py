@@ -297,6 +297,10 @@ WIKI_RATE_LIMITS = {
 # since each request runs a model on this server. The API's inference throttles are API_RATE_INFERENCE_*.
 NEURONPEDIA_INFERENCE_RATE = os.environ.get("NEURONPEDIA_INFERENCE_RATE", "30/m")
 WIKI_COMMENT_EDIT_MINUTES = int(os.environ.get("WIKI_COMMENT_EDIT_MINUTES", "30"))
+# Who may replace the text of someone else's explanation (anyone may add their own, or comment): an account at
+# least this many days old, with one accepted contribution (an explanation of theirs that others voted up).
+WIKI_NEW_ACCOUNT_DAYS = int(os.environ.get("WIKI_NEW_ACCOUNT_DAYS", "3"))
+WIKI_EDITORS_NEED_ACCEPTED_CONTRIBUTION = os.environ.get("WIKI_EDITORS_NEED_ACCEPTED_CONTRIBUTION", "1") == "1"
 
 # --- The API (/api/v1/ and the Neuronpedia-compatible /api/ routes): see api/ and README.md ----------
 # Rates are "count/period" (period s, m, h or d). Per user for signed-in requests (session or X-Api-Key),

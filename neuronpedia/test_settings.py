@@ -10,3 +10,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 from neuronpedia.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Test users are minutes old and have written nothing; the tests of the new-account rule turn it back on.
+WIKI_NEW_ACCOUNT_DAYS = 0
+WIKI_EDITORS_NEED_ACCEPTED_CONTRIBUTION = False

@@ -24,7 +24,7 @@ from ..models import (
 from ..search import text_terms
 from ..signals import revision_added
 from .lists import watch_add
-from .permissions import ensure_can_write, ensure_explanations_open, ensure_staff
+from .permissions import ensure_can_replace_text, ensure_can_write, ensure_explanations_open, ensure_staff
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +152,7 @@ def _append_revision(
         )
         if locked.hidden and not author.is_staff:
             raise PermissionDenied("A moderator has hidden this explanation; it cannot be edited.")
+        ensure_can_replace_text(author, locked)
         current = locked.current_revision
         if base_revision_id is not None and current is not None and current.pk != base_revision_id:
             raise ValidationError(
