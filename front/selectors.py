@@ -4,11 +4,13 @@ feature index with each feature's best explanation, and everything a feature pag
 
 from datetime import datetime, timedelta
 
-from django.db.models import Exists, Max, OuterRef, Prefetch, QuerySet, Subquery, prefetch_related_objects
+from django.db.models import Exists, IntegerField, Max, OuterRef, Prefetch, QuerySet, Subquery, prefetch_related_objects
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
 
 from explanations.models import Comment, Explanation, ExplanationRevision, FeatureLock
 from explanations.querysets import visible_explanation
-from features.models import Feature, Source
+from features.models import Feature, PipelineRun, Source
 from scoring.models import ExplanationScore
 
 SOURCE_SORTS = {
@@ -21,6 +23,15 @@ SOURCE_SORTS = {
 DEFAULT_SOURCE_SORT = "index"
 
 RECENT_RUN_WINDOW = timedelta(hours=1)
+
+
+def _waiting_scoring_runs() -> QuerySet[PipelineRun]:
+    """Scoring runs of the outer explanation that have not finished (a new text waits for its scores)."""
+    return PipelineRun.objects.annotate(explanation_id=Cast(KT("params__explanation"), IntegerField())).filter(
+        kind=PipelineRun.Kind.SCORING,
+        status__in=[PipelineRun.Status.QUEUED, PipelineRun.Status.RUNNING],
+        explanation_id=OuterRef("pk"),
+    )
 
 
 def recently_active_features(*, limit: int = 12) -> list[Feature]:
@@ -104,6 +115,7 @@ def feature_for_page(model_slug: str, source_slug: str, index: int) -> Feature |
                 "explanations",
                 queryset=Explanation.objects.visible()
                 .with_earlier_vote_count()
+                .annotate(being_scored=Exists(_waiting_scoring_runs()))
                 .select_related("current_revision__author", "author")
                 .prefetch_related(Prefetch("scores", queryset=latest_score_per_scorer, to_attr="latest_scores"))
                 .best_first(),

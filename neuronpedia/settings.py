@@ -301,6 +301,9 @@ WIKI_COMMENT_EDIT_MINUTES = int(os.environ.get("WIKI_COMMENT_EDIT_MINUTES", "30"
 # least this many days old, with one accepted contribution (an explanation of theirs that others voted up).
 WIKI_NEW_ACCOUNT_DAYS = int(os.environ.get("WIKI_NEW_ACCOUNT_DAYS", "3"))
 WIKI_EDITORS_NEED_ACCEPTED_CONTRIBUTION = os.environ.get("WIKI_EDITORS_NEED_ACCEPTED_CONTRIBUTION", "1") == "1"
+# Every new text of an explanation is scored on the task queue at once by the offline scorers ("being scored"
+# on its page until then); a revert carries the restored text's scores instead.
+WIKI_SCORE_NEW_REVISIONS = os.environ.get("WIKI_SCORE_NEW_REVISIONS", "1") == "1"
 
 # --- The API (/api/v1/ and the Neuronpedia-compatible /api/ routes): see api/ and README.md ----------
 # Rates are "count/period" (period s, m, h or d). Per user for signed-in requests (session or X-Api-Key),

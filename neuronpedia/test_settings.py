@@ -14,3 +14,5 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Test users are minutes old and have written nothing; the tests of the new-account rule turn it back on.
 WIKI_NEW_ACCOUNT_DAYS = 0
 WIKI_EDITORS_NEED_ACCEPTED_CONTRIBUTION = False
+# Most tests write revisions without wanting a scoring run each; the tests of that behaviour turn it on.
+WIKI_SCORE_NEW_REVISIONS = False

@@ -180,3 +180,12 @@ def explanation_score_request(*, explanation: Explanation, user: AbstractBaseUse
     if created:
         run = run_enqueue(run=run)
     return run, created
+
+
+def revision_score_queue(*, explanation: Explanation, author: AbstractBaseUser | None) -> PipelineRun | None:
+    """Queue a run scoring an explanation's new text with the page's offline scorers (a new revision's scores
+    are its own; see scores.revision_scores_follow). None if it is hidden, or such a run is already waiting."""
+    if explanation.hidden or explanation.current_revision_id is None:
+        return None
+    run, created = score_run_create(explanation=explanation, scorers=list(PAGE_SCORERS), created_by=author)
+    return run_enqueue(run=run) if created else None

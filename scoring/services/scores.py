@@ -9,6 +9,7 @@ model save through the page cache's receivers, a queryset write explicitly.
 
 from collections.abc import Sequence
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 
@@ -22,6 +23,7 @@ from scoring.models import ExplanationScore
 from scoring.stored_examples import FeatureExamples, FeatureRecords
 
 from .backends import judge_key
+from .runs import revision_score_queue
 
 
 class ScoringIncomplete(ScoringInputError):
@@ -88,8 +90,9 @@ def explanation_best_score_refresh(*, explanation: Explanation) -> float | None:
 
 def revision_scores_follow(*, explanation: Explanation, revision: ExplanationRevision, reverted_to=None, **_) -> None:
     """A new revision of an explanation: its scores are its own. A revert restores a text already scored, so the
-    restored text's automated scores are carried over to it; then the best score follows the new text. (The
-    receiver of explanations.signals.revision_added, connected in scoring/apps.py.)"""
+    restored text's automated scores are carried over to it; then the best score follows the new text, and a
+    new text is queued for the offline scorers (WIKI_SCORE_NEW_REVISIONS). (The receiver of
+    explanations.signals.revision_added, connected in scoring/apps.py.)"""
     if reverted_to is not None:
         carried = ExplanationScore.objects.filter(revision=reverted_to).exclude(scorer="human")
         ExplanationScore.objects.bulk_create(
@@ -107,6 +110,8 @@ def revision_scores_follow(*, explanation: Explanation, revision: ExplanationRev
             ]
         )
     explanation_best_score_refresh(explanation=explanation)
+    if reverted_to is None and settings.WIKI_SCORE_NEW_REVISIONS:
+        transaction.on_commit(lambda: revision_score_queue(explanation=explanation, author=revision.author))
 
 
 def human_scores_save(*, scores: Sequence[ExplanationScore], cleared: Sequence[Explanation] = ()) -> None:

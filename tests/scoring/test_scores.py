@@ -124,3 +124,39 @@ def test_a_revert_brings_back_the_restored_texts_scores_and_best_score(explanati
         ("detection", 0.7),
         ("fuzzing", 0.6),
     }
+
+
+def test_a_new_text_is_queued_for_the_offline_scorers_and_says_so_until_scored(
+    explanation, client, settings, django_capture_on_commit_callbacks
+):
+    from features.models import PipelineRun
+
+    settings.WIKI_SCORE_NEW_REVISIONS = True
+    bob = get_user_model().objects.create_user("bob", password="pw")
+    with django_capture_on_commit_callbacks(execute=True):
+        revision = explanation_services.explanation_revise(
+            explanation=explanation, author=bob, text="cats on mats", embed=False
+        )
+
+    run = PipelineRun.objects.get(kind=PipelineRun.Kind.SCORING)
+    assert run.params["explanation"] == explanation.pk and run.status == PipelineRun.Status.QUEUED
+    assert "detection" in run.params["scorers"] and run.params["judge"] == "offline"
+    assert "being scored" in feature_page(client, explanation)
+
+    score_save(explanation=explanation, revision=revision, result=result("detection", 0.5))
+    PipelineRun.objects.filter(pk=run.pk).update(status=PipelineRun.Status.SUCCEEDED)
+    page = feature_page(client, explanation)
+    assert "being scored" not in page and "detection 0.500" in page
+
+
+def test_a_revert_is_not_scored_again(explanation, settings, django_capture_on_commit_callbacks):
+    from features.models import PipelineRun
+
+    original = explanation.current_revision
+    bob = get_user_model().objects.create_user("bob", password="pw")
+    explanation_services.explanation_revise(explanation=explanation, author=bob, text="dogs", embed=False)
+    settings.WIKI_SCORE_NEW_REVISIONS = True
+    with django_capture_on_commit_callbacks(execute=True):
+        explanation_services.explanation_revert(explanation=explanation, revision=original, author=explanation.author)
+
+    assert not PipelineRun.objects.exists(), "the restored text's scores were carried over"
