@@ -21,7 +21,7 @@ CACHE_ALIAS = "feature_pages"
 
 # Part of every key: bump it when the fragments' markup changes, so that a shared cache (Redis) never serves
 # a deployment the markup of the one before.
-MARKUP_VERSION = 2  # 2: says why a feature has no output logits
+MARKUP_VERSION = 3  # 2: says why a feature has no output logits; 3: a dead feature says so
 
 
 @dataclass(frozen=True)

@@ -125,6 +125,12 @@ class Feature(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("front:feature", args=[self.source.model.slug, self.source.slug, self.index])
 
+    @property
+    def is_dead(self) -> bool:
+        """It never fired (above zero) anywhere in the corpus its dashboard was computed on. (A feature row
+        exists only once a run or an import has computed it.)"""
+        return self.max_activation <= 0 and self.density <= 0
+
 
 class ContextWindow(models.Model):
     """A window of corpus tokens, stored once and shared by every feature that fires on it.

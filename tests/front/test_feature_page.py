@@ -298,3 +298,16 @@ def test_a_causal_model_feature_page_shows_its_output_logits(db, client, tiny_gp
     assert "No output logits" not in content
     for entry in feature.top_logits + feature.bottom_logits:
         assert f"{entry['value']:.3f}" in content
+
+
+def test_a_dead_feature_says_so_and_shows_no_top_activations(computed_run, client):
+    feature = strongest_feature()
+    # As a run stores a neuron that never fires: a max at or below zero (GELU's small negatives), no density,
+    # and windows kept for it all the same.
+    Feature.objects.filter(pk=feature.pk).update(max_activation=-0.0002, density=0.0, updated_at=timezone.now())
+
+    content = client.get(feature.get_absolute_url()).content.decode()
+
+    assert "This feature is dead" in content
+    assert 'class="example-list"' not in content and "Samples across activation intervals" not in content
+    assert content.index("This feature is dead") < content.index('id="explanations"')
