@@ -13,6 +13,7 @@ app_name = "api"
 EXPORT_NAMES = "|".join(exports.EXPORT_NAMES)
 
 v1 = [
+    path("", meta.index, name="index"),
     path("ping/", meta.ping, name="ping"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),

@@ -39,3 +39,19 @@ def test_the_docs_pages_load_nothing_from_a_cdn(anon, db):
         assert "drf_spectacular_sidecar" in page
         assets = re.findall(r'(?:src|href)="([^"]+)"', page)
         assert assets and all(not asset.startswith(("http:", "https:", "//")) for asset in assets), assets
+
+
+def test_the_api_root_is_an_index_with_links_to_its_docs_and_collections(client, db):
+    response = client.get("/api/v1/")
+
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    index = response.json()
+    assert index["docs"] == "http://testserver/api/v1/docs/" and index["schema"].endswith("/api/v1/schema/")
+    assert index["endpoints"]["features"] == "http://testserver/api/v1/features/"
+    for url in index["endpoints"].values():
+        assert client.get(url).status_code in {200, 401, 403}, url
+
+
+def test_every_page_links_to_the_lists_and_the_api_docs(client, db):
+    html = client.get("/").content.decode()
+    assert 'href="/lists/"' in html and 'href="/api/v1/docs/"' in html and 'href="/api/v1/"' in html
