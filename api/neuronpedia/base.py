@@ -14,6 +14,7 @@ from features.models import Feature, LanguageModel
 from .. import selectors
 from ..parsers import BoundedJSONParser
 from ..serializers import ErrorOut
+from ..views.base import validated as views_validated
 
 ERRORS = {code: OpenApiResponse(ErrorOut) for code in (400, 401, 403, 404, 413, 429)}
 ANY_JSON = OpenApiResponse(OpenApiTypes.OBJECT, description="Neuronpedia's shape (see api/neuronpedia/)")
@@ -44,9 +45,9 @@ def json_object(data) -> dict:
 
 
 def validated(serializer_class, data) -> dict:
-    serializer = serializer_class(data=json_object(data))
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
+    """The API's one body check (api/views/base.py), for a JSON object; Neuronpedia's client may send keys
+    these routes do not read, so they are not refused here."""
+    return views_validated(serializer_class, json_object(data), refuse_unknown_keys=False)
 
 
 def model_by_id(slug) -> LanguageModel:

@@ -36,9 +36,18 @@ def or_404(row, message: str):
     return row
 
 
-def validated(serializer_class, data, **kwargs) -> dict:
+def validated(serializer_class, data, *, refuse_unknown_keys: bool = True, **kwargs) -> dict:
+    """A request body checked by its input serializer. A JSON object with keys the endpoint does not read is
+    refused, naming them: a misspelt key ("source" for "sources") must not be quietly ignored and change the
+    answer. (Form bodies carry framework keys, and Neuronpedia's routes accept what its client sends.)"""
     if not isinstance(data, dict) and not hasattr(data, "getlist"):
         raise ValidationError({"non_field_errors": ["Send a JSON object."]})
     serializer = serializer_class(data=data, **kwargs)
+    if refuse_unknown_keys and isinstance(data, dict):
+        known = {name for name, field in serializer.fields.items() if not field.read_only}
+        unknown = sorted(str(key) for key in data if key not in known)
+        if unknown:
+            reads = ", ".join(sorted(known)) or "no fields"
+            raise ValidationError({key: [f"Unknown field: this endpoint reads {reads}."] for key in unknown})
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data

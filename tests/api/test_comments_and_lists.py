@@ -140,3 +140,13 @@ def test_another_users_public_list_is_read_only(as_alice, as_bob, toy):
 def test_removing_a_feature_with_an_absurd_id_is_a_404(as_alice, toy):
     list_id = as_alice.post("/api/v1/lists/", {"name": "L"}, format="json").json()["id"]
     assert as_alice.delete(f"/api/v1/lists/{list_id}/items/9999999999999999999/").status_code == 404
+
+
+def test_a_json_body_with_a_key_the_endpoint_does_not_read_is_refused_naming_it(as_alice, explained):
+    response = as_alice.post("/api/v1/lists/", {"name": "Cats", "descripton": "typo"}, format="json")
+
+    assert response.status_code == 400
+    error = error_of(response)
+    assert "descripton" in error["details"] and "Unknown field" in error["details"]["descripton"][0]
+    assert "description" in error["details"]["descripton"][0], "it says which keys it reads"
+    assert not FeatureList.objects.exists(), "nothing is written"
