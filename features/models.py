@@ -16,7 +16,7 @@ from django.urls import reverse
 RESERVED_SLUGS = {
     "admin", "accounts", "api", "u", "static", "media", "jump", "runs", "search", "about",
     "recent", "watchlist", "bookmarks", "lists", "explanations", "comments", "upload", "text-features", "steer",
-    "play",
+    "play", "healthz",
 }  # fmt: skip
 
 # An unfinished run whose heartbeat is older than this is shown as stalled, with a Resume button.
