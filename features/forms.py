@@ -5,6 +5,7 @@ from pathlib import Path
 
 from django import forms
 from django.conf import settings
+from django.utils.html import escape
 
 from . import uploads
 from .models import LanguageModel, Source, slug_validator, validate_not_reserved
@@ -61,7 +62,8 @@ class ModelUploadForm(UploadForm):
         label="Name in URLs",
         max_length=64,
         validators=[slug_validator, validate_not_reserved],
-        help_text="Lowercase, e.g. gpt2-small. The model's pages will live at /<name>/.",
+        # Django writes help text into the page as HTML: the placeholders must be escaped, or they read as tags.
+        help_text=escape("Lowercase, e.g. gpt2-small. The model's pages will live at /<name>/."),
     )
     display_name = forms.CharField(max_length=200, required=False, help_text="Optional, e.g. GPT-2 Small.")
     description = forms.CharField(required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
@@ -139,7 +141,9 @@ class DictionaryUploadForm(UploadForm):
         label="Source name",
         max_length=64,
         validators=[slug_validator],
-        help_text="Layer, then a name for the set, e.g. 6-res-jb. Its features will live at /<model>/<name>/<index>/.",
+        help_text=escape(
+            "Layer, then a name for the set, e.g. 6-res-jb. Its features will live at /<model>/<name>/<index>/."
+        ),
     )
     config = forms.FileField(label="cfg.json", help_text="The SAELens config: architecture, d_in, d_sae, hook_name.")
     weights = forms.FileField(

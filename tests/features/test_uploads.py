@@ -155,6 +155,13 @@ def test_the_upload_pages_show_their_forms_and_limits(client_ada, gpt2, settings
     assert 'name="server_path"' not in content  # staff only
 
 
+def test_the_upload_forms_help_text_keeps_its_placeholders(client_ada, gpt2):
+    # Django writes help text as HTML: "/<name>/" once read as a tag and showed as "//".
+    assert "will live at /&lt;name&gt;/." in client_ada.get("/upload/model/").content.decode()
+    content = client_ada.get("/upload/dictionary/tiny-gpt2/").content.decode()
+    assert "will live at /&lt;model&gt;/&lt;name&gt;/&lt;index&gt;/." in content
+
+
 def test_a_valid_dictionary_upload_registers_a_source_and_stores_its_files(client_ada, gpt2, data_dir, tmp_path):
     directory = save_tiny_dictionary(tmp_path / "sae", "standard", d_in=32, d_sae=40, hook_name=HOOK)
     response = post_dictionary(client_ada, directory, slug="1-res-jb")
