@@ -120,7 +120,7 @@ def test_machine_written_explanations_show_their_method_and_model(feature, clien
     assert 'title="Written by an automatic explainer">machine</span>' in html
 
 
-def test_a_person_who_revises_a_machine_explanation_is_shown_as_its_last_editor(feature, alice, client):
+def test_a_person_who_revises_a_machine_explanation_is_shown_as_the_author_of_its_text(feature, alice, client):
     explanation = explanation_services.explanation_create(
         feature=feature, text="numbers", method="token-stats", embed=False
     )
@@ -129,4 +129,4 @@ def test_a_person_who_revises_a_machine_explanation_is_shown_as_its_last_editor(
     html = client.get("/tiny/0-mlp/3/").text
 
     assert "by token-stats" in html
-    assert 'last edited by <a href="/u/alice/">alice</a>' in html
+    assert 'text by <a href="/u/alice/">alice</a> · started by token-stats' in html

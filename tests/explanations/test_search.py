@@ -167,7 +167,7 @@ def test_a_hit_names_its_author_its_last_editor_or_the_machine_that_wrote_it(fea
     html = search(client, q="black").text
 
     assert 'by <a href="/u/alice/">alice</a>' in html
-    assert 'last edited by <a href="/u/bob/">bob</a>' in html
+    assert 'text by <a href="/u/bob/">bob</a> · started by <a href="/u/alice/">alice</a>' in html
     assert "token-stats (tiny-llm)" in html and ">machine</span>" in html
     assert "by bob</p>" in html
 
