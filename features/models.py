@@ -11,6 +11,9 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.urls import reverse
+from django.utils.functional import cached_property
+
+from .pipeline.checkpoint_config import checkpoint_can_generate
 
 # Top-level URL segments that a model slug must not shadow.
 RESERVED_SLUGS = {
@@ -63,6 +66,19 @@ class LanguageModel(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("features:model", args=[self.slug])
+
+    @cached_property
+    def generation_refusal(self) -> str:
+        """Why this model cannot generate text (steering needs it), or "" when it can. Read from its
+        config.json, so a page can offer steering only where it works without loading the model."""
+        if not self.path:
+            return f"{self.slug} was imported without a checkpoint on this server, so it cannot generate text."
+        if not checkpoint_can_generate(self.path):
+            return (
+                f"{self.slug} ({self.architecture}) has no language-model head: it encodes text but cannot "
+                "generate it, so it cannot be steered."
+            )
+        return ""
 
 
 class Source(models.Model):

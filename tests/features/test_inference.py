@@ -373,14 +373,19 @@ def test_concurrent_inference_on_one_model_does_not_mix_hooks(computed_run):
 # --- Pages ---------------------------------------------------------------------------------------------
 
 
-def test_the_feature_page_has_the_test_box_and_a_steering_link(computed_run, client):
+def test_the_feature_page_has_the_test_box_and_offers_steering_only_where_it_can_run(computed_run, gpt2_run, client):
     neuron = feature("tiny-bert", "0-mlp")
     content = client.get(neuron.get_absolute_url()).content.decode()
     assert f'hx-post="/tiny-bert/0-mlp/{neuron.index}/test/"' in content
     assert "Test this feature on your text" in content
     # htmx leaves 4xx unswapped (base.html); the result box lets the 400 that carries a message in.
     assert '<div id="test-feature-result" aria-live="polite"\n       hx-on::before-swap=' in content
-    assert f'href="/steer/tiny-bert/?source=0-mlp&amp;index={neuron.index}"' in content
+    # An encoder cannot generate: no link to a form that would only refuse, and the reason instead.
+    assert 'href="/steer/tiny-bert/' not in content
+    assert "No steering: tiny-bert (bert) has no language-model head" in content
+    causal = feature("tiny-gpt2", "0-mlp")
+    content = client.get(causal.get_absolute_url()).content.decode()
+    assert f'href="/steer/tiny-gpt2/?source=0-mlp&amp;index={causal.index}"' in content
 
 
 def test_testing_a_feature_with_htmx_returns_the_highlighted_tokens(computed_run, client):
@@ -502,9 +507,12 @@ def test_steering_an_encoder_is_refused_on_the_page(computed_run, client):
     assert response.status_code == 400 and "Steering needs a causal language model" in response.content.decode()
 
 
-def test_the_model_page_links_to_the_text_and_steering_pages(computed_run, client):
+def test_the_model_page_links_to_the_text_page_and_to_steering_where_it_can_run(computed_run, gpt2_run, client):
     content = client.get("/tiny-bert/").content.decode()
-    assert 'href="/text-features/tiny-bert/"' in content and 'href="/steer/tiny-bert/"' in content
+    assert 'href="/text-features/tiny-bert/"' in content and 'href="/steer/tiny-bert/"' not in content
+    assert "cannot be steered" in content
+    content = client.get("/tiny-gpt2/").content.decode()
+    assert 'href="/text-features/tiny-gpt2/"' in content and 'href="/steer/tiny-gpt2/"' in content
 
 
 @pytest.mark.parametrize("slug", ["text-features", "steer"])
@@ -513,3 +521,10 @@ def test_the_new_pages_cannot_be_shadowed_by_a_model(slug, tiny_bert_dir, db):
 
     with pytest.raises(PipelineInputError, match="reserved"):
         registration.model_register(slug=slug, path=str(tiny_bert_dir))
+
+
+def test_the_steering_page_of_an_encoder_says_why_before_anyone_fills_it_in(computed_run, client):
+    content = client.get("/steer/tiny-bert/").content.decode()
+
+    assert "tiny-bert (bert) has no language-model head" in content
+    assert 'class="inference-form steering-form"' not in content
