@@ -33,10 +33,17 @@ DEBUG = env_bool("DJANGO_DEBUG")
 
 # A development key is only acceptable while DEBUG is on; anywhere else the key must come from the
 # environment so that sessions and password-reset links cannot be forged.
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+# `make demo` keeps a generated key in var/secret_key (scripts/demo.sh), so the demo runs with DEBUG off; a
+# deployment sets DJANGO_SECRET_KEY, the same on every host.
+SECRET_KEY_FILE = VAR_DIR / "secret_key"
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "") or (
+    SECRET_KEY_FILE.read_text().strip() if SECRET_KEY_FILE.is_file() else ""
+)
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY is not set. Set it, or set DJANGO_DEBUG=1 for local development.")
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set (nor var/secret_key). Set it, or set DJANGO_DEBUG=1 for local development."
+        )
     SECRET_KEY = "development-only-insecure-key"
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
@@ -75,7 +82,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Compresses what the rest answers (pages are large: thousands of highlighted tokens). Django masks CSRF
+    # tokens per response, which is what keeps compression from leaking them (BREACH).
+    "django.middleware.gzip.GZipMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files, from STATIC_ROOT (collectstatic), compressed and cached for a year under hashed names.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -240,6 +252,13 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "neuronpedia@localhost
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise looks in it from the start, collected or not
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Hashed, compressed copies after collectstatic; before it (tests, a fresh checkout) plain names.
+    "staticfiles": {"BACKEND": "neuronpedia.static_storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = DEBUG
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -250,6 +269,13 @@ if not DEBUG:
     SECURE_CONTENT_TYPE_NOSNIFF = True
     SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    # Behind HTTPS (manage.py check --deploy asks for these): redirect plain HTTP, and tell browsers to stay on it.
+    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
+    SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "0"))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+    if env_bool("DJANGO_BEHIND_HTTPS_PROXY", False):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LOGGING = {
     "version": 1,
