@@ -311,3 +311,23 @@ def test_a_dead_feature_says_so_and_shows_no_top_activations(computed_run, clien
     assert "This feature is dead" in content
     assert 'class="example-list"' not in content and "Samples across activation intervals" not in content
     assert content.index("This feature is dead") < content.index('id="explanations"')
+
+
+def test_the_best_explanation_heads_the_page_before_any_example(computed_run, client):
+    feature = strongest_feature()
+    add_explanation(feature, "numbers in lists", method="token-stats", best_score=0.8, vote_score=3)
+    add_explanation(feature, "a worse guess", method="token-stats", best_score=0.2)
+
+    content = client.get(feature.get_absolute_url()).content.decode()
+
+    title = re.search(r'<h1 class="feature-title">(.*?)</h1>', content)
+    assert title and title.group(1) == "numbers in lists"
+    assert content.index("numbers in lists") < content.index("Top activations") < content.index('id="explanations"')
+    assert "all 2 explanations" in content and "3 votes" in content
+
+
+def test_a_feature_without_an_explanation_says_so_at_the_top(computed_run, client):
+    content = client.get(strongest_feature().get_absolute_url()).content.decode()
+
+    assert '<h1 class="feature-title untitled">No explanation yet</h1>' in content
+    assert content.index("No explanation yet") < content.index("Top activations")
