@@ -25,5 +25,5 @@ def activation_tokens(example: ActivationExample, scale: float | None = None) ->
 
 
 @register.simple_tag
-def spans_html(spans: Iterable[TokenSpan]) -> SafeString:
-    return token_html.spans_html(spans)
+def spans_html(spans: Iterable[TokenSpan], base_class: str = "tok", container: bool = True) -> SafeString:
+    return token_html.spans_html(spans, base_class=base_class, container=container)

@@ -1,11 +1,13 @@
 """Template tags of the game: a window of tokens with its marked token (and, only once revealed, its true
 activations), the player's character as pixel art, and the game stats on a profile page."""
 
+from dataclasses import replace
+
 from django import template
 from django.templatetags.static import static
 from django.utils.html import format_html, format_html_join
 
-from features.core.highlighting import HIGHLIGHT_RGB, is_special_token
+from features.core.highlighting import is_special_token, token_spans
 
 from .. import selectors
 from ..core.pixelart import character_layers
@@ -17,28 +19,35 @@ BEFORE, AFTER = 30, 12
 
 
 def window_spans(tokens: list[str], marked, values: list[float] | None = None, *, trim: bool = True) -> dict:
-    """Spans for a window. `marked` is a position or a list of them; `values` (0-10) colour the tokens and
-    are given only after the answer: without them the spans carry nothing but the text and the mark."""
+    """Spans for a window, as the one token renderer's TokenSpans (features/token_html.py). `marked` is a position
+    or a list of them; `values` (0-10) colour the tokens and are given only after the answer: without them the
+    spans carry nothing but the text and the mark."""
     marks = set(marked) if isinstance(marked, list | tuple | set) else {marked}
     if len(tokens) > 1 and not any(token[:1].isspace() for token in tokens[1:]):
         # Bare words (the camp's synthetic texts) get the spaces that display tokens carry themselves.
         tokens = [tokens[0], *(" " + token for token in tokens[1:])]
     focus = min(marks) if marks else 0
     start, end = (max(0, focus - BEFORE), min(len(tokens), focus + AFTER + 1)) if trim else (0, len(tokens))
+    shown_values = [float(value) for value in values] if values is not None else []
+    coloured = token_spans(tokens, shown_values, scale=10.0, max_index=None)  # the player's 0-10 scale
     spans = []
     for position in range(start, end):
-        text = tokens[position]
-        if is_special_token(text.strip()):
+        span = coloured[position]
+        if span.is_special or is_special_token(span.text.strip()):
             continue  # [CLS], [SEP], <|endoftext|>: noise to a player, and a tell on gold cards
-        stripped = text.lstrip()
+        stripped = span.text.lstrip()
+        known = position < len(shown_values)
         # A token's leading space goes before its span, so a marked token's outline hugs the word.
-        span = {"lead": text[: len(text) - len(stripped)], "text": stripped or text, "marked": position in marks}
-        if values is not None and position < len(values):
-            value = float(values[position])
-            intensity = min(max(value / 10.0, 0.0), 1.0)
-            span["title"] = f"{value:.1f}"
-            span["style"] = f"background-color: rgba({HIGHLIGHT_RGB}, {intensity:.2f})" if intensity > 0 else ""
-        spans.append(span)
+        spans.append(
+            replace(
+                span,
+                text=stripped or span.text,
+                lead=span.text[: len(span.text) - len(stripped)],
+                marked=position in marks,
+                shows_value=known,
+                note=f"{span.value:.1f}" if known else "",
+            )
+        )
     return {"spans": spans, "cut_left": start > 0, "cut_right": end < len(tokens)}
 
 
