@@ -4,7 +4,17 @@ feature index with each feature's best explanation, and everything a feature pag
 
 from datetime import datetime, timedelta
 
-from django.db.models import Exists, IntegerField, Max, OuterRef, Prefetch, QuerySet, Subquery, prefetch_related_objects
+from django.db.models import (
+    Count,
+    Exists,
+    IntegerField,
+    Max,
+    OuterRef,
+    Prefetch,
+    QuerySet,
+    Subquery,
+    prefetch_related_objects,
+)
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 
@@ -136,3 +146,46 @@ def feature_for_page(model_slug: str, source_slug: str, index: int) -> Feature |
         )
     prefetch_related_objects([feature], *lookups)
     return feature
+
+
+def best_explanations_of(features: list[Feature]) -> None:
+    """Set `best_explanation` (the text, or "") on each feature: one query, however many features."""
+    texts: dict[int, str] = {}
+    rows = (
+        Explanation.objects.visible()
+        .filter(feature__in=features)
+        .best_first()
+        .values_list("feature_id", "current_revision__text")
+    )
+    for feature_id, text in rows:
+        texts.setdefault(feature_id, text)
+    for feature in features:
+        feature.best_explanation = texts.get(feature.pk, "")
+
+
+def best_explained_features(*, limit: int = 8) -> list[Explanation]:
+    """The highest-scoring explanations, one per feature, with their features (the home page's showcase)."""
+    best = (
+        Explanation.objects.visible()
+        .filter(best_score__isnull=False)
+        .select_related("feature__source__model", "current_revision")
+        .order_by("-best_score", "pk")[: limit * 4]
+    )
+    chosen, seen = [], set()
+    for explanation in best:
+        if explanation.feature_id not in seen:
+            seen.add(explanation.feature_id)
+            chosen.append(explanation)
+    return chosen[:limit]
+
+
+def most_discussed_features(*, limit: int = 8) -> list[Feature]:
+    """Features with the most visible comments, each with its best explanation's text."""
+    features = list(
+        Feature.objects.filter(comments__deleted=False, comments__hidden=False)
+        .annotate(comment_count=Count("comments"))
+        .select_related("source__model")
+        .order_by("-comment_count", "pk")[:limit]
+    )
+    best_explanations_of(features)
+    return features

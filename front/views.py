@@ -34,9 +34,14 @@ PROFILE_LIST_LIMIT = 50
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    models = list(feature_selectors.model_list())
-    features = selectors.recently_active_features() if models else []
-    return render(request, "front/home.html", {"models": models, "features": features})
+    models = list(feature_selectors.model_list().prefetch_related("sources"))
+    context = {"models": models, "features": [], "best_explained": [], "most_discussed": []}
+    if models:
+        context["features"] = selectors.recently_active_features()
+        selectors.best_explanations_of(context["features"])
+        context["best_explained"] = selectors.best_explained_features()
+        context["most_discussed"] = selectors.most_discussed_features()
+    return render(request, "front/home.html", context)
 
 
 @dataclass

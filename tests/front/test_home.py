@@ -57,3 +57,27 @@ def test_hidden_explanations_and_deleted_comments_do_not_make_a_feature_active(c
     add_explanation(quiet, "spam", author=alice, hidden=True)
     add_comment(quiet, alice, "gone", deleted=True)
     assert quiet.get_absolute_url() not in feature_links(client.get("/").content.decode())
+
+
+def test_it_shows_explanations_beside_features_and_where_to_start(computed_run, client):
+    alice, bob = make_user("alice"), make_user("bob")
+    scored = get_feature("2-mlp", 7)
+    add_explanation(scored, "fires on cats", author=alice, best_score=0.9)
+    add_explanation(get_feature("2-mlp", 8), "a weaker idea", author=alice, best_score=0.3)
+    discussed = get_feature("0-mlp", 3)
+    add_explanation(discussed, "commas in lists", author=bob)
+    for number in range(3):
+        add_comment(discussed, bob, f"what about semicolons {number}?")
+    add_comment(discussed, alice, "hidden remark", hidden=True)
+
+    content = client.get("/").content.decode()
+
+    best = content.split("Best-explained features", 1)[1].split("</section>", 1)[0]
+    assert best.index("fires on cats") < best.index("a weaker idea") and "best score 0.900" in best
+    discussion = content.split("Most discussed", 1)[1].split("</section>", 1)[0]
+    assert discussed.get_absolute_url() in discussion and "commas in lists" in discussion
+    assert "3 comments" in discussion, "hidden comments are not counted"
+    recent = content.split("Recently active features", 1)[1]
+    assert "fires on cats" in recent, "recent features show what they do, not bare ids"
+    assert 'href="/tiny-bert/0-mlp/"' in content, "each model lists its sources"
+    assert 'href="/text-features/tiny-bert/"' in content and "/search/?mode=semantic" in content
