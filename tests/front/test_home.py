@@ -23,8 +23,9 @@ def test_it_lists_models_with_their_source_and_feature_counts(computed_run, clie
     response = client.get("/")
     content = response.content.decode()
     assert '<a href="/tiny-bert/">tiny-bert</a>' in content
-    assert '<td class="num">2</td>' in content
-    assert '<td class="num">96</td>' in content
+    # Labelled cells: on a phone the table becomes a card per model, each value with its name (table.stack).
+    assert '<td class="num" data-label="Sources">2</td>' in content
+    assert '<td class="num" data-label="Features">96</td>' in content
     assert "model/source/index" in content
 
 
