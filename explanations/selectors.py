@@ -281,19 +281,29 @@ def profile_activity(*, person, viewer, limit: int) -> dict:
     return {"revisions": list(revisions[:limit]), "lists": list(lists[:limit]), "list_count": lists.count()}
 
 
+def with_best_explanation(features: QuerySet[Feature]) -> QuerySet[Feature]:
+    """Annotate each feature with its best visible explanation's text and best score (`best_explanation`,
+    `best_explanation_score`; None without one), in the same query: the one way pages read a feature's best
+    explanation beside it."""
+    best = Explanation.objects.visible().filter(feature=OuterRef("pk")).best_first()
+    return features.annotate(
+        best_explanation=Subquery(best.values("current_revision__text")[:1]),
+        best_explanation_score=Subquery(best.values("best_score")[:1]),
+    )
+
+
 def best_explanation_texts(*, model: LanguageModel, addresses: set[tuple[str, int]]) -> dict[tuple[str, int], str]:
     """The best visible explanation of each feature of `model` at (source slug, index), where it has one:
     {(source slug, index): text}. One query, whatever the number of features (the text page's hits)."""
     if not addresses:
         return {}
-    best = Explanation.objects.visible().filter(feature=OuterRef("pk")).best_first()
+    features = Feature.objects.filter(
+        source__model=model,
+        source__slug__in={slug for slug, _ in addresses},
+        index__in={index for _, index in addresses},
+    )
     rows = (
-        Feature.objects.filter(
-            source__model=model,
-            source__slug__in={slug for slug, _ in addresses},
-            index__in={index for _, index in addresses},
-        )
-        .annotate(best_explanation=Subquery(best.values("current_revision__text")[:1]))
+        with_best_explanation(features)
         .filter(best_explanation__isnull=False)
         .values_list("source__slug", "index", "best_explanation")
     )

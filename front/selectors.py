@@ -12,7 +12,6 @@ from django.db.models import (
     OuterRef,
     Prefetch,
     QuerySet,
-    Subquery,
     prefetch_related_objects,
 )
 from django.db.models.fields.json import KT
@@ -20,6 +19,7 @@ from django.db.models.functions import Cast
 
 from explanations.models import Comment, Explanation, ExplanationRevision, FeatureLock
 from explanations.querysets import visible_explanation
+from explanations.selectors import with_best_explanation
 from features.models import Feature, PipelineRun, Source
 from scoring.models import ExplanationScore
 
@@ -81,12 +81,8 @@ def recently_active_features(*, limit: int = 12) -> list[Feature]:
 
 
 def source_feature_index(source: Source, *, sort: str) -> QuerySet[Feature]:
-    """The source's features in the given order, each annotated with its best explanation's text."""
-    best = Explanation.objects.visible().filter(feature=OuterRef("pk")).best_first()
-    return source.features.annotate(
-        best_explanation=Subquery(best.values("current_revision__text")[:1]),
-        best_explanation_score=Subquery(best.values("best_score")[:1]),
-    ).order_by(*SOURCE_SORTS[sort])
+    """The source's features in the given order, each annotated with its best explanation's text and score."""
+    return with_best_explanation(source.features.all()).order_by(*SOURCE_SORTS[sort])
 
 
 def feature_for_page(model_slug: str, source_slug: str, index: int) -> Feature | None:
@@ -150,17 +146,13 @@ def feature_for_page(model_slug: str, source_slug: str, index: int) -> Feature |
 
 def best_explanations_of(features: list[Feature]) -> None:
     """Set `best_explanation` (the text, or "") on each feature: one query, however many features."""
-    texts: dict[int, str] = {}
-    rows = (
-        Explanation.objects.visible()
-        .filter(feature__in=features)
-        .best_first()
-        .values_list("feature_id", "current_revision__text")
+    texts = dict(
+        with_best_explanation(Feature.objects.filter(pk__in=[feature.pk for feature in features])).values_list(
+            "pk", "best_explanation"
+        )
     )
-    for feature_id, text in rows:
-        texts.setdefault(feature_id, text)
     for feature in features:
-        feature.best_explanation = texts.get(feature.pk, "")
+        feature.best_explanation = texts.get(feature.pk) or ""
 
 
 def best_explained_features(*, limit: int = 8) -> list[Explanation]:
