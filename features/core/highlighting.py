@@ -75,3 +75,17 @@ def token_spans(tokens: list[str], values: list[float], *, scale: float, max_ind
         intensity = min(max(value / scale, 0.0), 1.0) if scale > 0 else 0.0
         spans.append(TokenSpan(text, value, intensity, is_max=position == max_index, is_special=special))
     return spans
+
+
+# How many tokens a snippet of an example shows: about one line on a desktop.
+SNIPPET_TOKENS = 24
+
+
+def snippet_bounds(n_tokens: int, peak: int, width: int = SNIPPET_TOKENS) -> tuple[int, int]:
+    """The [start, end) of `width` tokens centred on `peak` (the example's strongest token), shifted inwards at
+    either end of the window so that a snippet near an edge still shows `width` tokens where there are that many."""
+    if n_tokens <= width:
+        return 0, n_tokens
+    peak = min(max(peak, 0), n_tokens - 1)
+    start = min(max(peak - width // 2, 0), n_tokens - width)
+    return start, start + width

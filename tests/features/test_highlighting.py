@@ -1,6 +1,6 @@
 import math
 
-from features.core.highlighting import is_special_token, token_spans
+from features.core.highlighting import is_special_token, snippet_bounds, token_spans
 
 
 def test_intensity_is_the_value_relative_to_the_scale():
@@ -45,3 +45,14 @@ def test_a_zero_scale_or_missing_or_non_finite_values_give_no_colour():
     spans = token_spans([" a", " b"], [math.nan], scale=1.0, max_index=None)
     assert [span.intensity for span in spans] == [0.0, 0.0]
     assert spans[0].title == "0.000"
+
+
+def test_a_snippet_is_centred_on_the_peak_and_shifted_inwards_at_the_window_edges():
+    assert snippet_bounds(128, 64) == (52, 76)
+    assert snippet_bounds(128, 2) == (0, 24)  # near the start: still 24 tokens, the peak inside
+    assert snippet_bounds(128, 127) == (104, 128)
+    assert snippet_bounds(10, 7) == (0, 10)  # a short window is shown whole
+    assert snippet_bounds(128, 500) == (104, 128)  # a peak index past the end is clamped, never an empty snippet
+    for peak in range(128):
+        start, end = snippet_bounds(128, peak)
+        assert end - start == 24 and start <= peak < end
