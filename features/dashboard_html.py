@@ -8,7 +8,7 @@ serves it, and a rewritten feature is never served from an older entry. Nothing 
 CSRF token, no vote or sign-in state), so one entry serves every reader.
 """
 
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 
 from django.core.cache import caches
 from django.template.loader import render_to_string
@@ -21,13 +21,17 @@ CACHE_ALIAS = "feature_pages"
 
 # Part of every key: bump it when the fragments' markup changes, so that a shared cache (Redis) never serves
 # a deployment the markup of the one before.
-MARKUP_VERSION = 3  # 2: says why a feature has no output logits; 3: a dead feature says so
+MARKUP_VERSION = 4  # 2: says why a feature has no output logits; 3: a dead feature says so; 4: compact examples
 
 
 @dataclass(frozen=True)
 class DashboardHtml:
-    charts_and_top: SafeString  # histogram, logits and similar features, then the top activations
-    intervals: SafeString  # the interval samples
+    """The parts of the feature page that an activation run writes, each placed where the page wants it."""
+
+    histogram: SafeString  # the histogram's SVG with its axes, in the page's header; "" without one
+    top: SafeString  # the top activations, one line each
+    intervals: SafeString  # one interval sample per interval, the rest on request
+    logits_and_similar: SafeString  # output logits (causal LMs) and similar features
 
 
 def cache_key(feature: Feature) -> str:
@@ -56,33 +60,45 @@ def feature_dashboard_html(feature: Feature) -> DashboardHtml:
         "interval_groups": charts.interval_groups(interval_examples),
     }
     html = DashboardHtml(
-        charts_and_top=mark_safe(
-            render_to_string("features/_dashboard.html", context)
-            + render_to_string("features/_top_examples.html", context)
-        ),
+        histogram=context["histogram_svg"],
+        top=mark_safe(render_to_string("features/_top_examples.html", context)),
         intervals=mark_safe(render_to_string("features/_intervals.html", context)),
+        logits_and_similar=mark_safe(render_to_string("features/_dashboard.html", context)),
     )
-    cache.set(key, (str(html.charts_and_top), str(html.intervals)))
+    cache.set(key, tuple(str(part) for part in astuple(html)))
     return html
 
 
 def histogram_svg(feature: Feature) -> SafeString:
-    """The histogram's SVG, or "" without one. Built in Python: 64 bars of template variables and
-    floatformat filters cost more than the rest of the dashboard."""
+    """The histogram's SVG with its axes (activation from 0 to the max below, the tallest bar's count at the
+    top), or "" without one. Built in Python: 64 bars of template variables and floatformat filters cost more
+    than the rest of the dashboard."""
     bars = charts.histogram_bars(feature.histogram)
     if not bars:
         return mark_safe("")
     width, height = charts.HISTOGRAM_WIDTH, charts.HISTOGRAM_HEIGHT
-    top = f"{feature.max_activation:.2f}"
+    top = feature.max_activation
+    tallest = max(bar.count for bar in bars)
     rects = "".join(
         f'<rect x="{bar.x:.2f}" y="{bar.y:.2f}" width="{bar.width:.2f}" height="{bar.height:.2f}">'
         f"<title>{bar.low:.3f} to {bar.high:.3f}: {bar.count} tokens</title></rect>"
         for bar in bars
     )
+    ticks = "".join(
+        f'<line class="axis" x1="{x:.1f}" y1="{height}" x2="{x:.1f}" y2="{height + 4}"/>'
+        f'<text x="{x:.1f}" y="{height + 24}" text-anchor="{anchor}">{label}</text>'
+        for x, anchor, label in (
+            (0, "start", "0"),
+            (width / 2, "middle", f"{top / 2:.2f}"),
+            (width, "end", f"{top:.2f}"),
+        )
+    )
     return mark_safe(
-        f'<svg viewBox="0 0 {width} {height + 18}" role="img" aria-label="Histogram of activations from 0 to {top}">'
+        f'<svg class="histogram-chart" viewBox="0 -22 {width} {height + 48}" role="img" '
+        f'aria-label="Histogram of {sum(bar.count for bar in bars):,} activating tokens from 0 to {top:.2f}">'
+        f'<text x="4" y="-6">{tallest:,} tokens</text>'
+        f'<line class="axis" x1="0" y1="0" x2="0" y2="{height}"/>'
         f"{rects}"
-        f'<text x="0" y="{height + 14}">0</text>'
-        f'<text x="{width}" y="{height + 14}" text-anchor="end">{top}</text>'
+        f'<line class="axis" x1="0" y1="{height}" x2="{width}" y2="{height}"/>{ticks}'
         "</svg>"
     )

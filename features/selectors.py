@@ -48,3 +48,29 @@ def feature_examples(feature: Feature) -> tuple[list[ActivationExample], list[Ac
     for example in examples:
         (top if example.kind == ActivationExample.Kind.TOP else intervals).append(example)
     return top, intervals
+
+
+def feature_examples_shown(
+    model_slug: str, source_slug: str, index: int, *, example_pk: int | None = None, interval: int | None = None
+) -> list[ActivationExample]:
+    """One example of a feature by its id (the page's "More"), or an interval's samples after the one the page
+    shows (its "more samples"), with their windows' tokens and their feature, source and model. Empty when the
+    feature has no such example. One query."""
+    examples = (
+        ActivationExample.objects.filter(
+            feature__source__model__slug=model_slug, feature__source__slug=source_slug, feature__index=index
+        )
+        .select_related("window", "feature__source__model")
+        .only(*EXAMPLE_FIELDS, "feature", *FEATURE_FIELDS)
+        .order_by("rank")
+    )
+    if example_pk is not None:
+        return list(examples.filter(pk=example_pk))
+    return list(examples.filter(kind=ActivationExample.Kind.INTERVAL, interval_index=interval, rank__gt=0))
+
+
+# What an example's own page shows of its feature (its address and scale).
+FEATURE_FIELDS = [
+    *["feature__index", "feature__max_activation", "feature__source__slug", "feature__source__model__slug"],
+    *["feature__source__model__display_name", "feature__source__kind", "feature__source__hook_name"],
+]

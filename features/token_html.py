@@ -14,7 +14,7 @@ from html import escape  # what Django's autoescape does: & < > " and ' escaped
 
 from django.utils.safestring import SafeString, mark_safe
 
-from .core.highlighting import HIGHLIGHT_RGB, TokenSpan, is_special_token
+from .core.highlighting import HIGHLIGHT_RGB, TokenSpan, is_special_token, snippet_bounds
 
 # A vocabulary's tokens recur in every window: each is escaped once.
 _escape = functools.lru_cache(maxsize=1 << 16)(escape)
@@ -44,10 +44,31 @@ def activation_tokens_html(
     tokens: Sequence[str], values: Sequence[float], *, scale: float, max_index: int | None
 ) -> SafeString:
     """`spans_html(token_spans(tokens, values, scale=scale, max_index=max_index))`, several times faster."""
-    parts = ['<span class="tokens">']
+    return mark_safe(
+        f'<span class="tokens">{_activation_spans(tokens, values, 0, len(tokens), scale, max_index)}</span>'
+    )
+
+
+def activation_snippet_html(
+    tokens: Sequence[str], values: Sequence[float], *, scale: float, max_index: int | None
+) -> SafeString:
+    """About one line of an example: the SNIPPET_TOKENS tokens centred on its strongest token, an ellipsis
+    where the window goes on. The same spans as `activation_tokens_html` writes for those tokens."""
+    start, end = snippet_bounds(len(tokens), max_index or 0)
+    before = '<span class="elided" title="the window goes on">…</span>' if start > 0 else ""
+    after = '<span class="elided" title="the window goes on">…</span>' if end < len(tokens) else ""
+    inner = _activation_spans(tokens, values, start, end, scale, max_index)
+    return mark_safe(f'<span class="tokens snippet">{before}{inner}{after}</span>')
+
+
+def _activation_spans(
+    tokens: Sequence[str], values: Sequence[float], start: int, end: int, scale: float, max_index: int | None
+) -> str:
+    parts = []
     append = parts.append
     n_values = len(values)
-    for position, text in enumerate(tokens):
+    for position in range(start, end):
+        text = tokens[position]
         max_class = " max" if position == max_index else ""
         if text.startswith(_SPECIAL_FIRST_CHARACTERS) and is_special_token(text):
             append(f'<span class="tok special{max_class}" title="special token">{_escape(text)}</span>')
@@ -62,5 +83,4 @@ def activation_tokens_html(
             )
         else:
             append(f'<span class="tok{max_class}" title="{value:.3f}">{_escape(text)}</span>')
-    append("</span>")
-    return mark_safe("".join(parts))
+    return "".join(parts)

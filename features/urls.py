@@ -12,4 +12,14 @@ urlpatterns = [
     path("steer/<str:model_slug>/", views.steering, name="steer"),
     path("<str:model_slug>/", views.model_detail, name="model"),
     path("<str:model_slug>/<str:source_slug>/<int:index>/test/", views.feature_test, name="feature-test"),
+    path(
+        "<str:model_slug>/<str:source_slug>/<int:index>/examples/<int:pk>/",
+        views.feature_example,
+        name="feature-example",
+    ),
+    path(
+        "<str:model_slug>/<str:source_slug>/<int:index>/intervals/<int:interval>/",
+        views.feature_interval,
+        name="feature-interval",
+    ),
 ]

@@ -168,6 +168,43 @@ def run_new(request: HttpRequest, model_slug: str) -> HttpResponse:
 STEERING_DEFAULTS = {"prompt": "", "temperature": "0.7", "max_new_tokens": "32", "seed": "0"}
 
 
+def feature_example(request: HttpRequest, model_slug: str, source_slug: str, index: int, pk: int) -> HttpResponse:
+    """One stored example of a feature: its whole window (the feature page's "More"), or one line of it with
+    ?snippet=1 ("Less"). htmx swaps it in place of the line; without JavaScript it is a page of its own."""
+    return _examples_response(
+        request,
+        selectors.feature_examples_shown(model_slug, source_slug, index, example_pk=pk),
+        whole="snippet" not in request.GET,
+        missing=f"Feature {model_slug}/{source_slug}/{index} has no example #{pk}.",
+    )
+
+
+def feature_interval(
+    request: HttpRequest, model_slug: str, source_slug: str, index: int, interval: int
+) -> HttpResponse:
+    """An activation interval's samples after the first, which the feature page shows on its own."""
+    return _examples_response(
+        request,
+        selectors.feature_examples_shown(model_slug, source_slug, index, interval=interval),
+        whole=False,
+        missing=f"Feature {model_slug}/{source_slug}/{index} has no more samples in interval {interval}.",
+    )
+
+
+def _examples_response(request: HttpRequest, examples: list, *, whole: bool, missing: str) -> HttpResponse:
+    if not examples:
+        return not_found_page(request, Missing(missing))
+    feature = examples[0].feature
+    context = {
+        "examples": examples,
+        "feature": feature,
+        "source": feature.source,
+        "model": feature.source.model,
+        "whole": whole,
+    }
+    return render(request, "features/_examples.html" if request.htmx else "features/feature_examples.html", context)
+
+
 def feature_test(request: HttpRequest, model_slug: str, source_slug: str, index: int) -> HttpResponse:
     """POST a text: the feature's activation at each of its tokens, highlighted like the stored examples."""
     feature = (

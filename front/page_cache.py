@@ -39,7 +39,8 @@ from scoring.models import ExplanationScore
 
 # Part of every key: bump it when the page's markup changes, so that a shared cache (Redis) never serves a
 # deployment the pages of the one before.
-MARKUP_VERSION = 3  # 2: stored as bytes, and the source fact spans two columns; 3: the best explanation heads the page
+MARKUP_VERSION = 4  # 2: stored as bytes, and the source fact spans two columns; 3: the best explanation heads the page;
+# 4: compact examples, the histogram in the header
 
 # Where the cached copy had a CSRF token. Derived from the secret key, so that no text a user writes on the page
 # can contain it and be given a reader's token.

@@ -2,6 +2,7 @@
 feature index with each feature's best explanation, and everything a feature page shows besides its dashboard
 (the dashboard's own reads are features.selectors.feature_examples)."""
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db.models import (
@@ -181,3 +182,28 @@ def most_discussed_features(*, limit: int = 8) -> list[Feature]:
     )
     best_explanations_of(features)
     return features
+
+
+@dataclass(frozen=True)
+class SimilarFeature:
+    index: int
+    similarity: float
+    explanation: str | None  # its best visible explanation, None without one
+    score: float | None
+
+
+def similar_features(feature: Feature) -> list[SimilarFeature]:
+    """The features the activation run found closest to `feature` (by the cosine of their directions), in its
+    order, each with its best explanation. One query."""
+    entries = [entry for entry in feature.similar or [] if isinstance(entry, dict) and "index" in entry]
+    rows = with_best_explanation(
+        Feature.objects.filter(source_id=feature.source_id, index__in=[e["index"] for e in entries])
+    )
+    explained = {row[0]: row[1:] for row in rows.values_list("index", "best_explanation", "best_explanation_score")}
+    return [
+        SimilarFeature(
+            entry["index"], float(entry.get("similarity", 0.0)), *explained.get(entry["index"], (None, None))
+        )
+        for entry in entries
+        if entry["index"] in explained  # a feature that no longer exists is not linked
+    ]

@@ -15,4 +15,5 @@ urlpatterns = [
     path("text-features/<str:model_slug>/", views.text_features, name="text-features"),
     path("<str:model_slug>/<str:source_slug>/", views.source_detail, name="source"),
     path("<str:model_slug>/<str:source_slug>/<int:index>/", views.feature_detail, name="feature"),
+    path("<str:model_slug>/<str:source_slug>/<int:index>/similar/", views.feature_similar, name="feature-similar"),
 ]

@@ -26,6 +26,10 @@ def strongest_feature() -> Feature:
     return Feature.objects.select_related("source__model").filter(source__slug="0-mlp").order_by("-max_activation")[0]
 
 
+def top_example_count(content: str) -> int:
+    return content.split('id="top-activations"', 1)[1].split("</section>", 1)[0].count('<li class="example" id=')
+
+
 def page(client, feature: Feature) -> str:
     response = client.get(feature.get_absolute_url())
     assert response.status_code == 200
@@ -57,13 +61,13 @@ def test_a_second_view_reads_no_examples_and_shows_the_same_page(computed_run, c
 
 def test_a_new_run_shows_its_examples(computed_run, tiny_bert_dir, sample_corpus_file, client):
     feature = strongest_feature()
-    assert page(client, feature).count('<li class="example">') == 5
+    assert top_example_count(page(client, feature)) == 5
     run = activation_runs.activation_run_create(
         model_path=str(tiny_bert_dir), model_slug="tiny-bert", layers=[0, 2], corpus=str(sample_corpus_file),
         n_windows=12, window_len=16, top_k=3, sync=True,
     )  # fmt: skip
     assert activation_runs.activation_run_start(run_id=run.pk).status == "succeeded"
-    assert page(client, feature).count('<li class="example">') == 3
+    assert top_example_count(page(client, feature)) == 3
 
 
 def test_uploaded_features_and_appended_activations_show(computed_run, client):
@@ -77,14 +81,14 @@ def test_uploaded_features_and_appended_activations_show(computed_run, client):
         user=staff,
     )  # fmt: skip
     content = page(client, feature)
-    assert ">zebra</span>" in content and content.count('<li class="example">') == 1
+    assert ">zebra</span>" in content and top_example_count(content) == 1
 
     # The appended example is weaker than the feature's max, so only the examples change.
     weaker = api_services.UploadedActivation(tokens=["c", "okapi"], values=np.array([0, 0.5], dtype="<f4"))
     feature.refresh_from_db()
     api_services.activations_append(feature=feature, activations=[weaker], user=staff)
     content = page(client, feature)
-    assert ">okapi</span>" in content and content.count('<li class="example">') == 2
+    assert ">okapi</span>" in content and top_example_count(content) == 2
 
 
 @pytest.mark.django_db(transaction=True)
@@ -126,6 +130,6 @@ def test_signed_in_bits_are_never_shared(computed_run):
     assert csrf_values(alice_page).isdisjoint(csrf_values(anonymous_page))
     # Both read the same cached dashboard.
     assert (
-        alice_page.split('<section class="dashboard">')[1].split('<section class="inference-box"')[0]
-        == (anonymous_page.split('<section class="dashboard">')[1].split('<section class="inference-box"')[0])
+        alice_page.split('<section class="examples"')[1].split('<section class="inference-box"')[0]
+        == (anonymous_page.split('<section class="examples"')[1].split('<section class="inference-box"')[0])
     )

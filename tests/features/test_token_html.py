@@ -4,7 +4,7 @@ import random
 from django.template import Context, Template
 
 from features.core.highlighting import token_spans
-from features.token_html import activation_tokens_html, spans_html
+from features.token_html import activation_snippet_html, activation_tokens_html, spans_html
 
 # The include the feature page rendered every example with before the tokens were built in Python.
 TEMPLATE_MARKUP = Template(
@@ -46,3 +46,19 @@ def test_the_one_pass_rendering_equals_the_spans_rendering():
 def test_markup_in_tokens_is_escaped():
     html = activation_tokens_html(["<script>", "a&b"], [1.0, 0.0], scale=1.0, max_index=0)
     assert "<script>" not in html and "&lt;script&gt;" in html and "a&amp;b" in html
+
+
+def test_a_snippet_is_the_whole_renderings_spans_around_the_peak_with_ellipses_where_the_window_goes_on():
+    tokens = [f"t{i}" for i in range(100)]
+    values = [float(i % 7) for i in range(100)]
+    whole = activation_tokens_html(tokens, values, scale=6.0, max_index=90)
+    snippet = activation_snippet_html(tokens, values, scale=6.0, max_index=90)
+    spans = whole.removeprefix('<span class="tokens">').removesuffix("</span>").split("</span>")[:-1]
+    ellipsis = '<span class="elided" title="the window goes on">…</span>'
+    assert snippet == f'<span class="tokens snippet">{ellipsis}{"</span>".join(spans[76:100])}</span></span>'
+    assert 'class="tok max"' in snippet and ">t90<" in snippet and ">t75<" not in snippet
+
+
+def test_a_short_windows_snippet_is_all_of_it_with_no_ellipsis():
+    snippet = activation_snippet_html(["a", "b"], [0.0, 1.0], scale=1.0, max_index=1)
+    assert "elided" not in snippet and ">a<" in snippet and ">b<" in snippet

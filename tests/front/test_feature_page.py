@@ -10,6 +10,7 @@ from django.utils.html import escape
 from explanations.services import explanations as explanation_services
 from explanations.services import lists as list_services
 from explanations.services import votes as vote_services
+from features.core.highlighting import snippet_bounds
 from features.models import ActivationExample, ContextWindow, Feature, pack_floats
 from tests.features.wiki_data import add_comment, add_explanation, make_user
 
@@ -54,9 +55,14 @@ def test_it_shows_the_stored_example_tokens_and_the_formatted_max_activation(com
     assert f"<dd>{feature.max_activation:.3f}</dd>" in content
     assert f"<dd>{feature.density * 100:.2f}%</dd>" in content
     examples = list(feature.examples.filter(kind="top").order_by("rank").select_related("window"))
-    assert content.count('<li class="example">') == len(examples) == 5
-    for token in examples[0].window.tokens:
-        assert f">{escape(token)}</span>" in content
+    top = content.split('id="top-activations"', 1)[1].split("</section>", 1)[0]
+    assert re.findall(r'<li class="example" id="example-(\d+)">', top) == [str(example.pk) for example in examples]
+    assert len(examples) == 5
+    first = examples[0]
+    start, end = snippet_bounds(len(first.window.tokens), first.max_token_index)
+    first_line = top.split(f'id="example-{first.pk}"', 1)[1].split("</li>", 1)[0]
+    for token in first.window.tokens[start:end]:
+        assert f">{escape(token)}</span>" in first_line
 
 
 def test_the_max_token_is_marked_and_titled_with_its_value(computed_run, client):
@@ -71,8 +77,10 @@ def test_the_max_token_is_marked_and_titled_with_its_value(computed_run, client)
         f"{escape(token)}</span>"
     )
     assert marked in content
-    # one marked token per example: 5 top examples plus the interval samples
-    assert content.count('class="tok max"') == feature.examples.count()
+    # one marked token per example shown: 5 top examples plus the first sample of each interval
+    intervals = feature.examples.filter(kind="interval").values("interval_index").distinct().count()
+    assert intervals > 1
+    assert content.count('class="tok max"') == 5 + intervals
 
 
 def test_special_tokens_are_dimmed(computed_run, client):
@@ -234,7 +242,8 @@ def test_the_query_count_does_not_grow_with_examples_explanations_or_comments(
     with django_assert_max_num_queries(len(baseline)):
         response = client.get(feature.get_absolute_url())
     content = response.content.decode()
-    assert content.count('<li class="example">') == 40
+    top = content.split('id="top-activations"', 1)[1].split("</section>", 1)[0]
+    assert top.count('<li class="example" id="example-') == 40
     assert "revised 11" in content
     assert "reply 11" in content
     with django_assert_max_num_queries(len(reader_baseline)):
@@ -269,13 +278,15 @@ def test_it_shows_the_histogram_interval_samples_and_similar_features(computed_r
     feature = strongest_feature()
     content = client.get(feature.get_absolute_url()).content.decode()
     assert "<svg" in content and content.count("<rect ") == len(feature.histogram["counts"])
-    intervals = list(feature.examples.filter(kind="interval"))
-    assert intervals and content.count('<li class="example interval-example">') == len(intervals)
     assert "Samples across activation intervals" in content
+    # One sample per interval in the table, its first; the rest on request (test_feature_examples.py).
+    table = content.split('<table class="interval-table stack">', 1)[1].split("</table>", 1)[0]
+    firsts = feature.examples.filter(kind="interval", rank=0).order_by("-interval_index")
+    assert re.findall(r'id="example-(\d+)"', table) == [str(example.pk) for example in firsts]
     for entry in feature.similar:
         assert f'href="/tiny-bert/{feature.source.slug}/{entry["index"]}/"' in content
-    assert "Top positive logits" not in content  # BERT has no unembedding, and the page says so
-    assert "No output logits for this feature" in content and "has no language-model head" in content
+    # BERT has no unembedding: no logits, and no note on every feature saying so.
+    assert "Top positive logits" not in content and "No output logits" not in content
 
 
 def test_a_causal_model_feature_page_shows_its_output_logits(db, client, tiny_gpt2_dir, sample_corpus_file):
