@@ -28,6 +28,15 @@ def model_recent_runs(model: LanguageModel, *, limit: int = 10) -> QuerySet[Pipe
     )[:limit]
 
 
+def feature_at(model_slug: str, source_slug: str, index: int) -> Feature | None:
+    """The feature at an address, with its source and model; None when there is none."""
+    return (
+        Feature.objects.select_related("source__model")
+        .filter(source__model__slug=model_slug, source__slug=source_slug, index=index)
+        .first()
+    )
+
+
 # What the dashboard shows of an example: not its feature, and of its window only the tokens.
 EXAMPLE_FIELDS = [
     *["kind", "rank", "values", "max_value", "max_token_index", "interval_index", "bin_min", "bin_max"],

@@ -207,11 +207,7 @@ def _examples_response(request: HttpRequest, examples: list, *, whole: bool, mis
 
 def feature_test(request: HttpRequest, model_slug: str, source_slug: str, index: int) -> HttpResponse:
     """POST a text: the feature's activation at each of its tokens, highlighted like the stored examples."""
-    feature = (
-        Feature.objects.select_related("source__model")
-        .filter(source__model__slug=model_slug, source__slug=source_slug, index=index)
-        .first()
-    )
+    feature = selectors.feature_at(model_slug, source_slug, index)
     if feature is None:
         return missing_page(request, locate(model_slug, source_slug, index))
     if request.method != "POST":

@@ -22,7 +22,7 @@ from features import selectors as feature_selectors
 from features.addresses import locate, missing_model
 from features.core.highlighting import token_spans
 from features.dashboard_html import feature_dashboard_html
-from features.models import Feature, LanguageModel, PipelineRun, Source
+from features.models import LanguageModel, PipelineRun, Source
 from features.page_responses import inference_refusal, inference_response, missing_page, not_found_page
 from features.services.runs import run_resume as run_resume_any
 
@@ -106,11 +106,7 @@ def feature_detail(request: HttpRequest, model_slug: str, source_slug: str, inde
 def feature_similar(request: HttpRequest, model_slug: str, source_slug: str, index: int) -> HttpResponse:
     """The features closest to this one, each with its best explanation: the feature page fetches it with htmx
     (their explanations change apart from the page, which is cached); without JavaScript, a page of its own."""
-    feature = (
-        Feature.objects.select_related("source__model")
-        .filter(source__model__slug=model_slug, source__slug=source_slug, index=index)
-        .first()
-    )
+    feature = feature_selectors.feature_at(model_slug, source_slug, index)
     if feature is None:
         return missing_page(request, locate(model_slug, source_slug, index))
     context = {

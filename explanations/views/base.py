@@ -7,6 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from explanations.services import moderation as moderation_services
+from features import selectors as feature_selectors
 from features.models import Feature
 
 from .. import selectors
@@ -17,11 +18,7 @@ from ..models import Comment, Explanation
 
 
 def feature_or_404(model_slug: str, source_slug: str, index: int) -> Feature:
-    feature = (
-        Feature.objects.select_related("source__model")
-        .filter(source__model__slug=model_slug, source__slug=source_slug, index=index)
-        .first()
-    )
+    feature = feature_selectors.feature_at(model_slug, source_slug, index)
     if feature is None:
         raise Http404(f"There is no feature {model_slug}/{source_slug}/{index}.")
     return feature
