@@ -79,7 +79,8 @@ def test_a_lone_minus_does_not_exclude_the_next_word_unannounced():
 
 
 def test_a_query_that_only_excludes_is_refused_with_a_reason():
-    assert parse("-dates").problem == "“-dates” only excludes: a search needs a word to look for, as in “numbers -dates”."
+    expected = "“-dates” only excludes: a search needs a word to look for, as in “numbers -dates”."
+    assert parse("-dates").problem == expected
     assert "on each side of “or”" in parse("cat or -dog").problem
     assert not parse("the -dates").searchable
 
@@ -110,13 +111,13 @@ def test_letters_of_any_script_are_words():
 @pytest.mark.parametrize(
     "text",
     [
-        'NEAR(cat dog, 2)',
+        "NEAR(cat dog, 2)",
         "cat AND dog OR NOT mouse",
         "cat* ^dog",
         "col:cat + dog",
         '"cat" "" "dog',
         "{text}: cat",
-        "cat -\"\"",
+        'cat -""',
         "' OR 1=1 --",
         "x\x00y",
     ],
