@@ -6,7 +6,8 @@ on either database, ranked, explanations (weight A) above comments (weight B) wi
 
 - PostgreSQL: the stored weighted tsvector matched with websearch_to_tsquery through its GIN index, ranked by
   ts_rank, with a ts_headline excerpt.
-- SQLite: the FTS5 index (migration 0009) matched with MATCH, ranked by bm25(), with highlight()/snippet().
+- SQLite: the FTS5 index of both kinds (migration 0009) matched with MATCH, ranked by bm25(), with highlight()
+  and snippet().
 
 A word that occurs in a large share of all texts would make ranking run over hundreds of thousands of rows,
 so ranking looks at the first SEARCH_RANK_CANDIDATES matches only (`match_count` says when it did).
@@ -24,7 +25,15 @@ from django.db.models.expressions import RawSQL
 
 from .core import websearch
 from .core.websearch import ParsedQuery
-from .search import COMMENT_WEIGHT, EXPLANATION_WEIGHT, HEADLINE_START, HEADLINE_STOP, RANK_WEIGHTS, SEARCH_CONFIG
+from .search import (
+    COMMENT_WEIGHT,
+    EXPLANATION_WEIGHT,
+    FTS5_TABLE,
+    HEADLINE_START,
+    HEADLINE_STOP,
+    RANK_WEIGHTS,
+    SEARCH_CONFIG,
+)
 
 SEARCH_RANK_CANDIDATES = 2_000
 # Best explanation first: see ExplanationQuerySet.best_first(); as a list for Subquery(...).order_by().
@@ -44,9 +53,9 @@ class _SearchableQuerySet(models.QuerySet):
     vector_field: str
     headline_options: dict
     weight: str
-    # SQLite: the FTS5 table, the field whose value is a row's rowid in it, and the excerpt function.
-    fts5_table: str
-    fts5_row: str
+    # SQLite: the FTS5 index holds both kinds; a text's rowid there is 2 * key + parity (migration 0009).
+    fts5_key: str  # the field whose value is the key: the revision's or the comment's id
+    fts5_parity: int
     fts5_headline: str
 
     def matching(self, query: ParsedQuery | str) -> models.QuerySet:
@@ -57,9 +66,11 @@ class _SearchableQuerySet(models.QuerySet):
         if uses_postgres(self):
             search_query = SearchQuery(websearch.to_websearch(query), config=SEARCH_CONFIG, search_type="websearch")
             return self.filter(**{self.vector_field: search_query})
-        table = self.fts5_table
-        rows = RawSQL(f"SELECT rowid FROM {table} WHERE {table} MATCH %s", [websearch.to_fts5(query)])
-        return self.filter(**{f"{self.fts5_row}__in": rows})
+        rows = RawSQL(
+            f"SELECT rowid >> 1 FROM {FTS5_TABLE} WHERE {FTS5_TABLE} MATCH %s AND (rowid & 1) = {self.fts5_parity}",
+            [websearch.to_fts5(query)],
+        )
+        return self.filter(**{f"{self.fts5_key}__in": rows})
 
     def search(
         self, query: ParsedQuery | str, *, limit: int, fields: Sequence[str], candidates: int | None = None
@@ -105,27 +116,28 @@ class _SearchableQuerySet(models.QuerySet):
             return _search_rows(cursor.fetchall(), fields)
 
     def _search_sqlite(self, query: ParsedQuery, *, limit: int, fields: tuple[str, ...], candidates: int) -> list[dict]:
-        """search() on SQLite, in one statement: the first `candidates` visible rows the FTS5 index matches
-        (the index drives, CROSS JOIN keeps it first), ranked by bm25() (lower is better there, so negated and
-        weighted like ts_rank), the best `limit`, and then their fields and an excerpt from a second cursor
-        on the index (auxiliary functions need the MATCH of their own query)."""
-        table, match = self.fts5_table, websearch.to_fts5(query)
+        """search() on SQLite, in one statement: the first `candidates` visible rows of this kind that the FTS5
+        index matches (the index drives; CROSS JOIN keeps it first), ranked by bm25() (lower is better there,
+        so negated, and weighted like ts_rank), the best `limit`, and then their fields and an excerpt from a
+        second cursor on the index (auxiliary functions need the MATCH of their own query)."""
+        table, match = FTS5_TABLE, websearch.to_fts5(query)
         rows_sql, rows_params = (
             self.order_by()
-            .annotate(search_pk=F("pk"), search_row=F(self.fts5_row))
-            .values_list("search_pk", "search_row")
+            .annotate(search_pk=F("pk"), search_key=F(self.fts5_key))
+            .values_list("search_pk", "search_key")
             .query.sql_with_params()
         )
         aliases = {f"d{number}": F(name) for number, name in enumerate(fields)}
         details = self.model._base_manager.using(self.db).order_by().annotate(**aliases).values_list(*aliases)
         details_sql, details_params = details.query.sql_with_params()
         headline = self.fts5_headline.format(table=table)
+        weight = RANK_WEIGHTS[self.weight]
         sql = (
             f"SELECT top.rank, top.n, d.*, {headline} FROM ("
             "SELECT m.pk, m.fts_row, m.rank, count(*) OVER () AS n FROM ("
-            f"SELECT c.search_pk AS pk, c.search_row AS fts_row, -bm25({table}) * {RANK_WEIGHTS[self.weight]} AS rank "
-            f"FROM {table} CROSS JOIN ({rows_sql}) AS c ON c.search_row = {table}.rowid "
-            f"WHERE {table} MATCH %s LIMIT %s"
+            f"SELECT c.search_pk AS pk, {table}.rowid AS fts_row, -bm25({table}) * {weight} AS rank "
+            f"FROM {table} CROSS JOIN ({rows_sql}) AS c ON c.search_key = ({table}.rowid >> 1) "
+            f"WHERE {table} MATCH %s AND ({table}.rowid & 1) = {self.fts5_parity} LIMIT %s"
             ") AS m ORDER BY m.rank DESC, m.pk LIMIT %s"
             f") AS top CROSS JOIN {table} ON {table}.rowid = top.fts_row "
             f"CROSS JOIN ({details_sql}) AS d ON d.d0 = top.pk "
@@ -188,8 +200,8 @@ class ExplanationQuerySet(_SearchableQuerySet):
     # Explanations are short: show all of one, as typed (excerpts would drop anything shaped like a tag).
     headline_options = {"highlight_all": True}
     weight = EXPLANATION_WEIGHT
-    fts5_table = "explanations_revision_fts"
-    fts5_row = "current_revision"
+    fts5_key = "current_revision"
+    fts5_parity = 0
     fts5_headline = "highlight({table}, 0, %s, %s)"
 
     def visible(self) -> "ExplanationQuerySet":
@@ -221,8 +233,8 @@ class CommentQuerySet(_SearchableQuerySet):
     vector_field = "search_vector"
     headline_options = {"max_words": 30, "min_words": 12}
     weight = COMMENT_WEIGHT
-    fts5_table = "explanations_comment_fts"
-    fts5_row = "pk"
+    fts5_key = "pk"
+    fts5_parity = 1
     fts5_headline = "snippet({table}, 0, %s, %s, '…', 30)"
 
     def visible(self) -> "CommentQuerySet":

@@ -5,7 +5,7 @@ comments with the same words:
 
 - PostgreSQL: every revision's text and every comment's body carry a stored, weighted tsvector (a generated
   column, GIN-indexed; see migrations 0003), queried with websearch_to_tsquery and ranked with ts_rank.
-- SQLite: FTS5 indexes over the same texts (porter stemming; kept in step by triggers, migration 0009),
+- SQLite: one FTS5 index over the same texts (porter stemming; kept in step by triggers, migration 0009),
   queried with MATCH and ranked with bm25(); the tsvector column is NULL there.
 """
 
@@ -19,6 +19,8 @@ EXPLANATION_WEIGHT = "A"
 COMMENT_WEIGHT = "B"
 # The same weights for SQLite's bm25() ranks (ts_rank's defaults for A and B).
 RANK_WEIGHTS = {"A": 1.0, "B": 0.4}
+# SQLite's FTS5 index of both kinds (migration 0009).
+FTS5_TABLE = "explanations_search_fts"
 # ts_headline marks matches with these; the caller escapes the text and then turns them into <mark>.
 HEADLINE_START = "\x02"
 HEADLINE_STOP = "\x03"

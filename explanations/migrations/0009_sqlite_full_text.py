@@ -1,51 +1,58 @@
-"""Ranked full-text search on SQLite: an FTS5 index over every revision's text and every comment's body
+"""Ranked full-text search on SQLite: one FTS5 index over every revision's text and every comment's body
 (porter stemming, as PostgreSQL's english configuration stems), kept in step by triggers and filled from the
 texts already written. SQLite only: PostgreSQL has its tsvector columns (0002, 0003).
 
-The indexes are external-content FTS5 tables (they store the index, not a second copy of the text). Note for
-later migrations: when Django's SQLite schema editor remakes one of these two tables (most AlterField
-operations do), the table's triggers go with it; call install() again after such an operation
-(tests/explanations/test_search_sqlite.py checks the triggers exist).
+One index for both kinds, so that bm25() ranks them on one scale (its word weights come from the whole
+index), as ts_rank does on PostgreSQL. A revision's rowid there is 2 * its id, a comment's 2 * its id + 1.
+The index keeps its own copy of the texts, which highlight() and snippet() read.
+
+Note for later migrations: when Django's SQLite schema editor remakes one of the two tables (most AlterField
+operations do), the table's triggers go with it; run install() again after such an operation
+(tests/explanations/test_search_sqlite.py checks that the triggers exist).
 """
 
 from django.db import migrations
 
+FTS5_TABLE = "explanations_search_fts"
 TOKENIZER = "porter unicode61 remove_diacritics 0"
 INDEXED = [
-    # (FTS5 table, content table, its text column)
-    ("explanations_revision_fts", "explanations_explanationrevision", "text"),
-    ("explanations_comment_fts", "explanations_comment", "body"),
+    # (table, its text column, the parity of its rows' rowids in the index)
+    ("explanations_explanationrevision", "text", 0),
+    ("explanations_comment", "body", 1),
 ]
 
 
-def statements(fts: str, table: str, column: str) -> list[str]:
-    delete = f"INSERT INTO {fts}({fts}, rowid, {column}) VALUES ('delete', old.id, old.{column});"
-    insert = f"INSERT INTO {fts}(rowid, {column}) VALUES (new.id, new.{column});"
-    return [
-        f"CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5({column}, content='{table}', content_rowid='id', "
-        f"tokenize='{TOKENIZER}')",
-        f"CREATE TRIGGER IF NOT EXISTS {fts}_insert AFTER INSERT ON {table} BEGIN {insert} END",
-        f"CREATE TRIGGER IF NOT EXISTS {fts}_delete AFTER DELETE ON {table} BEGIN {delete} END",
-        f"CREATE TRIGGER IF NOT EXISTS {fts}_update AFTER UPDATE OF {column} ON {table} BEGIN {delete} {insert} END",
-        f"INSERT INTO {fts}({fts}) VALUES ('rebuild')",
-    ]
+def statements() -> list[str]:
+    fts = FTS5_TABLE
+    result = [f"CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5(text, tokenize='{TOKENIZER}')"]
+    for table, column, parity in INDEXED:
+        result += [
+            f"CREATE TRIGGER IF NOT EXISTS {table}_fts_insert AFTER INSERT ON {table} BEGIN "
+            f"INSERT INTO {fts}(rowid, text) VALUES (2 * new.id + {parity}, new.{column}); END",
+            f"CREATE TRIGGER IF NOT EXISTS {table}_fts_delete AFTER DELETE ON {table} BEGIN "
+            f"DELETE FROM {fts} WHERE rowid = 2 * old.id + {parity}; END",
+            f"CREATE TRIGGER IF NOT EXISTS {table}_fts_update AFTER UPDATE OF {column} ON {table} BEGIN "
+            f"UPDATE {fts} SET text = new.{column} WHERE rowid = 2 * new.id + {parity}; END",
+            f"DELETE FROM {fts} WHERE (rowid & 1) = {parity}",
+            f"INSERT INTO {fts}(rowid, text) SELECT 2 * id + {parity}, {column} FROM {table}",
+        ]
+    return result
 
 
 def install(apps, schema_editor):
     if schema_editor.connection.vendor != "sqlite":
         return
-    for fts, table, column in INDEXED:
-        for statement in statements(fts, table, column):
-            schema_editor.execute(statement)
+    for statement in statements():
+        schema_editor.execute(statement)
 
 
 def uninstall(apps, schema_editor):
     if schema_editor.connection.vendor != "sqlite":
         return
-    for fts, _, _ in INDEXED:
-        for suffix in ("insert", "delete", "update"):
-            schema_editor.execute(f"DROP TRIGGER IF EXISTS {fts}_{suffix}")
-        schema_editor.execute(f"DROP TABLE IF EXISTS {fts}")
+    for table, _, _ in INDEXED:
+        for event in ("insert", "delete", "update"):
+            schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_fts_{event}")
+    schema_editor.execute(f"DROP TABLE IF EXISTS {FTS5_TABLE}")
 
 
 class Migration(migrations.Migration):
