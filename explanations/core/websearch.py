@@ -20,12 +20,12 @@ reads them. PostgreSQL's english configuration skips its stop words; FTS5 has no
 where it can be said, on both databases alike.
 
 Where PostgreSQL would quietly drop or reinterpret part of a query (a stop word, an "or" with nothing on one
-side, punctuation, a lone "-", a missing closing quote), the query is read the same way but a note says so.
-A query whose only words are excluded has no FTS5 form, and would match nearly everything on PostgreSQL, so
-it is refused with a problem instead.
+side, punctuation, a missing closing quote), the query is read the same way and a note says so. A lone "-"
+(which websearch_to_tsquery applies to the next word) is ignored, with a note. A query whose only words are
+excluded has no FTS5 form, and would match nearly everything on PostgreSQL, so it is refused with a problem.
 """
 
-import re
+import unicodedata
 from dataclasses import dataclass, field, replace
 
 MAX_QUERY_LENGTH = 200
@@ -40,9 +40,23 @@ STOP_WORDS = frozenset(
     other some such no nor not only own same so than too very s t can will just don should now""".split()
 )
 
-_WORD = re.compile(r"[^\W_]+")
 # Punctuation between two words joins them into a phrase (foo-bar, python's, 3.14) without a note.
 _JOINERS = frozenset("-'’._/")
+
+
+def _word_spans(text: str) -> list[tuple[int, int]]:
+    """Where the words of a text are: runs of letters and digits, with any combining marks in them (the
+    vowel signs of Devanagari, say; both databases' tokenizers cut such a word the same way, quoted or not)."""
+    spans, start = [], None
+    for position, character in enumerate(text):
+        if character.isalnum() or (start is not None and unicodedata.category(character).startswith("M")):
+            start = position if start is None else start
+        elif start is not None:
+            spans.append((start, position))
+            start = None
+    if start is not None:
+        spans.append((start, len(text)))
+    return spans
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,19 +144,19 @@ def _clauses(chunk: str, reader: _Reader, *, negated: bool, phrase: bool) -> lis
     clause of a chunk carries its minus."""
     groups: list[tuple[list[str], str]] = []  # each clause's words and spelling
     position = 0
-    for match in _WORD.finditer(chunk):
-        gap = chunk[position : match.start()]
+    for start, end in _word_spans(chunk):
+        gap = chunk[position:start]
         marks = "".join(character for character in gap if not character.isspace())
         joined = bool(groups) and bool(marks) and not gap[:1].isspace() and all(c in _JOINERS for c in marks)
         if not joined:
             reader.ignore(marks)
-        word = match.group()
+        word = chunk[start:end]
         if groups and (joined or phrase):
             words, spelling = groups[-1]
             groups[-1] = ([*words, word], spelling + (gap if joined else " ") + word)
         else:
             groups.append(([word], word))
-        position = match.end()
+        position = end
     reader.ignore("".join(character for character in chunk[position:] if not character.isspace()))
     return [
         Clause(tuple(words), negated and number == 0, "" if spelling == " ".join(words) else spelling)
@@ -255,7 +269,7 @@ def parse(text: str) -> ParsedQuery:
 
 
 def _fts5_string(words: tuple[str, ...]) -> str:
-    # Words are letters and digits only; doubling quotes keeps that safe should a caller build one by hand.
+    # Words are letters, digits and marks only; doubling quotes keeps that safe should one be built by hand.
     return '"' + " ".join(word.replace('"', '""') for word in words) + '"'
 
 

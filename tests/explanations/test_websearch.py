@@ -101,10 +101,10 @@ def test_a_query_too_long_is_refused_not_cut():
     assert query.problem == "This query is 10,000 characters long; a search takes at most 200."
 
 
-def test_letters_of_any_script_are_words():
-    query = parse("猫 Kätzchen café")
+def test_letters_of_any_script_are_words_with_their_combining_marks():
+    query = parse("猫 Kätzchen café हिन्दी")
 
-    assert query.words() == ["猫", "Kätzchen", "café"]
+    assert query.words() == ["猫", "Kätzchen", "café", "हिन्दी"]
     assert query.notes == ()
 
 
