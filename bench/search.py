@@ -1,6 +1,7 @@
-"""Benchmark full-text search over 1,000,000 explanations on PostgreSQL: p50/p95 latency of ten queries.
+"""Benchmark full-text search over 1,000,000 explanations on PostgreSQL or SQLite: p50/p95 latency of ten queries.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/search.py
+    python bench/search.py --sqlite /tmp/bench-search.sqlite3    # SQLite (FTS5), in a file of its own
     ... --explanations 100000     # a quicker run
     ... --reuse                   # keep the loaded database from a previous run and only query
 
@@ -9,12 +10,14 @@ migrates it, and loads with COPY: 100 sources x 1,000 features, the explanations
 third written by 1,000 people, the rest by a machine explainer) and 100,000 comments. Texts are short
 explanation-like phrases built from a Zipf-distributed vocabulary of 20,000 words (MiniLM's WordPiece
 vocabulary, whole words only), so a few words are very common and most are rare, as in real text. The
-GIN indexes are dropped during the load and rebuilt after it, as one would for a bulk import.
+GIN indexes are dropped during the load and rebuilt after it, as one would for a bulk import. With --sqlite
+the same rows go into a fresh SQLite file (executemany), with the FTS5 index and its triggers of migration
+0009 dropped for the load and rebuilt after it.
 
 Each query runs the search page's own code, explanations.search_results.search_wiki() (top 20 with ts_rank and
-ts_headline, explanations and comments merged), 3 times to warm up and then --repeats times; latency is
-wall time in this process, including Django. Then EXPLAIN ANALYZE of one query shows the GIN index at work.
-Target: p95 under 50 ms for every query.
+ts_headline on PostgreSQL, bm25 and highlight/snippet on SQLite, explanations and comments merged), 3 times
+to warm up and then --repeats times; latency is wall time in this process, including Django. Then, on
+PostgreSQL, EXPLAIN ANALYZE of one query shows the GIN index at work. Target: p95 under 50 ms for every query.
 """
 
 import argparse
@@ -81,6 +84,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--explanations", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--reuse", action="store_true", help="query the database a previous run loaded")
+    parser.add_argument("--sqlite", metavar="PATH", help="benchmark SQLite (FTS5) in this file instead")
     return parser.parse_args()
 
 
@@ -177,43 +181,40 @@ def load(n_explanations: int) -> None:
         return rng.choice(TEMPLATES).format(a=a, b=b, c=c)
 
     now = "2026-01-01 00:00:00+00"
+    explanations = (
+        (pk, feature_ids[(pk - 1) % len(feature_ids)], pk, user_ids[pk % N_USERS] if pk % 3 == 0 else None,
+         "" if pk % 3 == 0 else "token-stats", "", False, rng.randint(-2, 10), False, now, now)
+        for pk in range(1, n_explanations + 1)
+    )  # fmt: skip
+    revisions = (
+        (pk, pk, text(), user_ids[pk % N_USERS] if pk % 3 == 0 else None, "Created", now)
+        for pk in range(1, n_explanations + 1)
+    )
+    comments = (
+        (feature_ids[rng.randrange(len(feature_ids))], user_ids[rng.randrange(N_USERS)],
+         f"I think this is {text()}. What about {' '.join(words.draw(4))}?", False, False, now, now)
+        for _ in range(N_COMMENTS)
+    )  # fmt: skip
+    tables = [
+        ("explanations_explanation", EXPLANATION_COLUMNS, explanations, f"{n_explanations:,} explanations"),
+        ("explanations_explanationrevision", REVISION_COLUMNS, revisions, f"{n_explanations:,} revisions"),
+        ("explanations_comment", COMMENT_COLUMNS, comments, f"{N_COMMENTS:,} comments"),
+    ]
+    if connection.vendor == "sqlite":
+        load_sqlite(tables, started)
+        return
     with transaction.atomic(), connection.cursor() as cursor:
         for name, _table, _column in GIN_INDEXES:
             cursor.execute(f"DROP INDEX IF EXISTS {name}")
         # Explanations and their revisions point at each other; Django's FKs are deferred to commit.
-        copy_rows(
-            cursor.cursor,
-            "explanations_explanation",
-            ["id", "feature_id", "current_revision_id", "author_id", "method", "explainer_model", "generated",
-             "vote_score", "hidden", "created_at", "updated_at"],
-            (
-                (pk, feature_ids[(pk - 1) % len(feature_ids)], pk, user_ids[pk % N_USERS] if pk % 3 == 0 else None,
-                 "" if pk % 3 == 0 else "token-stats", "", "f", rng.randint(-2, 10), "f", now, now)
-                for pk in range(1, n_explanations + 1)
-            ),
-        )  # fmt: skip
-        print(f"  {n_explanations:,} explanations copied ({time.perf_counter() - started:.0f} s)")
-        copy_rows(
-            cursor.cursor,
-            "explanations_explanationrevision",
-            ["id", "explanation_id", "text", "author_id", "message", "created_at"],
-            (
-                (pk, pk, text(), user_ids[pk % N_USERS] if pk % 3 == 0 else None, "Created", now)
-                for pk in range(1, n_explanations + 1)
-            ),
-        )
-        print(f"  {n_explanations:,} revisions copied, tsvectors computed ({time.perf_counter() - started:.0f} s)")
-        copy_rows(
-            cursor.cursor,
-            "explanations_comment",
-            ["feature_id", "author_id", "body", "deleted", "hidden", "created_at", "updated_at"],
-            (
-                (feature_ids[rng.randrange(len(feature_ids))], user_ids[rng.randrange(N_USERS)],
-                 f"I think this is {text()}. What about {' '.join(words.draw(4))}?", "f", "f", now, now)
-                for _ in range(N_COMMENTS)
-            ),
-        )  # fmt: skip
-        print(f"  {N_COMMENTS:,} comments copied ({time.perf_counter() - started:.0f} s)")
+        for table, columns, rows, what in tables:
+            copy_rows(
+                cursor.cursor,
+                table,
+                columns,
+                (["t" if v is True else "f" if v is False else v for v in row] for row in rows),
+            )
+            print(f"  {what} copied ({time.perf_counter() - started:.0f} s)")
         for table in ("explanations_explanation", "explanations_explanationrevision"):
             cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
     print(f"  committed, foreign keys checked ({time.perf_counter() - started:.0f} s)")
@@ -240,6 +241,49 @@ def load(n_explanations: int) -> None:
     print(f"Loaded in {time.perf_counter() - started:.0f} s")
 
 
+EXPLANATION_COLUMNS = [
+    "id", "feature_id", "current_revision_id", "author_id", "method", "explainer_model", "generated",
+    "vote_score", "hidden", "created_at", "updated_at",
+]  # fmt: skip
+REVISION_COLUMNS = ["id", "explanation_id", "text", "author_id", "message", "created_at"]
+COMMENT_COLUMNS = ["feature_id", "author_id", "body", "deleted", "hidden", "created_at", "updated_at"]
+
+
+def load_sqlite(tables: list, started: float) -> None:
+    """The rows into SQLite with the FTS5 index and its triggers dropped, then migration 0009's install(),
+    which rebuilds the index from the texts and puts the triggers back; then the typo dictionary."""
+    import importlib
+    from types import SimpleNamespace
+
+    from django.core.management import call_command
+    from django.db import connection, transaction
+
+    fulltext = importlib.import_module("explanations.migrations.0009_sqlite_full_text")
+    editor = SimpleNamespace(connection=connection, execute=lambda sql: connection.cursor().execute(sql))
+    with transaction.atomic():
+        fulltext.uninstall(None, editor)
+        with connection.cursor() as cursor:
+            for table, columns, rows, what in tables:
+                placeholders = ", ".join(["%s"] * len(columns))
+                sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})"
+                batch = []
+                for row in rows:
+                    batch.append(row)
+                    if len(batch) == 50_000:
+                        cursor.executemany(sql, batch)
+                        batch = []
+                cursor.executemany(sql, batch)
+                print(f"  {what} inserted ({time.perf_counter() - started:.0f} s)")
+    print(f"  committed, foreign keys checked ({time.perf_counter() - started:.0f} s)")
+    with transaction.atomic():
+        fulltext.install(None, editor)
+    print(f"  FTS5 index built, triggers back ({time.perf_counter() - started:.0f} s)")
+    call_command("rebuild_search_terms")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    print(f"Loaded in {time.perf_counter() - started:.0f} s")
+
+
 def load_average() -> str:
     try:
         return " ".join(f"{value:.1f}" for value in os.getloadavg())
@@ -255,7 +299,7 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def run_queries(repeats: int) -> bool:
+def run_queries(repeats: int, *, server: bool = True) -> bool:
     """Each query once per round, round after round, so that a burst of other load on the machine falls
     on all of them alike rather than on whichever query was running."""
     from explanations.search_results import search_wiki
@@ -272,18 +316,20 @@ def run_queries(repeats: int) -> bool:
             search_wiki(query=query, **filters)
             latencies[label].append((time.perf_counter() - started) * 1000)
 
-    server = server_times(repeats)
+    times = server_times(repeats) if server else {}
 
     print("\nWall time of search_wiki() in this process (Django included); server: planning + execution of its SQL")
     header = f"{'query':<26} {'text':<22} {'hits':>5} {'method':>9} {'p50 ms':>8} {'p95 ms':>8}"
-    print(f"{header} {'server p50':>11} {'p95':>6}")
+    print(f"{header} {'server p50':>11} {'p95':>6}" if times else header)
     all_ok = True
     for label, query, _ in QUERIES:
         p50, p95 = statistics.median(latencies[label]), percentile(latencies[label], 0.95)
-        s50, s95 = statistics.median(server[label]), percentile(server[label], 0.95)
         all_ok &= p95 < TARGET_P95_MS
         count, method = hits[label]
-        print(f"{label:<26} {query:<22} {count:>5} {method:>9} {p50:>8.1f} {p95:>8.1f} {s50:>11.1f} {s95:>6.1f}")
+        line = f"{label:<26} {query:<22} {count:>5} {method:>9} {p50:>8.1f} {p95:>8.1f}"
+        if times:
+            line += f" {statistics.median(times[label]):>11.1f} {percentile(times[label], 0.95):>6.1f}"
+        print(line)
     every = [value for values in latencies.values() for value in values]
     print(
         f"{'all queries':<26} {'':<22} {'':>5} {'':>9} {statistics.median(every):>8.1f} {percentile(every, 0.95):>8.1f}"
@@ -352,12 +398,21 @@ def show_plans() -> None:
 
 def main() -> None:
     args = parse_args()
-    server_url = os.environ.get("DATABASE_URL", "")
-    if not server_url.startswith(("postgres://", "postgresql://")):
-        sys.exit("Set DATABASE_URL to a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/postgres")
-    if not args.reuse:
-        recreate_database(server_url)
-    os.environ["DATABASE_URL"] = bench_url(server_url)
+    if args.sqlite:
+        os.environ.pop("DATABASE_URL", None)
+        os.environ["SQLITE_PATH"] = args.sqlite
+        if not args.reuse:
+            for suffix in ("", "-wal", "-shm"):
+                Path(args.sqlite + suffix).unlink(missing_ok=True)
+        name = args.sqlite
+    else:
+        server_url = os.environ.get("DATABASE_URL", "")
+        if not server_url.startswith(("postgres://", "postgresql://")):
+            sys.exit("Set DATABASE_URL to a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/postgres")
+        if not args.reuse:
+            recreate_database(server_url)
+        os.environ["DATABASE_URL"] = bench_url(server_url)
+        name = BENCH_DATABASE
 
     import django
 
@@ -367,14 +422,15 @@ def main() -> None:
     from explanations.models import Explanation
 
     if not args.reuse:
-        print(f"Migrating {BENCH_DATABASE} and loading {args.explanations:,} explanations ...")
+        print(f"Migrating {name} and loading {args.explanations:,} explanations ...")
         call_command("migrate", verbosity=0)
         load(args.explanations)
     count = Explanation.objects.count()
-    print(f"{BENCH_DATABASE}: {count:,} explanations, {os.cpu_count()} CPUs, load average {load_average()}")
-    ok = run_queries(args.repeats)
+    print(f"{name}: {count:,} explanations, {os.cpu_count()} CPUs, load average {load_average()}")
+    ok = run_queries(args.repeats, server=not args.sqlite)
     print(f"Load average after the queries: {load_average()} (other work on the machine slows every figure)")
-    show_plans()
+    if not args.sqlite:
+        show_plans()
     sys.exit(0 if ok else 1)
 
 

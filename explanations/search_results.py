@@ -1,6 +1,6 @@
-"""Search over the wiki for the search page: full-text (ranked on PostgreSQL, every word on SQLite, with typo
+"""Search over the wiki for the search page: full-text (ranked on PostgreSQL and SQLite alike, with typo
 correction) over explanations and comments, and search by meaning over explanation embeddings. Results are plain
-dataclasses that name what each hit links to."""
+dataclasses that name what each hit links to, with notes on anything of the query that was not searched as typed."""
 
 import html
 from dataclasses import dataclass
@@ -10,15 +10,15 @@ from django.utils.safestring import SafeString, mark_safe
 
 from features.models import Feature
 
-from .core import embeddings
+from .core import embeddings, websearch
 from .models import (
     Comment,
     Explanation,
     RevisionEmbedding,
     SearchTerm,
 )
-from .querysets import SEARCH_RANK_CANDIDATES, uses_postgres
-from .search import HEADLINE_START, HEADLINE_STOP, query_words
+from .querysets import SEARCH_RANK_CANDIDATES
+from .search import HEADLINE_START, HEADLINE_STOP
 
 # --- Search ----------------------------------------------------------------------------------
 
@@ -98,33 +98,13 @@ class SearchHit:
 @dataclass
 class SearchResults:
     hits: list[SearchHit]
-    method: str  # "full-text", "simple" or "semantic"
+    method: str  # "full-text" or "semantic"
     has_next: bool = False
     note: str = ""
-
-
-def _excerpt_around(text: str, words: list[str], width: int = 200) -> str:
-    """For the simple match: the text around the first word found, with the words marked."""
-    lower = text.lower()
-    first = min((lower.find(w.lower()) for w in words if lower.find(w.lower()) >= 0), default=0)
-    start = max(0, first - width // 3)
-    excerpt = ("…" if start else "") + text[start : start + width] + ("…" if start + width < len(text) else "")
-    for word in sorted(set(words), key=len, reverse=True):
-        excerpt = _mark_case_insensitive(excerpt, word)
-    return excerpt
-
-
-def _mark_case_insensitive(text: str, word: str) -> str:
-    if not word:
-        return text
-    out, lower, needle, position = [], text.lower(), word.lower(), 0
-    while True:
-        found = lower.find(needle, position)
-        if found < 0:
-            out.append(text[position:])
-            return "".join(out)
-        out.append(text[position:found] + HEADLINE_START + text[found : found + len(word)] + HEADLINE_STOP)
-        position = found + len(word)
+    # What of the query was ignored or read differently than typed (websearch.ParsedQuery.notes), and why
+    # nothing was searched at all, if so.
+    query_notes: tuple[str, ...] = ()
+    problem: str = ""
 
 
 _FEATURE_FIELDS = ("feature__source__model__slug", "feature__source__slug", "feature__index")
@@ -142,10 +122,9 @@ EXPLANATION_HIT_FIELDS = (
 COMMENT_HIT_FIELDS = ("pk", *_FEATURE_FIELDS, "author_id", "author__username")
 
 
-def _explanation_hits(queryset, query: str, limit: int, method: str, words: list[str]) -> list[SearchHit]:
+def _explanation_hits(queryset, query: websearch.ParsedQuery, limit: int) -> list[SearchHit]:
     hits = []
     for row in queryset.search(query, limit=limit, fields=EXPLANATION_HIT_FIELDS):
-        headline = row["headline"] if method != "simple" else _excerpt_around(row["headline"], words)
         explanation = ExplanationRef(
             pk=row["pk"],
             author_id=row["author_id"],
@@ -161,7 +140,7 @@ def _explanation_hits(queryset, query: str, limit: int, method: str, words: list
             SearchHit(
                 "explanation",
                 FeatureRef(*(row[name] for name in _FEATURE_FIELDS)),
-                highlight(headline),
+                highlight(row["headline"]),
                 row["rank"],
                 explanation=explanation,
                 match_count=row["match_count"],
@@ -170,15 +149,14 @@ def _explanation_hits(queryset, query: str, limit: int, method: str, words: list
     return hits
 
 
-def _comment_hits(queryset, query: str, limit: int, method: str, words: list[str]) -> list[SearchHit]:
+def _comment_hits(queryset, query: websearch.ParsedQuery, limit: int) -> list[SearchHit]:
     hits = []
     for row in queryset.search(query, limit=limit, fields=COMMENT_HIT_FIELDS):
-        headline = row["headline"] if method != "simple" else _excerpt_around(row["headline"], words)
         hits.append(
             SearchHit(
                 "comment",
                 FeatureRef(*(row[name] for name in _FEATURE_FIELDS)),
-                highlight(headline),
+                highlight(row["headline"]),
                 row["rank"],
                 comment=CommentRef(row["pk"], _user(row["author_id"], row["author__username"])),
                 match_count=row["match_count"],
@@ -190,24 +168,28 @@ def _comment_hits(queryset, query: str, limit: int, method: str, words: list[str
 def search_wiki(
     *, query: str, kind: str = "all", model_slug: str = "", source_slug: str = "", page: int = 1
 ) -> SearchResults:
-    """Full-text search over visible explanations and comments (see querysets.py): ranked on PostgreSQL,
-    a simple every-word match on SQLite. When nothing matches, unknown words are corrected against the
-    dictionary of words the wiki uses (trigram similarity on PostgreSQL) and the search runs again."""
+    """Full-text search over visible explanations and comments (see querysets.py), ranked on either database.
+    The query is read once (core/websearch.py); what of it was ignored or reinterpreted comes back in
+    `query_notes`, and a query with nothing to search for comes back with a `problem` and no hits. When nothing
+    matches, unknown words are corrected against the dictionary of words the wiki uses and the search runs
+    again, saying so."""
+    parsed = websearch.parse(query)
+    if not parsed.searchable:
+        return SearchResults(hits=[], method="full-text", query_notes=parsed.notes, problem=parsed.problem)
     page = max(1, min(page, SEARCH_MAX_PAGES))
-    # Both kinds are ranked on one scale (ts_rank with weights), so the top of the merged list is the
-    # top of each list merged: fetch enough of each for this page and one more row to know of a next.
+    # Both kinds are ranked on one scale (weighted ranks), so the top of the merged list is the top of each
+    # list merged: fetch enough of each for this page and one more row to know of a next.
     needed = page * SEARCH_PAGE_SIZE + 1
     explanations = Explanation.objects.visible().in_scope(model_slug=model_slug, source_slug=source_slug)
     comments = Comment.objects.visible().in_scope(model_slug=model_slug, source_slug=source_slug)
-    method = "full-text" if uses_postgres(explanations) else "simple"
-    hits = _search_hits(explanations, comments, kind, needed, method, query)
+    hits = _search_hits(explanations, comments, kind, needed, parsed)
     note = ""
     if not hits:
-        corrected = SearchTerm.objects.correct(query)
+        corrected = SearchTerm.objects.correct(parsed)
         if corrected:
-            hits = _search_hits(explanations, comments, kind, needed, method, corrected)
+            hits = _search_hits(explanations, comments, kind, needed, corrected)
             if hits:
-                note = f"Nothing matches “{query}”; showing results for “{corrected}”."
+                note = f"Nothing matches “{parsed.text()}”; showing results for “{corrected.text()}”."
     if any(hit.match_count >= SEARCH_RANK_CANDIDATES for hit in hits):
         note = (
             f"So many texts contain these words that only the first {SEARCH_RANK_CANDIDATES:,} of each kind "
@@ -216,21 +198,20 @@ def search_wiki(
     start = (page - 1) * SEARCH_PAGE_SIZE
     return SearchResults(
         hits=hits[start : start + SEARCH_PAGE_SIZE],
-        method=method,
+        method="full-text",
         has_next=len(hits) > start + SEARCH_PAGE_SIZE and page < SEARCH_MAX_PAGES,
         note=note,
+        query_notes=parsed.notes,
     )
 
 
-def _search_hits(explanations, comments, kind: str, needed: int, method: str, query: str) -> list[SearchHit]:
-    words = query_words(query)
+def _search_hits(explanations, comments, kind: str, needed: int, query: websearch.ParsedQuery) -> list[SearchHit]:
     hits: list[SearchHit] = []
     if kind in ("all", "explanations"):
-        hits += _explanation_hits(explanations, query, needed, method, words)
+        hits += _explanation_hits(explanations, query, needed)
     if kind in ("all", "comments"):
-        hits += _comment_hits(comments, query, needed, method, words)
-    if method != "simple":
-        hits.sort(key=lambda hit: hit.score, reverse=True)
+        hits += _comment_hits(comments, query, needed)
+    hits.sort(key=lambda hit: hit.score, reverse=True)
     return hits[:needed]
 
 
@@ -238,6 +219,8 @@ def semantic_search(*, query: str, model_slug: str = "", source_slug: str = "", 
     """Visible explanations closest in meaning to the query, by the cosine of MiniLM sentence embeddings
     (computed locally). Every candidate's vector is read and compared in numpy, which suits thousands to
     a few hundred thousand explanations; beyond that, an ANN index (pgvector) is the next step."""
+    if problem := websearch.length_problem(query):
+        return SearchResults(hits=[], method="semantic", problem=problem)
     page = max(1, min(page, SEARCH_MAX_PAGES))
     needed = page * SEARCH_PAGE_SIZE + 1
     query_vector = embeddings.embed_texts([query])[0]

@@ -11,7 +11,8 @@ from .. import search_results
 
 @require_GET
 def search(request: HttpRequest) -> HttpResponse:
-    query = " ".join(request.GET.get("q", "").split())[:200]
+    # Searched and shown as typed: anything the search reads differently is said on the page (results' notes).
+    query = request.GET.get("q", "")
     kind = request.GET.get("kind", "all")
     kind = kind if kind in search_results.SEARCH_KINDS else "all"
     mode = request.GET.get("mode", "text")
@@ -23,7 +24,7 @@ def search(request: HttpRequest) -> HttpResponse:
     except ValueError:
         page = 1
     results = None
-    if query:
+    if query.strip():
         scope = {"model_slug": model_slug, "source_slug": source_slug, "page": page}
         if mode == "semantic":
             results = search_results.semantic_search(query=query, **scope)
