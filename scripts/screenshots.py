@@ -150,6 +150,16 @@ class Browser:
             self.wait_for_load()
         return result.get("result", {}).get("value")
 
+    def wait_for(self, selector: str, timeout: float = 10) -> bool:
+        """Wait until the page holds an element matching `selector` (drawn by its own script after loading)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.evaluate(f"!!document.querySelector({json.dumps(selector)})"):
+                time.sleep(0.3)
+                return True
+            time.sleep(0.2)
+        return False
+
     def url(self) -> str:
         return self.evaluate("location.href")
 
@@ -215,19 +225,25 @@ class Tour:
     def at(self, path: str) -> str:
         return urljoin(self.base, path)
 
-    def shoot(self, name: str, url: str | None, *, then: str | None = None) -> None:
-        """Both widths of `url` (after running `then` in the page, if given)."""
+    def shoot(
+        self, name: str, url: str | None, *, then: str | None = None, swaps: bool = False, ready: str | None = None
+    ) -> None:
+        """Both widths of `url`: after running `then` in the page, if given (a script that submits a form and
+        loads the next page, or with `swaps` one that htmx answers in place), and once an element matching
+        `ready` is there."""
+        if self.only and name not in self.only:
+            return
         if url is None:
             self.missing.append(name)
-            return
-        if self.only and name not in self.only:
             return
         shot = Shot(name, url)
         for width in WIDTHS:
             self.browser.set_width(width)
             self.browser.go(url)
             if then:
-                self.browser.evaluate(then, navigates=True)
+                self.browser.evaluate(then, navigates=not swaps)
+            if ready and not self.browser.wait_for(ready):
+                print(f"  {name}: no {ready} after 10 s", file=sys.stderr)
             self.browser.screenshot(self.out / f"{name}-{width}.png")
             shot.overflow[width] = self.browser.evaluate(MEASURE)
         self.shots.append(shot)
@@ -335,6 +351,11 @@ class Tour:
             browser.evaluate("document.querySelector('form[action*=\"/predict/\"]').requestSubmit()", navigates=True)
             round_link = first([browser.url()], r"/play/round/\d+/$")
         self.shoot("play-round", round_link)
+        answer = "document.querySelector('.answer-form button[type=submit]').click()"
+        self.shoot("play-round-reveal", round_link, then=answer, swaps=True, ready=".reveal-line, .reveal-numbers")
+        self.shoot("play-daily", at("play/daily/"))
+        self.shoot("play-explain", at("play/explain/"))
+        self.shoot("play-verify", at("play/verify/"))
         self.shoot("play-leaderboard", at("play/leaderboard/"))
         self.shoot("play-shop", at("play/shop/"))
 
@@ -343,7 +364,7 @@ class Tour:
         self.shoot("upload-model", at("upload/model/"))
         self.shoot("upload-dictionary", model_slug and at(f"upload/dictionary/{model_slug}/"))
         self.shoot("api", at("api/v1/"))
-        self.shoot("api-docs", at("api/v1/docs/"))
+        self.shoot("api-docs", at("api/v1/docs/"), ready=".swagger-ui .info")
         self.shoot("not-found", at("no-such-model/no-such-source/7/"))
 
     def report(self) -> int:
