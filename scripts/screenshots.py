@@ -285,7 +285,10 @@ class Tour:
         if model:
             browser.go(model)
             run = first(browser.links(), r"/runs/\d+/$")
-        source = sources[-1] if sources else None  # the last: an SAE's features are the ones explained
+        explained_feature = explained[0] if explained else None
+        # The source of an explained feature: its index shows explanations beside the features.
+        source = explained_feature.rstrip("/").rsplit("/", 1)[0] + "/" if explained_feature else None
+        source = source or (sources[-1] if sources else None)
         self.shoot("source", source)
         feature = dead = None
         if source:
@@ -299,7 +302,7 @@ class Tour:
                 if cells and re.search(r"\b0\.000\b", cells[0]):
                     dead = first(browser.links("table a[href]"), r"/\d+/$")
                     break
-        explained_feature = explained[0] if explained else feature
+        explained_feature = explained_feature or feature
         self.shoot("feature", explained_feature)
         self.shoot("feature-dead", dead)
 
