@@ -11,8 +11,8 @@ but Python's standard library and Chromium:
 It finds its pages by following the site's own links (home -> model -> source -> feature, the run on the model
 page, ...). It shoots the sign-in and sign-up pages signed out, then signs in as --username (signing up with
 that name first if the site does not know it; or --session to use a session cookie). Where the site has no
-list yet it makes one of a few features (a demo has none), and it starts a training-camp round for the round
-page: the pages need something to show.
+list yet it makes one of a few features (a demo has none), bookmarks two features if the user has no
+bookmarks, and starts a training-camp round for the round page: the pages need something to show.
 
 Each page is written as docs/screenshots/<name>-390.png and <name>-1280.png (the viewport, not the whole
 page: the top of a page is what a newcomer sees first). Then a report: a page whose document is wider than
@@ -341,6 +341,10 @@ class Tour:
             for link in features:
                 browser.post(link + "add-to-list/", {"feature_list": list_pk, "note": ""})
         self.shoot("list", a_list)
+        browser.go(at("bookmarks/"))
+        if not browser.evaluate("!!document.querySelector('main table')"):
+            for link in [link for link in home if re.search(r"/\d+/$", link)][:2]:
+                browser.post(link + "bookmark/", {"bookmark": "1"})
         self.shoot("bookmarks", at("bookmarks/"))
         self.shoot("profile", username and at(f"u/{username}/"))
         self.shoot("watchlist", at("watchlist/"))
