@@ -312,7 +312,7 @@ class Tour:
             f" f.querySelector('textarea').value = {json.dumps(TEXT)}; f.requestSubmit(); }})()"
         )
         self.shoot("text", model_slug and at(f"text-features/{model_slug}/"), then=fill_text)
-        self.shoot("search", at("search/?q=files+and+paths"))
+        self.shoot("search", at("search/?q=loop"))
         self.shoot("recent", at("recent/"))
 
         history = revision = diff = None
