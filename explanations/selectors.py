@@ -244,7 +244,10 @@ def recent_changes(
 
 
 def feature_list_for_page(pk: int) -> FeatureList | None:
-    items = FeatureListItem.objects.select_related("feature__source__model").order_by("added_at", "pk")
+    """The list with its items in order (`ordered_items`), each item's feature carrying its best explanation
+    (with_best_explanation). Three queries, however long the list."""
+    features = with_best_explanation(Feature.objects.select_related("source__model"))
+    items = FeatureListItem.objects.prefetch_related(Prefetch("feature", queryset=features)).order_by("added_at", "pk")
     return (
         FeatureList.objects.select_related("owner")
         .prefetch_related(Prefetch("items", queryset=items, to_attr="ordered_items"))
@@ -262,7 +265,13 @@ def lists_index(*, user) -> tuple[list[FeatureList], list[FeatureList]]:
 
 
 def user_bookmarks(user) -> QuerySet[Bookmark]:
-    return Bookmark.objects.filter(user=user).select_related("feature__source__model").order_by("-created_at")
+    """The user's bookmarks, latest first, each feature carrying its best explanation (with_best_explanation)."""
+    features = with_best_explanation(Feature.objects.select_related("source__model"))
+    return (
+        Bookmark.objects.filter(user=user)
+        .prefetch_related(Prefetch("feature", queryset=features))
+        .order_by("-created_at")
+    )
 
 
 # --- Profiles --------------------------------------------------------------------------------

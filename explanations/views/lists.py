@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import wiki_write
 from explanations.services import lists as list_services
+from features.snippets import top_example_snippets
 
 from .. import selectors
 from ..forms import AddToListForm, FeatureListForm
@@ -91,7 +92,16 @@ def list_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if feature_list is None or not feature_list.is_visible_to(request.user):
         raise Http404("There is no such list, or it is private.")
     is_owner = request.user.is_authenticated and request.user.pk == feature_list.owner_id
+    _attach_snippets(feature_list.ordered_items)
     return render(request, "explanations/list_detail.html", {"feature_list": feature_list, "is_owner": is_owner})
+
+
+def _attach_snippets(rows) -> None:
+    """Each row (a list item, a bookmark) gets its feature's top example as a snippet (`snippet`, None without
+    one): one query for all of them."""
+    snippets = top_example_snippets(row.feature for row in rows)
+    for row in rows:
+        row.snippet = snippets.get(row.feature_id)
 
 
 def _own_list_or_404(pk: int, user) -> FeatureList:
@@ -138,4 +148,6 @@ def list_remove_feature(request: HttpRequest, pk: int, feature_pk: int) -> HttpR
 @login_required
 @require_GET
 def bookmarks(request: HttpRequest) -> HttpResponse:
-    return render(request, "explanations/bookmarks.html", {"bookmarks": selectors.user_bookmarks(request.user)})
+    bookmarks = list(selectors.user_bookmarks(request.user))
+    _attach_snippets(bookmarks)
+    return render(request, "explanations/bookmarks.html", {"bookmarks": bookmarks})

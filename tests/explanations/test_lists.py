@@ -5,8 +5,9 @@ from django.urls import reverse
 from accounts.models import Ban
 from explanations.models import Bookmark, FeatureList, FeatureListItem, Watch
 from explanations.services import lists as list_services
+from features.models import ActivationExample, ContextWindow, Feature, pack_floats
 
-from .conftest import login
+from .conftest import explain, login
 
 
 def add_to_list(client, feature, **data):
@@ -166,3 +167,56 @@ def test_anonymous_readers_see_no_watch_bookmark_or_list_controls(feature, clien
     html = client.get("/tiny/0-mlp/3/").text
 
     assert 'class="feature-actions"' not in html
+
+
+def give_top_example(feature, tokens: list[str], values: list[float]) -> None:
+    window = ContextWindow.objects.create(
+        model=feature.source.model, corpus_key="k", position=feature.pk, token_ids=list(range(len(tokens))),
+        tokens=tokens,
+    )  # fmt: skip
+    peak = max(range(len(values)), key=values.__getitem__)
+    ActivationExample.objects.create(
+        feature=feature, window=window, kind="top", rank=0, values=pack_floats(values), max_value=values[peak],
+        max_token_index=peak,
+    )  # fmt: skip
+    Feature.objects.filter(pk=feature.pk).update(max_activation=values[peak], density=0.01)
+
+
+def test_a_list_shows_each_features_explanation_score_max_and_a_snippet_around_its_peak(
+    feature, other_feature, alice, client, django_assert_max_num_queries
+):
+    tokens = [f"w{i}" for i in range(60)]
+    give_top_example(feature, tokens, [0.0] * 40 + [2.5] + [0.0] * 19)
+    explanation = explain(feature, alice, "cats and kittens")
+    explanation.__class__.objects.filter(pk=explanation.pk).update(best_score=0.61)
+    feature_list = list_services.list_create(owner=alice, name="Cats", is_public=True)
+    for item in (feature, other_feature):
+        list_services.list_add_feature(feature_list=feature_list, feature=item, user=alice, note="")
+
+    html = client.get(feature_list.get_absolute_url()).text
+
+    row = html[html.index("tiny/0-mlp/3</a>") : html.index("other/1-mlp/5</a>")]
+    assert "cats and kittens" in row and ">0.61<" in row and ">2.500<" in row
+    # 24 tokens centred on the peak (w40), the peak marked: w28 to w51.
+    assert ">w28</span>" in row and ">w51</span>" in row and ">w27<" not in row and ">w52<" not in row
+    assert 'class="tok max"' in row and ">w40</span>" in row
+    rest = html[html.index("other/1-mlp/5</a>") :]
+    assert "no explanation yet" in rest and "never fires" in rest
+    # However many features: the list, its items, their features (with explanations), their snippets, plus
+    # the session and user of an anonymous reader's request.
+    many = [Feature.objects.select_related("source__model").get(source=feature.source, index=i) for i in (0, 1, 2)]
+    for item in many:
+        give_top_example(item, tokens, [1.0] * 60)
+        list_services.list_add_feature(feature_list=feature_list, feature=item, user=alice, note="")
+    with django_assert_max_num_queries(4):
+        assert client.get(feature_list.get_absolute_url()).status_code == 200
+
+
+def test_bookmarks_show_what_each_feature_does(feature, alice):
+    give_top_example(feature, ["a", "cat", "sat"], [0.0, 3.0, 0.0])
+    explain(feature, alice, "the word cat")
+    list_services.bookmark_set(user=alice, feature=feature, bookmarked=True)
+
+    html = login(alice).get(reverse("explanations:bookmarks")).text
+
+    assert "the word cat" in html and ">3.000<" in html and 'class="tok max"' in html

@@ -132,11 +132,13 @@ def test_a_failed_run_shows_its_shards_speed_and_error(db, client):
     assert "<dt>Shards</dt><dd>1 / 3</dd>" in content
     assert "<dt>Tokens per second</dt><dd>500</dd>" in content
     assert '<pre class="error">Shard 1 failed; resume the run to retry it. Internal error (RuntimeError)' in content
-    rows = content.split('<table class="shards">')[1]
+    rows = content.split('<table class="shards stack">')[1]
     assert rows.count("<tr>") == 4  # a header and three shards
-    assert '<span class="status status-done">Done</span>' in rows and '<td class="num">2.5</td>' in rows
-    assert '<span class="status status-failed">Failed</span>' in rows and '<td class="num">4–7</td>' in rows
-    assert '<td class="num">2</td>' in rows  # attempts of shard 1
+    assert '<span class="status status-done">Done</span>' in rows
+    assert '<td class="num" data-label="Seconds">2.5</td>' in rows
+    assert '<span class="status status-failed">Failed</span>' in rows
+    assert '<td class="num" data-label="Windows">4–7</td>' in rows
+    assert '<td class="num" data-label="Attempts">2</td>' in rows  # attempts of shard 1
     assert "1 done" in content and "1 failed" in content and "1 queued" in content
 
 

@@ -27,8 +27,8 @@ def test_it_shows_max_activation_and_density_as_a_percent(computed_run, client):
     feature = get_feature("0-mlp", 5)
     content = client.get(URL).content.decode()
     row = content.split('<td><a href="/tiny-bert/0-mlp/5/">5</a></td>', 1)[1].split("</tr>", 1)[0]
-    assert f'<td class="num">{feature.max_activation:.3f}</td>' in row
-    assert f'<td class="num">{feature.density * 100:.2f}%</td>' in row
+    assert f'<td class="num" data-label="Max activation">{feature.max_activation:.3f}</td>' in row
+    assert f'<td class="num" data-label="Density">{feature.density * 100:.2f}%</td>' in row
 
 
 def test_it_sorts_by_max_activation_or_density_when_asked(computed_run, client):
@@ -53,6 +53,14 @@ def test_column_headers_link_to_their_sorts(computed_run, client):
     assert 'aria-sort="descending"' in content
     assert 'href="?sort=max_activation"' in content  # clicking the sorted column reverses it
     assert 'href="?sort=-density"' in content
+
+
+def test_a_phone_keeps_the_sorts_when_the_table_stacks_into_cards(computed_run, client):
+    content = client.get(URL, {"sort": "-max_activation"}).content.decode()
+    assert '<table class="feature-index stack">' in content and 'data-label="Max activation"' in content
+    links = content[content.index('class="sort-links stack-only"') : content.index("</p>", content.index("sort-links"))]
+    assert 'href="?sort=max_activation" aria-current="true">Max activation ▼</a>' in links
+    assert 'href="?sort=-density">Density</a>' in links
 
 
 def test_it_paginates_and_keeps_the_sort_in_page_links(computed_run, client, settings):
