@@ -1,14 +1,13 @@
 """Compact examples for pages that list many features (lists of features): a few tokens of each feature's
-strongest example, centred on its peak token (features.core.highlighting.snippet_bounds) and drawn by the one
-token renderer, with every feature's example read in one query."""
+strongest example around its peak, drawn as the feature page draws them (token_html.activation_snippet_html),
+with every feature's example read in one query."""
 
 from collections.abc import Iterable
 
 from django.utils.safestring import SafeString
 
-from .core.highlighting import snippet_bounds
 from .models import ActivationExample, Feature, unpack_floats
-from .token_html import activation_tokens_html
+from .token_html import activation_snippet_html
 
 
 def top_example_snippets(features: Iterable[Feature]) -> dict[int, SafeString]:
@@ -24,11 +23,9 @@ def top_example_snippets(features: Iterable[Feature]) -> dict[int, SafeString]:
     )
     snippets = {}
     for example in examples:
-        tokens, values = example.window.tokens, unpack_floats(example.values)
-        start, end = snippet_bounds(len(tokens), example.max_token_index)
         # The feature's own maximum sets the colour scale, as on its page (the example's if none is stored).
         scale = by_pk[example.feature_id].max_activation or example.max_value
-        snippets[example.feature_id] = activation_tokens_html(
-            tokens[start:end], values[start:end], scale=scale, max_index=example.max_token_index - start
+        snippets[example.feature_id] = activation_snippet_html(
+            example.window.tokens, unpack_floats(example.values), scale=scale, max_index=example.max_token_index
         )
     return snippets
