@@ -235,11 +235,13 @@ def feature_activations_on_windows(
 
 
 def source_activations_on_windows(
-    source: Source, windows: Sequence[Sequence[int]], *, batch_size: int = 16
-) -> list[torch.Tensor]:
+    source: Source, windows: Sequence[Sequence[int]], *, batch_size: int = 16, with_content: bool = False
+) -> list[torch.Tensor] | list[tuple[torch.Tensor, torch.Tensor]]:
     """Every feature of `source` on many stored windows, one [T, F] float32 tensor per window (0 on special
-    tokens): one forward pass serves all the source's features, for pipelines that visit many of them."""
-    return [values for values, _ in _windows_encoded(source, windows, batch_size=batch_size)]
+    tokens): one forward pass serves all the source's features, for pipelines that visit many of them. With
+    `with_content`, (values, content mask [T]) per window, the mask False on special tokens."""
+    encoded = _windows_encoded(source, windows, batch_size=batch_size)
+    return encoded if with_content else [values for values, _ in encoded]
 
 
 def _windows_encoded(
@@ -274,6 +276,29 @@ def _windows_encoded(
             for row, member in enumerate(chunk):
                 results[member] = (values[row], mask[row])
     return [result for result in results if result is not None]
+
+
+# --- Warming ---------------------------------------------------------------------------------------
+
+WARM_TEXT = "Return the number of items."
+
+
+def models_warm() -> list[str]:
+    """Load the registered models that can run here (as many as the model cache keeps, newest first) with
+    their sources' dictionaries, and test one feature of each source on a short text, so that the first
+    request finds all of it loaded and torch's first forward pass done. Returns the sources warmed."""
+    from pathlib import Path
+
+    warmed = []
+    models = [m for m in LanguageModel.objects.order_by("-pk") if m.path and Path(m.path).is_dir()]
+    for model in models[: cache.models.max_items]:
+        for source in model.sources.order_by("layer", "slug"):
+            feature = source.features.order_by("index").first()
+            if feature is None:
+                continue
+            feature_activations(feature, WARM_TEXT)
+            warmed.append(str(source))
+    return warmed
 
 
 # --- Top features for a text ---------------------------------------------------------------------
