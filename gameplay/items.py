@@ -25,7 +25,7 @@ from scoring.core.examples import DEFAULT_RELATIVE_THRESHOLD, ExampleSet, build_
 from scoring.core.records import ActivationRecord, normalise_token
 
 from .core.cards import HeldOutWindow, choose_cards, predict_mix, verify_mix
-from .core.held_out import held_out_choice
+from .core.held_out import held_out_choice, normalised_tokens
 from .core.predict import scale_to_ten
 
 logger = logging.getLogger(__name__)
@@ -233,7 +233,8 @@ def held_out_windows(
     rng.shuffle(ids)
     drawn = ContextWindow.objects.in_bulk(ids[:HELD_OUT_SCAN])
     windows = [drawn[i] for i in ids[:HELD_OUT_SCAN] if i in drawn]
-    return [windows[i] for i in held_out_choice([w.tokens for w in windows], fw.key_tokens, size=size)]
+    tokens = [normalised_tokens(w.tokens) for w in windows]
+    return [windows[i] for i in held_out_choice(tokens, fw.key_tokens, size=size)]
 
 
 # A held-out pool: windows with the feature's true activations on them (gameplay/services/held_out.py).

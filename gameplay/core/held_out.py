@@ -21,13 +21,18 @@ from scoring.core.records import normalise_token
 SPECIAL = -1.0  # marks a special token in a packed pool
 
 
-def held_out_choice(windows: Sequence[Sequence[str]], keys: Collection[str], *, size: int) -> list[int]:
-    """Indexes of up to `size` of `windows` (tokens of each, in a seeded random order): those holding a key
-    token first, up to two thirds, then plain ones, then more keyed ones if plain ones run short."""
-    keys = set(keys)
+def normalised_tokens(tokens: Sequence[str]) -> frozenset[str]:
+    """A window's tokens as key tokens are compared (scoring.core.records.normalise_token), once per window."""
+    return frozenset(normalise_token(token) for token in tokens)
+
+
+def held_out_choice(windows: Sequence[Collection[str]], keys: Collection[str], *, size: int) -> list[int]:
+    """Indexes of up to `size` of `windows` (the normalised tokens of each, in a seeded random order): those
+    holding a key token first, up to two thirds, then plain ones, then more keyed ones if plain ones run short."""
+    keys = {normalise_token(key) for key in keys}
     keyed, plain = [], []
     for index, tokens in enumerate(windows):
-        (keyed if any(normalise_token(token) in keys for token in tokens) else plain).append(index)
+        (keyed if not keys.isdisjoint(tokens) else plain).append(index)
     n_keyed = min(len(keyed), size * 2 // 3)
     chosen = keyed[:n_keyed] + plain[: size - n_keyed]
     return chosen + keyed[n_keyed : n_keyed + size - len(chosen)]

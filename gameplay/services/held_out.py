@@ -24,7 +24,7 @@ from scoring.core.records import ActivationRecord
 
 from .. import items as feature_items
 from ..core.cards import HeldOutWindow
-from ..core.held_out import held_out_choice, pack_pool, unpack_pool
+from ..core.held_out import held_out_choice, normalised_tokens, pack_pool, unpack_pool
 from ..models import HeldOutPool
 from ..selectors import playable_features
 
@@ -80,17 +80,19 @@ def held_out_pool_save(*, feature: Feature, windows: list[ContextWindow], values
     return pool
 
 
-def held_out_pool(
-    *, fw: feature_items.FeatureWindows, rng: random.Random, exclude: Collection[int] = ()
-) -> feature_items.Pool:
+def held_out_pool(*, fw: feature_items.FeatureWindows, exclude: Collection[int] = ()) -> feature_items.Pool:
     """The feature's held-out windows with its true values: the stored pool when there is one that fits,
     otherwise drawn and computed by live inference now (one batch), and stored for the next rounds. Raises
-    features.inference.InferenceInputError when the model cannot be run here."""
+    features.inference.InferenceInputError when the model cannot be run here.
+
+    The draw is seeded by the feature, not by the round, and a stored pool keeps its order: a round's cards
+    depend only on its own seed, whether its pool was stored or computed (the daily round is the same for
+    everyone)."""
     exclude = set(exclude)
     stored, still_valid = _stored_pool(fw, exclude)
     if stored is not None:
         return stored
-    windows = feature_items.held_out_windows(fw, rng, exclude=exclude)
+    windows = feature_items.held_out_windows(fw, random.Random(fw.feature.pk), exclude=exclude)
     measured = inference.feature_activations_on_windows(fw.feature, [list(w.token_ids) for w in windows])
     values = [result.values for result in measured]
     content = [result.content for result in measured]
@@ -154,11 +156,14 @@ def held_out_pools_compute(
     by_id = ContextWindow.objects.in_bulk(scan_ids)
     scanned = [by_id[pk] for pk in scan_ids if pk in by_id]
 
+    tokens = {window.pk: normalised_tokens(window.tokens) for window in scanned}
     chosen: dict[int, list[ContextWindow]] = {}
     users: dict[int, list[Feature]] = defaultdict(list)  # window id -> the features whose pool holds it
     for feature in features:
         candidates = [window for window in scanned if window.pk not in shown[feature.pk]][:scan]
-        picked = [candidates[i] for i in held_out_choice([w.tokens for w in candidates], keys[feature.pk], size=size)]
+        picked = [
+            candidates[i] for i in held_out_choice([tokens[w.pk] for w in candidates], keys[feature.pk], size=size)
+        ]
         chosen[feature.pk] = picked
         for window in picked:
             users[window.pk].append(feature)

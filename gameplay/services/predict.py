@@ -39,7 +39,7 @@ def camp_predict_start(*, user, rung_slug: str) -> Round:
 def _predict_items(feature: Feature, seed: int) -> list[RoundItem]:
     fw = feature_items.feature_windows(feature)
     rng = random.Random(seed)
-    pool = held_out(feature, lambda: held_out_pool(fw=fw, rng=rng))
+    pool = held_out(feature, lambda: held_out_pool(fw=fw))
     candidates = feature_items.predict_candidates(fw, pool, rng, size=ROUND_SIZE)
     mixed = is_mixed([c.kind for c in candidates], min_active=MIN_MIXED_CARDS, min_silent=MIN_MIXED_CARDS)
     if len(candidates) < MIN_PREDICT_ITEMS or not mixed:

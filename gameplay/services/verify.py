@@ -123,7 +123,7 @@ def verify_start(*, user, explanation: Explanation | None = None, n_targets: int
             break
         fw = feature_items.feature_windows(target.feature)
         try:
-            pool = held_out(target.feature, lambda fw=fw: held_out_pool(fw=fw, rng=rng, exclude=used))
+            pool = held_out(target.feature, lambda fw=fw: held_out_pool(fw=fw, exclude=used))
         except ValidationError as error:
             refusal = error
             continue

@@ -7,7 +7,7 @@ from django.core.management import call_command
 
 from features import inference
 from features.models import ActivationExample, Feature, pack_floats
-from gameplay.core.held_out import SPECIAL, held_out_choice, pack_pool, unpack_pool
+from gameplay.core.held_out import SPECIAL, held_out_choice, normalised_tokens, pack_pool, unpack_pool
 from gameplay.core.predict import scale_to_ten
 from gameplay.models import HeldOutPool
 from gameplay.services.held_out import held_out_pools_compute
@@ -207,8 +207,8 @@ def test_a_packed_pool_keeps_each_windows_values_and_special_tokens():
 def test_held_out_windows_take_keyed_ones_first_up_to_two_thirds():
     windows = [["the", "dog"], ["a", "cat"], ["sun"], ["Cat", "s"], ["rain"], ["##cat"], ["tree"]]
 
-    chosen = held_out_choice(windows, ["cat"], size=3)
-    short_of_plain = held_out_choice([["cat"], ["cat"], ["cat"], ["dog"]], ["cat"], size=3)
+    chosen = held_out_choice([normalised_tokens(w) for w in windows], ["cat"], size=3)
+    short_of_plain = held_out_choice([{"cat"}, {"cat"}, {"cat"}, {"dog"}], ["cat"], size=3)
 
     assert chosen == [1, 3, 0]
     assert short_of_plain == [0, 1, 3]
