@@ -2,7 +2,8 @@
 registered language models with their dictionaries, the sentence encoder of search by meaning), so that the
 first visitor's click does not wait seconds for a checkpoint to load.
 
-Apps register their warmers in ready() by dotted path (nothing heavy is imported until a warmer runs):
+The site's own warmer imports every view and compiles every template, as a first request would. Apps
+register theirs in ready() by dotted path (nothing heavy is imported until a warmer runs):
 `warming.register("language models", "features.inference.models_warm")`. The WSGI application (runserver,
 gunicorn) starts them in a daemon thread when it is loaded, and each django-q2 worker when it spawns; tests,
 the shell and other management commands never do. NEURONPEDIA_WARM=0 turns it off. A warmer that fails is
@@ -52,6 +53,33 @@ def warm_in_background() -> threading.Thread | None:
             _thread = threading.Thread(target=warm_now, name="neuronpedia-warming", daemon=True)
             _thread.start()
         return _thread
+
+
+def pages_warm() -> int:
+    """Import every view (through the URLconf) and compile the project's own templates (not those of the
+    admin or allauth), as the first requests of a process would; returns the number of templates compiled."""
+    from pathlib import Path
+
+    from django.template import engines
+    from django.template.exceptions import TemplateDoesNotExist, TemplateSyntaxError
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018 - imports the URLconf and every view module
+    compiled = 0
+    for engine in engines.all():
+        for directory in engine.template_dirs:
+            if not Path(directory).resolve().is_relative_to(Path(settings.BASE_DIR).resolve()):
+                continue
+            for path in Path(directory).rglob("*.html"):
+                try:
+                    engine.get_template(path.relative_to(directory).as_posix())
+                except (TemplateDoesNotExist, TemplateSyntaxError):
+                    continue
+                compiled += 1
+    return compiled
+
+
+register("pages", "neuronpedia.warming.pages_warm")
 
 
 def _worker_spawned(sender, **kwargs) -> None:

@@ -26,8 +26,9 @@ def only_test_warmers(monkeypatch):
     CALLED.clear()
 
 
-def test_the_apps_register_the_language_models_and_the_search_encoder():
+def test_the_apps_register_the_language_models_and_the_search_encoder_after_the_pages():
     assert warming._warmers == {
+        "pages": "neuronpedia.warming.pages_warm",
         "language models": "features.inference.models_warm",
         "search encoder": "explanations.core.embeddings.warm",
     }
@@ -76,6 +77,10 @@ def test_a_spawning_task_worker_warms(only_test_warmers, settings, monkeypatch):
     post_spawn.send(sender="django_q", proc_name="Worker-1")
 
     assert started.wait(timeout=10)
+
+
+def test_warming_the_pages_compiles_the_templates_a_first_request_needs():
+    assert warming.pages_warm() > 50
 
 
 @pytest.mark.slow
