@@ -64,7 +64,9 @@ def pages_warm() -> int:
     from django.template.exceptions import TemplateDoesNotExist, TemplateSyntaxError
     from django.urls import get_resolver
 
-    get_resolver().url_patterns  # noqa: B018 - imports the URLconf and every view module
+    resolver = get_resolver()
+    resolver.url_patterns  # noqa: B018 - imports the URLconf and every view module
+    resolver.reverse_dict  # noqa: B018 - what the first reverse() (the first {% url %}) builds
     compiled = 0
     for engine in engines.all():
         for directory in engine.template_dirs:
