@@ -1,8 +1,8 @@
 """Held-out pools: the stored windows each feature's Predict and Verify cards come from, with its true
 activations on them (models.HeldOutPool), so that starting a round reads them instead of running a model.
 
-They are computed for a whole source at once (`held_out_pools_compute`: one forward pass per batch of windows
-serves every feature of the source; `manage.py held_out_pools`, the last step of `build_demo`), and by the
+They are computed for a whole model at once (`held_out_pools_compute`: one forward pass per batch of windows
+serves every feature of every source; `manage.py held_out_pools`, the last step of `build_demo`), and by the
 first round of a feature that has none, or whose pool no longer fits (computed live as before, then stored).
 A pool is never wrong: its values are the model's (core/held_out.py keeps negatives as 0, below the game's
 scale), it is used only with the weights it was computed with (`pool_fingerprint`), and windows the
@@ -125,21 +125,31 @@ def _key_tokens(features: list[Feature]) -> dict[int, list[str]]:
 
 def held_out_pools_compute(
     *,
-    source: Source,
+    sources: list[Source],
     force: bool = False,
     size: int = feature_items.HELD_OUT_POOL,
     scan: int = feature_items.HELD_OUT_SCAN,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Store the held-out pool of every playable feature of `source` that has none (every one, with `force`),
-    and return how many were stored. The features draw their windows from one seeded scan of the model's
-    stored windows, so that each batch of windows runs through the model once for all of them. Raises
-    features.inference.InferenceInputError when the model cannot be run here."""
-    fingerprint = pool_fingerprint(source)
-    features = list(playable_features().filter(source=source).order_by("index"))
+    """Store the held-out pool of every playable feature of `sources` (of one model) that has none (every one,
+    with `force`), and return how many were stored. The features draw their windows from one seeded scan of
+    the model's stored windows, and each batch of windows runs through the model once for every source.
+    Raises features.inference.InferenceInputError when the model cannot be run here."""
+    if not sources:
+        return 0
+    model_id = sources[0].model_id
+    fingerprints = {source.pk: pool_fingerprint(source) for source in sources}
+    features = list(
+        playable_features().filter(source__in=sources).select_related("source__model").order_by("source_id", "index")
+    )
     if not force:
-        stored = HeldOutPool.objects.filter(feature__source=source, fingerprint=fingerprint)
-        done = set(stored.values_list("feature_id", flat=True))
+        done = {
+            feature_id
+            for feature_id, source_id, fingerprint in HeldOutPool.objects.filter(
+                feature__source__in=sources
+            ).values_list("feature_id", "feature__source_id", "fingerprint")
+            if fingerprints.get(source_id) == fingerprint
+        }
         features = [feature for feature in features if feature.pk not in done]
     if not features:
         return 0
@@ -149,48 +159,49 @@ def held_out_pools_compute(
     ):
         shown[feature_id].add(window_id)
     keys = _key_tokens(features)
-    ids = list(ContextWindow.objects.filter(model_id=source.model_id).order_by("pk").values_list("pk", flat=True))
-    random.Random(source.model_id).shuffle(ids)
+    ids = list(ContextWindow.objects.filter(model_id=model_id).order_by("pk").values_list("pk", flat=True))
+    random.Random(model_id).shuffle(ids)
     # Enough to leave `scan` windows to every feature once its own shown windows are left out.
     scan_ids = ids[: scan + max((len(windows) for windows in shown.values()), default=0)]
     by_id = ContextWindow.objects.in_bulk(scan_ids)
     scanned = [by_id[pk] for pk in scan_ids if pk in by_id]
 
     tokens = {window.pk: normalised_tokens(window.tokens) for window in scanned}
-    chosen: dict[int, list[ContextWindow]] = {}
+    chosen: dict[int, list[int]] = {}  # feature id -> its pool's window ids
     users: dict[int, list[Feature]] = defaultdict(list)  # window id -> the features whose pool holds it
     for feature in features:
-        candidates = [window for window in scanned if window.pk not in shown[feature.pk]][:scan]
-        picked = [
-            candidates[i] for i in held_out_choice([tokens[w.pk] for w in candidates], keys[feature.pk], size=size)
-        ]
+        candidates = [window.pk for window in scanned if window.pk not in shown[feature.pk]][:scan]
+        choice = held_out_choice([tokens[pk] for pk in candidates], keys[feature.pk], size=size)
+        picked = [candidates[i] for i in choice]
         chosen[feature.pk] = picked
-        for window in picked:
-            users[window.pk].append(feature)
+        for pk in picked:
+            users[pk].append(feature)
 
-    needed = [by_id[pk] for pk in sorted(users)]
+    needed = sorted(users)
     columns: dict[tuple[int, int], np.ndarray] = {}  # (feature id, window id) -> its values
     content: dict[int, np.ndarray] = {}
+    done_windows = 0
     for start in range(0, len(needed), BATCH_WINDOWS):
         batch = needed[start : start + BATCH_WINDOWS]
-        encoded = inference.source_activations_on_windows(source, [list(w.token_ids) for w in batch], with_content=True)
-        for window, (values, mask) in zip(batch, encoded, strict=True):
-            array = values.numpy()
-            content[window.pk] = mask.numpy()
-            for feature in users[window.pk]:
-                columns[(feature.pk, window.pk)] = array[:, feature.index].copy()
-        if progress is not None:
-            progress(min(start + BATCH_WINDOWS, len(needed)), len(needed))
+        token_ids = [list(by_id[pk].token_ids) for pk in batch]
+        for rows, values, mask in inference.sources_activations_on_windows(sources, token_ids):
+            for row, position in enumerate(rows):
+                pk = batch[position]
+                content[pk] = mask[row].numpy()
+                for feature in users[pk]:
+                    columns[(feature.pk, pk)] = values[feature.source_id][row, :, feature.index].numpy().copy()
+            done_windows += len(rows)
+            if progress is not None:
+                progress(done_windows, len(needed))
 
     pools = [
         HeldOutPool(
             feature=feature,
-            window_ids=[window.pk for window in chosen[feature.pk]],
+            window_ids=chosen[feature.pk],
             values=pack_pool(
-                [columns[(feature.pk, window.pk)] for window in chosen[feature.pk]],
-                [content[window.pk] for window in chosen[feature.pk]],
+                [columns[(feature.pk, pk)] for pk in chosen[feature.pk]], [content[pk] for pk in chosen[feature.pk]]
             ),
-            fingerprint=fingerprint,
+            fingerprint=fingerprints[feature.source_id],
         )
         for feature in features
     ]

@@ -147,11 +147,11 @@ def tiny_run(db, tiny_bert_dir, sample_corpus_file):
 def test_a_sources_pools_hold_the_models_values_and_rounds_then_run_no_model(tiny_run, monkeypatch):
     source = tiny_run.model.sources.get(slug="2-mlp")
 
-    stored = held_out_pools_compute(source=source)
+    stored = held_out_pools_compute(sources=[source])
 
     playable = Feature.objects.filter(source=source, max_activation__gt=0, examples__kind="top").distinct()
     assert stored == playable.count() > 0
-    assert held_out_pools_compute(source=source) == 0  # done once
+    assert held_out_pools_compute(sources=[source]) == 0  # done once
     for pool in HeldOutPool.objects.filter(feature__source=source).select_related("feature__source__model")[:6]:
         shown = set(ActivationExample.objects.filter(feature=pool.feature).values_list("window_id", flat=True))
         windows = source.model.windows.in_bulk(pool.window_ids)
@@ -183,9 +183,10 @@ def test_the_command_stores_every_source_and_skips_models_that_cannot_run(comput
     call_command("held_out_pools")
 
     out = capsys.readouterr().out
-    assert "tiny-bert/0-mlp:" in out and "tiny-bert/2-mlp:" in out and "held-out pools stored" in out
-    assert "toy/0-mlp: skipped" in out
-    assert HeldOutPool.objects.filter(feature__source__model__slug="tiny-bert").exists()
+    stored = HeldOutPool.objects.filter(feature__source__model__slug="tiny-bert")
+    assert f"tiny-bert: {stored.count()} held-out pools stored over 2 sources" in out
+    assert "toy: skipped" in out
+    assert {pool.feature.source.slug for pool in stored} == {"0-mlp", "2-mlp"}
     assert not HeldOutPool.objects.filter(feature__source__model__slug="toy").exists()
 
 
