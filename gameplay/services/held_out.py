@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection
 
 import numpy as np
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from features import inference
 from features.models import ActivationExample, ContextWindow, Feature, Source, unpack_floats
@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 # A stored pool with fewer windows left than this (once its feature's shown windows and the round's other
 # cards are left out) is computed again.
 MIN_STORED_POOL = 24
-BATCH_WINDOWS = 32  # windows per forward pass when computing a source's pools
+BATCH_WINDOWS = 32  # windows per forward pass when computing a model's pools
 
 
 def pool_fingerprint(source: Source) -> str:
@@ -68,15 +68,18 @@ def _stored_pool(fw: feature_items.FeatureWindows, exclude: set[int]) -> tuple[f
 
 
 def held_out_pool_save(*, feature: Feature, windows: list[ContextWindow], values, content) -> HeldOutPool:
-    """Store a feature's pool: `values` and `content` per window, as inference gives them."""
-    pool, _ = HeldOutPool.objects.update_or_create(
-        feature=feature,
-        defaults={
-            "window_ids": [window.pk for window in windows],
-            "values": pack_pool(values, content),
-            "fingerprint": pool_fingerprint(feature.source),
-        },
-    )
+    """Store a feature's pool: `values` and `content` per window, as inference gives them. When another
+    round stores one at the same moment, either is right: the first stays."""
+    fields = {
+        "window_ids": [window.pk for window in windows],
+        "values": pack_pool(values, content),
+        "fingerprint": pool_fingerprint(feature.source),
+    }
+    try:
+        with transaction.atomic():
+            pool, _ = HeldOutPool.objects.update_or_create(feature=feature, defaults=fields)
+    except IntegrityError:
+        pool = HeldOutPool.objects.get(feature=feature)
     return pool
 
 
@@ -104,7 +107,7 @@ def held_out_pool(*, fw: feature_items.FeatureWindows, exclude: Collection[int] 
     ]
 
 
-# --- A whole source at once -------------------------------------------------------------------------
+# --- A whole model at once ---------------------------------------------------------------------------
 
 
 def _key_tokens(features: list[Feature]) -> dict[int, list[str]]:
