@@ -6,6 +6,8 @@ class FeaturesConfig(AppConfig):
     verbose_name = "Models, sources and features"
 
     def ready(self) -> None:
+        from neuronpedia import warming
+
         from .models import PipelineRun
         from .services.runs import run_kind_register
 
@@ -14,3 +16,5 @@ class FeaturesConfig(AppConfig):
             first_task="features.tasks.start_activation_run",
             resume="features.services.activation_runs.activation_run_resume",
         )
+        # A starting server or worker loads the registered models (neuronpedia/warming.py).
+        warming.register("language models", "features.inference.models_warm")

@@ -13,7 +13,7 @@ one more lock around the process-wide random number generator, so a seed always 
 """
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -242,11 +242,54 @@ def source_activations_on_windows(
     return [values for values, _ in _windows_encoded(source, windows, batch_size=batch_size)]
 
 
+def sources_activations_on_windows(
+    sources: Sequence[Source], windows: Sequence[Sequence[int]], *, batch_size: int = 16
+) -> Iterator[tuple[list[int], dict[int, torch.Tensor], torch.Tensor]]:
+    """Every feature of several sources of one model on many stored windows, one forward pass per batch serving
+    all of them (up to the deepest hook). Yields per batch: the windows' positions in `windows`, {source pk:
+    [B, T, F] float32 values, 0 on special tokens} and the content mask [B, T] (False on special tokens). A
+    generator, so that a caller keeps only what it needs of each batch."""
+    if not sources:
+        return
+    model = sources[0].model
+    if any(source.model_id != model.pk for source in sources):
+        raise InferenceInputError("The sources must belong to one model.")
+    loaded = load_model(model)
+    _check_windows(loaded, windows)
+    specs = {source.pk: source_spec(loaded, source) for source in sources}
+    for chunk in _length_batches(windows, batch_size):
+        input_ids = torch.tensor([list(windows[m]) for m in chunk], dtype=torch.long)
+        with model_lock(loaded.path):
+            captured = capture_activations(loaded, list({spec.hook for spec in specs.values()}), input_ids)
+        mask = content_mask(loaded, input_ids)
+        values = {pk: spec.encode(captured).float().masked_fill(~mask[..., None], 0.0) for pk, spec in specs.items()}
+        yield chunk, values, mask
+
+
 def _windows_encoded(
     source: Source, windows: Sequence[Sequence[int]], *, batch_size: int, feature_index: int | None = None
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(values, content mask) per window, in order: [T] for one feature, [T, F] for the whole source."""
     loaded = load_model(source.model)
+    _check_windows(loaded, windows)
+    spec = source_spec(loaded, source)
+    results: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * len(windows)
+    for chunk in _length_batches(windows, batch_size):
+        input_ids = torch.tensor([list(windows[m]) for m in chunk], dtype=torch.long)
+        with model_lock(loaded.path):
+            captured = capture_activations(loaded, [spec.hook], input_ids)
+        mask = content_mask(loaded, input_ids)
+        encoded = spec.encode(captured).float()
+        if feature_index is None:
+            values = encoded.masked_fill(~mask[..., None], 0.0)
+        else:
+            values = encoded[..., feature_index].masked_fill(~mask, 0.0)
+        for row, member in enumerate(chunk):
+            results[member] = (values[row], mask[row])
+    return [result for result in results if result is not None]
+
+
+def _check_windows(loaded: LoadedModel, windows: Sequence[Sequence[int]]) -> None:
     vocab_size = loaded.model.get_input_embeddings().num_embeddings
     limit = min(MAX_WINDOW_TOKENS, position_limit(loaded) or MAX_WINDOW_TOKENS)
     for token_ids in windows:
@@ -254,26 +297,39 @@ def _windows_encoded(
             raise InferenceInputError(f"A window must have 1 to {limit} token ids; one has {len(token_ids)}.")
         if any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < vocab_size for i in token_ids):
             raise InferenceInputError(f"Token ids must be integers from 0 to {vocab_size - 1}.")
-    spec = source_spec(loaded, source)
+
+
+def _length_batches(windows: Sequence[Sequence[int]], batch_size: int) -> Iterator[list[int]]:
+    """Positions of windows of one length, `batch_size` at a time, as the pipeline batches them."""
     by_length: dict[int, list[int]] = {}
     for position, token_ids in enumerate(windows):
         by_length.setdefault(len(token_ids), []).append(position)
-    results: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * len(windows)
     for members in by_length.values():
         for start in range(0, len(members), batch_size):
-            chunk = members[start : start + batch_size]
-            input_ids = torch.tensor([list(windows[m]) for m in chunk], dtype=torch.long)
-            with model_lock(loaded.path):
-                captured = capture_activations(loaded, [spec.hook], input_ids)
-            mask = content_mask(loaded, input_ids)
-            encoded = spec.encode(captured).float()
-            if feature_index is None:
-                values = encoded.masked_fill(~mask[..., None], 0.0)
-            else:
-                values = encoded[..., feature_index].masked_fill(~mask, 0.0)
-            for row, member in enumerate(chunk):
-                results[member] = (values[row], mask[row])
-    return [result for result in results if result is not None]
+            yield members[start : start + batch_size]
+
+
+# --- Warming ---------------------------------------------------------------------------------------
+
+WARM_TEXT = "Return the number of items."
+
+
+def models_warm() -> list[str]:
+    """Load the registered models that can run here (as many as the model cache keeps, newest first) with
+    their sources' dictionaries, and test one feature of each source on a short text, so that the first
+    request finds all of it loaded and torch's first forward pass done. Returns the sources warmed."""
+    from pathlib import Path
+
+    warmed = []
+    models = [m for m in LanguageModel.objects.order_by("-pk") if m.path and Path(m.path).is_dir()]
+    for model in models[: cache.models.max_items]:
+        for source in model.sources.order_by("layer", "slug"):
+            feature = source.features.order_by("index").first()
+            if feature is None:
+                continue
+            feature_activations(feature, WARM_TEXT)
+            warmed.append(str(source))
+    return warmed
 
 
 # --- Top features for a text ---------------------------------------------------------------------

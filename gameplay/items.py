@@ -2,11 +2,11 @@
 
 Predict and Verify cards come from held-out windows: stored windows of the feature's model that its page
 does not show (neither its top windows nor its interval samples, whose values the page prints), so the answer
-cannot be looked up. The feature's true activations on them are computed by live inference
-(features.inference, one forward pass per batch of windows, cached per window), and core/cards.py chooses
-the marked tokens: strong, middling, silent look-alikes and plain silent ones. Windows holding the
-feature's key tokens are drawn first, as that is where it fires and where its look-alikes are. A model that
-cannot be run here (no checkpoint on disk) gives no cards: the player is told, and no round starts.
+cannot be looked up. The feature's true activations on them are its held-out pool, computed by the model
+once and stored (gameplay/services/held_out.py), and core/cards.py chooses the marked tokens: strong,
+middling, silent look-alikes and plain silent ones. Windows holding the feature's key tokens are drawn
+first, as that is where it fires and where its look-alikes are. A model that cannot be run here (no
+checkpoint on disk) gives no cards: the player is told, and no round starts.
 
 Explain shows the feature's own examples and scores an answer on them, with hard negatives (silent
 look-alikes from other features' stored windows, by live inference where the model can run).
@@ -20,12 +20,12 @@ from pathlib import Path
 
 from django.core.cache import cache
 
-from features import inference
 from features.models import ActivationExample, ContextWindow, Feature
 from scoring.core.examples import DEFAULT_RELATIVE_THRESHOLD, ExampleSet, build_example_set, feature_key_tokens
 from scoring.core.records import ActivationRecord, normalise_token
 
 from .core.cards import HeldOutWindow, choose_cards, predict_mix, verify_mix
+from .core.held_out import held_out_choice, normalised_tokens
 from .core.predict import scale_to_ten
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 VALUES_CACHE_SECONDS = 7 * 24 * 3600
 # How many other windows Explain tries for look-alikes and random windows (each costs a forward pass).
 MAX_INFERENCE_WINDOWS = 8
-HELD_OUT_POOL = 48  # held-out windows whose values one round computes (in one batch, then cached)
+HELD_OUT_POOL = 48  # windows of a feature's held-out pool (services/held_out.py)
 HELD_OUT_SCAN = 400  # stored windows drawn to find those holding the feature's key tokens
 STUDY_EXAMPLES = 3  # top examples shown with their activations above a Predict round, never asked about
 
@@ -219,7 +219,8 @@ def held_out_windows(
     fw: FeatureWindows, rng: random.Random, *, exclude: Collection[int] = (), size: int = HELD_OUT_POOL
 ) -> list[ContextWindow]:
     """Up to `size` stored windows of the feature's model that are not among its examples (nor in `exclude`),
-    in a seeded random order: of HELD_OUT_SCAN drawn, those holding a key token make up to two thirds."""
+    in a seeded random order: of HELD_OUT_SCAN drawn, those holding a key token make up to two thirds
+    (core/held_out.py)."""
     feature = fw.feature
     shown = ActivationExample.objects.filter(feature=feature).values("window_id")
     ids = list(
@@ -232,59 +233,35 @@ def held_out_windows(
     rng.shuffle(ids)
     drawn = ContextWindow.objects.in_bulk(ids[:HELD_OUT_SCAN])
     windows = [drawn[i] for i in ids[:HELD_OUT_SCAN] if i in drawn]
-    keys = set(fw.key_tokens)
-    keyed = [w for w in windows if any(normalise_token(token) in keys for token in w.tokens)]
-    plain = [w for w in windows if not any(normalise_token(token) in keys for token in w.tokens)]
-    n_keyed = min(len(keyed), size * 2 // 3)
-    chosen = keyed[:n_keyed] + plain[: size - n_keyed]
-    return chosen + keyed[n_keyed : n_keyed + size - len(chosen)]
+    tokens = [normalised_tokens(w.tokens) for w in windows]
+    return [windows[i] for i in held_out_choice(tokens, fw.key_tokens, size=size)]
 
 
-def held_out_values(feature: Feature, windows: list[ContextWindow]) -> list[HeldOutWindow]:
-    """The feature's true activations on each window by live inference, cached per (feature, window); the
-    windows not cached yet run in one batch. Raises features.inference.InferenceInputError when the model
-    cannot be run here."""
-    keys = {window.pk: f"game:heldout:{feature.pk}:{window.pk}" for window in windows}
-    cached = cache.get_many(list(keys.values()))
-    missing = [window for window in windows if keys[window.pk] not in cached]
-    if missing:
-        measured = inference.feature_activations_on_windows(feature, [list(w.token_ids) for w in missing])
-        fresh = {
-            keys[window.pk]: {"values": result.values, "content": result.content}
-            for window, result in zip(missing, measured, strict=True)
-        }
-        cache.set_many(fresh, VALUES_CACHE_SECONDS)
-        cached.update(fresh)
-    return [
-        HeldOutWindow(tokens=list(w.tokens), values=cached[keys[w.pk]]["values"], content=cached[keys[w.pk]]["content"])
-        for w in windows
-    ]
+# A held-out pool: windows with the feature's true activations on them (gameplay/services/held_out.py).
+Pool = list[tuple[ContextWindow, HeldOutWindow]]
 
 
-def held_out_candidates(
-    fw: FeatureWindows, rng: random.Random, *, mix: dict[str, int], exclude: Collection[int] = ()
-) -> list[Candidate]:
-    """Cards in held-out windows with the feature's live values, chosen by core/cards.py to follow `mix`."""
-    windows = held_out_windows(fw, rng, exclude=exclude)
-    pool = held_out_values(fw.feature, windows)
-    cards = choose_cards(pool, mix=mix, maximum=fw.feature.max_activation, keys=fw.key_tokens, rng=rng)
-    return [Candidate(windows[card.window], list(pool[card.window].values), card.marked, card.kind) for card in cards]
+def held_out_candidates(fw: FeatureWindows, pool: Pool, rng: random.Random, *, mix: dict[str, int]) -> list[Candidate]:
+    """Cards in the pool's windows with the feature's true values, chosen by core/cards.py to follow `mix`."""
+    values = [held for _, held in pool]
+    cards = choose_cards(values, mix=mix, maximum=fw.feature.max_activation, keys=fw.key_tokens, rng=rng)
+    return [Candidate(pool[c.window][0], list(values[c.window].values), c.marked, c.kind) for c in cards]
 
 
-def predict_candidates(fw: FeatureWindows, rng: random.Random, *, size: int = 10) -> list[Candidate]:
+def predict_candidates(fw: FeatureWindows, pool: Pool, rng: random.Random, *, size: int = 10) -> list[Candidate]:
     """A Predict round: high, mid, look-alike and silent tokens (about 3/3/2/2 of 10) in distinct held-out
     windows, shuffled."""
-    items = held_out_candidates(fw, rng, mix=predict_mix(size))
+    items = held_out_candidates(fw, pool, rng, mix=predict_mix(size))
     rng.shuffle(items)
     return items
 
 
 def verify_candidates(
-    fw: FeatureWindows, rng: random.Random, *, active: int = 2, silent: int = 2, exclude: Collection[int] = ()
+    fw: FeatureWindows, pool: Pool, rng: random.Random, *, active: int = 2, silent: int = 2
 ) -> list[Candidate]:
     """Cards for one explanation: `active` tokens where the feature fires and `silent` ones where it does not
-    (its look-alikes first), in held-out windows not in `exclude`."""
-    return held_out_candidates(fw, rng, mix=verify_mix(active, silent), exclude=exclude)
+    (its look-alikes first), in the pool's windows."""
+    return held_out_candidates(fw, pool, rng, mix=verify_mix(active, silent))
 
 
 def feature_example_set(fw: FeatureWindows, *, seed: int = 0) -> ExampleSet:

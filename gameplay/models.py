@@ -251,3 +251,19 @@ class EarnedAchievement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.slug} of {self.user}"
+
+
+class HeldOutPool(models.Model):
+    """The stored windows a feature's Predict and Verify cards are drawn from (none on its page), with the
+    feature's true activations on them, packed by core/held_out.py: computed once for a whole source in
+    batches (services/held_out.py) or by the first round that finds none, so that starting a round runs no
+    model. `fingerprint` names the weights they were computed with; a pool of other weights is not used."""
+
+    feature = models.OneToOneField(Feature, on_delete=models.CASCADE, related_name="held_out_pool")
+    window_ids = models.JSONField(help_text="The pool's ContextWindow ids, in the order of `values`")
+    values = models.BinaryField(help_text="core/held_out.py: pack_pool()")
+    fingerprint = models.CharField(max_length=2100)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"held-out pool of {self.feature_id}"

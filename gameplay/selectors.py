@@ -3,16 +3,17 @@ the feedback an author gets from Verify, the daily card, and what a round may be
 features, verifiable explanations). Keyword-only, like the services; each runs a fixed number of queries.
 Selectors never write and never import the services."""
 
+import random
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db.models import Avg, Count, F, Max, OuterRef, Q, Subquery, Sum
+from django.db.models import Avg, Count, Exists, F, Max, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
 from explanations.models import Explanation
-from features.models import Feature
+from features.models import ActivationExample, Feature
 from scoring.models import ExplanationScore
 
 from .conf import game_setting
@@ -227,17 +228,21 @@ def camp_progress_of(*, profile: PlayerProfile) -> camp.CampProgress:
 
 def playable_features():
     """Features with stored top examples and a positive maximum."""
-    return Feature.objects.filter(max_activation__gt=0, examples__kind="top").distinct()
+    has_top = ActivationExample.objects.filter(feature=OuterRef("pk"), kind=ActivationExample.Kind.TOP)
+    return Feature.objects.filter(max_activation__gt=0).filter(Exists(has_top))
 
 
 def feature_pick(*, user, mode_group: tuple[str, ...]) -> Feature:
-    """A random playable feature, preferring ones this player has not played in these modes."""
-    played = Round.objects.filter(user=user, mode__in=mode_group, feature__isnull=False).values("feature_id")
-    fresh = playable_features().exclude(pk__in=played).order_by("?").first()
-    feature = fresh or playable_features().order_by("?").first()
-    if feature is None:
+    """A random playable feature, preferring ones this player has not played in these modes. Drawn from the
+    ids in Python: ORDER BY RANDOM() over every feature took over a second on the demo's 10,000."""
+    played = set(
+        Round.objects.filter(user=user, mode__in=mode_group, feature__isnull=False).values_list("feature_id", flat=True)
+    )
+    ids = list(playable_features().values_list("pk", flat=True))
+    if not ids:
         raise ValidationError("There are no features with activation examples yet. Run the demo build first.")
-    return feature
+    fresh = [pk for pk in ids if pk not in played]
+    return Feature.objects.select_related("source__model").get(pk=random.choice(fresh or ids))
 
 
 def verifiable_explanations(*, user):

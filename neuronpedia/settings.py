@@ -322,6 +322,9 @@ WIKI_RATE_LIMITS = {
 # Live inference on the web pages (test a feature, top features for a text, steering): per client address,
 # since each request runs a model on this server. The API's inference throttles are API_RATE_INFERENCE_*.
 NEURONPEDIA_INFERENCE_RATE = os.environ.get("NEURONPEDIA_INFERENCE_RATE", "30/m")
+# Load the registered models and the search encoder in the background when a web server or a task worker
+# starts (neuronpedia/warming.py), so that the first click that runs a model does not wait for the load.
+NEURONPEDIA_WARM = os.environ.get("NEURONPEDIA_WARM", "1") == "1"
 WIKI_COMMENT_EDIT_MINUTES = int(os.environ.get("WIKI_COMMENT_EDIT_MINUTES", "30"))
 # Who may replace the text of someone else's explanation (anyone may add their own, or comment): an account at
 # least this many days old, with one accepted contribution (an explanation of theirs that others voted up).

@@ -16,3 +16,5 @@ WIKI_NEW_ACCOUNT_DAYS = 0
 WIKI_EDITORS_NEED_ACCEPTED_CONTRIBUTION = False
 # Most tests write revisions without wanting a scoring run each; the tests of that behaviour turn it on.
 WIKI_SCORE_NEW_REVISIONS = False
+# Test processes, and the workers some tests start, load only the models a test asks for.
+NEURONPEDIA_WARM = False

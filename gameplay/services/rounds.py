@@ -80,7 +80,7 @@ def real_item(candidate: feature_items.Candidate, feature: Feature, **fields) ->
 
 
 def held_out(feature: Feature, choose):
-    """Run `choose()` (which computes the feature's values on held-out windows live), turning a model that
+    """Run `choose()` (which reads the feature's held-out pool, or computes it live), turning a model that
     cannot run here into a message for the player."""
     try:
         return choose()

@@ -16,6 +16,7 @@ from ..core.cards import is_mixed
 from ..core.gold import plant_gold
 from ..models import Round, RoundItem
 from ..selectors import verifiable_explanations
+from .held_out import held_out_pool
 from .profiles import ensure_real_features_unlocked
 from .rounds import held_out, new_seed, real_item, round_create, synthetic_item
 
@@ -122,13 +123,11 @@ def verify_start(*, user, explanation: Explanation | None = None, n_targets: int
             break
         fw = feature_items.feature_windows(target.feature)
         try:
-            candidates = held_out(
-                target.feature,
-                lambda fw=fw: feature_items.verify_candidates(fw, rng, active=per_side, silent=per_side, exclude=used),
-            )
+            pool = held_out(target.feature, lambda fw=fw: held_out_pool(fw=fw, exclude=used))
         except ValidationError as error:
             refusal = error
             continue
+        candidates = feature_items.verify_candidates(fw, pool, rng, active=per_side, silent=per_side)
         if not is_mixed([candidate.kind for candidate in candidates]):
             continue
         fws.append(fw)

@@ -79,6 +79,10 @@ class Command(BaseCommand):
             run_enqueue_and_follow(run=run, wait=True, stdout=self.stdout, timeout_s=7200)
         explained = sae_sources[0] if sae_sources else model.sources.get(slug=f"{layer_numbers[0]}-mlp")
         self.explain(explained, sync=sync)
+        # The game's held-out pools (gameplay's own command: features that have one are skipped), so that
+        # starting a Predict or Verify round on the demo runs no model.
+        self.stdout.write("Computing the held-out pools of the game's cards.")
+        call_command("held_out_pools", model=model.slug, stdout=self.stdout)
 
     def explain(self, source: Source, *, sync: bool) -> None:
         """A machine explanation of every feature of one source by the offline token-statistics explainer
