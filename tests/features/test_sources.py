@@ -56,7 +56,7 @@ def hidden_states(loaded, ids):
 @pytest.mark.parametrize("fixture", ["tiny_gpt2_dir", "tiny_llama_dir"])
 def test_pre_layernorm_hooks_add_up_like_the_residual_stream(fixture, request):
     loaded = load_language_model(request.getfixturevalue(fixture))
-    assert loaded.family == ("gpt2" if "gpt2" in fixture else "llama")
+    assert loaded.family.name == ("gpt2" if "gpt2" in fixture else "llama")
     ids, acts = capture_all(loaded, layer=0)
     h = lambda point: acts[f"blocks.0.{point}"]  # noqa: E731
     torch.testing.assert_close(h("hook_resid_pre"), hidden_states(loaded, ids)[0])
@@ -79,7 +79,7 @@ def dictionary_source_free_neurons(loaded, layer):
 
 def test_bert_hooks_follow_its_post_layernorm_blocks(tiny_bert_dir):
     loaded = load_language_model(tiny_bert_dir)
-    assert loaded.family == "bert"
+    assert loaded.family.name == "bert"
     ids, acts = capture_all(loaded, layer=1)
     h = lambda point: acts[f"blocks.1.{point}"]  # noqa: E731
     states = hidden_states(loaded, ids)

@@ -1,0 +1,240 @@
+"""Every hook point of every decoder family equals TransformerLens's run_with_cache on the same weights.
+
+Each family gets a tiny checkpoint with random weights (norm weights and biases perturbed too, so that a norm's
+weight or a bias in the wrong place shows), saved on disk and loaded by our loader; TransformerLens gets the same
+weights through its own converters, unprocessed (no LayerNorm folding, no centring), and the hooks we capture
+must agree within float32 tolerance. Points that have no meaning in a family are refused with the reason.
+"""
+
+import pytest
+import torch
+from transformer_lens import HookedTransformer
+from transformer_lens.config.hooked_transformer_config import HookedTransformerConfig
+from transformer_lens.loading_from_pretrained import get_pretrained_model_config, get_pretrained_state_dict
+from transformers import (
+    AutoModelForCausalLM,
+    Gemma2Config,
+    Gemma3TextConfig,
+    GemmaConfig,
+    GPT2Config,
+    GPTJConfig,
+    GPTNeoConfig,
+    GPTNeoXConfig,
+    LlamaConfig,
+    MistralConfig,
+    Qwen2Config,
+    Qwen3Config,
+)
+
+from features.pipeline.architectures import FAMILY_BY_MODEL_TYPE, POINTS
+from features.pipeline.errors import PipelineInputError
+from features.pipeline.hooks import capture_activations, parse_hook_name
+from features.pipeline.loading import load_language_model
+
+from ..conftest import _save_with_minilm_tokenizer
+
+pytestmark = pytest.mark.filterwarnings("ignore:HookedTransformer is deprecated:DeprecationWarning")
+
+VOCAB = 30522  # MiniLM's tokenizer, shipped with the tests' dependencies
+SMALL = {"vocab_size": VOCAB, "max_position_embeddings": 64}
+DECODER = {
+    **SMALL,
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+}
+GEMMA = {**DECODER, "head_dim": 16, "query_pre_attn_scalar": 16, "hidden_activation": "gelu_pytorch_tanh"}
+
+# TransformerLens picks Gemma's config by the hub name, so its configs are written here as it writes them for
+# google/gemma-2b, gemma-2-2b and gemma-3-1b, at the tiny checkpoints' sizes.
+TL_GEMMA = {
+    "d_model": 32,
+    "d_head": 16,
+    "n_heads": 2,
+    "n_key_value_heads": 1,
+    "d_mlp": 64,
+    "n_layers": 2,
+    "n_ctx": 64,
+    "eps": 1e-6,
+    "d_vocab": VOCAB,
+    "act_fn": "gelu_pytorch_tanh",
+    "normalization_type": "RMS",
+    "positional_embedding_type": "rotary",
+    "rotary_dim": 16,
+    "use_attn_scale": True,
+    "gated_mlp": True,
+    "final_rms": True,
+}
+TL_GEMMA_CONFIGS = {
+    "gemma": {**TL_GEMMA, "rotary_base": 10000.0, "original_architecture": "GemmaForCausalLM"},
+    "gemma2": {
+        **TL_GEMMA,
+        "rotary_base": 10000.0,
+        "window_size": 4096,
+        "use_local_attn": True,
+        "attn_types": ["local", "global"],
+        "attn_scores_soft_cap": 50.0,
+        "output_logits_soft_cap": 30.0,
+        "use_normalization_before_and_after": True,
+        "original_architecture": "Gemma2ForCausalLM",
+    },
+    "gemma3_text": {
+        **TL_GEMMA,
+        "rotary_base": 1000000,
+        "rotary_base_local": 10000,
+        "window_size": 512,
+        "use_local_attn": True,
+        "attn_types": ["local", "local"],
+        "use_normalization_before_and_after": True,
+        "use_qk_norm": True,
+        "original_architecture": "Gemma3ForCausalLM",
+    },
+}
+
+CONFIGS = {
+    "gpt2": GPT2Config(vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=2, n_positions=64, n_ctx=64),
+    "gpt_neo": GPTNeoConfig(
+        **SMALL, hidden_size=32, num_layers=2, num_heads=2, attention_types=[[["global", "local"], 1]], window_size=4
+    ),
+    "gptj": GPTJConfig(vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=2, rotary_dim=8, n_positions=64),
+    "gpt_neox": GPTNeoXConfig(
+        **SMALL, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, rotary_pct=0.5
+    ),
+    "gpt_neox_sequential": GPTNeoXConfig(
+        **SMALL,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        rotary_pct=0.5,
+        use_parallel_residual=False,
+    ),
+    "llama": LlamaConfig(**DECODER),
+    "mistral": MistralConfig(**DECODER, sliding_window=None),
+    "qwen2": Qwen2Config(**DECODER),
+    "qwen3": Qwen3Config(**DECODER, head_dim=16),
+    "gemma": GemmaConfig(**GEMMA),
+    "gemma2": Gemma2Config(**GEMMA),
+    "gemma3_text": Gemma3TextConfig(**GEMMA, sliding_window=512),
+}
+FAMILY = {
+    "gpt2": "gpt2",
+    "gpt_neo": "gpt_neo",
+    "gptj": "gptj",
+    "gpt_neox": "gpt_neox",
+    "gpt_neox_sequential": "gpt_neox_sequential",
+    "llama": "llama",
+    "mistral": "llama",
+    "qwen2": "llama",
+    "qwen3": "llama",
+    "gemma": "llama",
+    "gemma2": "gemma2",
+    "gemma3_text": "gemma2",
+}
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    """{name: (directory, HF model)}, built on first use. Directory names avoid "llama" and "gemma", which
+    TransformerLens would read as hub names."""
+    built = {}
+
+    def build(name):
+        if name not in built:
+            torch.manual_seed(0)
+            model = AutoModelForCausalLM.from_config(CONFIGS[name], dtype=torch.float32)
+            with torch.no_grad():
+                for parameter in model.parameters():
+                    parameter.add_(torch.randn_like(parameter) * 0.1)
+            directory = _save_with_minilm_tokenizer(model, tmp_path_factory.mktemp(f"arch-{len(built)}"))
+            built[name] = (directory, model.eval())
+        return built[name]
+
+    return build
+
+
+def transformer_lens_cache(name: str, directory, hf_model, ids: torch.Tensor) -> dict[str, torch.Tensor]:
+    if name in TL_GEMMA_CONFIGS:
+        cfg = HookedTransformerConfig.from_dict({**TL_GEMMA_CONFIGS[name], "device": "cpu", "init_weights": False})
+    else:
+        cfg = get_pretrained_model_config(str(directory), device="cpu")
+    state = get_pretrained_state_dict(str(directory), cfg, hf_model=hf_model)
+    model = HookedTransformer(cfg, move_to_device=False)
+    model.load_and_process_state_dict(
+        state, fold_ln=False, center_writing_weights=False, center_unembed=False, fold_value_biases=False
+    )
+    model.eval()
+    with torch.inference_mode():
+        _, cache = model.run_with_cache(ids)
+    return {key: value for key, value in cache.items()}
+
+
+def relative_error(ours: torch.Tensor, theirs: torch.Tensor) -> float:
+    return ((ours.float() - theirs.float()).norm() / theirs.float().norm()).item()
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_every_hook_point_equals_transformer_lens(name, checkpoints):
+    directory, hf_model = checkpoints(name)
+    loaded = load_language_model(directory)
+    assert loaded.family.name == FAMILY[name]
+    ids = torch.randint(1000, 2000, (2, 7), generator=torch.Generator().manual_seed(0))
+    theirs = transformer_lens_cache(name, directory, hf_model, ids)
+    hooks = [parse_hook_name(f"blocks.{layer}.{point}", loaded) for layer in (0, 1) for point in loaded.family.points]
+    ours = capture_activations(loaded, hooks, ids)
+    errors = {hook.name: relative_error(ours[hook.name], theirs[hook.name]) for hook in hooks}
+    assert max(errors.values()) < 1e-4, {key: f"{value:.2g}" for key, value in errors.items() if value >= 1e-4}
+    for point in loaded.family.refused:
+        assert f"blocks.0.{point}" not in theirs  # TransformerLens has no such point either
+
+
+def test_every_decoder_point_is_mapped_or_refused_in_every_family():
+    from features.pipeline.architectures import FAMILIES
+
+    for family in FAMILIES.values():
+        assert set(family.points) | set(family.refused) == set(POINTS), family.name
+        assert not set(family.points) & set(family.refused), family.name
+    assert set(FAMILY_BY_MODEL_TYPE) >= {name for name in CONFIGS if name != "gpt_neox_sequential"}
+
+
+@pytest.mark.parametrize("name", ["gpt_neox", "gptj"])
+def test_resid_mid_is_refused_in_a_parallel_block_with_the_reason(name, checkpoints):
+    loaded = load_language_model(checkpoints(name)[0])
+    with pytest.raises(PipelineInputError, match="has no hook 'blocks.1.hook_resid_mid'.*parallel residual"):
+        parse_hook_name("blocks.1.hook_resid_mid", loaded)
+
+
+def test_the_sequential_neox_variant_has_a_resid_mid(checkpoints):
+    loaded = load_language_model(checkpoints("gpt_neox_sequential")[0])
+    assert parse_hook_name("blocks.1.hook_resid_mid", loaded).point == "hook_resid_mid"
+
+
+def test_gemma_2_adds_the_post_normed_outputs_to_the_residual_stream(checkpoints):
+    """Captured in one pass, the points add up the way a Gemma 2 block adds them (post-norms included), and the
+    embedding arrives scaled by sqrt(d_model)."""
+    directory, hf_model = checkpoints("gemma2")
+    loaded = load_language_model(directory)
+    ids = torch.randint(1000, 2000, (1, 5), generator=torch.Generator().manual_seed(1))
+    acts = capture_activations(loaded, [parse_hook_name(f"blocks.0.{p}", loaded) for p in POINTS if p != ""], ids)
+    h = lambda point: acts[f"blocks.0.{point}"]  # noqa: E731
+    torch.testing.assert_close(h("hook_resid_mid"), h("hook_resid_pre") + h("hook_attn_out"))
+    torch.testing.assert_close(h("hook_resid_post"), h("hook_resid_mid") + h("hook_mlp_out"))
+    embedding = hf_model.model.embed_tokens.weight[ids].detach()
+    torch.testing.assert_close(h("hook_resid_pre"), embedding * 32**0.5)
+
+
+def test_an_unsupported_model_type_is_refused_with_the_supported_ones(tmp_path):
+    from transformers import OPTConfig, OPTForCausalLM
+
+    config = OPTConfig(vocab_size=VOCAB, hidden_size=16, num_hidden_layers=1, ffn_dim=32, num_attention_heads=2)
+    directory = _save_with_minilm_tokenizer(OPTForCausalLM(config), tmp_path)
+    with pytest.raises(PipelineInputError, match=r"Unsupported architecture 'opt' \(OPTForCausalLM\).*gemma2"):
+        load_language_model(directory)
