@@ -31,7 +31,7 @@ from features.pipeline.errors import PipelineInputError
 from features.pipeline.hooks import capture_activations, parse_hook_name
 from features.pipeline.loading import load_language_model
 
-from ..conftest import _save_with_minilm_tokenizer
+from ..conftest import _save_with_minilm_tokenizer, save_tiny_dictionary
 
 pytestmark = pytest.mark.filterwarnings("ignore:HookedTransformer is deprecated:DeprecationWarning")
 
@@ -238,3 +238,69 @@ def test_an_unsupported_model_type_is_refused_with_the_supported_ones(tmp_path):
     directory = _save_with_minilm_tokenizer(OPTForCausalLM(config), tmp_path)
     with pytest.raises(PipelineInputError, match=r"Unsupported architecture 'opt' \(OPTForCausalLM\).*gemma2"):
         load_language_model(directory)
+
+
+@pytest.mark.django_db
+def test_a_run_over_gemma_2_encodes_the_post_normed_mlp_output(checkpoints, tmp_path, sample_corpus_file):
+    """End to end: a dictionary on Gemma 2's hook_mlp_out reads what the block adds to the residual stream, the
+    output of post_feedforward_layernorm, and not the MLP's own output."""
+    from features.models import Feature, PipelineRun
+    from features.pipeline.corpus import corpus_documents, make_windows
+    from features.pipeline.dictionaries import load_dictionary
+    from features.pipeline.stream import content_mask
+    from features.services import activation_runs, registration
+
+    directory, hf_model = checkpoints("gemma2")
+    model = registration.model_register(slug="tiny-gemma-2", path=str(directory))
+    sae_dir = save_tiny_dictionary(tmp_path, "standard", d_in=32, d_sae=24, hook_name="blocks.1.hook_mlp_out")
+    source = registration.dictionary_register(model=model, path=str(sae_dir), slug="1-mlp-out")
+    run = activation_runs.activation_run_create(
+        sync=True,
+        model=model,
+        layers=[0],
+        dictionary_sources=[source],
+        corpus=str(sample_corpus_file),
+        n_windows=4,
+        window_len=12,
+        top_k=3,
+    )
+    run = activation_runs.activation_run_start(run_id=run.pk)
+    assert run.status == PipelineRun.Status.SUCCEEDED, run.error
+
+    loaded = load_language_model(directory)
+    windows = make_windows(
+        loaded.tokenizer,
+        corpus_documents(str(sample_corpus_file)),
+        n_windows=4,
+        window_len=12,
+        corpus_name="x",
+        prepend_bos=False,  # as the dictionary was trained
+    )
+    ids = torch.tensor(windows.token_ids)
+    outputs = []
+    handle = hf_model.model.layers[1].post_feedforward_layernorm.register_forward_hook(
+        lambda _m, _a, output: outputs.append(output)
+    )
+    try:
+        with torch.inference_mode():
+            hf_model(input_ids=ids)
+    finally:
+        handle.remove()
+    features = load_dictionary(sae_dir).sae.encode(outputs[0])
+    features = torch.where(content_mask(loaded, ids)[:, :, None], features, 0.0)
+    expected = features.amax(dim=(0, 1))
+    assert (expected > 0).sum() >= 5, "the test SAE must fire, or the comparison would only check zeros"
+    stored = [Feature.objects.get(source=source, index=i).max_activation for i in range(24)]
+    torch.testing.assert_close(torch.tensor(stored), expected, atol=1e-5, rtol=1e-5)
+    assert Feature.objects.filter(source__model=model, source__slug="0-mlp").count() == 64
+
+
+@pytest.mark.django_db
+def test_a_pythia_style_model_registers_and_refuses_a_resid_mid_dictionary(checkpoints, tmp_path):
+    from features.services import registration
+
+    model = registration.model_register(slug="tiny-neox", path=str(checkpoints("gpt_neox")[0]))
+    assert model.n_layers == 2
+    sae_dir = save_tiny_dictionary(tmp_path, "standard", d_in=32, d_sae=24, hook_name="blocks.1.hook_resid_mid")
+    with pytest.raises(PipelineInputError, match="no hook 'blocks.1.hook_resid_mid'.*parallel residual"):
+        registration.dictionary_register(model=model, path=str(sae_dir), slug="1-res-mid")
