@@ -64,6 +64,8 @@ def _steering_target(loaded: LoadedModel, feature: Feature) -> tuple[HookPoint, 
         if side == "normalized":
             # the point exists only inside the norm (before its weight), so there is no tensor to add to
             raise PipelineInputError(f"{hook.name} is a normalised copy of the residual stream, not a stream.")
+        if side == "first_half":
+            raise PipelineInputError(f"{hook.name} is half of a fused projection's output, not a tensor of its own.")
         width = hook_width(loaded, hook)
     except PipelineInputError as error:
         raise InferenceInputError(f"{source.slug} cannot be steered with: {error}") from error

@@ -3,7 +3,8 @@ TransformerLens hook point lives in a block of that family.
 
 Each point is (module path inside the block, side): "" is the block itself; side "input" or "output" is that
 module's input or output; side "normalized" is the input of a norm module, normalised without the norm's weight
-and bias, which is what TransformerLens's `ln2.hook_normalized` holds. Every mapping of a decoder family is
+and bias, which is what TransformerLens's `ln2.hook_normalized` holds; side "first_half" is the first half of
+the output (the gate of a fused gate-and-up projection). Every mapping of a decoder family is
 checked against TransformerLens's `run_with_cache` on the same weights (tests/features/test_architectures.py).
 A point that has no meaning in a family is refused with the reason, never approximated.
 """
@@ -140,6 +141,36 @@ FAMILIES: dict[str, Family] = {
             ),
         ),
         Family(
+            name="phi3",
+            description="Phi-3 (pre-norm, fused QKV and gate-up projections)",
+            block_list="model.layers",
+            points={
+                **_block_points(
+                    attn="self_attn", ln2="post_attention_layernorm", mlp_in="mlp.gate_up_proj", mlp_out="mlp.down_proj"
+                ),
+                # gate_up_proj computes [gate, up] in one matrix; TransformerLens's hook_pre is the gate
+                "mlp.hook_pre": ("mlp.gate_up_proj", "first_half"),
+            },
+        ),
+        Family(
+            name="olmo2",
+            description="OLMo 2 (norms after attention and MLP, none before)",
+            block_list="model.layers",
+            points={
+                "hook_resid_pre": ("", "input"),
+                "hook_attn_out": ("post_attention_layernorm", "output"),
+                "hook_resid_mid": ("mlp", "input"),
+                "mlp.hook_pre": ("mlp.gate_proj", "output"),
+                "mlp.hook_post": ("mlp.down_proj", "input"),
+                "hook_mlp_out": ("post_feedforward_layernorm", "output"),
+                "hook_resid_post": ("", "output"),
+            },
+            refused={
+                "ln2.hook_normalized": "the MLP reads the residual stream as it is, with no norm before it "
+                "(TransformerLens's ln2 there is the norm after the MLP, so its hook_normalized is no MLP input)"
+            },
+        ),
+        Family(
             name="gemma2",
             description="Gemma 2 and 3 (norms before and after attention and MLP)",
             block_list="model.layers",
@@ -170,6 +201,8 @@ FAMILY_BY_MODEL_TYPE = {
     "qwen2": "llama",
     "qwen3": "llama",
     "gemma": "llama",
+    "phi3": "phi3",
+    "olmo2": "olmo2",
     "gemma2": "gemma2",
     "gemma3_text": "gemma2",
 }

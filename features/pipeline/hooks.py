@@ -45,9 +45,9 @@ def parse_hook_name(name: str, loaded: LoadedModel) -> HookPoint:
 
 
 def hook_module(loaded: LoadedModel, hook: HookPoint) -> tuple[torch.nn.Module, str]:
-    """The module whose input or output is the hook's activation, and which: "input", "output", or
+    """The module whose input or output is the hook's activation, and which: "input", "output",
     "normalized" (the input of a norm, normalised without the norm's weight and bias, as TransformerLens's
-    `hook_normalized`)."""
+    `hook_normalized`) or "first_half" (of the output: the gate of a fused gate-and-up projection)."""
     block = loaded.blocks()[hook.layer]
     if hook.point not in loaded.family.points:
         raise PipelineInputError(f"Hook {hook.name!r} is not mapped for the {loaded.architecture!r} architecture.")
@@ -111,8 +111,11 @@ def capture_activations(
                     )
                 )
             else:
+                transform = (lambda x: x[..., : x.shape[-1] // 2]) if side == "first_half" else None
                 handles.append(
-                    module.register_forward_hook(lambda _m, _args, output, name=hook.name: store(name, output))
+                    module.register_forward_hook(
+                        lambda _m, _args, output, name=hook.name, transform=transform: store(name, output, transform)
+                    )
                 )
         with torch.inference_mode():
             try:

