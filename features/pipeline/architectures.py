@@ -4,9 +4,9 @@ TransformerLens hook point lives in a block of that family.
 Each point is (module path inside the block, side): "" is the block itself; side "input" or "output" is that
 module's input or output; side "normalized" is the input of a norm module, normalised without the norm's weight
 and bias, which is what TransformerLens's `ln2.hook_normalized` holds; side "first_half" is the first half of
-the output (the gate of a fused gate-and-up projection). Every mapping of a decoder family is
-checked against TransformerLens's `run_with_cache` on the same weights (tests/features/test_architectures.py).
-A point that has no meaning in a family is refused with the reason, never approximated.
+the output (the gate of a fused gate-and-up projection). Every mapping is checked against TransformerLens's
+`run_with_cache` (HookedEncoder for BERT) on the same weights (tests/features/test_architectures.py). A point
+that has no meaning in a family is refused with the reason, never approximated.
 """
 
 from collections.abc import Mapping
@@ -63,18 +63,19 @@ FAMILIES: dict[str, Family] = {
             name="bert",
             description="BERT-style encoders (post-LayerNorm; MiniLM)",
             block_list="encoder.layer",
-            # BERT normalises after each sub-block: what feeds its MLP is the attention block's output (after
-            # its LayerNorm), which serves as both resid_mid and ln2.hook_normalized. Not TransformerLens's
-            # BERT naming, which puts resid_mid before that LayerNorm.
+            # BERT normalises after each sub-block. As in TransformerLens, resid_mid and resid_post are the sums
+            # before those LayerNorms (the inputs of attention.output.LayerNorm and output.LayerNorm), and ln2 is
+            # the block's last LayerNorm: its hook_normalized is resid_post normalised, which (with the weight and
+            # bias) is what the next block reads. The MLP reads attention.output.LayerNorm's output.
             points={
                 "hook_resid_pre": ("", "input"),
                 "hook_attn_out": ("attention.output.dense", "output"),
-                "hook_resid_mid": ("attention", "output"),
-                "ln2.hook_normalized": ("attention", "output"),
+                "hook_resid_mid": ("attention.output.LayerNorm", "input"),
+                "ln2.hook_normalized": ("output.LayerNorm", "normalized"),
                 "mlp.hook_pre": ("intermediate.dense", "output"),
                 "mlp.hook_post": ("output.dense", "input"),
                 "hook_mlp_out": ("output.dense", "output"),
-                "hook_resid_post": ("", "output"),
+                "hook_resid_post": ("output.LayerNorm", "input"),
             },
         ),
         Family(

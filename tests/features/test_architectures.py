@@ -1,4 +1,4 @@
-"""Every hook point of every decoder family equals TransformerLens's run_with_cache on the same weights.
+"""Every hook point of every family equals TransformerLens's run_with_cache on the same weights.
 
 Each family gets a tiny checkpoint with random weights (norm weights and biases perturbed too, so that a norm's
 weight or a bias in the wrong place shows), saved on disk and loaded by our loader; TransformerLens gets the same
@@ -8,11 +8,14 @@ must agree within float32 tolerance. Points that have no meaning in a family are
 
 import pytest
 import torch
-from transformer_lens import HookedTransformer
+from transformer_lens import HookedEncoder, HookedTransformer
 from transformer_lens.config.hooked_transformer_config import HookedTransformerConfig
 from transformer_lens.loading_from_pretrained import get_pretrained_model_config, get_pretrained_state_dict
+from transformer_lens.pretrained.weight_conversions.bert import convert_bert_weights
 from transformers import (
     AutoModelForCausalLM,
+    BertConfig,
+    BertForPreTraining,
     Gemma2Config,
     Gemma3TextConfig,
     GemmaConfig,
@@ -218,6 +221,43 @@ def test_every_hook_point_equals_transformer_lens(name, checkpoints):
     assert max(errors.values()) < 1e-4, {key: f"{value:.2g}" for key, value in errors.items() if value >= 1e-4}
     if "hook_resid_mid" in loaded.family.refused:
         assert "blocks.0.hook_resid_mid" not in theirs  # TransformerLens has no such point either
+
+
+def test_every_bert_hook_point_equals_transformer_lens_hooked_encoder(tmp_path):
+    """BERT normalises after each sub-block; TransformerLens's resid_mid and resid_post are the sums before
+    those LayerNorms, and so are ours."""
+    torch.manual_seed(0)
+    config = BertConfig(**SMALL, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+    hf_model = BertForPreTraining(config).eval()  # TransformerLens's converter wants the pooler and both heads
+    with torch.no_grad():
+        for parameter in hf_model.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.1)
+    loaded = load_language_model(_save_with_minilm_tokenizer(hf_model, tmp_path))
+    assert loaded.family.name == "bert"
+    cfg = HookedTransformerConfig(
+        d_model=32,
+        d_head=16,
+        n_heads=2,
+        d_mlp=64,
+        n_layers=2,
+        n_ctx=64,
+        eps=config.layer_norm_eps,
+        d_vocab=VOCAB,
+        act_fn="gelu",
+        attention_dir="bidirectional",
+        original_architecture="BertForMaskedLM",
+        device="cpu",
+    )
+    encoder = HookedEncoder(cfg, move_to_device=False)
+    encoder.load_state_dict(convert_bert_weights(hf_model, cfg), strict=False)  # its attention masks are buffers
+    encoder.eval()
+    ids = torch.randint(1000, 2000, (2, 7), generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        _, theirs = encoder.run_with_cache(ids, one_zero_attention_mask=torch.ones_like(ids))
+    hooks = [parse_hook_name(f"blocks.{layer}.{point}", loaded) for layer in (0, 1) for point in POINTS]
+    ours = capture_activations(loaded, hooks, ids)
+    errors = {hook.name: relative_error(ours[hook.name], theirs[hook.name]) for hook in hooks}
+    assert max(errors.values()) < 1e-4, {key: f"{value:.2g}" for key, value in errors.items() if value >= 1e-4}
 
 
 def test_every_decoder_point_is_mapped_or_refused_in_every_family():
