@@ -4,6 +4,7 @@ Each family gets a tiny checkpoint with random weights (norm weights and biases 
 weight or a bias in the wrong place shows), saved on disk and loaded by our loader; TransformerLens gets the same
 weights through its own converters, unprocessed (no LayerNorm folding, no centring), and the hooks we capture
 must agree within float32 tolerance. Points that have no meaning in a family are refused with the reason.
+Nothing is downloaded: the test settings set HF_HUB_OFFLINE, and every checkpoint is a local directory.
 """
 
 import pytest
@@ -200,12 +201,6 @@ def transformer_lens_cache(name: str, directory, hf_model, ids: torch.Tensor) ->
 
 def relative_error(ours: torch.Tensor, theirs: torch.Tensor) -> float:
     return ((ours.float() - theirs.float()).norm() / theirs.float().norm()).item()
-
-
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
