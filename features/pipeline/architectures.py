@@ -16,6 +16,7 @@ from .errors import PipelineInputError
 
 POINTS = (
     "hook_resid_pre",
+    "attn.hook_z",
     "hook_attn_out",
     "hook_resid_mid",
     "ln2.hook_normalized",
@@ -26,6 +27,9 @@ POINTS = (
 )
 # Points whose width is the MLP's hidden width, not d_model.
 MLP_WIDTH_POINTS = ("mlp.hook_pre", "mlp.hook_post")
+# attn.hook_z, every head's output before the output projection, is captured flattened to n_heads * d_head,
+# as SAELens reshapes it for attention SAEs (Gemma Scope's among them).
+ATTENTION_WIDTH_POINTS = ("attn.hook_z",)
 
 
 @dataclass(frozen=True)
@@ -37,10 +41,13 @@ class Family:
     refused: Mapping[str, str] = field(default_factory=dict)  # point -> why it has no meaning here
 
 
-def _block_points(*, attn: str, ln2: str, mlp_in: str, mlp_out: str, attn_out: str = "", mlp_out_mod: str = "mlp"):
+def _block_points(
+    *, attn: str, attn_proj: str, ln2: str, mlp_in: str, mlp_out: str, attn_out: str = "", mlp_out_mod: str = "mlp"
+):
     """The points of a sequential pre-norm block: resid_mid is the input of the norm before the MLP."""
     return {
         "hook_resid_pre": ("", "input"),
+        "attn.hook_z": (attn_proj, "input"),
         "hook_attn_out": (attn_out or attn, "output"),
         "hook_resid_mid": (ln2, "input"),
         "ln2.hook_normalized": (ln2, "normalized"),
@@ -69,6 +76,7 @@ FAMILIES: dict[str, Family] = {
             # bias) is what the next block reads. The MLP reads attention.output.LayerNorm's output.
             points={
                 "hook_resid_pre": ("", "input"),
+                "attn.hook_z": ("attention.output.dense", "input"),
                 "hook_attn_out": ("attention.output.dense", "output"),
                 "hook_resid_mid": ("attention.output.LayerNorm", "input"),
                 "ln2.hook_normalized": ("output.LayerNorm", "normalized"),
@@ -82,13 +90,17 @@ FAMILIES: dict[str, Family] = {
             name="gpt2",
             description="GPT-2",
             block_list="transformer.h",
-            points=_block_points(attn="attn", ln2="ln_2", mlp_in="mlp.c_fc", mlp_out="mlp.c_proj"),
+            points=_block_points(
+                attn="attn", attn_proj="attn.c_proj", ln2="ln_2", mlp_in="mlp.c_fc", mlp_out="mlp.c_proj"
+            ),
         ),
         Family(
             name="gpt_neo",
             description="GPT-Neo",
             block_list="transformer.h",
-            points=_block_points(attn="attn", ln2="ln_2", mlp_in="mlp.c_fc", mlp_out="mlp.c_proj"),
+            points=_block_points(
+                attn="attn", attn_proj="attn.attention.out_proj", ln2="ln_2", mlp_in="mlp.c_fc", mlp_out="mlp.c_proj"
+            ),
         ),
         Family(
             name="gptj",
@@ -96,6 +108,7 @@ FAMILIES: dict[str, Family] = {
             block_list="transformer.h",
             points={
                 "hook_resid_pre": ("", "input"),
+                "attn.hook_z": ("attn.out_proj", "input"),
                 "hook_attn_out": ("attn", "output"),
                 # TransformerLens ties GPT-J's ln2 to ln1: the MLP reads ln_1's output.
                 "ln2.hook_normalized": ("ln_1", "normalized"),
@@ -112,6 +125,7 @@ FAMILIES: dict[str, Family] = {
             block_list="gpt_neox.layers",
             points={
                 "hook_resid_pre": ("", "input"),
+                "attn.hook_z": ("attention.dense", "input"),
                 "hook_attn_out": ("attention", "output"),
                 "ln2.hook_normalized": ("post_attention_layernorm", "normalized"),
                 "mlp.hook_pre": ("mlp.dense_h_to_4h", "output"),
@@ -127,6 +141,7 @@ FAMILIES: dict[str, Family] = {
             block_list="gpt_neox.layers",
             points=_block_points(
                 attn="attention",
+                attn_proj="attention.dense",
                 ln2="post_attention_layernorm",
                 mlp_in="mlp.dense_h_to_4h",
                 mlp_out="mlp.dense_4h_to_h",
@@ -138,7 +153,11 @@ FAMILIES: dict[str, Family] = {
             block_list="model.layers",
             # A gated MLP's hook_pre is TransformerLens's: the gate projection, before its activation function.
             points=_block_points(
-                attn="self_attn", ln2="post_attention_layernorm", mlp_in="mlp.gate_proj", mlp_out="mlp.down_proj"
+                attn="self_attn",
+                attn_proj="self_attn.o_proj",
+                ln2="post_attention_layernorm",
+                mlp_in="mlp.gate_proj",
+                mlp_out="mlp.down_proj",
             ),
         ),
         Family(
@@ -147,7 +166,11 @@ FAMILIES: dict[str, Family] = {
             block_list="model.layers",
             points={
                 **_block_points(
-                    attn="self_attn", ln2="post_attention_layernorm", mlp_in="mlp.gate_up_proj", mlp_out="mlp.down_proj"
+                    attn="self_attn",
+                    attn_proj="self_attn.o_proj",
+                    ln2="post_attention_layernorm",
+                    mlp_in="mlp.gate_up_proj",
+                    mlp_out="mlp.down_proj",
                 ),
                 # gate_up_proj computes [gate, up] in one matrix; TransformerLens's hook_pre is the gate
                 "mlp.hook_pre": ("mlp.gate_up_proj", "first_half"),
@@ -159,6 +182,7 @@ FAMILIES: dict[str, Family] = {
             block_list="model.layers",
             points={
                 "hook_resid_pre": ("", "input"),
+                "attn.hook_z": ("self_attn.o_proj", "input"),
                 "hook_attn_out": ("post_attention_layernorm", "output"),
                 "hook_resid_mid": ("mlp", "input"),
                 "mlp.hook_pre": ("mlp.gate_proj", "output"),
@@ -180,6 +204,7 @@ FAMILIES: dict[str, Family] = {
             # pre_feedforward_layernorm (post_attention_layernorm is the attention's post-norm, unlike Llama).
             points=_block_points(
                 attn="self_attn",
+                attn_proj="self_attn.o_proj",
                 attn_out="post_attention_layernorm",
                 ln2="pre_feedforward_layernorm",
                 mlp_in="mlp.gate_proj",

@@ -2,8 +2,9 @@
 captures several hook points at once and stops as soon as the last of them has been seen.
 
 A hook name is `blocks.<layer>.<point>`, e.g. `blocks.6.hook_resid_pre`, `blocks.3.hook_mlp_out`,
-`blocks.2.mlp.hook_post` (the MLP neurons), `blocks.2.ln2.hook_normalized` (a transcoder's input). Where each
-point lives in each architecture family: architectures.py.
+`blocks.2.mlp.hook_post` (the MLP neurons), `blocks.2.ln2.hook_normalized` (a transcoder's input),
+`blocks.4.attn.hook_z` (the heads' outputs, flattened). Where each point lives in each architecture family:
+architectures.py.
 """
 
 import re
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .architectures import MLP_WIDTH_POINTS, POINTS
+from .architectures import ATTENTION_WIDTH_POINTS, MLP_WIDTH_POINTS, POINTS
 from .errors import PipelineInputError
 from .loading import LoadedModel, find_submodule
 
@@ -57,6 +58,10 @@ def hook_module(loaded: LoadedModel, hook: HookPoint) -> tuple[torch.nn.Module, 
 
 
 def hook_width(loaded: LoadedModel, hook: HookPoint) -> int:
+    if hook.point in ATTENTION_WIDTH_POINTS:  # the output projection's input: n_heads * d_head
+        projection, _ = hook_module(loaded, hook)
+        # GPT-2's Conv1D stores [in, out]; nn.Linear stores [out, in].
+        return projection.weight.shape[0 if type(projection).__name__ == "Conv1D" else 1]
     return loaded.d_mlp if hook.point in MLP_WIDTH_POINTS else loaded.d_model
 
 

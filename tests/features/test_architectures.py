@@ -200,6 +200,7 @@ def transformer_lens_cache(name: str, directory, hf_model, ids: torch.Tensor) ->
 
 
 def relative_error(ours: torch.Tensor, theirs: torch.Tensor) -> float:
+    theirs = theirs.reshape(ours.shape)  # attn.hook_z: TransformerLens's [B, T, heads, d_head], ours flattened
     return ((ours.float() - theirs.float()).norm() / theirs.float().norm()).item()
 
 
@@ -369,3 +370,23 @@ def test_olmo_2_refuses_ln2_normalized_because_no_norm_precedes_its_mlp(checkpoi
     loaded = load_language_model(checkpoints("olmo2")[0])
     with pytest.raises(PipelineInputError, match="no hook 'blocks.0.ln2.hook_normalized'.*no norm before it"):
         parse_hook_name("blocks.0.ln2.hook_normalized", loaded)
+
+
+@pytest.mark.django_db
+def test_attn_hook_z_is_as_wide_as_all_heads_and_takes_an_attention_sae(tmp_path):
+    """Gemma's heads need not add up to d_model (Gemma Scope's attention SAEs read n_heads * d_head)."""
+    from features.services import registration
+
+    torch.manual_seed(0)
+    config = Gemma2Config(**{**GEMMA, "head_dim": 4, "query_pre_attn_scalar": 4, "num_attention_heads": 4})
+    directory = _save_with_minilm_tokenizer(AutoModelForCausalLM.from_config(config), tmp_path / "model")
+    loaded = load_language_model(directory)
+    hook = parse_hook_name("blocks.1.attn.hook_z", loaded)
+    ids = torch.randint(1000, 2000, (1, 5), generator=torch.Generator().manual_seed(0))
+    assert capture_activations(loaded, [hook], ids)[hook.name].shape == (1, 5, 16)
+    model = registration.model_register(slug="tiny-gemma-heads", path=str(directory))
+    sae_dir = save_tiny_dictionary(tmp_path / "sae", "standard", d_in=16, d_sae=16, hook_name="blocks.1.attn.hook_z")
+    assert registration.dictionary_register(model=model, path=str(sae_dir), slug="1-att").n_features == 16
+    wrong = save_tiny_dictionary(tmp_path / "wrong", "standard", d_in=32, d_sae=16, hook_name="blocks.1.attn.hook_z")
+    with pytest.raises(PipelineInputError, match="reads 32-dimensional vectors but blocks.1.attn.hook_z .* is 16"):
+        registration.dictionary_register(model=model, path=str(wrong), slug="1-att-wrong")
