@@ -60,7 +60,12 @@ def _steering_target(loaded: LoadedModel, feature: Feature) -> tuple[HookPoint, 
             hook = (
                 parse_hook_name(spec.dictionary.hook_name_out, loaded) if spec.dictionary.is_transcoder else spec.hook
             )
-        hook_module(loaded, hook)  # fails clearly where the architecture lacks the module
+        _, side = hook_module(loaded, hook)  # fails clearly where the architecture lacks the module
+        if side == "normalized":
+            # the point exists only inside the norm (before its weight), so there is no tensor to add to
+            raise PipelineInputError(f"{hook.name} is a normalised copy of the residual stream, not a stream.")
+        if side == "first_half":
+            raise PipelineInputError(f"{hook.name} is half of a fused projection's output, not a tensor of its own.")
         width = hook_width(loaded, hook)
     except PipelineInputError as error:
         raise InferenceInputError(f"{source.slug} cannot be steered with: {error}") from error

@@ -1,7 +1,8 @@
 """The activation pipeline's pure core: plain Python and torch, no Django.
 
 loading.py       read a local transformers checkpoint and find its blocks and MLPs
-hooks.py         TransformerLens hook names mapped onto those modules; one forward pass up to them
+architectures.py the families (from config.json's model_type) and where each TransformerLens hook point lives
+hooks.py         TransformerLens hook names resolved on a loaded model; one forward pass up to them
 dictionaries.py  SAELens-format SAEs and transcoders, loaded and encoded with sae-lens
 sources.py       what a run computes: MLP neurons of a layer, or a dictionary on a hook
 corpus.py        the corpora (built-in docstrings, text files, datasets) and their token windows

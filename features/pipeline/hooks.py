@@ -2,7 +2,9 @@
 captures several hook points at once and stops as soon as the last of them has been seen.
 
 A hook name is `blocks.<layer>.<point>`, e.g. `blocks.6.hook_resid_pre`, `blocks.3.hook_mlp_out`,
-`blocks.2.mlp.hook_post` (the MLP neurons), `blocks.2.ln2.hook_normalized` (a transcoder's input).
+`blocks.2.mlp.hook_post` (the MLP neurons), `blocks.2.ln2.hook_normalized` (a transcoder's input),
+`blocks.4.attn.hook_z` (the heads' outputs, flattened). Where each point lives in each architecture family:
+architectures.py.
 """
 
 import re
@@ -10,40 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
+from .architectures import ATTENTION_WIDTH_POINTS, MLP_WIDTH_POINTS, POINTS
 from .errors import PipelineInputError
 from .loading import LoadedModel, find_submodule
 
 HOOK_NAME = re.compile(r"^blocks\.(\d+)\.(.+)$")
-
-# point -> family -> (module path inside the block, "input" or "output"). "" is the block itself.
-# BERT is post-LayerNorm: what feeds its MLP is the attention block's output, which serves as both
-# resid_mid and ln2.hook_normalized.
-HOOK_POINTS: dict[str, dict[str, tuple[str, str]]] = {
-    "hook_resid_pre": {"bert": ("", "input"), "gpt2": ("", "input"), "llama": ("", "input")},
-    "hook_resid_post": {"bert": ("", "output"), "gpt2": ("", "output"), "llama": ("", "output")},
-    "hook_attn_out": {
-        "bert": ("attention.output.dense", "output"),
-        "gpt2": ("attn", "output"),
-        "llama": ("self_attn", "output"),
-    },
-    "hook_resid_mid": {
-        "bert": ("attention", "output"),
-        "gpt2": ("ln_2", "input"),
-        "llama": ("post_attention_layernorm", "input"),
-    },
-    "ln2.hook_normalized": {
-        "bert": ("attention", "output"),
-        "gpt2": ("ln_2", "output"),
-        "llama": ("post_attention_layernorm", "output"),
-    },
-    "mlp.hook_post": {
-        "bert": ("output.dense", "input"),
-        "gpt2": ("mlp.c_proj", "input"),
-        "llama": ("mlp.down_proj", "input"),
-    },
-    "hook_mlp_out": {"bert": ("output.dense", "output"), "gpt2": ("mlp", "output"), "llama": ("mlp", "output")},
-}
 
 
 @dataclass(frozen=True)
@@ -55,28 +30,50 @@ class HookPoint:
 
 def parse_hook_name(name: str, loaded: LoadedModel) -> HookPoint:
     match = HOOK_NAME.match(name)
-    if not match or match.group(2) not in HOOK_POINTS:
-        supported = ", ".join(f"blocks.L.{point}" for point in HOOK_POINTS)
+    if not match or match.group(2) not in POINTS:
+        supported = ", ".join(f"blocks.L.{point}" for point in POINTS)
         raise PipelineInputError(f"Unsupported hook name {name!r}; supported: {supported}.")
     layer = int(match.group(1))
     if layer >= loaded.n_layers:
         raise PipelineInputError(f"The model has no hook {name!r}: it has layers 0 to {loaded.n_layers - 1}.")
-    return HookPoint(name=name, layer=layer, point=match.group(2))
+    point = match.group(2)
+    why = loaded.family.refused.get(point)
+    if why:
+        raise PipelineInputError(f"The model has no hook {name!r}: in {loaded.family.description}, {why}.")
+    if point not in loaded.family.points:
+        raise PipelineInputError(f"Hook {name!r} is not mapped for the {loaded.architecture!r} architecture.")
+    return HookPoint(name=name, layer=layer, point=point)
 
 
 def hook_module(loaded: LoadedModel, hook: HookPoint) -> tuple[torch.nn.Module, str]:
-    """The module whose input or output is the hook's activation, and which of the two."""
+    """The module whose input or output is the hook's activation, and which: "input", "output",
+    "normalized" (the input of a norm, normalised without the norm's weight and bias, as TransformerLens's
+    `hook_normalized`) or "first_half" (of the output: the gate of a fused gate-and-up projection)."""
     block = loaded.blocks()[hook.layer]
-    family = loaded.family
-    if family not in HOOK_POINTS[hook.point]:
+    if hook.point not in loaded.family.points:
         raise PipelineInputError(f"Hook {hook.name!r} is not mapped for the {loaded.architecture!r} architecture.")
-    path, side = HOOK_POINTS[hook.point][family]
+    path, side = loaded.family.points[hook.point]
     module = block if not path else find_submodule(block, [path], what=f"module for {hook.name}")
     return module, side
 
 
 def hook_width(loaded: LoadedModel, hook: HookPoint) -> int:
-    return loaded.d_mlp if hook.point == "mlp.hook_post" else loaded.d_model
+    if hook.point in ATTENTION_WIDTH_POINTS:  # the output projection's input: n_heads * d_head
+        projection, _ = hook_module(loaded, hook)
+        # GPT-2's Conv1D stores [in, out]; nn.Linear stores [out, in].
+        return projection.weight.shape[0 if type(projection).__name__ == "Conv1D" else 1]
+    return loaded.d_mlp if hook.point in MLP_WIDTH_POINTS else loaded.d_model
+
+
+def normalize_like(norm: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """x normalised as `norm` would, without its weight and bias: LayerNorm centres and scales, RMSNorm scales."""
+    if isinstance(norm, torch.nn.LayerNorm):
+        return F.layer_norm(x, norm.normalized_shape, eps=norm.eps)
+    eps = getattr(norm, "variance_epsilon", None) or getattr(norm, "eps", None)
+    if eps is None:
+        raise PipelineInputError(f"Cannot normalise like {type(norm).__name__}: it has no epsilon.")
+    x32 = x.float()
+    return (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
 
 
 class StopForward(Exception):
@@ -87,6 +84,10 @@ def _first_tensor(value):
     return value[0] if isinstance(value, tuple) else value
 
 
+def _input(args: tuple, kwargs: dict) -> torch.Tensor:
+    return args[0] if args else kwargs["hidden_states"]
+
+
 def capture_activations(
     loaded: LoadedModel, hooks: Sequence[HookPoint], input_ids: torch.Tensor
 ) -> dict[str, torch.Tensor]:
@@ -95,26 +96,31 @@ def capture_activations(
     wanted = {hook.name for hook in hooks}
     handles = []
 
-    def store(name: str, value: torch.Tensor) -> None:
-        captured[name] = _first_tensor(value).detach()
+    def store(name: str, value: torch.Tensor, transform=None) -> None:
+        value = _first_tensor(value).detach()
+        captured[name] = transform(value) if transform is not None else value
         if wanted.issubset(captured):
             raise StopForward
 
     try:
         for hook in {hook.name: hook for hook in hooks}.values():
             module, side = hook_module(loaded, hook)
-            if side == "input":
+            if side in ("input", "normalized"):
+                transform = (lambda x, norm=module: normalize_like(norm, x)) if side == "normalized" else None
                 handles.append(
                     module.register_forward_pre_hook(
-                        lambda _m, args, kwargs, name=hook.name: store(
-                            name, args[0] if args else kwargs["hidden_states"]
+                        lambda _m, args, kwargs, name=hook.name, transform=transform: store(
+                            name, _input(args, kwargs), transform
                         ),
                         with_kwargs=True,
                     )
                 )
             else:
+                transform = (lambda x: x[..., : x.shape[-1] // 2]) if side == "first_half" else None
                 handles.append(
-                    module.register_forward_hook(lambda _m, _args, output, name=hook.name: store(name, output))
+                    module.register_forward_hook(
+                        lambda _m, _args, output, name=hook.name, transform=transform: store(name, output, transform)
+                    )
                 )
         with torch.inference_mode():
             try:

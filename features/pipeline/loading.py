@@ -10,20 +10,10 @@ import torch
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 from transformers.utils import logging as transformers_logging
 
+from .architectures import Family, family_for_config
 from .errors import PipelineInputError
 
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "tokenizer.model", "spiece.model")
-# Where each supported family keeps its list of transformer blocks.
-BLOCK_LIST_PATHS = ["encoder.layer", "transformer.h", "h", "model.layers", "layers"]
-# The family decides how hook names map onto modules (see hooks.py): BERT-style encoders,
-# GPT-2-style decoders, and Llama/Qwen/Mistral-style decoders.
-FAMILY_BY_BLOCK_PATH = {
-    "encoder.layer": "bert",
-    "transformer.h": "gpt2",
-    "h": "gpt2",
-    "model.layers": "llama",
-    "layers": "llama",
-}
 
 
 @dataclass
@@ -32,20 +22,14 @@ class LoadedModel:
     tokenizer: PreTrainedTokenizerBase
     path: str
     architecture: str
+    family: Family  # from config.json's model_type: decides where each hook point is (architectures.py)
     n_layers: int
     d_model: int
     d_mlp: int
     vocab_size: int
 
     def blocks(self) -> torch.nn.ModuleList:
-        return find_blocks(self.model, self.n_layers)
-
-    @property
-    def family(self) -> str:
-        for path in BLOCK_LIST_PATHS:
-            if _resolve(self.model, path) is not None:
-                return FAMILY_BY_BLOCK_PATH[path]
-        raise PipelineInputError(f"Unsupported architecture {self.architecture!r}.")
+        return find_blocks(self.model, self.family, self.n_layers)
 
     def check_layer(self, layer: int) -> None:
         if not 0 <= layer < self.n_layers:
@@ -76,8 +60,10 @@ def find_submodule(root: torch.nn.Module, candidate_paths: list[str], what: str)
     raise PipelineInputError(f"Unsupported architecture: no {what} found at any of {candidate_paths}.")
 
 
-def find_blocks(model: torch.nn.Module, n_layers: int) -> torch.nn.ModuleList:
-    blocks = find_submodule(model, BLOCK_LIST_PATHS, what="list of transformer blocks")
+def find_blocks(model: torch.nn.Module, family: Family, n_layers: int) -> torch.nn.ModuleList:
+    # A model loaded without its head (AutoModel) has its blocks one level up: "model.layers" -> "layers".
+    paths = [family.block_list, family.block_list.partition(".")[2]]
+    blocks = find_submodule(model, [path for path in paths if path], what="list of transformer blocks")
     if len(blocks) != n_layers:
         raise PipelineInputError(f"Expected {n_layers} blocks, found {len(blocks)}.")
     return blocks
@@ -133,6 +119,7 @@ def load_language_model(path: str | Path) -> LoadedModel:
     """Load a checkpoint directory (config.json, weights, tokenizer) for hooking, on the CPU."""
     directory = Path(path).expanduser()
     model, tokenizer, config = load_checkpoint(directory)
+    family = family_for_config(config)
 
     n_layers = _config_int(config, "num_hidden_layers", "n_layer")
     d_model = _config_int(config, "hidden_size", "n_embd", "d_model")
@@ -144,6 +131,7 @@ def load_language_model(path: str | Path) -> LoadedModel:
         tokenizer=tokenizer,
         path=str(directory.resolve()),
         architecture=config.model_type,
+        family=family,
         n_layers=n_layers,
         d_model=d_model,
         d_mlp=d_mlp,

@@ -283,6 +283,24 @@ def test_steering_needs_a_causal_language_model(computed_run):
         steer(computed_run.model, "The cat", [(feature("tiny-bert", "0-mlp"), 5.0)])
 
 
+def test_steering_refuses_a_normalised_point_that_is_not_a_stream(gpt2_run, tmp_path, sample_corpus_file):
+    """ln2.hook_normalized is the stream normalised without the norm's weight, as in TransformerLens: it exists
+    only inside the norm, so there is nothing to add a direction to."""
+    directory = save_tiny_dictionary(tmp_path, "standard", d_in=32, d_sae=8, hook_name="blocks.1.ln2.hook_normalized")
+    source = registration.dictionary_register(model=gpt2_run, path=str(directory), slug="1-ln2")
+    run = activation_runs.activation_run_create(
+        model=gpt2_run,
+        dictionary_sources=[source],
+        corpus=str(sample_corpus_file),
+        n_windows=2,
+        window_len=8,
+        sync=True,
+    )
+    assert activation_runs.activation_run_start(run_id=run.pk).status == "succeeded"
+    with pytest.raises(InferenceInputError, match="ln2.hook_normalized is a normalised copy of the residual stream"):
+        steer(gpt2_run, "The cat", [(feature("tiny-gpt2", "1-ln2", 0), 5.0)])
+
+
 @pytest.mark.parametrize(
     "options, message",
     [

@@ -56,7 +56,7 @@ def hidden_states(loaded, ids):
 @pytest.mark.parametrize("fixture", ["tiny_gpt2_dir", "tiny_llama_dir"])
 def test_pre_layernorm_hooks_add_up_like_the_residual_stream(fixture, request):
     loaded = load_language_model(request.getfixturevalue(fixture))
-    assert loaded.family == ("gpt2" if "gpt2" in fixture else "llama")
+    assert loaded.family.name == ("gpt2" if "gpt2" in fixture else "llama")
     ids, acts = capture_all(loaded, layer=0)
     h = lambda point: acts[f"blocks.0.{point}"]  # noqa: E731
     torch.testing.assert_close(h("hook_resid_pre"), hidden_states(loaded, ids)[0])
@@ -78,17 +78,21 @@ def dictionary_source_free_neurons(loaded, layer):
 
 
 def test_bert_hooks_follow_its_post_layernorm_blocks(tiny_bert_dir):
+    """As in TransformerLens: resid_mid and resid_post are the sums before the LayerNorms that follow them."""
     loaded = load_language_model(tiny_bert_dir)
-    assert loaded.family == "bert"
+    assert loaded.family.name == "bert"
     ids, acts = capture_all(loaded, layer=1)
     h = lambda point: acts[f"blocks.1.{point}"]  # noqa: E731
     states = hidden_states(loaded, ids)
+    block = loaded.blocks()[1]
     torch.testing.assert_close(h("hook_resid_pre"), states[1])
-    torch.testing.assert_close(h("hook_resid_post"), states[2])
-    torch.testing.assert_close(h("ln2.hook_normalized"), h("hook_resid_mid"))
-    layer_norm = loaded.blocks()[1].output.LayerNorm
+    torch.testing.assert_close(h("hook_resid_mid"), h("hook_resid_pre") + h("hook_attn_out"))
     with torch.inference_mode():
-        torch.testing.assert_close(h("hook_resid_post"), layer_norm(h("hook_mlp_out") + h("hook_resid_mid")))
+        mlp_in = block.attention.output.LayerNorm(h("hook_resid_mid"))
+        torch.testing.assert_close(h("hook_resid_post"), mlp_in + h("hook_mlp_out"))
+        torch.testing.assert_close(states[2], block.output.LayerNorm(h("hook_resid_post")))
+    normalized = torch.nn.functional.layer_norm(h("hook_resid_post"), (32,), eps=block.output.LayerNorm.eps)
+    torch.testing.assert_close(h("ln2.hook_normalized"), normalized)
 
 
 def test_unknown_and_missing_hooks_are_refused_clearly(tiny_gpt2_dir):
