@@ -342,3 +342,16 @@ def test_a_feature_without_an_explanation_says_so_at_the_top(computed_run, clien
 
     assert '<h1 class="feature-title untitled">No explanation yet</h1>' in content
     assert content.index("No explanation yet") < content.index("Top activations")
+
+
+def test_the_header_says_what_the_best_explanations_scores_mean_in_words_a_phone_can_read(computed_run, client):
+    feature = strongest_feature()
+    explanation = add_explanation(feature, "numbers in lists", best_score=0.8, scores=(("detection", 0.75),))
+    meaning = explanation.scores.get().meaning
+
+    content = client.get(feature.get_absolute_url()).content.decode()
+
+    header = content.split('<header class="feature-header">', 1)[1].split("</header>", 1)[0]
+    gloss = header.split('<details class="score-meanings">', 1)[1].split("</details>", 1)[0]
+    assert "What this score means" in gloss
+    assert f"<strong>detection 0.750</strong>: {escape(meaning)}" in gloss  # text, not only a hover title
