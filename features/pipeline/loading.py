@@ -81,20 +81,24 @@ def _is_causal(config) -> bool:
     return any(name.endswith(("ForCausalLM", "LMHeadModel")) for name in (config.architectures or []))
 
 
+def read_checkpoint_config(directory: Path):
+    """The transformers config of a local checkpoint directory, read without its weights."""
+    if not directory.is_dir():
+        raise PipelineInputError(f"Model path {str(directory)!r} is not a directory.")
+    if not (directory / "config.json").is_file():
+        raise PipelineInputError(f"{str(directory)!r} is not a local transformers checkpoint: it has no config.json.")
+    try:
+        return AutoConfig.from_pretrained(directory, local_files_only=True)
+    except (OSError, ValueError, KeyError) as error:
+        raise PipelineInputError(f"Cannot read the model config in {str(directory)!r}: {error}") from error
+
+
 def load_checkpoint(path: str | Path, *, causal_only: bool = False):
     """(model, tokenizer, config) from a local checkpoint directory, on the CPU in float32, in eval mode: the one
     loader of transformers checkpoints (the activation pipeline, inference, the local explainer). With
     `causal_only`, a model that cannot generate is refused rather than given a random language-model head."""
     directory = Path(path).expanduser()
-    if not directory.is_dir():
-        raise PipelineInputError(f"Model path {str(path)!r} is not a directory.")
-    if not (directory / "config.json").is_file():
-        raise PipelineInputError(f"{str(directory)!r} is not a local transformers checkpoint: it has no config.json.")
-    try:
-        config = AutoConfig.from_pretrained(directory, local_files_only=True)
-    except (OSError, ValueError, KeyError) as error:
-        raise PipelineInputError(f"Cannot read the model config in {str(directory)!r}: {error}") from error
-
+    config = read_checkpoint_config(directory)
     causal = _is_causal(config)
     if causal_only and config.architectures and not causal:
         # transformers would bolt a random language-model head onto an encoder (BertModel -> BertLMHeadModel).
@@ -118,6 +122,8 @@ def load_checkpoint(path: str | Path, *, causal_only: bool = False):
 def load_language_model(path: str | Path) -> LoadedModel:
     """Load a checkpoint directory (config.json, weights, tokenizer) for hooking, on the CPU."""
     directory = Path(path).expanduser()
+    # An architecture we cannot hook is refused from its config, before its weights load.
+    family_for_config(read_checkpoint_config(directory))
     model, tokenizer, config = load_checkpoint(directory)
     family = family_for_config(config)
 

@@ -299,6 +299,14 @@ def test_an_unsupported_model_type_is_refused_with_the_supported_ones(tmp_path):
     with pytest.raises(PipelineInputError, match=r"Unsupported architecture 'opt' \(OPTForCausalLM\).*gemma2"):
         load_language_model(directory)
 
+    # Refused from its config alone, before gigabytes of weights load: here there are none to load.
+    weights = list(directory.glob("*.safetensors"))
+    assert weights
+    for path in weights:
+        path.unlink()
+    with pytest.raises(PipelineInputError, match=r"Unsupported architecture 'opt'"):
+        load_language_model(directory)
+
 
 @pytest.mark.django_db
 def test_a_run_over_gemma_2_encodes_the_post_normed_mlp_output(checkpoints, tmp_path, sample_corpus_file):
