@@ -152,15 +152,29 @@ def test_a_sources_pools_hold_the_models_values_and_rounds_then_run_no_model(tin
     playable = Feature.objects.filter(source=source, max_activation__gt=0, examples__kind="top").distinct()
     assert stored == playable.count() > 0
     assert held_out_pools_compute(sources=[source]) == 0  # done once
-    for pool in HeldOutPool.objects.filter(feature__source=source).select_related("feature__source__model")[:6]:
+    all_windows = set(source.model.windows.values_list("pk", flat=True))
+    checked = 0
+    for pool in (
+        HeldOutPool.objects.filter(feature__source=source)
+        .select_related("feature__source__model")
+        .order_by("feature__index")
+    ):
         shown = set(ActivationExample.objects.filter(feature=pool.feature).values_list("window_id", flat=True))
+        if not pool.window_ids:
+            # Only a feature whose page shows every one of the tiny corpus's windows has none left to hold out.
+            assert shown == all_windows
+            continue
+        if checked == 6:
+            continue
+        checked += 1
         windows = source.model.windows.in_bulk(pool.window_ids)
-        assert pool.window_ids and not shown & set(pool.window_ids)
+        assert not shown & set(pool.window_ids)
         rows = unpack_pool(pool.values, [len(windows[pk].token_ids) for pk in pool.window_ids])
         for pk, (values, content) in zip(pool.window_ids, rows, strict=True):
             live = inference.feature_activations_on_windows(pool.feature, [list(windows[pk].token_ids)])[0]
             assert content == live.content
             assert values == pytest.approx([max(v, 0.0) for v in live.values], abs=1e-5)
+    assert checked == 6
 
     def no_model(*args, **kwargs):
         raise AssertionError("a round ran the model although the pool was stored")
