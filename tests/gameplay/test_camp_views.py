@@ -53,7 +53,9 @@ def test_passing_a_rung_opens_the_next(rookie):
 
 
 def test_a_context_blind_player_fails_the_colour_rung(rookie):
-    """Guessing high on every cat (the look-alikes too) scores below zero: context matters."""
+    """Guessing high on every cat (the look-alikes too) fails the rung: context matters. The cards are drawn
+    at random; over 40 rounds such a player's skill ran from -1.0 to 0.08 (mean about -0.5), far below the
+    rung's pass mark of 0.6, so the test asserts the pass mark, not a sign that one draw in forty crossed."""
     PlayerProfile.objects.filter(user=rookie).update(camp_scores={FIRST.slug: 1.0})
     client = login(rookie)
     round_obj = round_of(client.post(f"/play/camp/{SECOND.slug}/predict/"))
@@ -61,8 +63,9 @@ def test_a_context_blind_player_fails_the_colour_rung(rookie):
     play_predict_round(client, round_obj, guess=lambda item: 8.0 if item.tokens[item.marked] == "cat" else 0.0)
 
     round_obj.refresh_from_db()
-    assert round_obj.skill < 0
-    assert PlayerProfile.objects.get(user=rookie).camp_scores.get(SECOND.slug, 0) == 0
+    assert round_obj.skill < camp.RUNG_PASS
+    assert PlayerProfile.objects.get(user=rookie).camp_scores.get(SECOND.slug, 0) < camp.RUNG_PASS
+    assert client.post(f"/play/camp/{camp.RUNGS[2].slug}/predict/").status_code == 403  # the next rung stays shut
 
 
 def test_camp_explain_scores_at_once_and_shows_the_lookalikes_it_got_wrong(rookie):
