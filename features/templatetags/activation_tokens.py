@@ -1,5 +1,5 @@
 """{% activation_tokens example scale %}: an activation example's tokens, each coloured by its activation.
-{% activation_snippet example scale %}: about one line of them, centred on the example's strongest token.
+{% activation_tokens example scale whole=False %}: about one line of them, centred on its strongest token.
 {% spans_html spans %}: highlighted tokens already made into TokenSpans (live inference, score details)."""
 
 from collections.abc import Iterable
@@ -15,19 +15,11 @@ register = template.Library()
 
 
 @register.simple_tag
-def activation_tokens(example: ActivationExample, scale: float | None = None) -> SafeString:
-    """Colour relative to `scale` (the feature's max activation), or to the example's own max without one."""
-    return token_html.activation_tokens_html(
-        example.window.tokens,
-        example.activations,
-        scale=scale if scale is not None else example.max_value,
-        max_index=example.max_token_index,
-    )
-
-
-@register.simple_tag
-def activation_snippet(example: ActivationExample, scale: float | None = None) -> SafeString:
-    return token_html.activation_snippet_html(
+def activation_tokens(example: ActivationExample, scale: float | None = None, whole: bool = True) -> SafeString:
+    """Colour relative to `scale` (the feature's max activation), or to the example's own max without one. With
+    whole=False, about one line of it: the tokens around its strongest one."""
+    render = token_html.activation_tokens_html if whole else token_html.activation_snippet_html
+    return render(
         example.window.tokens,
         example.activations,
         scale=scale if scale is not None else example.max_value,
