@@ -79,8 +79,15 @@ def is_cacheable(request: HttpRequest) -> bool:
     )
 
 
+# A feature's index is a PositiveIntegerField: a larger number in an address names no feature, and the prepared
+# query (which binds it as it is, unlike the ORM) would fail on it.
+MAX_INDEX = 2**31 - 1
+
+
 def page_key(model_slug: str, source_slug: str, index: int) -> str | None:
     """The cache key of the page as it is now, in one query; None when there is no such feature."""
+    if index > MAX_INDEX:
+        return None
     rows = _PAGE_STATE.rows(model=model_slug, source=source_slug, index=index)
     if not rows:
         return None

@@ -355,3 +355,9 @@ def test_the_header_says_what_the_best_explanations_scores_mean_in_words_a_phone
     gloss = header.split('<details class="score-meanings">', 1)[1].split("</details>", 1)[0]
     assert "What this score means" in gloss
     assert f"<strong>detection 0.750</strong>: {escape(meaning)}" in gloss  # text, not only a hover title
+
+
+def test_an_index_too_large_for_any_feature_is_a_404_not_an_error(computed_run, client):
+    response = client.get("/tiny-bert/0-mlp/99999999999999999999999/")
+    assert response.status_code == 404
+    assert "out of range" in response.content.decode()
