@@ -1,97 +1,109 @@
 """Corpora and their token windows.
 
-A corpus is an iterable of documents (strings). The built-in corpus is the docstrings of Python's
-standard library, read with `ast` (never imported, so nothing runs): real English prose and code
-commentary that exists on every machine with Python and needs no network.
+A corpus is an iterable of documents (strings), named by a spec: `builtin[:NAME]` (text already on this
+machine: see builtin_corpora.py), `datasets:NAME[:CONFIG][:SPLIT]` (a Hugging Face dataset from the local
+cache), or the path of a .txt, .jsonl or .parquet file; `#FIELD` after a .jsonl, .parquet or dataset spec
+names the text field (`text` by default). Nothing is read from the network.
 """
 
-import ast
 import hashlib
 import json
-import sysconfig
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from transformers import PreTrainedTokenizerBase
 
+from . import builtin_corpora
+from .corpus_files import DEFAULT_TEXT_FIELD, dataset_documents, dataset_identity, file_documents, file_sha256
 from .errors import PipelineInputError
 
-BUILTIN_CORPUS = "builtin:stdlib-docstrings"
-SKIPPED_STDLIB_DIRS = {"test", "tests", "site-packages", "dist-packages", "idlelib", "lib2to3", "__pycache__"}
+BUILTIN_CORPUS = "builtin:mix"
+BUILTIN_PREFIX = "builtin:"
+# The document boundary inside a window, as a reader sees it: the model saw the separator token there.
+DOCUMENT_BREAK = "\n\n"
+CORPUS_HELP = (
+    "builtin (a mix), builtin:NAME (mix, stdlib-docstrings, python-docs, package-docs, package-docstrings, "
+    "licenses), a .txt/.jsonl/.parquet file (FILE#FIELD for a field other than text), or "
+    "datasets:NAME[:CONFIG][:SPLIT][#FIELD] from the local Hugging Face cache"
+)
+
+
+def builtin_corpus_names() -> list[str]:
+    return [BUILTIN_PREFIX + name for name in builtin_corpora.BUILTIN_CORPORA]
+
+
+def is_builtin(spec: str) -> bool:
+    """A built-in corpus's spec (safe for anyone to run: it reads no file a user names)."""
+    return spec == "builtin" or (
+        spec.startswith(BUILTIN_PREFIX) and spec.removeprefix(BUILTIN_PREFIX) in builtin_corpora.BUILTIN_CORPORA
+    )
+
+
+def _builtin(spec: str) -> builtin_corpora.BuiltinCorpus:
+    name = "mix" if spec == "builtin" else spec.removeprefix(BUILTIN_PREFIX)
+    corpus = builtin_corpora.BUILTIN_CORPORA.get(name)
+    if corpus is None:
+        raise PipelineInputError(
+            f"There is no built-in corpus {spec!r}; there are {', '.join(builtin_corpus_names())}."
+        )
+    return corpus
+
+
+def _field(spec: str) -> tuple[str, str]:
+    """A spec and its text field: `data.jsonl#body` is data.jsonl's `body`."""
+    source, hash_sign, field = spec.rpartition("#")
+    if not hash_sign or not field or "/" in field or Path(spec).exists():
+        return spec, DEFAULT_TEXT_FIELD
+    return source, field
+
+
+def with_text_field(spec: str, field: str | None) -> str:
+    """The spec that reads `field` of a .jsonl, .parquet or dataset corpus (the command line's --text-field)."""
+    return f"{spec}#{field}" if field and field != DEFAULT_TEXT_FIELD else spec
 
 
 def stdlib_docstrings() -> Iterator[str]:
     """Module, class and function docstrings of the standard library, in a fixed order."""
-    root = Path(sysconfig.get_paths()["stdlib"])
-    for path in sorted(root.rglob("*.py")):
-        if SKIPPED_STDLIB_DIRS.intersection(path.relative_to(root).parts):
-            continue
-        try:
-            tree = ast.parse(path.read_text(encoding="utf-8"))
-        except (SyntaxError, UnicodeDecodeError, ValueError, OSError):
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-                docstring = ast.get_docstring(node)
-                # Very short docstrings ("Return x.") add little but noise.
-                if docstring and len(docstring) >= 40:
-                    yield docstring
+    return builtin_corpora.stdlib_docstrings()
 
 
 def text_file_documents(path: str | Path) -> Iterator[str]:
     """A .txt file is split into documents on blank lines; a .jsonl file has one {"text": ...} per line."""
-    path = Path(path)
-    if not path.is_file():
-        raise PipelineInputError(f"Corpus file {str(path)!r} does not exist.")
-    if path.suffix == ".jsonl":
-        with path.open(encoding="utf-8") as lines:
-            for number, line in enumerate(lines, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise PipelineInputError(f"{path.name} line {number}: not JSON ({error.msg}).") from error
-                if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-                    raise PipelineInputError(f"{path.name} line {number}: expected an object with a 'text' string.")
-                yield record["text"]
-        return
-    text = path.read_text(encoding="utf-8", errors="replace")
-    for paragraph in text.split("\n\n"):
-        if paragraph.strip():
-            yield paragraph.strip()
-
-
-def dataset_documents(spec: str) -> Iterator[str]:
-    """`datasets:NAME[:SPLIT]`: a Hugging Face `datasets` dataset, streamed, its `text` column. NAME may
-    be a hub name (needs the network) or a local .json/.jsonl/.csv/.parquet file or directory."""
-    import datasets  # imported here: slow to import, and only this corpus kind needs it
-
-    name, _, split = spec.removeprefix("datasets:").partition(":")
-    split = split or "train"
-    path = Path(name)
-    try:
-        if path.is_file():
-            builder = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}.get(path.suffix, "text")
-            dataset = datasets.load_dataset(builder, data_files=str(path), split=split, streaming=True)
-        else:
-            dataset = datasets.load_dataset(name, split=split, streaming=True)
-        for row in dataset:
-            text = row.get("text")
-            if isinstance(text, str) and text.strip():
-                yield text
-    except (OSError, ValueError, FileNotFoundError, ConnectionError) as error:
-        raise PipelineInputError(f"Cannot read the dataset {name!r}: {error}") from error
+    return file_documents(path)
 
 
 def corpus_documents(spec: str) -> Iterator[str]:
-    """`builtin` (standard-library docstrings), `datasets:NAME[:SPLIT]`, or a .txt / .jsonl file."""
-    if spec in (BUILTIN_CORPUS, "builtin"):
-        return stdlib_docstrings()
-    if spec.startswith("datasets:"):
-        return dataset_documents(spec)
-    return text_file_documents(spec)
+    """The documents of a corpus spec (see the module's docstring)."""
+    if spec == "builtin" or spec.startswith(BUILTIN_PREFIX):
+        return _builtin(spec).documents(None)
+    source, field = _field(spec)
+    if source.startswith("datasets:"):
+        return dataset_documents(source, field)
+    return file_documents(source, field)
+
+
+def corpus_identity(spec: str) -> dict:
+    """What the documents of `spec` are, beyond its name: a built-in corpus's source files (names and
+    sizes) with the Python version and cleaning rules, a file's sha256, a dataset's repository, config,
+    split and commit (or its datasets-cache fingerprint). Two specs with the same identity give the same
+    documents; a file edited under the same name gets a new identity."""
+    if spec == "builtin" or spec.startswith(BUILTIN_PREFIX):
+        corpus = _builtin(spec)
+        files = [(str(path), path.stat().st_size) for path in corpus.files()]
+        return {
+            "kind": "builtin",
+            "name": corpus.name,
+            **builtin_corpora.environment(),
+            "files": len(files),
+            "files_sha256": hashlib.sha256(json.dumps(files).encode()).hexdigest(),
+        }
+    source, field = _field(spec)
+    if source.startswith("datasets:"):
+        return {**dataset_identity(source), "field": field}
+    path = Path(source)
+    identity = {"kind": "file", "name": path.name, "sha256": file_sha256(path)}
+    return {**identity, "field": field} if path.suffix in (".jsonl", ".parquet") else identity
 
 
 def special_token_frame(
@@ -132,11 +144,15 @@ def make_windows(
     n_windows: int,
     window_len: int,
     corpus_name: str,
+    identity: dict | None = None,
     prepend_bos: bool | None = None,
 ) -> Windows:
     """Concatenate tokenized documents (separated by the tokenizer's separator token) and cut them
     into windows of `window_len` tokens, each framed by the model's special tokens (e.g. [CLS] ...
     [SEP] for BERT, <s> for Llama), until `n_windows` windows are full.
+
+    The windows' key names the corpus by `identity` (`corpus_identity(spec)`) when given, so that windows
+    stored from a file that has changed since are not taken for this file's; by `corpus_name` otherwise.
     """
     prefix, suffix = special_token_frame(tokenizer, prepend_bos)
     n_special = len(prefix) + len(suffix)
@@ -145,7 +161,7 @@ def make_windows(
         raise PipelineInputError(
             f"Window length {window_len} leaves no room for text after {n_special} special tokens."
         )
-    separator = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+    separator = _separator_id(tokenizer)
 
     windows: list[list[int]] = []
     buffer: list[int] = []
@@ -164,27 +180,41 @@ def make_windows(
     if not windows:
         raise PipelineInputError(f"The corpus {corpus_name!r} is empty: it gave no window of {window_len} tokens.")
     digest = hashlib.sha256(
-        json.dumps([corpus_name, tokenizer.name_or_path, window_len, tokenizer.vocab_size, prepend_bos]).encode()
+        json.dumps(
+            [identity or corpus_name, tokenizer.name_or_path, window_len, tokenizer.vocab_size, prepend_bos],
+            sort_keys=True,
+        ).encode()
     ).hexdigest()[:32]
     return Windows(token_ids=windows, key=digest)
+
+
+def _separator_id(tokenizer: PreTrainedTokenizerBase) -> int | None:
+    return tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
 
 
 def token_display_strings(tokenizer: PreTrainedTokenizerBase, ids: list[int]) -> list[str]:
     """One readable string per token, so that joining them gives back the text.
 
     WordPiece marks continuations with '##' and leaves word starts bare; byte-level BPE and
-    SentencePiece carry their own spaces, which convert_tokens_to_string recovers.
+    SentencePiece carry their own spaces, which convert_tokens_to_string recovers. The separator that
+    make_windows puts between two documents reads as a paragraph break (DOCUMENT_BREAK), not as a
+    "[SEP]" in mid-text; the token id stored with it is still the separator the model saw. Special
+    tokens elsewhere (the window's frame) keep their names.
     """
     tokens = tokenizer.convert_ids_to_tokens(ids)
     special = set(tokenizer.all_special_tokens)
     backend = getattr(tokenizer, "backend_tokenizer", None)
     wordpiece = backend is not None and type(backend.model).__name__ == "WordPiece"
+    separator = _separator_id(tokenizer)
     strings = []
     for position, token in enumerate(tokens):
         if token in special:
-            strings.append(token)
+            follows = tokens[position + 1] if position + 1 < len(tokens) else None
+            between_documents = ids[position] == separator and position > 0 and follows not in (None, *special)
+            strings.append(DOCUMENT_BREAK if between_documents else token)
         elif wordpiece:
-            strings.append(token[2:] if token.startswith("##") else (" " if position else "") + token)
+            starts_line = not position or strings[-1] == DOCUMENT_BREAK
+            strings.append(token[2:] if token.startswith("##") else ("" if starts_line else " ") + token)
         else:
             strings.append(tokenizer.convert_tokens_to_string([token]))
     return strings

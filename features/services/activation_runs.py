@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from features.models import LanguageModel, PipelineRun, PipelineShard, ShardPartial, Source
 from features.pipeline import cache
-from features.pipeline.corpus import BUILTIN_CORPUS, Windows, corpus_documents, make_windows
+from features.pipeline.corpus import BUILTIN_CORPUS, Windows, corpus_documents, corpus_identity, make_windows
 from features.pipeline.dashboards import DashboardAccumulator
 from features.pipeline.errors import PipelineInputError
 from features.pipeline.sources import SourceSpec, dictionary_source, neuron_source
@@ -133,14 +133,23 @@ class _RunPlan:
         self.params = params
 
     def windows(self, count: int) -> Windows:
-        return make_windows(
+        """The run's first `count` windows, cut again from the corpus; refused if the corpus is no longer the
+        one the run started on (every shard cuts its own, maybe on another machine)."""
+        windows = make_windows(
             self.loaded.tokenizer,
             corpus_documents(self.params["corpus"]),
             n_windows=count,
             window_len=self.params["window_len"],
             corpus_name=self.params["corpus"],
+            identity=corpus_identity(self.params["corpus"]),
             prepend_bos=self.prepend_bos,
         )
+        if self.params.get("windows_key", windows.key) != windows.key:
+            raise PipelineInputError(
+                f"The corpus {self.params['corpus']!r} is not the one this run started on (it changed, or this "
+                "worker has other files): its windows would not match the other shards'."
+            )
+        return windows
 
 
 def activation_run_start(*, run_id: int) -> PipelineRun:
@@ -152,7 +161,8 @@ def activation_run_start(*, run_id: int) -> PipelineRun:
     try:
         plan = _RunPlan(run)
         run_update(run=run, message="Tokenizing the corpus")
-        n_windows = len(plan.windows(run.params["n_windows"]).token_ids)
+        windows = plan.windows(run.params["n_windows"])
+        n_windows = len(windows.token_ids)
         shard_windows = run.params["shard_windows"]
         shard_count = math.ceil(n_windows / shard_windows)
         with transaction.atomic():
@@ -169,7 +179,7 @@ def activation_run_start(*, run_id: int) -> PipelineRun:
                 )
                 for index in range(shard_count)
             )
-            params = {**run.params, "windows_available": n_windows}
+            params = {**run.params, "windows_available": n_windows, "windows_key": windows.key}
             run_update(
                 run=run,
                 params=params,

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from features.models import LanguageModel, Source
-from features.pipeline.corpus import BUILTIN_CORPUS
+from features.pipeline.corpus import BUILTIN_CORPUS, CORPUS_HELP, with_text_field
 from features.pipeline.errors import PipelineInputError
 from features.services.activation_runs import activation_run_create
 from features.services.runs import run_enqueue_and_follow
@@ -32,7 +32,8 @@ class Command(BaseCommand):
             default="",
             help="Comma-separated slugs of the model's dictionary sources (see register_dictionary, train_sae)",
         )
-        parser.add_argument("--corpus", default=BUILTIN_CORPUS, help="builtin, a .txt/.jsonl file, or datasets:NAME")
+        parser.add_argument("--corpus", default=BUILTIN_CORPUS, help=CORPUS_HELP)
+        parser.add_argument("--text-field", default="", help="The text field of a .jsonl/.parquet/dataset corpus")
         parser.add_argument("--windows", type=int, default=1700, help="Number of token windows")
         parser.add_argument("--window-len", type=int, default=128, help="Tokens per window")
         parser.add_argument("--top-k", type=int, default=20)
@@ -65,7 +66,7 @@ class Command(BaseCommand):
                 model_slug=options["slug"],
                 layers=options["layers"],
                 dictionary_sources=dictionaries,
-                corpus=options["corpus"],
+                corpus=with_text_field(options["corpus"], options["text_field"]),
                 n_windows=options["windows"],
                 window_len=options["window_len"],
                 top_k=options["top_k"],

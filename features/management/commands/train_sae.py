@@ -7,7 +7,14 @@ from tqdm import tqdm
 
 from features.models import LanguageModel, slug_validator
 from features.pipeline import cache
-from features.pipeline.corpus import BUILTIN_CORPUS, corpus_documents, make_windows
+from features.pipeline.corpus import (
+    BUILTIN_CORPUS,
+    CORPUS_HELP,
+    corpus_documents,
+    corpus_identity,
+    make_windows,
+    with_text_field,
+)
 from features.pipeline.errors import PipelineInputError
 from features.pipeline.hooks import hook_module, parse_hook_name
 from features.pipeline.training import ARCHITECTURES, train_sae
@@ -29,7 +36,8 @@ class Command(BaseCommand):
         parser.add_argument("--d-sae", type=int, default=3072, help="Number of features")
         parser.add_argument("--k", type=int, default=32, help="Active features per token (topk)")
         parser.add_argument("--l1-coefficient", type=float, default=5.0, help="Sparsity penalty (standard)")
-        parser.add_argument("--corpus", default=BUILTIN_CORPUS, help="builtin, a .txt/.jsonl file, or datasets:NAME")
+        parser.add_argument("--corpus", default=BUILTIN_CORPUS, help=CORPUS_HELP)
+        parser.add_argument("--text-field", default="", help="The text field of a .jsonl/.parquet/dataset corpus")
         parser.add_argument("--windows", type=int, default=1000, help="Token windows to train on")
         parser.add_argument("--window-len", type=int, default=128, help="Tokens per window")
         parser.add_argument("--steps", type=int, default=800, help="Training steps")
@@ -52,12 +60,14 @@ class Command(BaseCommand):
         try:
             loaded = cache.models.get(model.path)
             hook_module(loaded, parse_hook_name(options["hook"], loaded))  # a bad hook fails before any work
+            corpus = with_text_field(options["corpus"], options["text_field"])
             windows = make_windows(
                 loaded.tokenizer,
-                corpus_documents(options["corpus"]),
+                corpus_documents(corpus),
                 n_windows=options["windows"],
                 window_len=options["window_len"],
-                corpus_name=options["corpus"],
+                corpus_name=corpus,
+                identity=corpus_identity(corpus),
             )
             n_tokens = sum(len(window) for window in windows.token_ids)
             self.stdout.write(
