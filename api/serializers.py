@@ -339,7 +339,11 @@ class RunIn(serializers.Serializer):
         required=False,
         default="builtin",
         max_length=1000,
-        help_text="'builtin' (standard-library docstrings), or, for staff, a .txt/.jsonl path on the server",
+        help_text=(
+            "'builtin' (a mix of Python's docs, package READMEs, standard-library docstrings and licences) or "
+            "builtin:NAME (mix, stdlib-docstrings, python-docs, package-docs, package-docstrings, licenses); for "
+            "staff also a .txt/.jsonl/.parquet path on the server or datasets:NAME[:CONFIG][:SPLIT] from its cache"
+        ),
     )
     n_windows = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False, default=1700)
     window_len = serializers.IntegerField(min_value=2, max_value=4096, required=False, default=128)

@@ -103,10 +103,10 @@ def prepare_fixture(cache: Path) -> dict:
 
     windows = make_windows(
         tokenizer,
-        corpus_documents("builtin"),
+        corpus_documents("builtin:stdlib-docstrings"),  # the corpus of the figures in bench/README.md
         n_windows=MAX_WINDOWS + CALIBRATION_WINDOWS,
         window_len=WINDOW_LEN,
-        corpus_name="builtin",
+        corpus_name="builtin:stdlib-docstrings",
     ).token_ids
     if len(windows) < MAX_WINDOWS + CALIBRATION_WINDOWS:
         raise SystemExit(f"The built-in corpus gave only {len(windows)} windows.")

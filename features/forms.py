@@ -9,6 +9,8 @@ from django.utils.html import escape
 
 from . import uploads
 from .models import LanguageModel, Source, slug_validator, validate_not_reserved
+from .pipeline.builtin_corpora import BUILTIN_CORPORA
+from .pipeline.corpus import BUILTIN_CORPUS, BUILTIN_PREFIX
 from .services.activation_runs import MAX_TOP_K, MAX_WINDOW_LEN, MAX_WINDOWS
 
 
@@ -195,12 +197,18 @@ class RunForm(UploadForm):
     dictionaries = forms.ModelMultipleChoiceField(
         label="Dictionaries", queryset=Source.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
     )
-    corpus_file = forms.FileField(
+    corpus = forms.ChoiceField(
         label="Corpus",
         required=False,
+        initial=BUILTIN_CORPUS,
+        choices=[(BUILTIN_PREFIX + name, f"{name}: {corpus.description}") for name, corpus in BUILTIN_CORPORA.items()],
+        help_text="Text already on the server; an uploaded file below is used instead.",
+    )
+    corpus_file = forms.FileField(
+        label="Corpus file",
+        required=False,
         help_text=(
-            'Optional: a .txt file (documents separated by blank lines) or a .jsonl file with a "text" field per '
-            "line. Without one, the built-in corpus (docstrings of Python's standard library) is used."
+            'Optional: a .txt file (documents separated by blank lines) or a .jsonl file with a "text" field per line.'
         ),
     )
     n_windows = forms.IntegerField(
@@ -233,6 +241,9 @@ class RunForm(UploadForm):
 
     def uploaded_files(self) -> list:
         return [self.cleaned_data["corpus_file"]] if self.cleaned_data.get("corpus_file") else []
+
+    def clean_corpus(self) -> str:
+        return self.cleaned_data["corpus"] or BUILTIN_CORPUS
 
     def clean_corpus_file(self):
         corpus = self.cleaned_data["corpus_file"]

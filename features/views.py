@@ -119,7 +119,6 @@ def dictionary_upload(request: HttpRequest, model_slug: str) -> HttpResponse:
 @wiki_write()
 def run_new(request: HttpRequest, model_slug: str) -> HttpResponse:
     from .forms import RunForm
-    from .pipeline.corpus import BUILTIN_CORPUS
     from .services.activation_runs import activation_run_create
     from .services.runs import run_enqueue
 
@@ -134,7 +133,7 @@ def run_new(request: HttpRequest, model_slug: str) -> HttpResponse:
         try:
             # Counted only for a valid form: a typo should not cost one of the few runs an hour.
             rate_limit_consume(action="run", key=str(request.user.pk))
-            corpus = uploads.corpus_upload(data["corpus_file"]) if data["corpus_file"] else BUILTIN_CORPUS
+            corpus = uploads.corpus_upload(data["corpus_file"]) if data["corpus_file"] else data["corpus"]
             run = activation_run_create(
                 model=model,
                 layers=data["layers"],

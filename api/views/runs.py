@@ -9,7 +9,7 @@ from rest_framework.response import Response
 
 from explanations.services import permissions as permission_services
 from features.models import Source
-from features.pipeline.corpus import BUILTIN_CORPUS
+from features.pipeline.corpus import BUILTIN_CORPUS, is_builtin
 from features.pipeline.errors import PipelineInputError
 from features.services.activation_runs import activation_run_create
 from features.services.runs import run_enqueue
@@ -38,9 +38,9 @@ class RunList(generics.ListAPIView):
     def post(self, request: Request) -> Response:
         data = validated(serializers.RunIn, request.data)
         permission_services.ensure_can_write(request.user)
-        corpus = BUILTIN_CORPUS if data["corpus"] in {"builtin", BUILTIN_CORPUS} else data["corpus"]
-        if corpus != BUILTIN_CORPUS and not request.user.is_staff:
-            raise PermissionDenied("Only staff can read a corpus from the server; use the builtin corpus.")
+        corpus = BUILTIN_CORPUS if data["corpus"] == "builtin" else data["corpus"]
+        if not is_builtin(corpus) and not request.user.is_staff:
+            raise PermissionDenied("Only staff can read a corpus from the server; use a builtin corpus.")
         model = data["model"]
         if not model.path:
             raise ValidationError({"model": [f"{model.slug} has no checkpoint on this server (it was imported)."]})

@@ -134,6 +134,10 @@ def test_only_staff_read_a_corpus_from_the_server(as_alice, gpt2):
         "/api/v1/runs/", {"model": "tiny-gpt2", "layers": [0], "corpus": "/etc/passwd"}, format="json"
     )
     assert response.status_code == 403
+    response = as_alice.post(
+        "/api/v1/runs/", {"model": "tiny-gpt2", "layers": [0], "corpus": "builtin:licenses"}, format="json"
+    )
+    assert response.status_code == 202 and response.json()["params"]["corpus"] == "builtin:licenses"
 
 
 def test_an_imported_model_cannot_run(as_alice, db):

