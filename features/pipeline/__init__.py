@@ -5,7 +5,9 @@ architectures.py the families (from config.json's model_type) and where each Tra
 hooks.py         TransformerLens hook names resolved on a loaded model; one forward pass up to them
 dictionaries.py  SAELens-format SAEs and transcoders, loaded and encoded with sae-lens
 sources.py       what a run computes: MLP neurons of a layer, or a dictionary on a hook
-corpus.py        the corpora (built-in docstrings, text files, datasets) and their token windows
+corpus.py        corpus specs, their identity, and their token windows
+builtin_corpora.py  the built-in corpora: Python's docs, package READMEs and licences, docstrings
+corpus_files.py  .txt/.jsonl/.parquet files and Hugging Face datasets from the local cache
 dashboards.py    every feature's dashboard statistics, in one pass, merging exactly across shards
 stream.py        one streaming pass over windows for all sources of a model
 logits.py        output logits and similar features from each feature's output direction
