@@ -8,8 +8,8 @@ names the text field (`text` by default). Nothing is read from the network.
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from transformers import PreTrainedTokenizerBase
@@ -135,6 +135,9 @@ def special_token_frame(
 class Windows:
     token_ids: list[list[int]]
     key: str  # identifies this tokenization of this corpus, so stored windows can be shared
+    # {position: one string per token}, the corpus's own characters (see source_display_strings), for the
+    # positions make_windows was asked to show; empty where the tokenizer gives no offsets.
+    display: dict[int, list[str]] = field(default_factory=dict)
 
 
 def make_windows(
@@ -146,6 +149,7 @@ def make_windows(
     corpus_name: str,
     identity: dict | None = None,
     prepend_bos: bool | None = None,
+    display_for: Collection[int] = (),
 ) -> Windows:
     """Concatenate tokenized documents (separated by the tokenizer's separator token) and cut them
     into windows of `window_len` tokens, each framed by the model's special tokens (e.g. [CLS] ...
@@ -153,6 +157,7 @@ def make_windows(
 
     The windows' key names the corpus by `identity` (`corpus_identity(spec)`) when given, so that windows
     stored from a file that has changed since are not taken for this file's; by `corpus_name` otherwise.
+    The windows at `display_for` also get their display strings from the documents' own characters.
     """
     prefix, suffix = special_token_frame(tokenizer, prepend_bos)
     n_special = len(prefix) + len(suffix)
@@ -163,18 +168,31 @@ def make_windows(
         )
     separator = _separator_id(tokenizer)
 
+    shown = set(display_for) if tokenizer.is_fast else set()
+    frame = (tokenizer.convert_ids_to_tokens(prefix), tokenizer.convert_ids_to_tokens(suffix))
     windows: list[list[int]] = []
+    display: dict[int, list[str]] = {}
     buffer: list[int] = []
+    buffer_strings: list[str] = []  # kept beside the buffer while a window to show may still come
     for document in documents:
-        ids = tokenizer(document, add_special_tokens=False, verbose=False)["input_ids"]
+        encoding = tokenizer(document, add_special_tokens=False, verbose=False, return_offsets_mapping=bool(shown))
+        ids = encoding["input_ids"]
         if not ids:
             continue
         if buffer and separator is not None:
             buffer.append(separator)
+            buffer_strings.append(DOCUMENT_BREAK)
         buffer.extend(ids)
+        if shown:
+            buffer_strings.extend(source_display_strings(tokenizer, document, ids, encoding["offset_mapping"]))
         while len(buffer) >= content_len and len(windows) < n_windows:
+            if len(windows) in shown:
+                display[len(windows)] = frame[0] + buffer_strings[:content_len] + frame[1]
             windows.append(prefix + buffer[:content_len] + suffix)
             buffer = buffer[content_len:]
+            buffer_strings = buffer_strings[content_len:]
+        if shown and len(windows) > max(shown):
+            shown, buffer_strings = set(), []  # every window to show is cut: no more offsets needed
         if len(windows) >= n_windows:
             break
     if not windows:
@@ -185,7 +203,29 @@ def make_windows(
             sort_keys=True,
         ).encode()
     ).hexdigest()[:32]
-    return Windows(token_ids=windows, key=digest)
+    return Windows(token_ids=windows, key=digest, display=display)
+
+
+def source_display_strings(
+    tokenizer: PreTrainedTokenizerBase, document: str, ids: list[int], offsets: list[tuple[int, int]]
+) -> list[str]:
+    """One string per token of `document`, from its own characters (its case and accents, which an uncased
+    tokenizer such as MiniLM's drops), each with the space or line break before it. Characters the tokens
+    do not cover (dropped by the tokenizer) are not shown; a special token ([UNK]) keeps its name, since
+    the model saw no character there."""
+    special = set(tokenizer.all_special_ids)
+    strings = []
+    previous_end: int | None = None
+    for token_id, (start, end) in zip(ids, offsets, strict=True):
+        gap = document[previous_end:start] if previous_end is not None else ""
+        lead = "\n" if "\n" in gap else (" " if any(character.isspace() for character in gap) else "")
+        if token_id in special:
+            strings.append(tokenizer.convert_ids_to_tokens(token_id))  # bare, so that renderers know it
+        else:
+            start = max(start, previous_end or 0)  # a character split over several byte-level tokens shows once
+            strings.append(lead + document[start:end])
+        previous_end = max(end, previous_end or 0)
+    return strings
 
 
 def _separator_id(tokenizer: PreTrainedTokenizerBase) -> int | None:

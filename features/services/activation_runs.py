@@ -12,6 +12,7 @@ import logging
 import math
 import time
 import traceback
+from collections.abc import Collection
 from pathlib import Path
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -132,9 +133,10 @@ class _RunPlan:
         self.prepend_bos = wishes.pop() if wishes else None
         self.params = params
 
-    def windows(self, count: int) -> Windows:
-        """The run's first `count` windows, cut again from the corpus; refused if the corpus is no longer the
-        one the run started on (every shard cuts its own, maybe on another machine)."""
+    def windows(self, count: int, display_for: Collection[int] = ()) -> Windows:
+        """The run's first `count` windows, cut again from the corpus (with the display strings of those at
+        `display_for`); refused if the corpus is no longer the one the run started on (every shard cuts its
+        own, maybe on another machine)."""
         windows = make_windows(
             self.loaded.tokenizer,
             corpus_documents(self.params["corpus"]),
@@ -143,6 +145,7 @@ class _RunPlan:
             corpus_name=self.params["corpus"],
             identity=corpus_identity(self.params["corpus"]),
             prepend_bos=self.prepend_bos,
+            display_for=display_for,
         )
         if self.params.get("windows_key", windows.key) != windows.key:
             raise PipelineInputError(
@@ -281,7 +284,7 @@ def activation_shard_compute(*, shard_id: int) -> PipelineShard:
                 status=PipelineShard.Status.DONE, seconds=time.monotonic() - started, finished_at=timezone.now()
             )
             PipelineRun.objects.filter(pk=run.pk).update(shards_done=1)
-            _finalize(run, plan, accumulators, windows)
+            _finalize(run, plan, accumulators, len(windows.token_ids))
             return shard
         with transaction.atomic():
             ShardPartial.objects.filter(shard=shard).delete()
@@ -330,7 +333,7 @@ def activation_run_finalize(*, run_id: int) -> PipelineRun:
         missing = {spec.slug for spec in plan.sources} - set(accumulators)
         if missing or run.shards.exclude(status=PipelineShard.Status.DONE).exists():
             raise PipelineInputError("Some shards have no result yet; resume the run.")
-        _finalize(run, plan, accumulators, plan.windows(run.params["windows_available"]))
+        _finalize(run, plan, accumulators, run.params["windows_available"])
     except PipelineInputError as error:
         run_fail(run=run, error=str(error))
     except Exception as error:
@@ -340,21 +343,24 @@ def activation_run_finalize(*, run_id: int) -> PipelineRun:
     return run
 
 
-def _finalize(run: PipelineRun, plan: _RunPlan, accumulators: dict[str, DashboardAccumulator], windows: Windows):
+def _finalize(run: PipelineRun, plan: _RunPlan, accumulators: dict[str, DashboardAccumulator], n_windows: int):
     run_update(run=run, progress=0.9, message="Saving features")
     results = {spec.slug: accumulators[spec.slug].result() for spec in plan.sources}
+    needed = set()
+    for dashboards in results.values():
+        needed.update(int(w) for w in dashboards.top_windows.ravel() if w >= 0)
+        needed.update(int(w) for w in dashboards.sample_windows.ravel() if w >= 0)
+    # Cut once more, now that the examples' windows are known, to show them in the corpus's own characters.
+    windows = plan.windows(n_windows, display_for=needed)
     with transaction.atomic():
         model = run.model or model_save(loaded=plan.loaded, slug=run.params["model_slug"], created_by=run.created_by)
-        needed = set()
-        for dashboards in results.values():
-            needed.update(int(w) for w in dashboards.top_windows.ravel() if w >= 0)
-            needed.update(int(w) for w in dashboards.sample_windows.ravel() if w >= 0)
         window_pk = context_windows_store(
             model=model,
             loaded=plan.loaded,
             corpus_key=windows.key,
             token_ids=windows.token_ids,
             positions=sorted(needed),
+            display=windows.display,
         )
         for spec in plan.sources:
             source = plan.source_rows.get(spec.slug) or neuron_source_save(model=model, spec=spec)

@@ -170,9 +170,17 @@ def _examples(features: list[Feature], dashboards: Dashboards, window_pk: dict[i
 
 
 def context_windows_store(
-    *, model: LanguageModel, loaded: LoadedModel, corpus_key: str, token_ids: list[list[int]], positions: list[int]
+    *,
+    model: LanguageModel,
+    loaded: LoadedModel,
+    corpus_key: str,
+    token_ids: list[list[int]],
+    positions: list[int],
+    display: dict[int, list[str]] | None = None,
 ) -> dict[int, int]:
-    """Store the windows at `positions` once per (model, corpus); return {position: primary key}."""
+    """Store the windows at `positions` once per (model, corpus); return {position: primary key}. A window's
+    tokens read as `display` gives them (the corpus's own characters), else as the tokenizer spells them."""
+    display = display or {}
     if not positions:
         return {}
     # A range scan on the unique index, not IN (...): a corpus can have a million windows.
@@ -187,7 +195,7 @@ def context_windows_store(
             corpus_key=corpus_key,
             position=position,
             token_ids=token_ids[position],
-            tokens=token_display_strings(loaded.tokenizer, token_ids[position]),
+            tokens=display.get(position) or token_display_strings(loaded.tokenizer, token_ids[position]),
         )
         for position in positions
         if position not in stored

@@ -290,3 +290,31 @@ def test_a_document_boundary_reads_as_a_paragraph_break_not_a_sep(tmp_path, toke
     assert shown[0] == "[CLS]" and shown[-1] == "[SEP]"
     assert "[SEP]" not in shown[1:-1]
     assert "".join(shown[1:-1]) == f" first document here .{DOCUMENT_BREAK}second one ."
+
+
+def test_a_window_shows_the_corpus_own_characters_where_the_tokenizer_is_uncased(tokenizer):
+    documents = ["The Café costs $3.50.\nNext   line", "Second Document, naïve. A third sentence follows."]
+    windows = make_windows(tokenizer, documents, n_windows=2, window_len=12, corpus_name="c", display_for=[0, 1])
+    # MiniLM lowercases and strips accents: the ids are "the cafe ..."; a reader sees the text as written.
+    assert token_display_strings(tokenizer, windows.token_ids[0])[1:3] == [" the", " cafe"]
+    assert windows.display[0] == [
+        "[CLS]", "The", " Café", " costs", " $", "3", ".", "50", ".", "\nNext", " line", "[SEP]"
+    ]  # fmt: skip
+    # The first document filled window 0 exactly, so window 1 starts at the second: no separator between.
+    assert windows.display[1][:5] == ["[CLS]", "Second", " Document", ",", " naïve"]
+    assert [len(shown) for shown in windows.display.values()] == [len(ids) for ids in windows.token_ids]
+
+
+def test_only_the_windows_asked_for_get_display_strings(tokenizer, sample_corpus_file):
+    spec = str(sample_corpus_file)
+    windows = make_windows(
+        tokenizer, corpus_documents(spec), n_windows=6, window_len=12, corpus_name=spec, display_for={4}
+    )
+    assert set(windows.display) == {4}
+    plain = make_windows(tokenizer, corpus_documents(spec), n_windows=6, window_len=12, corpus_name=spec)
+    assert plain.token_ids == windows.token_ids and plain.display == {}
+
+    def letters(strings: list[str]) -> str:
+        return "".join("".join(strings).lower().split())
+
+    assert letters(windows.display[4]) == letters(token_display_strings(tokenizer, plain.token_ids[4]))
