@@ -42,7 +42,8 @@ def window_spans(tokens: list[str], marked, values: list[float] | None = None, *
             replace(
                 span,
                 text=stripped or span.text,
-                lead=span.text[: len(span.text) - len(stripped)],
+                # A token that is all whitespace (a document break, a newline) is its own text, not its lead too.
+                lead=span.text[: len(span.text) - len(stripped)] if stripped else "",
                 marked=position in marks,
                 shows_value=known,
                 note=f"{span.value:.1f}" if known else "",

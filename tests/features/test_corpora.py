@@ -18,6 +18,7 @@ from features.pipeline.corpus import (
     is_builtin,
     make_windows,
     token_display_strings,
+    with_text_field,
 )
 from features.pipeline.errors import PipelineInputError
 from tests.conftest import MINILM_DIR
@@ -130,6 +131,14 @@ def test_a_jsonl_file_reads_the_field_named_after_a_hash(tmp_path):
     assert list(corpus_documents(f"{path}#body")) == ["One post.", "Two posts."]
     with pytest.raises(PipelineInputError, match="line 1: expected an object with a 'text' string"):
         list(corpus_documents(str(path)))
+
+
+def test_the_text_field_option_names_the_field_and_a_hash_in_a_real_file_name_is_kept(tmp_path):
+    assert with_text_field("posts.jsonl", "body") == "posts.jsonl#body"
+    assert with_text_field("posts.jsonl", "") == with_text_field("posts.jsonl", "text") == "posts.jsonl"
+    path = tmp_path / "notes#2.txt"
+    path.write_text("A file whose name holds a hash.")
+    assert list(corpus_documents(str(path))) == ["A file whose name holds a hash."]
 
 
 def test_a_parquet_file_reads_its_text_column_or_the_one_named(tmp_path):
