@@ -52,20 +52,16 @@ def _builtin(spec: str) -> builtin_corpora.BuiltinCorpus:
 
 def _field(spec: str) -> tuple[str, str]:
     """A spec and its text field: `data.jsonl#body` is data.jsonl's `body`."""
-    source, hash_sign, field = spec.rpartition("#")
-    if not hash_sign or not field or "/" in field or Path(spec).exists():
+    source, hash_sign, text_field = spec.rpartition("#")
+    if not hash_sign or not text_field or "/" in text_field or Path(spec).exists():
         return spec, DEFAULT_TEXT_FIELD
-    return source, field
+    return source, text_field
 
 
-def with_text_field(spec: str, field: str | None) -> str:
-    """The spec that reads `field` of a .jsonl, .parquet or dataset corpus (the command line's --text-field)."""
-    return f"{spec}#{field}" if field and field != DEFAULT_TEXT_FIELD else spec
-
-
-def stdlib_docstrings() -> Iterator[str]:
-    """Module, class and function docstrings of the standard library, in a fixed order."""
-    return builtin_corpora.stdlib_docstrings()
+def with_text_field(spec: str, text_field: str | None) -> str:
+    """The spec that reads `text_field` of a .jsonl, .parquet or dataset corpus (the command line's
+    --text-field)."""
+    return f"{spec}#{text_field}" if text_field and text_field != DEFAULT_TEXT_FIELD else spec
 
 
 def text_file_documents(path: str | Path) -> Iterator[str]:
@@ -77,10 +73,10 @@ def corpus_documents(spec: str) -> Iterator[str]:
     """The documents of a corpus spec (see the module's docstring)."""
     if spec == "builtin" or spec.startswith(BUILTIN_PREFIX):
         return _builtin(spec).documents(None)
-    source, field = _field(spec)
+    source, text_field = _field(spec)
     if source.startswith("datasets:"):
-        return dataset_documents(source, field)
-    return file_documents(source, field)
+        return dataset_documents(source, text_field)
+    return file_documents(source, text_field)
 
 
 def corpus_identity(spec: str) -> dict:
@@ -98,12 +94,12 @@ def corpus_identity(spec: str) -> dict:
             "files": len(files),
             "files_sha256": hashlib.sha256(json.dumps(files).encode()).hexdigest(),
         }
-    source, field = _field(spec)
+    source, text_field = _field(spec)
     if source.startswith("datasets:"):
-        return {**dataset_identity(source), "field": field}
+        return {**dataset_identity(source), "field": text_field}
     path = Path(source)
     identity = {"kind": "file", "name": path.name, "sha256": file_sha256(path)}
-    return {**identity, "field": field} if path.suffix in (".jsonl", ".parquet") else identity
+    return {**identity, "field": text_field} if path.suffix in (".jsonl", ".parquet") else identity
 
 
 def special_token_frame(
