@@ -112,7 +112,7 @@ def learned_run_step(*, run_id: int) -> PipelineRun:
         }
         version = save_version(directory, head, featurizer, metadata)
         registered = register_if_better(directory, version, learned=learned_figures, baseline=baseline_figures)
-    except ScoringInputError as error:
+    except (ScoringInputError, OSError) as error:  # bad data, or the version could not be written
         run_fail(run=run, error=str(error))
         return run
     result = {**metadata, "version": version, "registered": registered}

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 
+from features.models import PipelineRun
 from scoring.core.errors import ScoringInputError
 from scoring.core.judges import OracleJudge, TokenPredictionJudge
 from scoring.core.learned import Featurizer, Figures, LearnedJudge, evaluate, train_head
@@ -122,7 +123,7 @@ def test_it_is_not_registered_when_it_does_not_beat_the_baseline(learned_dir, ca
 
 
 @pytest.mark.django_db
-def test_it_is_registered_when_it_beats_the_baseline(learned_dir, capsys, monkeypatch):
+def test_it_is_registered_when_it_beats_the_baseline(learned_dir, capsys, monkeypatch, client):
     monkeypatch.setattr(learned_services, "default_offline_judge", SilentJudge)
     out = train(capsys)
     assert "silent: {'puzzles': 1, 'strict_wins': 0" in out and out.rstrip().endswith("registered")
@@ -133,3 +134,5 @@ def test_it_is_registered_when_it_beats_the_baseline(learned_dir, capsys, monkey
     assert figures["strict_wins"] == 1 or figures["spearman"] > 0.01
     assert judge.metadata["baseline"] == {"judge": "silent", "figures": Figures(1, 0, 1, 0.0).to_json()}
     assert judge.metadata["held_out"] == ["ice-cream"] and judge.metadata["training"]["stored"] == 0
+    page = client.get(PipelineRun.objects.get(kind="training").get_absolute_url()).content.decode()
+    assert "<dt>Held out</dt><dd>ice-cream</dd>" in page and "v1, registered" in page
