@@ -119,8 +119,9 @@ class LocalLMJudge:
 
         ids, slots = self.simulation_inputs(explanation, tokens)
         with torch.inference_mode():
-            logits = self.model(torch.tensor([ids])).logits[0]
-        first = torch.log_softmax(logits[[slot - 1 for slot in slots]].float(), dim=-1)
+            # Only the positions that predict a slot: a full vocabulary row per prompt token would not fit.
+            logits = self.model(torch.tensor([ids]), logits_to_keep=torch.tensor([slot - 1 for slot in slots])).logits
+        first = torch.log_softmax(logits[0].float(), dim=-1)
         second = {}  # a first token that begins a longer number ("1" of "10") -> log-probs after it, per slot
         for head in {sequence[0] for sequence in self._numbers.values() if len(sequence) == 2}:
             second[head] = self._after(ids, slots, head)
@@ -149,21 +150,25 @@ class LocalLMJudge:
             items.append(TokenLogprob(token=str(best), logprob=top[str(best)], top=top))
         return _activations_from_logprobs(items, len(tokens))
 
-    def _after(self, ids: list[int], slots: list[int], head: int):
-        """Log-probs of the next token after `head` written at each slot (one batched pass, right-padded)."""
+    def _after(self, ids: list[int], slots: list[int], head: int, *, batch_size: int = 16):
+        """Log-probs of the next token after `head` written at each slot: batched, left-padded so that every
+        row ends at the last position (the only one whose logits are computed)."""
         import torch
 
-        rows = [ids[:slot] + [head] for slot in slots]
-        width = max(len(row) for row in rows)
-        batch = torch.zeros((len(rows), width), dtype=torch.long)
-        mask = torch.zeros_like(batch)
-        for i, row in enumerate(rows):
-            batch[i, : len(row)] = torch.tensor(row)
-            mask[i, : len(row)] = 1
-        with torch.inference_mode():
-            logits = self.model(batch, attention_mask=mask).logits
-        last = torch.tensor([len(row) - 1 for row in rows])
-        return torch.log_softmax(logits[torch.arange(len(rows)), last].float(), dim=-1)
+        answers = []
+        for start in range(0, len(slots), batch_size):
+            rows = [ids[:slot] + [head] for slot in slots[start : start + batch_size]]
+            width = max(len(row) for row in rows)
+            batch = torch.zeros((len(rows), width), dtype=torch.long)
+            mask = torch.zeros_like(batch)
+            for i, row in enumerate(rows):
+                batch[i, width - len(row) :] = torch.tensor(row)
+                mask[i, width - len(row) :] = 1
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            with torch.inference_mode():
+                logits = self.model(batch, attention_mask=mask, position_ids=positions, logits_to_keep=1).logits
+            answers.append(torch.log_softmax(logits[:, -1].float(), dim=-1))
+        return torch.cat(answers)
 
     # --- yes or no ------------------------------------------------------------------------------
 
@@ -173,7 +178,8 @@ class LocalLMJudge:
         ids = self._prompt_ids(prompt)
         self._check_fits(len(ids) + 1)
         with torch.inference_mode():
-            probabilities = torch.softmax(self.model(torch.tensor([ids])).logits[0, -1].float(), dim=-1)
+            logits = self.model(torch.tensor([ids]), logits_to_keep=1).logits
+            probabilities = torch.softmax(logits[0, -1].float(), dim=-1)
         yes, no = probabilities[self._yes].sum().item(), probabilities[self._no].sum().item()
         if yes + no < 1e-30:
             raise JudgeError("the local model gives no probability to yes or no", kind="malformed")
