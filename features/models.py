@@ -206,6 +206,7 @@ class PipelineRun(models.Model):
         ACTIVATIONS = "activations", "Activations"
         EXPLANATIONS = "explanations", "Explanations"
         SCORING = "scoring", "Scoring"
+        TRAINING = "training", "Training a scorer"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

@@ -19,3 +19,9 @@ class ScoringConfig(AppConfig):
             run_kind_register(
                 kind=kind, first_task="scoring.tasks.run_step", resume="scoring.services.runs.feature_run_resume"
             )
+        # Training the learned scorer is one step, done again whole when resumed.
+        run_kind_register(
+            kind=PipelineRun.Kind.TRAINING,
+            first_task="scoring.tasks.learned_train",
+            resume="scoring.services.learned.learned_run_resume",
+        )

@@ -1,8 +1,13 @@
 """django-q2 entry points. Thin: each calls a service."""
 
-from .services import run_steps
+from .services import learned, run_steps
 
 
 def run_step(run_id: int) -> str:
     run = run_steps.feature_run_step(run_id=run_id)
+    return f"run {run.pk}: {run.status}"
+
+
+def learned_train(run_id: int) -> str:
+    run = learned.learned_run_step(run_id=run_id)
     return f"run {run.pk}: {run.status}"

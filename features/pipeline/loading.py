@@ -93,18 +93,24 @@ def read_checkpoint_config(directory: Path):
         raise PipelineInputError(f"Cannot read the model config in {str(directory)!r}: {error}") from error
 
 
+def check_causal_checkpoint(path: str | Path):
+    """The config of a local checkpoint that can generate, read without its weights; PipelineInputError if
+    it is missing or holds an encoder (transformers would bolt a random language-model head onto it)."""
+    config = read_checkpoint_config(Path(path).expanduser())
+    if config.architectures and not _is_causal(config):
+        raise PipelineInputError(
+            f"{str(path)!r} holds a {', '.join(config.architectures)}, not a causal language model."
+        )
+    return config
+
+
 def load_checkpoint(path: str | Path, *, causal_only: bool = False):
     """(model, tokenizer, config) from a local checkpoint directory, on the CPU in float32, in eval mode: the one
     loader of transformers checkpoints (the activation pipeline, inference, the local explainer). With
     `causal_only`, a model that cannot generate is refused rather than given a random language-model head."""
     directory = Path(path).expanduser()
-    config = read_checkpoint_config(directory)
+    config = check_causal_checkpoint(directory) if causal_only else read_checkpoint_config(directory)
     causal = _is_causal(config)
-    if causal_only and config.architectures and not causal:
-        # transformers would bolt a random language-model head onto an encoder (BertModel -> BertLMHeadModel).
-        raise PipelineInputError(
-            f"{str(path)!r} holds a {', '.join(config.architectures)}, not a causal language model."
-        )
     model_class = AutoModelForCausalLM if causal or causal_only else AutoModel
     transformers_logging.disable_progress_bar()  # a weight-loading bar per load clutters logs and commands
     if not any((directory / name).is_file() for name in TOKENIZER_FILES):

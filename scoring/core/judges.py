@@ -25,9 +25,10 @@ RuleMatcher = Callable[[Tokens], Sequence[bool]]  # a machine-checkable rule: wh
 Predicate = Callable[[Tokens, int], bool]  # the literal meaning of an explanation at one token
 
 
-# The judges a scoring run or command can name: the offline judge here, or an LLM behind an OpenAI-compatible
-# endpoint (llm_judge.LLMJudge).
-JUDGE_NAMES = ("offline", "openai-compatible")
+# The judges a scoring run or command can name: the offline judge here, an LLM behind an OpenAI-compatible
+# endpoint (llm_judge.LLMJudge), a causal LM on disk (local_lm.LocalLMJudge) or the registered learned scorer
+# (learned.LearnedJudge).
+JUDGE_NAMES = ("offline", "openai-compatible", "local-transformers", "learned")
 
 
 class Judge(Protocol):
@@ -38,6 +39,12 @@ class Judge(Protocol):
     def detect(self, explanation: str, windows: Sequence[Tokens]) -> list[float]: ...
 
     def fuzz(self, explanation: str, items: Sequence[FuzzItem]) -> list[float]: ...
+
+
+def default_offline_judge() -> "Judge":
+    """The judge that scores when none is named and no rule is known: the one others must beat (the learned
+    scorer registers only if it does)."""
+    return OfflineJudge()
 
 
 class TokenPredictionJudge:

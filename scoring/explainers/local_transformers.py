@@ -63,7 +63,7 @@ class LocalTransformersExplainer(Explainer):
         # Fewer records until the prompt fits; the model's context is the limit, not our taste.
         shown = firing[: self.max_records]
         while True:
-            input_ids = self._encode(
+            input_ids = self.encode_messages(
                 tokenizer, build_messages(self.prompt, shown, peak, max_tokens_per_record=self.max_tokens_per_record)
             )
             if len(input_ids) <= budget or len(shown) == 1:
@@ -104,7 +104,8 @@ class LocalTransformersExplainer(Explainer):
         )
 
     @staticmethod
-    def _encode(tokenizer, messages: list[dict[str, str]]) -> list[int]:
+    def encode_messages(tokenizer, messages: list[dict[str, str]]) -> list[int]:
+        """The prompt's ids, through the model's chat template when it has one (the local judge's too)."""
         if getattr(tokenizer, "chat_template", None):
             text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         else:

@@ -44,9 +44,39 @@ def explainer_model_name(*, explainer: Explainer) -> str:
     return "token statistics"
 
 
+def judge_check(*, judge: str, local_model_path: str = "") -> None:
+    """Refuse, before a run is queued, a judge this site cannot build (ScoringInputError says why): a local
+    model path that is missing or not a causal LM, or no learned scorer registered yet."""
+    from scoring.llm_settings import local_model_path as resolved_path
+
+    if judge == "local-transformers":
+        from scoring.core.local_lm import check_model_path
+
+        check_model_path(resolved_path(local_model_path))
+    elif judge == "learned":
+        from scoring.core.learned_store import registered_version
+
+        registered_version(learned_scorer_dir())
+
+
+def learned_scorer_dir() -> Path:
+    """Where trained learned scorers are kept, one folder per version (under NEURONPEDIA_VAR_DIR)."""
+    return Path(settings.VAR_DIR) / "learned-scorer"
+
+
 def judge_build(*, params: dict) -> Judge | None:
     """None means the offline judge (built per explanation, since it reads the explanation's rule)."""
-    if params.get("judge", "offline") != "openai-compatible":
+    judge = params.get("judge", "offline")
+    if judge == "local-transformers":
+        from scoring.core.local_lm import local_lm_judge
+        from scoring.llm_settings import local_model_path
+
+        return local_lm_judge(local_model_path(params.get("local_model_path", "")))
+    if judge == "learned":
+        from scoring.core.learned_store import load_registered
+
+        return load_registered(learned_scorer_dir())
+    if judge != "openai-compatible":
         return None
     from scoring.core.llm import ChatClient
     from scoring.core.llm_judge import LLMJudge

@@ -114,7 +114,7 @@ def _run_step(run: PipelineRun) -> PipelineRun:
     try:
         explainer = explainer_build(params=params) if run.kind == PipelineRun.Kind.EXPLANATIONS else None
         judge = judge_build(params=params)
-    except (ExplainerError, LLMError) as error:
+    except (ExplainerError, LLMError, ScoringInputError) as error:
         return _run_finish(run, error=str(error))
 
     source = Source.objects.select_related("model").get(pk=params["source"])

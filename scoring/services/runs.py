@@ -17,11 +17,12 @@ from explanations.models import Explanation
 from explanations.services import permissions as permission_services
 from features.models import Feature, PipelineRun, Source
 from features.services.runs import Resumption, run_create, run_enqueue
+from scoring.core.errors import ScoringInputError
 from scoring.core.judges import JUDGE_NAMES
 from scoring.core.scorers import SCORERS
 from scoring.explainers import EXPLAINERS
 
-from .backends import available_explainers
+from .backends import available_explainers, judge_check
 
 STEP_TASK = "scoring.tasks.run_step"
 # What the buttons on a feature page run: offline, so they always work and cost nothing.
@@ -35,7 +36,9 @@ class PipelineRequestError(ValueError):
     """A run that cannot be started as asked; the message says what to change."""
 
 
-def _check_choices(*, explainer: str | None = None, scorers=(), judge: str = "offline") -> list[str]:
+def _check_choices(
+    *, explainer: str | None = None, scorers=(), judge: str = "offline", local_model_path: str = ""
+) -> list[str]:
     if explainer is not None and explainer not in EXPLAINERS:
         raise PipelineRequestError(f"Unknown explainer {explainer!r}; choose one of {', '.join(sorted(EXPLAINERS))}.")
     unknown = [name for name in scorers if name not in SCORERS or name == "human"]
@@ -46,6 +49,10 @@ def _check_choices(*, explainer: str | None = None, scorers=(), judge: str = "of
         )
     if judge not in JUDGE_NAMES:
         raise PipelineRequestError(f"Unknown judge {judge!r}; choose one of {', '.join(JUDGE_NAMES)}.")
+    try:
+        judge_check(judge=judge, local_model_path=local_model_path)
+    except ScoringInputError as error:
+        raise PipelineRequestError(str(error)) from error
     return list(dict.fromkeys(scorers))
 
 
@@ -59,6 +66,7 @@ def explain_run_create(
     prompt: str = "",
     llm_model: str = "",
     llm_base_url: str = "",
+    local_model_path: str = "",
     created_by: AbstractBaseUser | None = None,
     sync: bool = False,
 ) -> tuple[PipelineRun, bool]:
@@ -67,7 +75,7 @@ def explain_run_create(
     still running returns that one."""
     if (source is None) == (feature is None):
         raise PipelineRequestError("Explain either a source or one feature.")
-    scorers = _check_choices(explainer=explainer, scorers=scorers, judge=judge)
+    scorers = _check_choices(explainer=explainer, scorers=scorers, judge=judge, local_model_path=local_model_path)
     params = {
         "scope": "feature" if feature else "source",
         "source": (feature.source_id if feature else source.pk),
@@ -79,6 +87,7 @@ def explain_run_create(
         "prompt": prompt,
         "llm_model": llm_model,
         "llm_base_url": llm_base_url,
+        "local_model_path": local_model_path,
     }
     model = (feature.source if feature else source).model
     return run_create(
@@ -100,6 +109,7 @@ def score_run_create(
     force: bool = False,
     llm_model: str = "",
     llm_base_url: str = "",
+    local_model_path: str = "",
     created_by: AbstractBaseUser | None = None,
     sync: bool = False,
 ) -> tuple[PipelineRun, bool]:
@@ -107,7 +117,7 @@ def score_run_create(
     `scorers`, skipping scores already there unless `force`."""
     if (source is None) == (explanation is None):
         raise PipelineRequestError("Score either a source or one explanation.")
-    scorers = _check_choices(scorers=scorers, judge=judge)
+    scorers = _check_choices(scorers=scorers, judge=judge, local_model_path=local_model_path)
     if not scorers:
         raise PipelineRequestError("Choose at least one scorer.")
     feature = explanation.feature if explanation else None
@@ -122,6 +132,7 @@ def score_run_create(
         "force": force,
         "llm_model": llm_model,
         "llm_base_url": llm_base_url,
+        "local_model_path": local_model_path,
     }
     model = (feature.source if feature else source).model
     return run_create(

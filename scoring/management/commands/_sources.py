@@ -28,8 +28,14 @@ def scorer_list(value: str) -> list[str]:
 
 
 def add_llm_arguments(parser, *, who: str) -> None:
-    """--judge, and the LLM endpoint the openai-compatible `who` (explainer, judge) talks to."""
+    """--judge, the LLM endpoint the openai-compatible `who` (explainer, judge) talks to, and the checkpoint a
+    local-transformers one runs."""
     parser.add_argument("--judge", choices=JUDGE_NAMES, default="offline")
+    parser.add_argument(
+        "--model-path",
+        default="",
+        help=f"local-transformers {who}: a causal LM's directory (default: LOCAL_EXPLAINER_MODEL_PATH)",
+    )
     parser.add_argument("--llm-model", default="", help=f"openai-compatible {who}: LLM name (default: OPENAI_MODEL)")
     parser.add_argument(
         "--llm-base-url", default="", help=f"openai-compatible {who}: endpoint (default: OPENAI_BASE_URL)"
@@ -51,6 +57,7 @@ def create_and_report(command: BaseCommand, create, options: dict) -> None:
             judge=options["judge"],
             llm_model=options["llm_model"],
             llm_base_url=options["llm_base_url"],
+            local_model_path=options["model_path"],
             sync=options["sync"],
         )
     except PipelineRequestError as error:

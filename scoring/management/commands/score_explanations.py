@@ -30,6 +30,11 @@ class Command(BaseCommand):
             default="offline",
             help="Who simulates/judges for simulation, detection and fuzzing (default: offline)",
         )
+        parser.add_argument(
+            "--model-path",
+            default="",
+            help="local-transformers judge: a causal LM's directory (default: LOCAL_EXPLAINER_MODEL_PATH)",
+        )
         parser.add_argument("--simulation-mode", choices=("json", "logprobs"), default="json")
         parser.add_argument("--base-url", default="", help="LLM endpoint (default: OPENAI_BASE_URL)")
         parser.add_argument("--model", default="", help="LLM name (default: OPENAI_MODEL)")
@@ -67,6 +72,13 @@ class Command(BaseCommand):
             except LLMError as error:
                 raise CommandError(str(error)) from error
             llm_judge = LLMJudge(ChatClient(config), simulation_mode=options["simulation_mode"])
+        elif options["judge"] in ("local-transformers", "learned") and scorer.uses_judge:
+            from scoring.services.backends import judge_build
+
+            try:
+                llm_judge = judge_build(params={"judge": options["judge"], "local_model_path": options["model_path"]})
+            except ScoringInputError as error:
+                raise CommandError(str(error)) from error
 
         def score_line(line: dict) -> dict:
             explanation = explanation_from_line(line)
