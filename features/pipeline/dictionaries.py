@@ -27,8 +27,12 @@ SUPPORTED_ARCHITECTURES = {
     "transcoder": {"W_enc", "W_dec", "b_enc", "b_dec"},
     "skip_transcoder": {"W_enc", "W_dec", "b_enc", "b_dec", "W_skip"},
     "jumprelu_transcoder": {"W_enc", "W_dec", "b_enc", "b_dec", "threshold"},
+    "jumprelu_skip_transcoder": {"W_enc", "W_dec", "b_enc", "b_dec", "threshold", "W_skip"},
 }
-TRANSCODERS = {"transcoder", "skip_transcoder", "jumprelu_transcoder"}
+TRANSCODERS = {"transcoder", "skip_transcoder", "jumprelu_transcoder", "jumprelu_skip_transcoder"}
+# Normalisations sae-lens applies inside `encode`; any other ("expected_average_only_in" unfolded, whitening)
+# would have to be folded into the weights first, or raw activations would be encoded wrongly.
+RUNTIME_NORMALIZATIONS = {"none", "layer_norm", "constant_norm_rescale"}
 
 
 @dataclass
@@ -152,6 +156,11 @@ def load_dictionary(path: str | Path, *, hook_name: str = "") -> LoadedDictionar
     except Exception as error:  # sae-lens reports config problems with assorted exception types
         raise PipelineInputError(f"sae-lens could not load the dictionary: {error}") from error
     sae.eval()
+    if sae.cfg.normalize_activations not in RUNTIME_NORMALIZATIONS:
+        raise PipelineInputError(
+            f"cfg.json asks for inputs normalised by {sae.cfg.normalize_activations!r}, which sae-lens does not "
+            'apply when encoding: fold the scaling into the weights first (normalize_activations "none").'
+        )
     architecture = config["architecture"]
     d_out = int(sae.W_dec.shape[1])
     return LoadedDictionary(
