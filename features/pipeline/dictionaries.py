@@ -47,6 +47,9 @@ class LoadedDictionary:
     hook_name_out: str  # where the decoder writes: the input hook for SAEs, e.g. hook_mlp_out for transcoders
     prepend_bos: bool | None
     config: dict
+    # trained on a TransformerLens model whose writing weights were centred (sae-lens records it in
+    # model_from_pretrained_kwargs): its residual-stream inputs had zero mean over d_model
+    centred_inputs: bool = False
 
     @property
     def is_transcoder(self) -> bool:
@@ -174,4 +177,5 @@ def load_dictionary(path: str | Path, *, hook_name: str = "") -> LoadedDictionar
         hook_name_out=config_value(config, "hook_name_out") or hook,
         prepend_bos=config_value(config, "prepend_bos"),
         config=config,
+        centred_inputs=bool((config_value(config, "model_from_pretrained_kwargs") or {}).get("center_writing_weights")),
     )

@@ -107,6 +107,7 @@ def dictionary_register(
         "hook_name": spec.hook.name,
         "hook_name_out": dictionary.hook_name_out,
         "prepend_bos": dictionary.prepend_bos,
+        "centre_inputs": spec.centre,
     }
     set_name = slug.split("-", 1)[1] if "-" in slug and slug.split("-", 1)[0].isdigit() else slug
     source, _ = Source.objects.update_or_create(

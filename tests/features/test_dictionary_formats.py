@@ -85,13 +85,13 @@ def jumprelu_formula(params: dict[str, np.ndarray], x: torch.Tensor) -> torch.Te
     return torch.relu(pre) * (pre > torch.from_numpy(params["threshold"]))
 
 
-def jb_release_files(cache_dir, *, normalize_activations=False) -> tuple[str, dict[str, torch.Tensor]]:
+def jb_release_files(cache_dir, *, normalize_activations=False, scale=3.0) -> tuple[str, dict[str, torch.Tensor]]:
     """gpt2-small-res-jb's first SAE, tiny, with a cfg.json written as Joseph Bloom's pre-6.0 files are."""
     release = release_get("gpt2-small-res-jb")
     folder = release.sae_ids["blocks.0.hook_resid_pre"]
     generator = torch.Generator().manual_seed(5)
     weights = {
-        "W_enc": torch.randn(D_MODEL, 24, generator=generator) * 3,
+        "W_enc": torch.randn(D_MODEL, 24, generator=generator) * scale,
         "W_dec": torch.randn(24, D_MODEL, generator=generator) / 5,
         "b_enc": torch.full((24,), -0.5),
         "b_dec": torch.randn(D_MODEL, generator=generator) * 0.01,
@@ -133,7 +133,7 @@ def test_a_saelens_release_registers_from_the_cache_and_encodes_like_sae_lens(gp
     repo_id, _ = jb_release_files(hub)
     output = register("--release", "gpt2-small-res-jb", "--sae-id", "blocks.0.hook_resid_pre", "--slug", "0-res-jb")
     assert "gpt2-small-res-jb/blocks.0.hook_resid_pre" in output and "gpt2-small/0-res-jb" in output
-    assert "trained on a TransformerLens model loaded with {'center_writing_weights': True}" in output
+    assert "Its inputs are centred over d_model before encoding" in output
     source = Source.objects.get(model=gpt2, slug="0-res-jb")
     assert source.hook_name == "blocks.0.hook_resid_pre" and source.n_features == 24
     config = source.config
@@ -148,14 +148,64 @@ def test_a_saelens_release_registers_from_the_cache_and_encodes_like_sae_lens(gp
     assert config["dataset_path"] == "Skylion007/openwebtext" and config["prepend_bos"] is True
     assert config["apply_b_dec_to_input"] is True and config["normalize_activations"] == "none"
     assert config["model_from_pretrained_kwargs"] == {"center_writing_weights": True}
+    assert config["centre_inputs"] is True  # a residual-stream point of a pre-LayerNorm model: see below
     # written once as a SAELens directory under the data dir: runs read it like any other
     assert source.dictionary_path.startswith(str(settings.NEURONPEDIA_DATA_DIR.resolve()))
     reference = SAE.from_pretrained("gpt2-small-res-jb", "blocks.0.hook_resid_pre")
     x = torch.randn(3, 5, D_MODEL, generator=torch.Generator().manual_seed(0))
+    x = x - x.mean(-1, keepdim=True)  # the centred stream it reads
     with torch.inference_mode():
         expected = reference.encode(x)
     assert (expected > 0).any()
     torch.testing.assert_close(cache.dictionaries.get(source.dictionary_path).encode(x), expected)
+
+
+def test_a_release_trained_on_centred_weights_encodes_as_on_transformer_lens_processed_model(gpt2, hub, tmp_path):
+    """gpt2-small-res-jb was trained on TransformerLens's from_pretrained GPT-2, whose writing weights are
+    centred: its residual stream has zero mean over d_model. We hook the unprocessed model and centre first."""
+    from sae_lens import SAE
+    from transformer_lens import HookedTransformer
+    from transformer_lens.loading_from_pretrained import get_pretrained_model_config, get_pretrained_state_dict
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from features.pipeline.hooks import capture_activations
+    from features.pipeline.sources import dictionary_source
+
+    from ..conftest import _save_with_minilm_tokenizer
+
+    torch.manual_seed(0)
+    hf_model = GPT2LMHeadModel(
+        GPT2Config(vocab_size=30522, n_embd=D_MODEL, n_layer=2, n_head=2, n_positions=64, n_ctx=64)
+    )
+    with torch.no_grad():
+        for parameter in hf_model.parameters():  # biases and norms away from their defaults, so centring shows
+            parameter.add_(torch.randn_like(parameter) * 0.1)
+    directory = _save_with_minilm_tokenizer(hf_model, tmp_path / "processed-check")
+    model_row = registration.model_register(slug="checked", path=str(directory))
+    jb_release_files(hub)
+    call_command(
+        "register_dictionary", "--release", "gpt2-small-res-jb", "--sae-id", "blocks.0.hook_resid_pre",
+        "--model", "checked", "--slug", "0-res-jb", stdout=io.StringIO(),
+    )  # fmt: skip
+    source = Source.objects.get(model=model_row, slug="0-res-jb")
+    assert source.config["centre_inputs"] is True
+    cfg = get_pretrained_model_config(str(directory), device="cpu")
+    state = get_pretrained_state_dict(str(directory), cfg, hf_model=hf_model)
+    model = HookedTransformer(cfg, move_to_device=False)
+    model.load_and_process_state_dict(state)  # from_pretrained's defaults: folded norms, centred writing weights
+    ids = torch.randint(1000, 2000, (2, 7), generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        _, theirs = model.run_with_cache(ids, names_filter="blocks.0.hook_resid_pre")
+        expected = SAE.from_pretrained("gpt2-small-res-jb", "blocks.0.hook_resid_pre").encode(
+            theirs["blocks.0.hook_resid_pre"]
+        )
+    loaded = cache.models.get(model_row.path)
+    spec = dictionary_source(loaded, cache.dictionaries.get(source.dictionary_path), source.slug)
+    captured = capture_activations(loaded, [spec.hook], ids)
+    assert (expected > 0).any()
+    torch.testing.assert_close(spec.encode(captured), expected, rtol=1e-4, atol=1e-4)
+    uncentred = spec.dictionary.encode(captured[spec.hook.name])
+    assert (uncentred - expected).abs().max() > 1e-2  # the centring is what makes them equal
 
 
 def test_gemma_scope_from_the_cache_gives_the_jumprelu_of_its_params(gpt2, hub):
@@ -397,3 +447,17 @@ def test_a_saelens_directory_with_an_unfolded_normalisation_is_refused(gpt2, tmp
     (directory / "cfg.json").write_text(json.dumps(config))
     with pytest.raises(CommandError, match="does not apply when encoding"):
         register(str(directory), "--slug", "1-res")
+
+
+def test_a_centred_release_is_refused_on_a_model_where_centring_changes_the_model(
+    db, hub, tiny_bert_dir, settings, tmp_path
+):
+    settings.NEURONPEDIA_DATA_DIR = tmp_path / "data"
+    registration.model_register(slug="tiny-bert", path=str(tiny_bert_dir))
+    jb_release_files(hub)
+    with pytest.raises(CommandError, match="trained on a TransformerLens model with centred writing weights"):
+        call_command(
+            "register_dictionary", "--release", "gpt2-small-res-jb", "--sae-id", "blocks.0.hook_resid_pre",
+            "--model", "tiny-bert", "--slug", "0-res-jb", stdout=io.StringIO(),
+        )  # fmt: skip
+    assert not Source.objects.filter(slug="0-res-jb").exists()

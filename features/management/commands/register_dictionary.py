@@ -64,10 +64,16 @@ def describe(source) -> str:
         f"Registered {source}: {source.get_kind_display()} with {source.n_features:,} features at {where}{origin}"
         f"{extra}."
     )
-    if config.get("model_from_pretrained_kwargs"):
+    if config.get("centre_inputs"):
         text += (
-            f"\n  Note: it was trained on a TransformerLens model loaded with {config['model_from_pretrained_kwargs']};"
-            " this site hooks the unprocessed model (no folding or centring), as TransformerLens's"
-            " from_pretrained_no_processing does."
+            "\n  Its inputs are centred over d_model before encoding, as on the TransformerLens model it was trained"
+            " on (center_writing_weights)."
+        )
+    other = {key: value for key, value in (config.get("model_from_pretrained_kwargs") or {}).items()}
+    other.pop("center_writing_weights", None)
+    if other:
+        text += (
+            f"\n  Note: it was trained on a TransformerLens model loaded with {other}; this site hooks the"
+            " unprocessed model."
         )
     return text
