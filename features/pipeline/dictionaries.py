@@ -159,6 +159,9 @@ def load_dictionary(path: str | Path, *, hook_name: str = "") -> LoadedDictionar
     except Exception as error:  # sae-lens reports config problems with assorted exception types
         raise PipelineInputError(f"sae-lens could not load the dictionary: {error}") from error
     sae.eval()
+    if sae.cfg.reshape_activations == "hook_z":
+        # sae-lens flattens TransformerLens's [..., n_heads, d_head]; we capture attn.hook_z already flattened
+        sae.turn_off_forward_pass_hook_z_reshaping()
     if sae.cfg.normalize_activations not in RUNTIME_NORMALIZATIONS:
         raise PipelineInputError(
             f"cfg.json asks for inputs normalised by {sae.cfg.normalize_activations!r}, which sae-lens does not "

@@ -228,6 +228,26 @@ def test_gemma_scope_from_the_cache_gives_the_jumprelu_of_its_params(gpt2, hub):
     torch.testing.assert_close(load_dictionary(source.dictionary_path).encode(x), expected)
 
 
+def test_a_gemma_scope_attention_release_encodes_the_flattened_heads(gpt2, hub):
+    """sae-lens flattens TransformerLens's [..., n_heads, d_head] hook_z itself; we capture it flattened."""
+    from features.pipeline.hooks import capture_activations
+    from features.pipeline.sources import dictionary_source
+
+    release = release_get("gemma-scope-2b-pt-att")
+    sae_id = "layer_0/width_16k/average_l0_104"
+    params = jumprelu_params(seed=9)
+    hub_put(hub, release.repo_id, f"{release.sae_ids[sae_id]}/params.npz", npz_bytes(params))
+    register("--release", release.name, "--sae-id", sae_id, "--slug", "0-gemmascope-att")
+    source = Source.objects.get(slug="0-gemmascope-att")
+    assert source.hook_name == "blocks.0.attn.hook_z"
+    loaded = cache.models.get(gpt2.path)
+    spec = dictionary_source(loaded, cache.dictionaries.get(source.dictionary_path), source.slug)
+    ids = torch.randint(1000, 2000, (2, 7), generator=torch.Generator().manual_seed(0))
+    z = capture_activations(loaded, [spec.hook], ids)
+    assert z[spec.hook.name].shape == (2, 7, D_MODEL)
+    torch.testing.assert_close(spec.encode(z), jumprelu_formula(params, z[spec.hook.name]))
+
+
 def test_a_gemma_scope_params_file_registers_with_its_hook_given(gpt2, tmp_path):
     params = jumprelu_params(seed=4)
     path = tmp_path / "layer_1" / "params.npz"
