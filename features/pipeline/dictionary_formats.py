@@ -238,5 +238,8 @@ def read_circuit_tracer_transcoder(
 def save_dictionary(dictionary: PretrainedDictionary, directory: str | Path) -> Path:
     """Write a dictionary as a SAELens directory (cfg.json + sae_weights.safetensors), the one format runs read."""
     directory = Path(directory)
+    with torch.no_grad():
+        for parameter in dictionary.sae.parameters():  # some sae-lens loaders hand back transposed views
+            parameter.data = parameter.data.contiguous()
     dictionary.sae.save_model(directory)
     return directory

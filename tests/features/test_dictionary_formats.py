@@ -481,3 +481,38 @@ def test_a_centred_release_is_refused_on_a_model_where_centring_changes_the_mode
             "--model", "tiny-bert", "--slug", "0-res-jb", stdout=io.StringIO(),
         )  # fmt: skip
     assert not Source.objects.filter(slug="0-res-jb").exists()
+
+
+def test_circuit_tracer_qwen_transcoders_from_the_cache_are_refused_for_the_hook_we_do_not_capture(gpt2, hub):
+    """mwhanna's Qwen 3 transcoders (circuit-tracer's) load through sae-lens's loader, which names their input
+    blocks.L.mlp.hook_in: the MLP's input after its norm's weight, a point this site does not capture."""
+    release = release_get("mwhanna-qwen3-4b-transcoders")
+    generator = torch.Generator().manual_seed(10)
+    layer = {
+        "W_enc": torch.randn(20, D_MODEL, generator=generator),
+        "W_dec": torch.randn(20, D_MODEL, generator=generator),
+        "b_enc": torch.zeros(20),
+        "b_dec": torch.zeros(D_MODEL),
+    }
+    hub_put(hub, release.repo_id, release.sae_ids["layer_0"], safetensors_bytes(layer))
+    wandb = {"d_model": {"value": D_MODEL}, "d_feature": {"value": 20}, "batch_size": {"value": 16}}
+    hub_put(hub, release.repo_id, "wandb-config.yaml", yaml.safe_dump(wandb).encode())
+    hub_put(hub, release.repo_id, "config.yaml", yaml.safe_dump({"model_name": "Qwen/Qwen3-4B"}).encode())
+    out = io.StringIO()
+    with pytest.raises(CommandError, match=r"Nothing of mwhanna-qwen3-4b-transcoders matching 'layer_\[01\]'"):
+        call_command("register_release", release.name, "--model", "tiny-gpt2", "--filter", "layer_[01]", stdout=out)
+    text = out.getvalue()
+    assert "Skipped mwhanna-qwen3-4b-transcoders/layer_0: Unsupported hook name 'blocks.0.mlp.hook_in'" in text
+    assert "Skipped mwhanna-qwen3-4b-transcoders/layer_1: not downloaded (layer_1.safetensors missing)" in text
+    assert "0 registered, 2 skipped." in text
+
+
+def test_register_dictionary_wants_a_path_or_a_release_with_its_sae_id(gpt2, tmp_path):
+    with pytest.raises(CommandError, match="Give either a path or --release"):
+        register("--slug", "s")
+    with pytest.raises(CommandError, match="--release and --sae-id go together"):
+        register("--release", "gpt2-small-res-jb", "--slug", "s")
+    with pytest.raises(CommandError, match="--release and --sae-id go together"):
+        register(str(tmp_path), "--sae-id", "blocks.0.hook_resid_pre", "--slug", "s")
+    with pytest.raises(CommandError, match="is not a dictionary this site reads"):
+        register(str(tmp_path), "--slug", "s")

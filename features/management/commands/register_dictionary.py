@@ -28,8 +28,8 @@ class Command(BaseCommand):
     def handle(self, *args, path, release, sae_id, model, slug, hook, hook_out, layer, **options):
         if bool(path) == bool(release):
             raise CommandError("Give either a path or --release with --sae-id.")
-        if release and not sae_id:
-            raise CommandError("--release needs --sae-id (register_release registers many).")
+        if bool(release) != bool(sae_id):
+            raise CommandError("--release and --sae-id go together (register_release registers many of a release).")
         language_model = LanguageModel.objects.filter(slug=model).first()
         if language_model is None:
             raise CommandError(f"No model {model!r} is registered.")
