@@ -516,3 +516,46 @@ def test_register_dictionary_wants_a_path_or_a_release_with_its_sae_id(gpt2, tmp
         register(str(tmp_path), "--sae-id", "blocks.0.hook_resid_pre", "--slug", "s")
     with pytest.raises(CommandError, match="is not a dictionary this site reads"):
         register(str(tmp_path), "--slug", "s")
+
+
+def test_a_run_over_a_registered_release_stores_the_jumprelu_of_its_params(gpt2, hub, sample_corpus_file):
+    """A converted dictionary is an ordinary SAELens source to runs: windows framed as it asks (BOS first, as
+    Gemma Scope trained), each feature's maximum the formula's on the model's own residual stream."""
+    from features.models import Feature, PipelineRun
+    from features.pipeline.corpus import corpus_documents, make_windows
+    from features.pipeline.loading import load_language_model
+    from features.pipeline.stream import content_mask
+    from features.services import activation_runs
+
+    release = release_get("gemma-scope-2b-pt-res")
+    sae_id = "layer_0/width_16k/average_l0_105"
+    params = jumprelu_params(seed=11)
+    params["W_enc"] *= 40  # the tiny random GPT-2's stream is small; make features fire on it
+    hub_put(hub, release.repo_id, f"{release.sae_ids[sae_id]}/params.npz", npz_bytes(params))
+    register("--release", release.name, "--sae-id", sae_id, "--slug", "0-gemmascope-res")
+    source = Source.objects.get(slug="0-gemmascope-res")
+    run = activation_runs.activation_run_create(
+        model=gpt2, dictionary_sources=[source], corpus=str(sample_corpus_file), n_windows=6, window_len=12, sync=True
+    )
+    run = activation_runs.activation_run_start(run_id=run.pk)
+    assert run.status == PipelineRun.Status.SUCCEEDED, run.error
+    assert source.config["prepend_bos"] is True
+
+    loaded = load_language_model(gpt2.path)
+    windows = make_windows(
+        loaded.tokenizer,
+        corpus_documents(str(sample_corpus_file)),
+        n_windows=6,
+        window_len=12,
+        corpus_name="x",
+        prepend_bos=True,
+    )
+    ids = torch.tensor(windows.token_ids)
+    with torch.inference_mode():
+        resid_post = loaded.model.transformer(input_ids=ids, output_hidden_states=True).hidden_states[1]
+    features = jumprelu_formula(params, resid_post) * content_mask(loaded, ids)[:, :, None]
+    firing = [index for index in range(24) if features[:, :, index].max() > 0]
+    assert len(firing) >= 3, "the test dictionary must fire, or the comparison would only check zeros"
+    for index in firing[:3]:
+        stored = Feature.objects.get(source=source, index=index)
+        assert stored.max_activation == pytest.approx(float(features[:, :, index].amax()), rel=1e-4)
