@@ -153,10 +153,15 @@ def hub_offline() -> Iterator[None]:
             constants.HF_HUB_OFFLINE = previous
 
 
-def _shapes_from_weights(loader, seen: dict):
-    """Wrap a sae-lens loader so the config's d_in/d_sae/d_out are the weights' own. Some loaders derive them
-    from the repository's name (Gemma Scope: gemma-2-2b means 2304); the files are the truth, and a
-    dictionary for another width is then refused against the model's hook rather than mis-read."""
+# Loaders that take d_in and d_sae from the repository's and folder's names (gemma-2-2b: 2304, width_16k), not
+# from the files.
+SHAPES_FROM_NAMES = {"gemma_2", "gemma_2_transcoder"}
+
+
+def _loader_wrapper(loader, conversion: str, seen: dict):
+    """Wrap a sae-lens loader to note the released normalisation and, for loaders that derive the widths from
+    names, take d_in/d_sae/d_out from the weights instead: the files are the truth, and a dictionary for another
+    width is then refused against the model's hook rather than failing inside sae-lens on a mismatch."""
 
     def load(repo_id, folder_name, device, force_download, cfg_overrides):
         config, state_dict, log_sparsity = loader(
@@ -168,10 +173,10 @@ def _shapes_from_weights(loader, seen: dict):
         )
         seen["normalize_activations"] = config.get("normalize_activations")
         w_enc, w_dec = state_dict.get("W_enc"), state_dict.get("W_dec")
-        if isinstance(w_enc, torch.Tensor) and w_enc.ndim == 2:
+        if conversion in SHAPES_FROM_NAMES and isinstance(w_enc, torch.Tensor) and w_enc.ndim == 2:
             config["d_in"], config["d_sae"] = (int(n) for n in w_enc.shape)
-        if "d_out" in config and isinstance(w_dec, torch.Tensor) and w_dec.ndim == 2:
-            config["d_out"] = int(w_dec.shape[1])
+            if "d_out" in config and isinstance(w_dec, torch.Tensor) and w_dec.ndim == 2:
+                config["d_out"] = int(w_dec.shape[1])
         return config, state_dict, log_sparsity
 
     return load
@@ -201,7 +206,11 @@ def load_release(release_name: str, sae_id: str) -> PretrainedDictionary:
         with hub_offline(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # sae-lens's advice on loading the model; the checks below decide
             sae, config, _ = SAE.from_pretrained_with_cfg_and_sparsity(
-                release.name, sae_id, device="cpu", dtype="float32", converter=_shapes_from_weights(loader, seen)
+                release.name,
+                sae_id,
+                device="cpu",
+                dtype="float32",
+                converter=_loader_wrapper(loader, release.conversion, seen),
             )
     except (EntryNotFoundError, OfflineModeIsEnabled) as error:
         raise PipelineInputError(

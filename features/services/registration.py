@@ -132,9 +132,7 @@ def dictionary_directory(*, model: LanguageModel, slug: str) -> Path:
     return Path(settings.NEURONPEDIA_DATA_DIR) / "dictionaries" / model.slug / slug
 
 
-def dictionary_import(
-    *, model: LanguageModel, slug: str, read: Callable[[], Any], hook_name: str = "", hook_name_out: str = ""
-) -> Source:
+def dictionary_import(*, model: LanguageModel, slug: str, read: Callable[[], Any], hook_name: str = "") -> Source:
     """Read a dictionary in another format (`read` returns a releases.PretrainedDictionary), write it as a
     SAELens directory and register it. It is checked against the model in a staging directory first, so a
     dictionary that does not fit leaves no files and no rows, and a replaced one stays until the new one fits."""
@@ -148,10 +146,6 @@ def dictionary_import(
         dictionary = read()
         save_dictionary(dictionary, staging)
         loaded = load_dictionary(staging, hook_name=hook_name)
-        if hook_name_out and hook_name_out != loaded.hook_name_out:
-            raise PipelineInputError(
-                f"--hook-out {hook_name_out} differs from where the dictionary writes ({loaded.hook_name_out})."
-            )
         dictionary_source(cache.models.get(model.path), loaded, slug, hook_name=hook_name)
         if final.exists():
             shutil.rmtree(final)
@@ -181,6 +175,11 @@ def dictionary_register_file(
     from features.pipeline import dictionary_formats as formats
 
     kind = formats.dictionary_format(path)
+    if (hook_name_out and kind == "saelens") or (layer is not None and kind != "circuit-tracer"):
+        raise PipelineInputError(
+            f"A {kind} dictionary says where it writes and which layer it reads: --hook-out is for params.npz and "
+            "circuit-tracer files, --layer for circuit-tracer files."
+        )
     if kind == "saelens":
         return dictionary_register(model=model, path=path, slug=slug, hook_name=hook_name)
     if kind == "gemma-scope":

@@ -516,6 +516,9 @@ def test_register_dictionary_wants_a_path_or_a_release_with_its_sae_id(gpt2, tmp
         register(str(tmp_path), "--sae-id", "blocks.0.hook_resid_pre", "--slug", "s")
     with pytest.raises(CommandError, match="is not a dictionary this site reads"):
         register(str(tmp_path), "--slug", "s")
+    (tmp_path / "params.npz").write_bytes(npz_bytes(jumprelu_params()))
+    with pytest.raises(CommandError, match="--layer for circuit-tracer files"):
+        register(str(tmp_path), "--slug", "s", "--hook", "blocks.1.hook_resid_pre", "--layer", "1")
 
 
 def test_a_run_over_a_registered_release_stores_the_jumprelu_of_its_params(gpt2, hub, sample_corpus_file):
