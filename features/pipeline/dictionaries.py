@@ -27,8 +27,12 @@ SUPPORTED_ARCHITECTURES = {
     "transcoder": {"W_enc", "W_dec", "b_enc", "b_dec"},
     "skip_transcoder": {"W_enc", "W_dec", "b_enc", "b_dec", "W_skip"},
     "jumprelu_transcoder": {"W_enc", "W_dec", "b_enc", "b_dec", "threshold"},
+    "jumprelu_skip_transcoder": {"W_enc", "W_dec", "b_enc", "b_dec", "threshold", "W_skip"},
 }
-TRANSCODERS = {"transcoder", "skip_transcoder", "jumprelu_transcoder"}
+TRANSCODERS = {"transcoder", "skip_transcoder", "jumprelu_transcoder", "jumprelu_skip_transcoder"}
+# Normalisations sae-lens applies inside `encode`; any other ("expected_average_only_in" unfolded, whitening)
+# would have to be folded into the weights first, or raw activations would be encoded wrongly.
+RUNTIME_NORMALIZATIONS = {"none", "layer_norm", "constant_norm_rescale"}
 
 
 @dataclass
@@ -43,6 +47,9 @@ class LoadedDictionary:
     hook_name_out: str  # where the decoder writes: the input hook for SAEs, e.g. hook_mlp_out for transcoders
     prepend_bos: bool | None
     config: dict
+    # trained on a TransformerLens model whose writing weights were centred (sae-lens records it in
+    # model_from_pretrained_kwargs): its residual-stream inputs had zero mean over d_model
+    centred_inputs: bool = False
 
     @property
     def is_transcoder(self) -> bool:
@@ -152,6 +159,14 @@ def load_dictionary(path: str | Path, *, hook_name: str = "") -> LoadedDictionar
     except Exception as error:  # sae-lens reports config problems with assorted exception types
         raise PipelineInputError(f"sae-lens could not load the dictionary: {error}") from error
     sae.eval()
+    if sae.cfg.reshape_activations == "hook_z":
+        # sae-lens flattens TransformerLens's [..., n_heads, d_head]; we capture attn.hook_z already flattened
+        sae.turn_off_forward_pass_hook_z_reshaping()
+    if sae.cfg.normalize_activations not in RUNTIME_NORMALIZATIONS:
+        raise PipelineInputError(
+            f"cfg.json asks for inputs normalised by {sae.cfg.normalize_activations!r}, which sae-lens does not "
+            'apply when encoding: fold the scaling into the weights first (normalize_activations "none").'
+        )
     architecture = config["architecture"]
     d_out = int(sae.W_dec.shape[1])
     return LoadedDictionary(
@@ -165,4 +180,5 @@ def load_dictionary(path: str | Path, *, hook_name: str = "") -> LoadedDictionar
         hook_name_out=config_value(config, "hook_name_out") or hook,
         prepend_bos=config_value(config, "prepend_bos"),
         config=config,
+        centred_inputs=bool((config_value(config, "model_from_pretrained_kwargs") or {}).get("center_writing_weights")),
     )

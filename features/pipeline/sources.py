@@ -10,6 +10,10 @@ from .errors import PipelineInputError
 from .hooks import HookPoint, hook_module, hook_width, parse_hook_name
 from .loading import LoadedModel
 
+# Points that are sums of what blocks write to the residual stream: TransformerLens's centring of the writing
+# weights (center_writing_weights) subtracts each one's mean over d_model, and changes no other point.
+RESIDUAL_WRITE_POINTS = ("hook_resid_pre", "hook_resid_mid", "hook_resid_post", "hook_attn_out", "hook_mlp_out")
+
 
 @dataclass
 class SourceSpec:
@@ -17,6 +21,7 @@ class SourceSpec:
     hook: HookPoint
     n_features: int
     dictionary: LoadedDictionary | None = None
+    centre: bool = False  # subtract the mean over d_model first, as the dictionary's training model did
 
     @property
     def kind(self) -> str:
@@ -26,7 +31,11 @@ class SourceSpec:
 
     def encode(self, captured: dict[str, torch.Tensor]) -> torch.Tensor:
         activations = captured[self.hook.name]
-        return activations if self.dictionary is None else self.dictionary.encode(activations)
+        if self.dictionary is None:
+            return activations
+        if self.centre:
+            activations = activations - activations.mean(-1, keepdim=True)
+        return self.dictionary.encode(activations)
 
 
 def neuron_source(loaded: LoadedModel, layer: int) -> SourceSpec:
@@ -53,7 +62,22 @@ def dictionary_source(loaded: LoadedModel, dictionary: LoadedDictionary, slug: s
                 f"The transcoder writes {dictionary.d_out}-dimensional vectors but {out_hook.name} is "
                 f"{hook_width(loaded, out_hook)}-dimensional."
             )
-    return SourceSpec(slug=slug, hook=hook, n_features=dictionary.d_sae, dictionary=dictionary)
+    centre = dictionary.centred_inputs and hook.point in RESIDUAL_WRITE_POINTS
+    if centre and not _layer_norm_before_blocks(loaded, hook):
+        raise PipelineInputError(
+            "The dictionary was trained on a TransformerLens model with centred writing weights, which only "
+            f"leaves a pre-LayerNorm model's outputs unchanged; {loaded.family.description} is not one, so "
+            f"{hook.name} cannot be given as it was trained on."
+        )
+    return SourceSpec(slug=slug, hook=hook, n_features=dictionary.d_sae, dictionary=dictionary, centre=centre)
+
+
+def _layer_norm_before_blocks(loaded: LoadedModel, hook: HookPoint) -> bool:
+    """A pre-norm block normalised by LayerNorm (centring), where centred writing weights change nothing else."""
+    if loaded.family.name == "bert" or "ln2.hook_normalized" not in loaded.family.points:
+        return False
+    norm, _ = hook_module(loaded, HookPoint(name="", layer=hook.layer, point="ln2.hook_normalized"))
+    return isinstance(norm, torch.nn.LayerNorm)
 
 
 def neuron_output_weights(loaded: LoadedModel, layer: int) -> torch.Tensor:

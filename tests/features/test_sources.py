@@ -111,6 +111,7 @@ ARCHITECTURES = [
     ("transcoder", {"d_out": 32}),
     ("skip_transcoder", {"d_out": 32}),
     ("jumprelu_transcoder", {"d_out": 32}),
+    ("jumprelu_skip_transcoder", {"d_out": 32}),
 ]
 
 
