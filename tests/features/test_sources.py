@@ -185,5 +185,5 @@ def test_a_datasets_corpus_reads_a_local_file_without_network(tmp_path):
     path = tmp_path / "texts.jsonl"
     path.write_text("\n".join(json.dumps({"text": f"document number {i}"}) for i in range(3)))
     assert list(corpus_documents(f"datasets:{path}")) == [f"document number {i}" for i in range(3)]
-    with pytest.raises(PipelineInputError, match="Cannot read the dataset"):
+    with pytest.raises(PipelineInputError, match="not in the local cache"):
         list(corpus_documents(f"datasets:{tmp_path / 'missing-dir' / 'nothing'}"))
