@@ -8,6 +8,7 @@ commentary that exists on every machine with Python and needs no network.
 import ast
 import hashlib
 import json
+import platform
 import sysconfig
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -94,6 +95,52 @@ def corpus_documents(spec: str) -> Iterator[str]:
     return text_file_documents(spec)
 
 
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def corpus_identity(spec: str) -> dict:
+    """What a corpus spec stood for when a run read it: enough to tell whether another run read the same text.
+
+    builtin: the Python version and a hash of the standard library's file list (names and sizes: hashing the
+    files themselves would read them twice); a file: its sha256; datasets: name and split, and the file's sha256
+    when NAME is a local file (a hub dataset's revision is not known offline, so it is recorded as None)."""
+    if spec in (BUILTIN_CORPUS, "builtin"):
+        root = Path(sysconfig.get_paths()["stdlib"])
+        digest = hashlib.sha256()
+        for path in sorted(root.rglob("*.py")):
+            relative = path.relative_to(root)
+            if not SKIPPED_STDLIB_DIRS.intersection(relative.parts):
+                digest.update(f"{relative}\t{path.stat().st_size}\n".encode())
+        return {
+            "kind": "builtin",
+            "name": BUILTIN_CORPUS,
+            "python": platform.python_version(),
+            "files_sha256": digest.hexdigest(),
+        }
+    if spec.startswith("datasets:"):
+        name, _, split = spec.removeprefix("datasets:").partition(":")
+        identity = {"kind": "datasets", "name": name, "split": split or "train", "revision": None}
+        if Path(name).is_file():
+            identity["sha256"] = _file_sha256(Path(name))
+        return identity
+    path = Path(spec)
+    if not path.is_file():
+        raise PipelineInputError(f"Corpus file {spec!r} does not exist.")
+    return {"kind": "file", "path": str(path.resolve()), "bytes": path.stat().st_size, "sha256": _file_sha256(path)}
+
+
+def bos_token_id(tokenizer: PreTrainedTokenizerBase) -> int | None:
+    """The token that stands for BOS: the tokenizer's BOS, else its [CLS] (BERT), else its EOS (GPT-2)."""
+    return next(
+        (t for t in (tokenizer.bos_token_id, tokenizer.cls_token_id, tokenizer.eos_token_id) if t is not None), None
+    )
+
+
 def special_token_frame(
     tokenizer: PreTrainedTokenizerBase, prepend_bos: bool | None = None
 ) -> tuple[list[int], list[int]]:
@@ -109,9 +156,7 @@ def special_token_frame(
             break
     if prepend_bos is None:
         return prefix, suffix
-    bos = next(
-        (t for t in (tokenizer.bos_token_id, tokenizer.cls_token_id, tokenizer.eos_token_id) if t is not None), None
-    )
+    bos = bos_token_id(tokenizer)
     if prepend_bos:
         if bos is None:
             raise PipelineInputError("The dictionary wants a BOS token first, but the tokenizer has none.")

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 import torch
 
+from .checks import CheckStatistics
 from .dashboards import DashboardAccumulator
 from .errors import PipelineInputError
 from .hooks import capture_activations
@@ -66,6 +67,9 @@ def compute_dashboards(
         source.slug: DashboardAccumulator(source.n_features, window_len, top_k=top_k, samples_per_bin=samples_per_bin)
         for source in sources
     }
+    for source in sources:
+        if source.dictionary is not None:
+            accumulators[source.slug].checks = CheckStatistics(source.n_features, source.dictionary.d_out)
     hooks = [source.hook for source in sources]
     workspaces: dict[int, torch.Tensor] = {}  # one per feature count, shared by the sources
     for start in range(0, len(windows), batch_size):
@@ -74,7 +78,14 @@ def compute_dashboards(
         mask = content_mask(loaded, input_ids)
         window_ids = torch.arange(start, start + len(input_ids)) + first_window_id
         for source in sources:
-            activations = source.encode(captured).float()
+            encoded = source.encode(captured)
+            activations = encoded.float()
+            checks = accumulators[source.slug].checks
+            if checks is not None:
+                target = captured.get(source.reconstruction_hook)
+                inputs = captured[source.hook.name]
+                reconstruction = None if target is None else source.dictionary.reconstruct(inputs, encoded)
+                checks.update(activations, mask, target, reconstruction)
             workspace = workspaces.get(source.n_features)
             if workspace is None or workspace.shape != activations.shape:
                 workspace = workspaces[source.n_features] = torch.empty_like(activations)
