@@ -266,6 +266,15 @@ class PipelineRun(models.Model):
     def is_finished(self) -> bool:
         return self.status in {self.Status.SUCCEEDED, self.Status.FAILED}
 
+    def warnings_for(self, source_slug: str) -> list[dict]:
+        """The automatic checks' warnings about one source, and those about the whole run."""
+        return [warning for warning in self.warnings if warning.get("source", "") in ("", source_slug)]
+
+    def manifest_for(self, source_slug: str) -> dict:
+        """The manifest with only this source's dictionary (a run may read several)."""
+        dictionaries = self.manifest.get("dictionaries", {})
+        return {**self.manifest, "dictionaries": {slug: d for slug, d in dictionaries.items() if slug == source_slug}}
+
     @property
     def is_stalled(self) -> bool:
         """Unfinished with no sign of life for STALLED_AFTER: its worker probably died, so it may be resumed.
