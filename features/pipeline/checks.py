@@ -32,6 +32,10 @@ DENSE_SHARE = 0.05
 # hook or activations scaled differently from its training (Gemma 2's outputs captured before the post-norms
 # gave FVUs above 1); a working SAE on its own hook is usually below 0.3.
 FVU_LIMIT = 0.5
+# The reconstruction is measured on the corpus's first 256 windows (32,768 tokens at 128 a window): plenty for
+# a fraction of variance good to about a percent, and a decode as costly as the encode is not paid again on
+# every later batch. Chosen by window id, so shards measure the same windows as one pass.
+RECONSTRUCTION_WINDOWS = 256
 # How many feature indices a warning lists.
 LISTED_FEATURES = 20
 
@@ -51,12 +55,11 @@ class RunWarning:
 class CheckStatistics:
     """What the checks of one dictionary source need, accumulated batch by batch and mergeable."""
 
-    COUNTS = ("fires", "fires_special", "fires_first")
+    COUNTS = ("fires_special", "fires_first")
     MASSES = ("mass", "mass_special", "mass_first")
 
     def __init__(self, n_features: int, d_out: int) -> None:
         self.n_features, self.d_out = n_features, d_out
-        self.fires = torch.zeros(n_features, dtype=torch.long)  # activating tokens, special ones included
         self.fires_special = torch.zeros(n_features, dtype=torch.long)
         self.fires_first = torch.zeros(n_features, dtype=torch.long)  # content tokens at position 0
         self.mass = torch.zeros(n_features, dtype=torch.float64)  # sum of positive activations
@@ -69,32 +72,35 @@ class CheckStatistics:
         self.target_squares = torch.zeros(1, dtype=torch.float64)
         self.target_tokens = torch.zeros(1, dtype=torch.long)
 
-    def update(
-        self,
-        activations: torch.Tensor,
-        content_mask: torch.Tensor,
-        target: torch.Tensor | None = None,
-        reconstruction: torch.Tensor | None = None,
-    ) -> None:
-        """activations [B, T, F]; content_mask [B, T] False on special tokens; target and reconstruction
-        [B, T, d_out] when the pass has the activations the dictionary reconstructs."""
-        positive = activations.float().clamp(min=0)
-        firing = positive > 0
+    def update(self, activations: torch.Tensor, content_mask: torch.Tensor) -> None:
+        """activations [B, T, F]; content_mask [B, T] False on special tokens. (How often each feature fires on
+        text is the dashboards' histogram: DashboardAccumulator.positive_counts.)"""
+        # Sums in float32 within a batch, float64 across batches; special and first tokens are a few rows of
+        # the batch, gathered apart, so nothing here allocates another [B, T, F] tensor (dictionaries never
+        # go negative; a clamp copies only for one that does).
+        activations = activations.float()
+        if bool(activations.amin() < 0):
+            activations = activations.clamp(min=0)
         special = ~content_mask
-        self.fires += firing.sum(dim=(0, 1))
-        self.mass += positive.sum(dim=(0, 1), dtype=torch.float64)
-        self.fires_special += (firing & special[:, :, None]).sum(dim=(0, 1))
-        self.mass_special += (positive * special[:, :, None]).sum(dim=(0, 1), dtype=torch.float64)
-        self.fires_first += (firing[:, 0] & content_mask[:, :1]).sum(dim=0)
-        self.mass_first += (positive[:, 0] * content_mask[:, :1]).sum(dim=0, dtype=torch.float64)
-        self.tokens += torch.tensor([content_mask.numel(), int(special.sum()), content_mask.shape[0]])
-        if target is None or reconstruction is None:
-            return
+        special_values = activations[special]  # [S, F]
+        first_values = activations[:, 0][content_mask[:, 0]]  # [B', F] first tokens that are text
+        self.mass += activations.sum(dim=(0, 1)).double()
+        self.fires_special += torch.count_nonzero(special_values, dim=0)
+        self.mass_special += special_values.sum(dim=0).double()
+        self.fires_first += torch.count_nonzero(first_values, dim=0)
+        self.mass_first += first_values.sum(dim=0).double()
+        self.tokens += torch.tensor([content_mask.numel(), len(special_values), content_mask.shape[0]])
+
+    def add_reconstruction(
+        self, target: torch.Tensor, reconstruction: torch.Tensor, content_mask: torch.Tensor
+    ) -> None:
+        """target and reconstruction [B, T, d_out] (the activations the dictionary reproduces, and what it
+        wrote) of windows whose content_mask [B, T] is False on special tokens."""
         x = target[content_mask].float()
         error = x - reconstruction[content_mask].float()
-        self.squared_error += error.pow(2).sum(dtype=torch.float64)
-        self.target_sum += x.sum(dim=0, dtype=torch.float64)
-        self.target_squares += x.pow(2).sum(dtype=torch.float64)
+        self.squared_error += error.pow(2).sum().double()
+        self.target_sum += x.sum(dim=0).double()
+        self.target_squares += x.pow(2).sum().double()
         self.target_tokens += len(x)
 
     def merge(self, other: "CheckStatistics") -> None:
@@ -110,16 +116,12 @@ class CheckStatistics:
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, torch.Tensor], prefix: str) -> "CheckStatistics | None":
-        if prefix + "fires" not in tensors:
+        if prefix + "mass" not in tensors:
             return None
-        statistics = cls(len(tensors[prefix + "fires"]), len(tensors[prefix + "target_sum"]))
+        statistics = cls(len(tensors[prefix + "mass"]), len(tensors[prefix + "target_sum"]))
         for name, _ in statistics._tensors():
             setattr(statistics, name, tensors[prefix + name])
         return statistics
-
-    @property
-    def content_tokens(self) -> int:
-        return int(self.tokens[0] - self.tokens[1])
 
     @property
     def windows(self) -> int:
@@ -183,9 +185,8 @@ def check_first_position(statistics: CheckStatistics, source: str) -> list[RunWa
     ]
 
 
-def check_dead_and_dense(statistics: CheckStatistics, source: str) -> list[RunWarning]:
-    content_fires = statistics.fires - statistics.fires_special
-    tokens = statistics.content_tokens
+def check_dead_and_dense(content_fires: torch.Tensor, tokens: int, source: str) -> list[RunWarning]:
+    """content_fires [F]: how many text tokens each feature fired on, of `tokens`."""
     warnings = []
     dead = content_fires == 0
     if dead.float().mean() > DEAD_SHARE:
@@ -324,11 +325,14 @@ def check_context_size(
     return warnings
 
 
-def check_source(statistics: CheckStatistics, source: str, *, target_hook: str) -> list[RunWarning]:
-    """Every check that reads a dictionary source's statistics."""
+def check_source(
+    statistics: CheckStatistics, content_fires: torch.Tensor, tokens: int, source: str, *, target_hook: str
+) -> list[RunWarning]:
+    """Every check that reads a dictionary source's statistics; content_fires [F] and tokens are the dashboards'
+    (features' activating text tokens, text tokens)."""
     return [
         *check_special_tokens(statistics, source),
         *check_first_position(statistics, source),
-        *check_dead_and_dense(statistics, source),
+        *check_dead_and_dense(content_fires, tokens, source),
         *check_reconstruction(statistics, source, target_hook=target_hook),
     ]

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import torch
 
-from .checks import CheckStatistics
+from .checks import RECONSTRUCTION_WINDOWS, CheckStatistics
 from .dashboards import DashboardAccumulator
 from .errors import PipelineInputError
 from .hooks import capture_activations
@@ -42,6 +42,28 @@ def torch_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def _add_reconstruction(
+    checks: CheckStatistics,
+    source: SourceSpec,
+    captured: dict[str, torch.Tensor],
+    encoded: torch.Tensor,
+    mask: torch.Tensor,
+    window_ids: torch.Tensor,
+) -> None:
+    """Fold the dictionary's reconstruction of this batch's sampled windows (checks.RECONSTRUCTION_WINDOWS) into
+    its checks, when the pass has the activations it reconstructs."""
+    target = captured.get(source.reconstruction_hook)
+    sampled = window_ids < RECONSTRUCTION_WINDOWS
+    if target is None or not sampled.any():
+        return
+    inputs = captured[source.hook.name]
+    if not sampled.all():
+        # Encoded again on the sampled rows alone: sae-lens keeps an input's normalisation from encode to decode.
+        inputs, target, mask = inputs[sampled], target[sampled], mask[sampled]
+        encoded = source.dictionary.encode(inputs)
+    checks.add_reconstruction(target, source.dictionary.reconstruct(inputs, encoded), mask)
 
 
 def compute_dashboards(
@@ -82,10 +104,8 @@ def compute_dashboards(
             activations = encoded.float()
             checks = accumulators[source.slug].checks
             if checks is not None:
-                target = captured.get(source.reconstruction_hook)
-                inputs = captured[source.hook.name]
-                reconstruction = None if target is None else source.dictionary.reconstruct(inputs, encoded)
-                checks.update(activations, mask, target, reconstruction)
+                checks.update(activations, mask)
+                _add_reconstruction(checks, source, captured, encoded, mask, window_ids)
             workspace = workspaces.get(source.n_features)
             if workspace is None or workspace.shape != activations.shape:
                 workspace = workspaces[source.n_features] = torch.empty_like(activations)

@@ -163,10 +163,16 @@ class _RunPlan:
         first_tokens = {window[0] for window in windows.token_ids}
         corpus_tokens = sum(len(window) for window in windows.token_ids)
         for spec in self.sources:
-            statistics = accumulators[spec.slug].checks
-            if spec.dictionary is None or statistics is None:
+            accumulator = accumulators[spec.slug]
+            if spec.dictionary is None or accumulator.checks is None:
                 continue
-            warnings += check_source(statistics, spec.slug, target_hook=spec.reconstruction_hook)
+            warnings += check_source(
+                accumulator.checks,
+                accumulator.positive_counts,
+                accumulator.token_count,
+                spec.slug,
+                target_hook=spec.reconstruction_hook,
+            )
             warnings += check_prepend_bos(
                 wanted=spec.dictionary.prepend_bos,
                 first_tokens=first_tokens,

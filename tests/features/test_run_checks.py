@@ -9,6 +9,7 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from features.models import PipelineRun
+from features.pipeline import stream
 from features.pipeline.checks import CheckStatistics, check_first_position, check_prepend_bos, check_special_tokens
 from features.pipeline.corpus import bos_token_id, corpus_documents, make_windows
 from features.pipeline.loading import load_language_model
@@ -327,8 +328,12 @@ def test_a_transcoder_is_checked_against_its_output_hook_when_the_pass_has_it(
     assert found["detail"]["fvu"] == pytest.approx(fvu, rel=1e-4)
 
 
-def test_a_sharded_run_raises_the_same_warnings(token_gpt2_dir, sample_corpus_file, tmp_path):
-    tokens = content_tokens(windows_of(token_gpt2_dir, sample_corpus_file, prepend_bos=True))
+def test_a_sharded_run_raises_the_same_warnings(token_gpt2_dir, sample_corpus_file, tmp_path, monkeypatch):
+    # The reconstruction is measured on the first 7 windows: one batch of the whole run and two of its shards
+    # straddle that edge.
+    monkeypatch.setattr(stream, "RECONSTRUCTION_WINDOWS", 7)
+    ids = windows_of(token_gpt2_dir, sample_corpus_file, prepend_bos=True)
+    tokens = content_tokens(ids)
     crafted = with_features(token_dictionary(token_gpt2_dir, [*tokens, 101]), torch.zeros(32, len(tokens)), -1.0)
     directory = write_dictionary(tmp_path / "sae", *crafted, prepend_bos=True, context_size=1024)
     model = registration.model_register(slug="tiny-gpt2", path=str(token_gpt2_dir))
@@ -358,8 +363,10 @@ def test_a_sharded_run_raises_the_same_warnings(token_gpt2_dir, sample_corpus_fi
         ("0-res", "corpus_shorter_than_context"),
         ("0-out", "poor_reconstruction"),
     }
+    measured = ~torch.isin(ids[:7], torch.tensor([0, 101, 102]))
+    assert warning(whole, "poor_reconstruction")["detail"]["tokens"] == int(measured.sum())
     fvu = warning(whole, "poor_reconstruction")["detail"].pop("fvu")
-    assert warning(sharded, "poor_reconstruction")["detail"].pop("fvu") == pytest.approx(fvu, rel=1e-9)
+    assert warning(sharded, "poor_reconstruction")["detail"].pop("fvu") == pytest.approx(fvu, rel=1e-6)
     assert [{**w, "message": ""} for w in sharded.warnings] == [{**w, "message": ""} for w in whole.warnings]
 
 
@@ -369,11 +376,15 @@ def test_statistics_merge_to_those_of_one_pass():
     mask = torch.rand(6, 5) > 0.3
     target, reconstruction = torch.randn(6, 5, 3), torch.randn(6, 5, 3)
     whole, first, second = CheckStatistics(7, 3), CheckStatistics(7, 3), CheckStatistics(7, 3)
-    whole.update(activations, mask, target, reconstruction)
-    first.update(activations[:2], mask[:2], target[:2], reconstruction[:2])
-    second.update(activations[2:], mask[2:], target[2:], reconstruction[2:])
+    whole.update(activations, mask)
+    whole.add_reconstruction(target, reconstruction, mask)
+    for part, rows in ((first, slice(0, 2)), (second, slice(2, 6))):
+        part.update(activations[rows], mask[rows])
+        part.add_reconstruction(target[rows], reconstruction[rows], mask[rows])
     first.merge(CheckStatistics.from_tensors(second.to_tensors("x."), "x."))
     for (name, a), (_, b) in zip(whole._tensors(), first._tensors(), strict=True):
         assert torch.allclose(a, b), name
     assert check_special_tokens(whole, "s") == check_special_tokens(first, "s")
     assert check_first_position(whole, "s") == check_first_position(first, "s")
+    fvu = float(((target - reconstruction)[mask]).pow(2).sum() / (target[mask] - target[mask].mean(0)).pow(2).sum())
+    assert first.fraction_of_variance_unexplained == pytest.approx(fvu, rel=1e-6)
