@@ -295,8 +295,8 @@ def check_context_size(
     *, context_size: int | None, window_len: int, corpus_tokens: int, source: str
 ) -> list[RunWarning]:
     """The dictionary's training context (SAELens `context_size`) against the run's windows and corpus."""
-    if not context_size:
-        return []
+    if not isinstance(context_size, int) or isinstance(context_size, bool) or context_size < 1:
+        return []  # not given, or not a length
     warnings = []
     if window_len > context_size:
         warnings.append(

@@ -209,7 +209,8 @@ def activation_run_start(*, run_id: int) -> PipelineRun:
         run_update(run=run, message="Tokenizing the corpus")
         windows = plan.windows(run.params["n_windows"])
         n_windows = len(windows.token_ids)
-        run_update(run=run, message="Hashing the model's and dictionaries' files", manifest=plan.manifest(windows))
+        run_update(run=run, message="Hashing the model's and dictionaries' files")
+        run_update(run=run, manifest=plan.manifest(windows))
         shard_windows = run.params["shard_windows"]
         shard_count = math.ceil(n_windows / shard_windows)
         with transaction.atomic():
