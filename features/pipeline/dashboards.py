@@ -270,6 +270,8 @@ class DashboardAccumulator:
         self.samples.admit_reservoir(other.samples)
         if self.checks is not None and other.checks is not None:
             self.checks.merge(other.checks)
+        else:  # a partial from before the checks existed: no checks rather than checks of part of the corpus
+            self.checks = None
 
     @property
     def positive_counts(self) -> torch.Tensor:
