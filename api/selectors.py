@@ -55,8 +55,13 @@ def feature_by_address(queryset: QuerySet[Feature], model_slug: str, source_slug
     return queryset.filter(source__model__slug=model_slug, source__slug=source_slug, index=index).first()
 
 
+def sources_for_api() -> QuerySet[Source]:
+    """With the run whose dashboards each source shows, for its warnings (its manifest stays in the database)."""
+    return Source.objects.select_related("model", "dashboards_run").defer("dashboards_run__manifest")
+
+
 def source_by_address(model_slug: str, source_slug: str) -> Source | None:
-    return Source.objects.select_related("model").filter(model__slug=model_slug, slug=source_slug).first()
+    return sources_for_api().filter(model__slug=model_slug, slug=source_slug).first()
 
 
 def examples_for_api() -> QuerySet[ActivationExample]:

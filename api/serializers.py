@@ -42,16 +42,38 @@ class ModelOut(serializers.ModelSerializer):
         return model.get_absolute_url()
 
 
+class RunWarningOut(serializers.Serializer):
+    """One automatic check's finding about an activation run (features/pipeline/checks.py)."""
+
+    code = serializers.CharField(help_text="e.g. special_tokens, first_position, dead_features, poor_reconstruction")
+    severity = serializers.ChoiceField(choices=["warning", "info"])
+    source = serializers.CharField(help_text="The source slug it concerns; empty for the whole run")
+    message = serializers.CharField()
+    detail = serializers.DictField(help_text="The figures behind it: feature indices, shares, limits, FVU")
+
+
 class SourceOut(serializers.ModelSerializer):
     model = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     page = serializers.SerializerMethodField()
+    checks_run = serializers.PrimaryKeyRelatedField(
+        source="dashboards_run", read_only=True, help_text="The activation run whose dashboards this source shows"
+    )
+    warnings = serializers.SerializerMethodField()
 
     class Meta:
         model = Source
-        fields = ["id", "model", "slug", "kind", "hook_name", "layer", "set_name", "n_features", "created_at", "page"]
+        fields = [
+            "id", "model", "slug", "kind", "hook_name", "layer", "set_name", "n_features", "created_at", "page",
+            "checks_run", "warnings",
+        ]  # fmt: skip
 
     def get_page(self, source: Source) -> str:
         return reverse("front:source", args=[source.model.slug, source.slug])
+
+    @extend_schema_field(RunWarningOut(many=True))
+    def get_warnings(self, source: Source) -> list[dict]:
+        run = source.dashboards_run
+        return run.warnings_for(source.slug) if run is not None else []
 
 
 class FeatureOut(serializers.ModelSerializer):
@@ -219,13 +241,14 @@ class ListItemOut(serializers.ModelSerializer):
 class RunOut(serializers.ModelSerializer):
     model = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     created_by = serializers.SerializerMethodField()
+    warnings = RunWarningOut(many=True, read_only=True)
     page = serializers.SerializerMethodField()
 
     class Meta:
         model = PipelineRun
         fields = [
             "id", "kind", "model", "status", "progress", "message", "shards_total", "shards_done", "tokens_done",
-            "error", "params", "created_by", "created_at", "started_at", "finished_at", "page",
+            "error", "params", "created_by", "created_at", "started_at", "finished_at", "page", "warnings",
         ]  # fmt: skip
 
     def get_created_by(self, run: PipelineRun) -> str | None:
@@ -233,6 +256,15 @@ class RunOut(serializers.ModelSerializer):
 
     def get_page(self, run: PipelineRun) -> str:
         return run.get_absolute_url()
+
+
+class RunDetailOut(RunOut):
+    manifest = serializers.DictField(
+        read_only=True, help_text="What an activation run read: files' hashes, corpus, windowing, versions"
+    )
+
+    class Meta(RunOut.Meta):
+        fields = [*RunOut.Meta.fields, "manifest"]
 
 
 class MeOut(serializers.Serializer):

@@ -98,6 +98,10 @@ class Source(models.Model):
     dictionary_path = models.CharField(max_length=1000, blank=True)
     n_features = models.PositiveIntegerField()
     config = models.JSONField(default=dict, blank=True)
+    # The activation run whose dashboards the source shows: its manifest and warnings are shown with them.
+    dashboards_run = models.ForeignKey(
+        "PipelineRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -229,6 +233,10 @@ class PipelineRun(models.Model):
     items_total = models.PositiveIntegerField(default=0)
     items_done = models.PositiveIntegerField(default=0)
     failures = models.JSONField(default=list, blank=True)
+    # Activation runs: what the run read (features/pipeline/manifest.py) and the automatic checks' warnings
+    # (features/pipeline/checks.py), each {"code", "message", "detail", "severity", "source"}.
+    manifest = models.JSONField(default=dict, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True)
     task_id = models.CharField(max_length=64, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
@@ -258,6 +266,15 @@ class PipelineRun(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in {self.Status.SUCCEEDED, self.Status.FAILED}
+
+    def warnings_for(self, source_slug: str) -> list[dict]:
+        """The automatic checks' warnings about one source, and those about the whole run."""
+        return [warning for warning in self.warnings if warning.get("source", "") in ("", source_slug)]
+
+    def manifest_for(self, source_slug: str) -> dict:
+        """The manifest with only this source's dictionary (a run may read several)."""
+        dictionaries = self.manifest.get("dictionaries", {})
+        return {**self.manifest, "dictionaries": {slug: d for slug, d in dictionaries.items() if slug == source_slug}}
 
     @property
     def is_stalled(self) -> bool:

@@ -67,7 +67,11 @@ def _sort_columns(current: str) -> list[SortColumn]:
 
 
 def source_detail(request: HttpRequest, model_slug: str, source_slug: str) -> HttpResponse:
-    source = Source.objects.select_related("model").filter(model__slug=model_slug, slug=source_slug).first()
+    source = (
+        Source.objects.select_related("model", "dashboards_run")
+        .filter(model__slug=model_slug, slug=source_slug)
+        .first()
+    )
     if source is None:
         return missing_page(request, locate(model_slug, source_slug))
     sort = request.GET.get("sort", selectors.DEFAULT_SOURCE_SORT)
@@ -76,6 +80,11 @@ def source_detail(request: HttpRequest, model_slug: str, source_slug: str) -> Ht
     features = selectors.source_feature_index(source, sort=sort)
     page = Paginator(features, settings.FEATURES_PER_PAGE).get_page(request.GET.get("page"))
     context = {"model": source.model, "source": source, "page": page, "sort": sort, "columns": _sort_columns(sort)}
+    run = source.dashboards_run  # the run whose dashboards the page lists: its checks and manifest
+    if run is not None:
+        context.update(
+            checks_run=run, checks_warnings=run.warnings_for(source.slug), checks_manifest=run.manifest_for(source.slug)
+        )
     return render(request, "front/source_detail.html", context)
 
 

@@ -68,9 +68,12 @@ class RunList(generics.ListAPIView):
         return Response(serializers.RunOut(run).data, status=status.HTTP_202_ACCEPTED)
 
 
-@extend_schema(summary="A pipeline run and its progress", responses={200: serializers.RunOut, **READ_ERRORS})
+@extend_schema(
+    summary="A pipeline run, its progress, and (activation runs) its manifest and checks",
+    responses={200: serializers.RunDetailOut, **READ_ERRORS},
+)
 class RunDetail(generics.RetrieveAPIView):
-    serializer_class = serializers.RunOut
+    serializer_class = serializers.RunDetailOut
 
     def get_object(self):
         return or_404(selectors.by_id(selectors.runs_for_api(), self.kwargs["pk"]), "There is no such run.")

@@ -103,7 +103,7 @@ class ModelDetail(generics.RetrieveAPIView):
 )
 class SourceList(UploadLimitMixin, generics.ListAPIView):
     serializer_class = serializers.SourceOut
-    queryset = Source.objects.select_related("model")
+    queryset = selectors.sources_for_api()
     filterset_class = filters.SourceFilter
     upload_limit_setting = "NEURONPEDIA_MAX_DICTIONARY_BYTES"
 

@@ -102,6 +102,13 @@ def corpus_identity(spec: str) -> dict:
     return {**identity, "field": text_field} if path.suffix in (".jsonl", ".parquet") else identity
 
 
+def bos_token_id(tokenizer: PreTrainedTokenizerBase) -> int | None:
+    """The token that stands for BOS: the tokenizer's BOS, else its [CLS] (BERT), else its EOS (GPT-2)."""
+    return next(
+        (t for t in (tokenizer.bos_token_id, tokenizer.cls_token_id, tokenizer.eos_token_id) if t is not None), None
+    )
+
+
 def special_token_frame(
     tokenizer: PreTrainedTokenizerBase, prepend_bos: bool | None = None
 ) -> tuple[list[int], list[int]]:
@@ -117,9 +124,7 @@ def special_token_frame(
             break
     if prepend_bos is None:
         return prefix, suffix
-    bos = next(
-        (t for t in (tokenizer.bos_token_id, tokenizer.cls_token_id, tokenizer.eos_token_id) if t is not None), None
-    )
+    bos = bos_token_id(tokenizer)
     if prepend_bos:
         if bos is None:
             raise PipelineInputError("The dictionary wants a BOS token first, but the tokenizer has none.")

@@ -22,6 +22,8 @@ import torch
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
+from .checks import CheckStatistics
+
 HISTOGRAM_BINS = 1024
 SAMPLE_BINS = 16
 NO_POSITIVE = -10_000  # the exponent of a feature that has not activated yet
@@ -215,6 +217,9 @@ class DashboardAccumulator:
         self.exponent = torch.full((n_features,), NO_POSITIVE, dtype=torch.long)
         self.histogram = torch.zeros((n_features, HISTOGRAM_BINS), dtype=torch.long)
         self.token_count = 0
+        # The automatic checks' statistics (checks.py), for dictionary sources: they travel and merge with
+        # the dashboards so a sharded run's checks equal a one-shard run's.
+        self.checks: CheckStatistics | None = None
 
     def update(
         self,
@@ -263,6 +268,10 @@ class DashboardAccumulator:
         self.histogram += other.histogram
         self.top.admit_reservoir(other.top)
         self.samples.admit_reservoir(other.samples)
+        if self.checks is not None and other.checks is not None:
+            self.checks.merge(other.checks)
+        else:  # a partial from before the checks existed: no checks rather than checks of part of the corpus
+            self.checks = None
 
     @property
     def positive_counts(self) -> torch.Tensor:
@@ -318,6 +327,8 @@ class DashboardAccumulator:
             tensors[f"{name}.priority"] = reservoir.priority
             tensors[f"{name}.windows"] = reservoir.windows
             tensors[f"{name}.values"] = reservoir.values
+        if self.checks is not None:
+            tensors.update(self.checks.to_tensors("checks."))
         return save_tensors({name: tensor.contiguous() for name, tensor in tensors.items()})
 
     @classmethod
@@ -332,6 +343,7 @@ class DashboardAccumulator:
             reservoir.priority = tensors[f"{name}.priority"]
             reservoir.windows = tensors[f"{name}.windows"]
             reservoir.values = tensors[f"{name}.values"]
+        accumulator.checks = CheckStatistics.from_tensors(tensors, "checks.")
         return accumulator
 
     def result(self) -> Dashboards:

@@ -60,6 +60,17 @@ class LoadedDictionary:
         with torch.inference_mode():
             return self.sae.encode(activations.to(self.sae.W_enc.dtype))
 
+    def reconstruct(self, activations: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """What the dictionary writes from `features` = encode(activations): the input hook's activations for
+        an SAE, the output hook's for a transcoder (with its skip connection), as sae-lens's forward does.
+        Call it right after encode: sae-lens keeps an input's normalisation between the two."""
+        with torch.inference_mode():
+            output = self.sae.decode(features)
+            skip = getattr(self.sae, "W_skip", None)
+            if skip is not None:
+                output = output + activations.to(skip.dtype) @ skip.T
+            return output
+
     @property
     def decoder(self) -> torch.Tensor:
         return self.sae.W_dec.detach()

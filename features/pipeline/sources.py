@@ -29,6 +29,14 @@ class SourceSpec:
             return "neurons"
         return "transcoder" if self.dictionary.is_transcoder else "sae"
 
+    @property
+    def reconstruction_hook(self) -> str:
+        """The hook whose activations the dictionary reconstructs: its own for an SAE, the output hook for a
+        transcoder."""
+        if self.dictionary is not None and self.dictionary.is_transcoder:
+            return self.dictionary.hook_name_out
+        return self.hook.name
+
     def encode(self, captured: dict[str, torch.Tensor]) -> torch.Tensor:
         activations = captured[self.hook.name]
         if self.dictionary is None:

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 import torch
 
+from .checks import RECONSTRUCTION_WINDOWS, CheckStatistics
 from .dashboards import DashboardAccumulator
 from .errors import PipelineInputError
 from .hooks import capture_activations
@@ -43,6 +44,28 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+def _add_reconstruction(
+    checks: CheckStatistics,
+    source: SourceSpec,
+    captured: dict[str, torch.Tensor],
+    encoded: torch.Tensor,
+    mask: torch.Tensor,
+    window_ids: torch.Tensor,
+) -> None:
+    """Fold the dictionary's reconstruction of this batch's sampled windows (checks.RECONSTRUCTION_WINDOWS) into
+    its checks, when the pass has the activations it reconstructs."""
+    target = captured.get(source.reconstruction_hook)
+    sampled = window_ids < RECONSTRUCTION_WINDOWS
+    if target is None or not sampled.any():
+        return
+    inputs = captured[source.hook.name]
+    if not sampled.all():
+        # Encoded again on the sampled rows alone: sae-lens keeps an input's normalisation from encode to decode.
+        inputs, target, mask = inputs[sampled], target[sampled], mask[sampled]
+        encoded = source.dictionary.encode(inputs)
+    checks.add_reconstruction(target, source.dictionary.reconstruct(inputs, encoded), mask)
+
+
 def compute_dashboards(
     loaded: LoadedModel,
     sources: Sequence[SourceSpec],
@@ -66,6 +89,9 @@ def compute_dashboards(
         source.slug: DashboardAccumulator(source.n_features, window_len, top_k=top_k, samples_per_bin=samples_per_bin)
         for source in sources
     }
+    for source in sources:
+        if source.dictionary is not None:
+            accumulators[source.slug].checks = CheckStatistics(source.n_features, source.dictionary.d_out)
     hooks = [source.hook for source in sources]
     workspaces: dict[int, torch.Tensor] = {}  # one per feature count, shared by the sources
     for start in range(0, len(windows), batch_size):
@@ -74,7 +100,12 @@ def compute_dashboards(
         mask = content_mask(loaded, input_ids)
         window_ids = torch.arange(start, start + len(input_ids)) + first_window_id
         for source in sources:
-            activations = source.encode(captured).float()
+            encoded = source.encode(captured)
+            activations = encoded.float()
+            checks = accumulators[source.slug].checks
+            if checks is not None:
+                checks.update(activations, mask)
+                _add_reconstruction(checks, source, captured, encoded, mask, window_ids)
             workspace = workspaces.get(source.n_features)
             if workspace is None or workspace.shape != activations.shape:
                 workspace = workspaces[source.n_features] = torch.empty_like(activations)

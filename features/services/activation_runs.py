@@ -22,9 +22,19 @@ from django.utils import timezone
 
 from features.models import LanguageModel, PipelineRun, PipelineShard, ShardPartial, Source
 from features.pipeline import cache
-from features.pipeline.corpus import BUILTIN_CORPUS, Windows, corpus_documents, corpus_identity, make_windows
+from features.pipeline.checks import RunWarning, check_context_size, check_prepend_bos, check_source
+from features.pipeline.corpus import (
+    BUILTIN_CORPUS,
+    Windows,
+    bos_token_id,
+    corpus_documents,
+    corpus_identity,
+    make_windows,
+)
 from features.pipeline.dashboards import DashboardAccumulator
+from features.pipeline.dictionaries import config_value
 from features.pipeline.errors import PipelineInputError
+from features.pipeline.manifest import run_manifest
 from features.pipeline.sources import SourceSpec, dictionary_source, neuron_source
 from features.pipeline.stream import compute_dashboards
 
@@ -133,6 +143,51 @@ class _RunPlan:
         self.prepend_bos = wishes.pop() if wishes else None
         self.params = params
 
+    def manifest(self, windows: Windows) -> dict:
+        return {
+            **run_manifest(
+                loaded=self.loaded,
+                dictionaries={spec.slug: (spec.dictionary, spec.hook.name) for spec in self.sources if spec.dictionary},
+                corpus=corpus_identity(self.params["corpus"]),
+                token_ids=windows.token_ids,
+                window_len=self.params["window_len"],
+                prepend_bos=self.prepend_bos,
+                device=self.params.get("device", "cpu"),
+                dtype=self.params.get("dtype", "float32"),
+            ),
+            "sources": {spec.slug: {"kind": spec.kind, "hook_name": spec.hook.name} for spec in self.sources},
+        }
+
+    def warnings(self, accumulators: dict[str, DashboardAccumulator], windows: Windows) -> list[RunWarning]:
+        """The automatic checks (features/pipeline/checks.py) of every dictionary source."""
+        warnings = []
+        first_tokens = {window[0] for window in windows.token_ids}
+        corpus_tokens = sum(len(window) for window in windows.token_ids)
+        for spec in self.sources:
+            accumulator = accumulators[spec.slug]
+            if spec.dictionary is None or accumulator.checks is None:
+                continue
+            warnings += check_source(
+                accumulator.checks,
+                accumulator.positive_counts,
+                accumulator.token_count,
+                spec.slug,
+                target_hook=spec.reconstruction_hook,
+            )
+            warnings += check_prepend_bos(
+                wanted=spec.dictionary.prepend_bos,
+                first_tokens=first_tokens,
+                bos_token_id=bos_token_id(self.loaded.tokenizer),
+                source=spec.slug,
+            )
+            warnings += check_context_size(
+                context_size=config_value(spec.dictionary.config, "context_size"),
+                window_len=self.params["window_len"],
+                corpus_tokens=corpus_tokens,
+                source=spec.slug,
+            )
+        return warnings
+
     def windows(self, count: int, display_for: Collection[int] = ()) -> Windows:
         """The run's first `count` windows, cut again from the corpus (with the display strings of those at
         `display_for`); refused if the corpus is no longer the one the run started on (every shard cuts its
@@ -166,6 +221,8 @@ def activation_run_start(*, run_id: int) -> PipelineRun:
         run_update(run=run, message="Tokenizing the corpus")
         windows = plan.windows(run.params["n_windows"])
         n_windows = len(windows.token_ids)
+        run_update(run=run, message="Hashing the model's and dictionaries' files")
+        run_update(run=run, manifest=plan.manifest(windows))
         shard_windows = run.params["shard_windows"]
         shard_count = math.ceil(n_windows / shard_windows)
         with transaction.atomic():
@@ -352,6 +409,7 @@ def _finalize(run: PipelineRun, plan: _RunPlan, accumulators: dict[str, Dashboar
         needed.update(int(w) for w in dashboards.sample_windows.ravel() if w >= 0)
     # Cut once more, now that the examples' windows are known, to show them in the corpus's own characters.
     windows = plan.windows(n_windows, display_for=needed)
+    warnings = [warning.as_dict() for warning in plan.warnings(accumulators, windows)]
     with transaction.atomic():
         model = run.model or model_save(loaded=plan.loaded, slug=run.params["model_slug"], created_by=run.created_by)
         window_pk = context_windows_store(
@@ -372,10 +430,12 @@ def _finalize(run: PipelineRun, plan: _RunPlan, accumulators: dict[str, Dashboar
                 window_pk=window_pk,
                 corpus_key=windows.key,
             )
+            Source.objects.filter(pk=source.pk).update(dashboards_run=run)
         ShardPartial.objects.filter(shard__run=run).delete()
         run_succeed(
             run=run,
             message=f"Done: {len(plan.sources)} source(s), {len(windows.token_ids):,} windows",
             model=model,
             tokens_done=sum(len(window) for window in windows.token_ids),
+            warnings=warnings,
         )
