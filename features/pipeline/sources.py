@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .devices import to_cpu_float32
 from .dictionaries import LoadedDictionary
 from .errors import PipelineInputError
 from .hooks import HookPoint, hook_module, hook_width, parse_hook_name
@@ -25,8 +26,10 @@ class SourceSpec:
         return "transcoder" if self.dictionary.is_transcoder else "sae"
 
     def encode(self, captured: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The features' activations [..., F] in float32 on the CPU, where every statistic is kept, whatever the
+        model's device and dtype (a dictionary encodes on its own device first)."""
         activations = captured[self.hook.name]
-        return activations if self.dictionary is None else self.dictionary.encode(activations)
+        return to_cpu_float32(activations if self.dictionary is None else self.dictionary.encode(activations))
 
 
 def neuron_source(loaded: LoadedModel, layer: int) -> SourceSpec:
@@ -65,12 +68,12 @@ def neuron_output_weights(loaded: LoadedModel, layer: int) -> torch.Tensor:
 
 
 def output_directions(loaded: LoadedModel, source: SourceSpec) -> torch.Tensor:
-    """[F, d] directions each feature writes: neuron output weights, or the dictionary's decoder, mapped
-    into the residual stream when the decoder writes into MLP-neuron space."""
+    """[F, d] directions each feature writes, in float32 on the model's device: neuron output weights, or the
+    dictionary's decoder, mapped into the residual stream when the decoder writes into MLP-neuron space."""
     if source.dictionary is None:
-        return neuron_output_weights(loaded, source.hook.layer)
-    decoder = source.dictionary.decoder.float()
+        return neuron_output_weights(loaded, source.hook.layer).float()
+    decoder = source.dictionary.decoder.to(device=loaded.device, dtype=torch.float32)
     out_hook = parse_hook_name(source.dictionary.hook_name_out, loaded)
     if out_hook.point == "mlp.hook_post":
-        return decoder @ neuron_output_weights(loaded, out_hook.layer)
+        return decoder @ neuron_output_weights(loaded, out_hook.layer).float()
     return decoder

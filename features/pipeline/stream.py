@@ -74,7 +74,7 @@ def compute_dashboards(
         mask = content_mask(loaded, input_ids)
         window_ids = torch.arange(start, start + len(input_ids)) + first_window_id
         for source in sources:
-            activations = source.encode(captured).float()
+            activations = source.encode(captured)  # float32 on the CPU, where the statistics are
             workspace = workspaces.get(source.n_features)
             if workspace is None or workspace.shape != activations.shape:
                 workspace = workspaces[source.n_features] = torch.empty_like(activations)

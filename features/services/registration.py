@@ -9,6 +9,7 @@ from features.pipeline import cache
 from features.pipeline.errors import PipelineInputError
 from features.pipeline.loading import LoadedModel, load_language_model
 from features.pipeline.sources import dictionary_source
+from features.placement import default_placement
 
 
 def model_register(
@@ -73,7 +74,8 @@ def dictionary_register(*, model: LanguageModel, path: str, slug: str, hook_name
     from features.pipeline.dictionaries import load_dictionary
 
     dictionary = load_dictionary(path, hook_name=hook_name)
-    spec = dictionary_source(cache.models.get(model.path), dictionary, slug)
+    # The model as the web runs it, which this process then has loaded already for the next request.
+    spec = dictionary_source(cache.models.get(model.path, **default_placement()), dictionary, slug)
     set_name = slug.split("-", 1)[1] if "-" in slug and slug.split("-", 1)[0].isdigit() else slug
     source, _ = Source.objects.update_or_create(
         model=model,
