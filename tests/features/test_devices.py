@@ -297,3 +297,25 @@ def test_train_sae_refuses_a_device_this_machine_lacks(tiny_gpt2_dir, no_gpu, tm
         call_command("train_sae", *args, "--device", "cuda")
     with pytest.raises(CommandError, match="float16 is not supported on the CPU"):
         call_command("train_sae", *args, "--device", "cpu", "--dtype", "float16")
+
+
+@pytest.mark.django_db
+def test_web_inference_runs_in_the_settings_dtype_within_the_tolerance_of_float32(computed_run, settings, no_gpu):
+    from features import inference
+
+    neuron = Feature.objects.filter(source__model__slug="tiny-bert", source__slug="2-mlp").order_by("-max_activation")[
+        0
+    ]
+    text = "The black cat sat on the warm mat while the dog slept."
+    settings.NEURONPEDIA_DTYPE = "float32"
+    exact = inference.feature_activations(neuron, text)
+    settings.NEURONPEDIA_DTYPE = "bfloat16"
+    close = inference.feature_activations(neuron, text)
+    assert inference.load_model(computed_run.model).dtype == torch.bfloat16
+    assert close.tokens == exact.tokens
+    scale = max(abs(value) for value in exact.values)
+    assert scale > 0 and close.values != exact.values
+    assert np.abs(np.array(close.values) - np.array(exact.values)).max() <= MAX_TOLERANCE * scale
+    settings.NEURONPEDIA_DEVICE = "cuda"
+    with pytest.raises(inference.InferenceInputError, match="Device 'cuda': CUDA is not available"):
+        inference.feature_activations(neuron, text)
