@@ -409,8 +409,8 @@ def describe_gemma(run: dict) -> str:
     gpu = f", peak GPU memory {run['peak_gpu_mb'] / 1024:.1f} GiB" if run["peak_gpu_mb"] is not None else ""
     return (
         f"[gemma-2-2b shape, bfloat16, {run['device']}, {tokens // WINDOW_LEN} x {WINDOW_LEN}] "
-        f"(a) floor {run['floor_seconds']:.1f} s {rate(tokens, run['floor_seconds'])}; "
-        f"(b) ours {run['ours_seconds']:.1f} s {rate(tokens, run['ours_seconds'])}; "
+        f"(a) floor {run['floor_seconds']:.1f} s {tokens / run['floor_seconds']:,.1f} tokens/s; "
+        f"(b) ours {run['ours_seconds']:.1f} s {tokens / run['ours_seconds']:,.1f} tokens/s; "
         f"ours / floor = {run['ours_seconds'] / run['floor_seconds']:.2f}x "
         f"(CPU seconds {run['floor_cpu_seconds']:.0f} and {run['ours_cpu_seconds']:.0f} on {run['threads']} threads: "
         f"{run['ours_cpu_seconds'] / run['floor_cpu_seconds']:.2f}x); "
