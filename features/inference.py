@@ -21,11 +21,13 @@ import torch
 from .models import Feature, LanguageModel, Source
 from .pipeline import cache
 from .pipeline.corpus import special_token_frame, token_display_strings
+from .pipeline.devices import device_name
 from .pipeline.errors import PipelineInputError
 from .pipeline.hooks import capture_activations
 from .pipeline.loading import LoadedModel
 from .pipeline.sources import SourceSpec, dictionary_source, neuron_source
 from .pipeline.stream import content_mask
+from .placement import default_placement
 
 MAX_TEXT_CHARS = 4000
 MAX_TOKENS = 256
@@ -76,8 +78,9 @@ def model_lock(path: str) -> threading.RLock:
 
 
 def load_model(model: LanguageModel) -> LoadedModel:
+    """The model on NEURONPEDIA_DEVICE in NEURONPEDIA_DTYPE."""
     try:
-        return cache.models.get(model.path)
+        return cache.models.get(model.path, **default_placement())
     except PipelineInputError as error:
         raise InferenceInputError(f"The model {model.slug} cannot be loaded: {error}") from error
 
@@ -89,7 +92,7 @@ def source_spec(loaded: LoadedModel, source: Source) -> SourceSpec:
             spec = neuron_source(loaded, source.layer)
             spec.slug = source.slug
             return spec
-        dictionary = cache.dictionaries.get(source.dictionary_path)
+        dictionary = cache.dictionaries.get(source.dictionary_path, device=device_name(loaded.device))
         return dictionary_source(loaded, dictionary, source.slug, hook_name=source.hook_name)
     except PipelineInputError as error:
         raise InferenceInputError(f"The source {source.slug} cannot be loaded: {error}") from error

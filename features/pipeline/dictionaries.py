@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 
+from .devices import device_name, resolve_device
 from .errors import PipelineInputError
 
 CONFIG_FILE = "cfg.json"
@@ -56,9 +57,11 @@ class LoadedDictionary:
         return self.architecture in TRANSCODERS
 
     def encode(self, activations: torch.Tensor) -> torch.Tensor:
-        """[..., d_in] hook activations -> [..., d_sae] feature activations, exactly as sae-lens encodes."""
+        """[..., d_in] hook activations -> [..., d_sae] feature activations, exactly as sae-lens encodes: the
+        dictionary keeps its own dtype (float32 as SAELens saves it) and the activations, whatever the model's
+        dtype, are cast to it."""
         with torch.inference_mode():
-            return self.sae.encode(activations.to(self.sae.W_enc.dtype))
+            return self.sae.encode(activations.to(device=self.sae.W_enc.device, dtype=self.sae.W_enc.dtype))
 
     def reconstruct(self, activations: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """What the dictionary writes from `features` = encode(activations): the input hook's activations for
@@ -153,8 +156,9 @@ def check_weights(directory: Path, config: dict) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def load_dictionary(path: str | Path, *, hook_name: str = "") -> LoadedDictionary:
-    """Validate and load a SAELens-format directory. `hook_name` overrides the one in cfg.json."""
+def load_dictionary(path: str | Path, *, hook_name: str = "", device: str = "cpu") -> LoadedDictionary:
+    """Validate and load a SAELens-format directory onto `device` (a name devices.py resolves), in the dtype it
+    was saved in. `hook_name` overrides the one in cfg.json."""
     from sae_lens import SAE  # imported here: sae-lens takes seconds to import and most callers never need it
 
     directory = Path(path)
@@ -165,8 +169,9 @@ def load_dictionary(path: str | Path, *, hook_name: str = "") -> LoadedDictionar
     hook = hook_name or config_value(config, "hook_name")
     if not hook:
         raise PipelineInputError("cfg.json gives no hook_name; say where the dictionary reads from.")
+    target = device_name(resolve_device(device))
     try:
-        sae = SAE.load_from_disk(directory, device="cpu")
+        sae = SAE.load_from_disk(directory, device=target)
     except Exception as error:  # sae-lens reports config problems with assorted exception types
         raise PipelineInputError(f"sae-lens could not load the dictionary: {error}") from error
     sae.eval()

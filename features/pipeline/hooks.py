@@ -91,7 +91,8 @@ def _input(args: tuple, kwargs: dict) -> torch.Tensor:
 def capture_activations(
     loaded: LoadedModel, hooks: Sequence[HookPoint], input_ids: torch.Tensor
 ) -> dict[str, torch.Tensor]:
-    """Run the model on input_ids [B, T] until every hook has fired; return {hook name: [B, T, d]}."""
+    """Run the model on input_ids [B, T] until every hook has fired; return {hook name: [B, T, d]}, on the model's
+    device in its dtype."""
     captured: dict[str, torch.Tensor] = {}
     wanted = {hook.name for hook in hooks}
     handles = []
@@ -122,6 +123,7 @@ def capture_activations(
                         lambda _m, _args, output, name=hook.name, transform=transform: store(name, output, transform)
                     )
                 )
+        input_ids = input_ids.to(loaded.device)
         with torch.inference_mode():
             try:
                 loaded.model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids))

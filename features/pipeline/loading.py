@@ -11,6 +11,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokeni
 from transformers.utils import logging as transformers_logging
 
 from .architectures import Family, family_for_config
+from .devices import resolve_device, resolve_dtype
 from .errors import PipelineInputError
 
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "tokenizer.model", "spiece.model")
@@ -27,6 +28,8 @@ class LoadedModel:
     d_model: int
     d_mlp: int
     vocab_size: int
+    device: torch.device = torch.device("cpu")
+    dtype: torch.dtype = torch.float32
 
     def blocks(self) -> torch.nn.ModuleList:
         return find_blocks(self.model, self.family, self.n_layers)
@@ -104,11 +107,15 @@ def check_causal_checkpoint(path: str | Path):
     return config
 
 
-def load_checkpoint(path: str | Path, *, causal_only: bool = False):
-    """(model, tokenizer, config) from a local checkpoint directory, on the CPU in float32, in eval mode: the one
-    loader of transformers checkpoints (the activation pipeline, inference, the local explainer). With
-    `causal_only`, a model that cannot generate is refused rather than given a random language-model head."""
+def load_checkpoint(
+    path: str | Path, *, causal_only: bool = False, device: str | torch.device = "cpu", dtype: str = "float32"
+):
+    """(model, tokenizer, config) from a local checkpoint directory, on `device` in `dtype` (devices.py), in eval
+    mode: the one loader of transformers checkpoints (the activation pipeline, inference, the local explainer).
+    With `causal_only`, a model that cannot generate is refused rather than given a random language-model head."""
     directory = Path(path).expanduser()
+    device = device if isinstance(device, torch.device) else resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, device)
     config = check_causal_checkpoint(directory) if causal_only else read_checkpoint_config(directory)
     causal = _is_causal(config)
     model_class = AutoModelForCausalLM if causal or causal_only else AutoModel
@@ -118,19 +125,21 @@ def load_checkpoint(path: str | Path, *, causal_only: bool = False):
         raise PipelineInputError(f"{str(directory)!r} has no tokenizer files (one of {', '.join(TOKENIZER_FILES)}).")
     try:
         tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
-        model = model_class.from_pretrained(directory, local_files_only=True, dtype=torch.float32)
+        # Read straight into the dtype: a bfloat16 model never has a float32 copy in memory.
+        model = model_class.from_pretrained(directory, local_files_only=True, dtype=torch_dtype)
     except Exception as error:  # transformers and safetensors raise many types for a corrupt checkpoint
         raise PipelineInputError(f"Cannot load the checkpoint in {str(directory)!r}: {error}") from error
+    model.to(device)
     model.eval()
     return model, tokenizer, config
 
 
-def load_language_model(path: str | Path) -> LoadedModel:
-    """Load a checkpoint directory (config.json, weights, tokenizer) for hooking, on the CPU."""
+def load_language_model(path: str | Path, *, device: str = "cpu", dtype: str = "float32") -> LoadedModel:
+    """Load a checkpoint directory (config.json, weights, tokenizer) for hooking, on `device` in `dtype`."""
     directory = Path(path).expanduser()
     # An architecture we cannot hook is refused from its config, before its weights load.
     family_for_config(read_checkpoint_config(directory))
-    model, tokenizer, config = load_checkpoint(directory)
+    model, tokenizer, config = load_checkpoint(directory, device=device, dtype=dtype)
     family = family_for_config(config)
 
     n_layers = _config_int(config, "num_hidden_layers", "n_layer")
@@ -148,6 +157,8 @@ def load_language_model(path: str | Path) -> LoadedModel:
         d_model=d_model,
         d_mlp=d_mlp,
         vocab_size=config.vocab_size,
+        device=next(model.parameters()).device,
+        dtype=next(model.parameters()).dtype,
     )
     loaded.blocks()  # fail now, with a clear message, if we cannot find the blocks
     return loaded

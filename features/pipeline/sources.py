@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .devices import to_cpu_float32
 from .dictionaries import LoadedDictionary
 from .errors import PipelineInputError
 from .hooks import HookPoint, hook_module, hook_width, parse_hook_name
@@ -38,6 +39,12 @@ class SourceSpec:
         return self.hook.name
 
     def encode(self, captured: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The features' activations [..., F] in float32 on the CPU, where every statistic is kept, whatever the
+        model's device and dtype (a dictionary encodes on its own device first)."""
+        return to_cpu_float32(self.encode_on_device(captured))
+
+    def encode_on_device(self, captured: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The features' activations where the dictionary computes them (its device and dtype)."""
         activations = captured[self.hook.name]
         if self.dictionary is None:
             return activations
@@ -97,12 +104,12 @@ def neuron_output_weights(loaded: LoadedModel, layer: int) -> torch.Tensor:
 
 
 def output_directions(loaded: LoadedModel, source: SourceSpec) -> torch.Tensor:
-    """[F, d] directions each feature writes: neuron output weights, or the dictionary's decoder, mapped
-    into the residual stream when the decoder writes into MLP-neuron space."""
+    """[F, d] directions each feature writes, in float32 on the model's device: neuron output weights, or the
+    dictionary's decoder, mapped into the residual stream when the decoder writes into MLP-neuron space."""
     if source.dictionary is None:
-        return neuron_output_weights(loaded, source.hook.layer)
-    decoder = source.dictionary.decoder.float()
+        return neuron_output_weights(loaded, source.hook.layer).float()
+    decoder = source.dictionary.decoder.to(device=loaded.device, dtype=torch.float32)
     out_hook = parse_hook_name(source.dictionary.hook_name_out, loaded)
     if out_hook.point == "mlp.hook_post":
-        return decoder @ neuron_output_weights(loaded, out_hook.layer)
+        return decoder @ neuron_output_weights(loaded, out_hook.layer).float()
     return decoder

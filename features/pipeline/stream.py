@@ -12,6 +12,7 @@ import torch
 
 from .checks import RECONSTRUCTION_WINDOWS, CheckStatistics
 from .dashboards import DashboardAccumulator
+from .devices import to_cpu_float32
 from .errors import PipelineInputError
 from .hooks import capture_activations
 from .loading import LoadedModel
@@ -61,9 +62,11 @@ def _add_reconstruction(
     inputs = captured[source.hook.name]
     if not sampled.all():
         # Encoded again on the sampled rows alone: sae-lens keeps an input's normalisation from encode to decode.
-        inputs, target, mask = inputs[sampled], target[sampled], mask[sampled]
+        rows = sampled.to(inputs.device)
+        inputs, target, mask = inputs[rows], target[rows], mask[sampled]
         encoded = source.dictionary.encode(inputs)
-    checks.add_reconstruction(target, source.dictionary.reconstruct(inputs, encoded), mask)
+    reconstruction = source.dictionary.reconstruct(inputs, encoded)
+    checks.add_reconstruction(to_cpu_float32(target), to_cpu_float32(reconstruction), mask)
 
 
 def compute_dashboards(
@@ -100,8 +103,8 @@ def compute_dashboards(
         mask = content_mask(loaded, input_ids)
         window_ids = torch.arange(start, start + len(input_ids)) + first_window_id
         for source in sources:
-            encoded = source.encode(captured)
-            activations = encoded.float()
+            encoded = source.encode_on_device(captured)
+            activations = to_cpu_float32(encoded)  # float32 on the CPU, where the statistics are
             checks = accumulators[source.slug].checks
             if checks is not None:
                 checks.update(activations, mask)

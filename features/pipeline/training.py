@@ -9,6 +9,9 @@ learning-rate schedule, gradient clipping, dead-feature tracking for the TopK au
 activations scaled to an average norm of sqrt(d_in) during training ("expected_average_only_in"), the
 scale folded into the weights afterwards. The result is an inference SAE that reads raw activations,
 saved in the SAELens on-disk format that load_dictionary() reads.
+
+A model in bfloat16 is supported: only its forward pass runs in bfloat16; the SAE, its Adam state and the
+activations it trains on are float32 (float32 master weights), on the model's device.
 """
 
 import time
@@ -18,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from .devices import device_name, to_cpu_float32
 from .errors import PipelineInputError
 from .hooks import HookPoint, capture_activations, hook_module, hook_width, parse_hook_name
 from .loading import LoadedModel
@@ -69,8 +73,9 @@ def window_activations(
     for start in range(0, len(windows), windows_per_pass):
         input_ids = torch.tensor(windows[start : start + windows_per_pass], dtype=torch.long)
         activations = capture_activations(loaded, [hook], input_ids)[hook.name]
-        # clone(): a normal tensor, not an inference-mode one, so autograd may use it.
-        yield activations[content_mask(loaded, input_ids)].float().clone()
+        # float32 on the CPU whatever the model's dtype: the SAE trains in float32 (its master weights and Adam's
+        # state); clone(): a normal tensor, not an inference-mode one, so autograd may use it.
+        yield to_cpu_float32(activations)[content_mask(loaded, input_ids)].clone()
 
 
 def activation_stream(
@@ -196,7 +201,8 @@ def train_sae(
     d_in = hook_width(loaded, hook)
     n_eval = min(64, len(windows) // 10) or 1
     train_windows = windows[:-n_eval] if len(windows) > n_eval else windows
-    eval_activations = torch.cat(list(window_activations(loaded, hook, windows[-n_eval:])))
+    device = device_name(loaded.device)  # the SAE trains where the model runs, always in float32
+    eval_activations = torch.cat(list(window_activations(loaded, hook, windows[-n_eval:]))).to(device)
     if len(eval_activations) == 0:
         raise PipelineInputError("The windows hold only special tokens: there is nothing to train on.")
 
@@ -206,7 +212,14 @@ def train_sae(
         context_size=len(windows[0]),
         prepend_bos=prepend_bos,
     )
-    common = {"d_in": d_in, "d_sae": d_sae, "normalize_activations": "expected_average_only_in", "metadata": metadata}
+    common = {
+        "d_in": d_in,
+        "d_sae": d_sae,
+        "normalize_activations": "expected_average_only_in",
+        "metadata": metadata,
+        "dtype": "float32",
+        "device": device,
+    }
     with torch.random.fork_rng():  # seed the initialisation without touching the caller's random state
         torch.manual_seed(seed)
         if architecture == "topk":
@@ -226,6 +239,7 @@ def train_sae(
             lr_decay_steps=steps // 5,  # a linear decay to zero over the last fifth
             dead_feature_window=dead_window,
             feature_sampling_window=steps + 1,  # one sparsity window: the whole run
+            device=device,
         ),
         sae=training_sae,
         data_provider=iter(()),  # we drive trainer.step() with our own batches

@@ -15,6 +15,7 @@ import traceback
 from collections.abc import Collection
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F
@@ -32,6 +33,7 @@ from features.pipeline.corpus import (
     make_windows,
 )
 from features.pipeline.dashboards import DashboardAccumulator
+from features.pipeline.devices import check_names, resolve
 from features.pipeline.dictionaries import config_value
 from features.pipeline.errors import PipelineInputError
 from features.pipeline.manifest import run_manifest
@@ -68,14 +70,19 @@ def activation_run_create(
     batch_size: int = 32,
     shard_windows: int = 2048,
     sync: bool = False,
+    device: str = "",
+    dtype: str = "",
     created_by: AbstractBaseUser | None = None,
 ) -> PipelineRun:
     """Validate what can be validated without loading the model and record a queued run.
 
     A run either names a registered model, or a checkpoint path (and slug) that the run registers
     when it succeeds, so a failed run leaves no half-registered model behind. Its sources are the
-    MLP neurons of `layers` and the registered dictionary sources of the model.
+    MLP neurons of `layers` and the registered dictionary sources of the model. `device` and `dtype`
+    (default NEURONPEDIA_DEVICE, NEURONPEDIA_DTYPE) are resolved by the worker that starts the run, which
+    records what they resolved to ("auto" -> "cuda:0"); every later step runs there and in that dtype.
     """
+    device, dtype = check_names(device or settings.NEURONPEDIA_DEVICE, dtype or settings.NEURONPEDIA_DTYPE)
     if model is None and not model_path:
         raise PipelineInputError("Give a registered model or a checkpoint path.")
     if model is None and not model_slug:
@@ -114,6 +121,8 @@ def activation_run_create(
         "shard_windows": shard_windows,
         "model_path": model_path or (model.path if model else ""),
         "model_slug": model.slug if model else model_slug,
+        "device": device,
+        "dtype": dtype,
     }
     run, _ = run_create(kind=PipelineRun.Kind.ACTIVATIONS, params=params, model=model, created_by=created_by, sync=sync)
     return run
@@ -128,11 +137,13 @@ class _RunPlan:
 
     def __init__(self, run: PipelineRun) -> None:
         params = run.params
-        self.loaded = cache.models.get(params["model_path"])
+        # Runs recorded before devices were a choice ran on the CPU in float32.
+        self.device, self.dtype = resolve(params.get("device", "cpu"), params.get("dtype", "float32"))
+        self.loaded = cache.models.get(params["model_path"], device=self.device, dtype=self.dtype)
         self.sources: list[SourceSpec] = [neuron_source(self.loaded, layer) for layer in params["layers"]]
         self.source_rows: dict[str, Source] = {}
         for row in Source.objects.filter(pk__in=params.get("dictionary_sources", [])).order_by("pk"):
-            dictionary = cache.dictionaries.get(row.dictionary_path)
+            dictionary = cache.dictionaries.get(row.dictionary_path, device=self.device)
             self.sources.append(dictionary_source(self.loaded, dictionary, row.slug, hook_name=row.hook_name))
             self.source_rows[row.slug] = row
         if len(params.get("dictionary_sources", [])) != len(self.source_rows):
@@ -152,8 +163,8 @@ class _RunPlan:
                 token_ids=windows.token_ids,
                 window_len=self.params["window_len"],
                 prepend_bos=self.prepend_bos,
-                device=self.params.get("device", "cpu"),
-                dtype=self.params.get("dtype", "float32"),
+                device=self.device,
+                dtype=self.dtype,
             ),
             "sources": {spec.slug: {"kind": spec.kind, "hook_name": spec.hook.name} for spec in self.sources},
         }
@@ -239,7 +250,14 @@ def activation_run_start(*, run_id: int) -> PipelineRun:
                 )
                 for index in range(shard_count)
             )
-            params = {**run.params, "windows_available": n_windows, "windows_key": windows.key}
+            # What "auto" resolved to here: the shards, resumed or not, run on that device in that dtype.
+            params = {
+                **run.params,
+                "windows_available": n_windows,
+                "windows_key": windows.key,
+                "device": plan.device,
+                "dtype": plan.dtype,
+            }
             run_update(
                 run=run,
                 params=params,

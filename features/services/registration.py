@@ -19,6 +19,7 @@ from features.pipeline import cache
 from features.pipeline.errors import PipelineInputError
 from features.pipeline.loading import LoadedModel, load_language_model
 from features.pipeline.sources import dictionary_source
+from features.placement import default_placement
 
 
 def model_register(
@@ -90,7 +91,8 @@ def dictionary_register(
     from features.pipeline.dictionaries import load_dictionary
 
     dictionary = load_dictionary(path, hook_name=hook_name)
-    spec = dictionary_source(cache.models.get(model.path), dictionary, slug)
+    # The model as the web runs it, which this process then has loaded already for the next request.
+    spec = dictionary_source(cache.models.get(model.path, **default_placement()), dictionary, slug)
     metadata = dictionary.config.get("metadata") or {}
     config = {
         "format": "saelens",
@@ -146,7 +148,7 @@ def dictionary_import(*, model: LanguageModel, slug: str, read: Callable[[], Any
         dictionary = read()
         save_dictionary(dictionary, staging)
         loaded = load_dictionary(staging, hook_name=hook_name)
-        dictionary_source(cache.models.get(model.path), loaded, slug, hook_name=hook_name)
+        dictionary_source(cache.models.get(model.path, **default_placement()), loaded, slug, hook_name=hook_name)
         if final.exists():
             shutil.rmtree(final)
         staging.rename(final)

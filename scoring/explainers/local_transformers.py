@@ -1,4 +1,5 @@
-"""Explanations from a causal language model in a local directory, run with transformers on the CPU.
+"""Explanations from a causal language model in a local directory, run with transformers on a chosen device
+in a chosen dtype (features/pipeline/devices.py; the CPU in float32 unless told otherwise).
 
 It loads through the activation pipeline's loader (features.pipeline.loading.load_checkpoint), asking only
 for a causal LM: any that can generate will do here, including architectures the pipeline cannot hook.
@@ -11,15 +12,25 @@ from .base import Explainer, ExplainerError, GeneratedExplanation, active_record
 from .prompts import PROMPTS, build_messages, clean_reply
 
 
-@lru_cache(maxsize=2)
-def load_causal_lm(path: str):
+def load_causal_lm(path: str, device: str = "cpu", dtype: str = "float32"):
     """(model, tokenizer) for a local checkpoint directory, through the pipeline's one loader; nothing is
     downloaded. Any causal LM that can generate will do, including architectures the pipeline cannot hook."""
+    from features.pipeline.devices import resolve
+    from features.pipeline.errors import PipelineInputError
+
+    try:
+        return _load_causal_lm(path, *resolve(device, dtype))  # resolved first: "auto" shares its cache entry
+    except PipelineInputError as error:
+        raise ExplainerError(str(error)) from error
+
+
+@lru_cache(maxsize=2)
+def _load_causal_lm(path: str, device: str, dtype: str):
     from features.pipeline.errors import PipelineInputError
     from features.pipeline.loading import load_checkpoint  # imports torch, so only when a model is needed
 
     try:
-        model, tokenizer, _config = load_checkpoint(path, causal_only=True)
+        model, tokenizer, _config = load_checkpoint(path, causal_only=True, device=device, dtype=dtype)
     except PipelineInputError as error:
         raise ExplainerError(str(error)) from error
     return model, tokenizer
@@ -37,6 +48,8 @@ class LocalTransformersExplainer(Explainer):
         max_new_tokens: int = 40,
         temperature: float = 0.0,
         seed: int = 0,
+        device: str = "cpu",
+        dtype: str = "float32",
     ) -> None:
         if not model_path:
             raise ExplainerError("Give the local model's directory (LOCAL_EXPLAINER_MODEL_PATH or --model-path).")
@@ -49,12 +62,14 @@ class LocalTransformersExplainer(Explainer):
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
         self.seed = seed
+        self.device = device
+        self.dtype = dtype
 
     def explain(self, records, *, max_activation=None) -> GeneratedExplanation:
         import torch
 
         firing, peak = active_records(records, max_activation)
-        model, tokenizer = load_causal_lm(self.model_path)
+        model, tokenizer = load_causal_lm(self.model_path, self.device, self.dtype)
         context = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", 1024)
         budget = context - self.max_new_tokens
         if budget < 16:
@@ -83,7 +98,7 @@ class LocalTransformersExplainer(Explainer):
         if special:
             options["suppress_tokens"] = special
         with torch.inference_mode():
-            ids = torch.tensor([input_ids])
+            ids = torch.tensor([input_ids], device=model.device)
             output = model.generate(ids, attention_mask=torch.ones_like(ids), **options)
         reply = tokenizer.decode(output[0, len(input_ids) :], skip_special_tokens=True)
         text = clean_reply(reply)

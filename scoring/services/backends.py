@@ -31,7 +31,13 @@ def explainer_build(*, params: dict) -> Explainer:
         config = llm_config(base_url=params.get("llm_base_url", ""), model=params.get("llm_model", ""))
         return get_explainer(name, config=config, **prompt)
     if name == "local-transformers":
-        return get_explainer(name, model_path=local_model_path(params.get("local_model_path", "")), **prompt)
+        return get_explainer(
+            name,
+            model_path=local_model_path(params.get("local_model_path", "")),
+            device=settings.NEURONPEDIA_DEVICE,
+            dtype=settings.NEURONPEDIA_DTYPE,
+            **prompt,
+        )
     return get_explainer(name)
 
 

@@ -341,10 +341,10 @@ def test_steering_with_another_model_s_feature_is_refused(computed_run, gpt2_run
 def test_two_requests_at_once_load_the_model_once(computed_run, monkeypatch):
     loads = []
 
-    def slow_counting_load(path):
+    def slow_counting_load(path, **options):
         loads.append(path)
         time.sleep(0.3)  # both threads arrive while the first load is still running
-        return load_language_model(path)
+        return load_language_model(path, **options)
 
     monkeypatch.setattr(cache, "models", LoadedCache(slow_counting_load, max_items=2))
     neuron = feature("tiny-bert", "0-mlp")

@@ -94,7 +94,7 @@ def test_warming_loads_each_runnable_model_so_that_a_request_finds_it_loaded(com
 
     assert warmed == ["tiny-bert/0-mlp", "tiny-bert/2-mlp"]
 
-    def no_load(path):
+    def no_load(path, **options):
         raise AssertionError(f"{path} was loaded again")
 
     monkeypatch.setattr(cache.models, "_load", no_load)

@@ -40,6 +40,16 @@ class Command(BaseCommand):
         parser.add_argument("--samples-per-bin", type=int, default=3, help="Interval samples per activation bin")
         parser.add_argument("--batch-size", type=int, default=32)
         parser.add_argument("--shard-windows", type=int, default=2048, help="Windows per shard (one task each)")
+        parser.add_argument(
+            "--device",
+            default="",
+            help="auto, cpu, cuda, cuda:N or mps, resolved by the worker (default NEURONPEDIA_DEVICE, auto)",
+        )
+        parser.add_argument(
+            "--dtype",
+            default="",
+            help="The model's dtype: float32, bfloat16 or float16 (GPU only) (default NEURONPEDIA_DTYPE, float32)",
+        )
         parser.add_argument("--sync", action="store_true", help="Run in this process instead of on a worker")
         parser.add_argument("--no-wait", action="store_true", help="Enqueue and return at once")
         parser.add_argument("--timeout", type=float, default=7200, help="Seconds to wait for the run")
@@ -74,6 +84,8 @@ class Command(BaseCommand):
                 batch_size=options["batch_size"],
                 shard_windows=options["shard_windows"],
                 sync=options["sync"],
+                device=options["device"],
+                dtype=options["dtype"],
             )
         except PipelineInputError as error:
             raise CommandError(str(error)) from error

@@ -15,6 +15,7 @@ from features.pipeline.corpus import (
     make_windows,
     with_text_field,
 )
+from features.pipeline.devices import resolve
 from features.pipeline.errors import PipelineInputError
 from features.pipeline.hooks import hook_module, parse_hook_name
 from features.pipeline.training import ARCHITECTURES, train_sae
@@ -45,6 +46,13 @@ class Command(BaseCommand):
         parser.add_argument("--lr", type=float, default=1e-3)
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--out", default="", help="Directory to save to (default: under NEURONPEDIA_DATA_DIR)")
+        parser.add_argument("--device", default="", help="auto, cpu, cuda, cuda:N or mps (default NEURONPEDIA_DEVICE)")
+        parser.add_argument(
+            "--dtype",
+            default="",
+            help="The model's dtype, float32, bfloat16 or float16 (GPU only); the SAE trains in float32 whatever it "
+            "is (default NEURONPEDIA_DTYPE)",
+        )
 
     def handle(self, *args, **options):
         model = LanguageModel.objects.filter(slug=options["model"]).first()
@@ -58,7 +66,10 @@ class Command(BaseCommand):
             raise CommandError(f"Invalid source name {slug!r}: {' '.join(error.messages)}") from error
         directory = Path(options["out"] or Path(settings.NEURONPEDIA_DATA_DIR) / "dictionaries" / model.slug / slug)
         try:
-            loaded = cache.models.get(model.path)
+            device, dtype = resolve(
+                options["device"] or settings.NEURONPEDIA_DEVICE, options["dtype"] or settings.NEURONPEDIA_DTYPE
+            )
+            loaded = cache.models.get(model.path, device=device, dtype=dtype)
             hook_module(loaded, parse_hook_name(options["hook"], loaded))  # a bad hook fails before any work
             corpus = with_text_field(options["corpus"], options["text_field"])
             windows = make_windows(
@@ -72,7 +83,8 @@ class Command(BaseCommand):
             n_tokens = sum(len(window) for window in windows.token_ids)
             self.stdout.write(
                 f"Training a {options['architecture']} SAE with {options['d_sae']:,} features on {model.slug} "
-                f"{options['hook']} over {len(windows.token_ids):,} windows ({n_tokens:,} tokens)."
+                f"{options['hook']} over {len(windows.token_ids):,} windows ({n_tokens:,} tokens), the model on "
+                f"{device} in {dtype}, the SAE in float32."
             )
             with tqdm(total=options["steps"], unit="step", desc="Training SAE") as bar:
                 trained = train_sae(

@@ -1,5 +1,6 @@
 """Explain features from a JSONL file of activation records, with no database: see README.md."""
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from scoring.core.errors import LLMError, ScoringInputError
@@ -36,6 +37,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--max-new-tokens", type=int, default=40, help="local-transformers")
         parser.add_argument("--seed", type=int, default=0, help="local-transformers")
+        parser.add_argument(
+            "--device", default="", help="local-transformers: auto, cpu, cuda, cuda:N, mps (default NEURONPEDIA_DEVICE)"
+        )
+        parser.add_argument(
+            "--dtype", default="", help="local-transformers: float32, bfloat16, float16 (default NEURONPEDIA_DTYPE)"
+        )
 
     def handle(self, *args, **options):
         explainer = self._explainer(options)
@@ -85,6 +92,8 @@ class Command(BaseCommand):
                     model_path=local_model_path(options["model_path"]),
                     seed=options["seed"],
                     max_new_tokens=options["max_new_tokens"],
+                    device=options["device"] or settings.NEURONPEDIA_DEVICE,
+                    dtype=options["dtype"] or settings.NEURONPEDIA_DTYPE,
                     **prompt,
                 )
             return get_explainer(name)
