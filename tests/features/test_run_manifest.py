@@ -17,8 +17,7 @@ import transformers
 
 from features.models import PipelineRun, Source
 from features.pipeline import manifest as manifest_module
-from features.pipeline.corpus import BUILTIN_CORPUS, corpus_documents, corpus_identity, make_windows
-from features.pipeline.errors import PipelineInputError
+from features.pipeline.corpus import corpus_documents, make_windows
 from features.pipeline.loading import load_language_model
 from features.services import activation_runs, registration
 
@@ -99,8 +98,7 @@ def test_the_manifest_holds_the_corpus_dictionary_versions_device_and_dtype(
     manifest = dictionary_run.manifest
     assert manifest["corpus"] == {
         "kind": "file",
-        "path": str(sample_corpus_file.resolve()),
-        "bytes": sample_corpus_file.stat().st_size,
+        "name": sample_corpus_file.name,
         "sha256": sha256(sample_corpus_file),
     }
     dictionary = manifest["dictionaries"]["1-res"]
@@ -137,30 +135,6 @@ def test_a_file_is_hashed_once_while_its_size_and_time_stay(tmp_path):
     assert manifest_module.file_sha256(path) == first
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # touched: hashed again
     assert manifest_module.file_sha256(path) == hashlib.sha256(b"b" * 100).hexdigest()
-
-
-def test_corpus_identity_of_each_kind(tmp_path, sample_corpus_file):
-    builtin = corpus_identity(BUILTIN_CORPUS)
-    assert (builtin["kind"], builtin["python"]) == ("builtin", platform.python_version())
-    assert builtin == corpus_identity("builtin") and len(builtin["files_sha256"]) == 64
-    records = tmp_path / "docs.jsonl"
-    records.write_text('{"text": "one"}\n', encoding="utf-8")
-    assert corpus_identity(str(records))["sha256"] == sha256(records)
-    assert corpus_identity(f"datasets:{records}:train") == {
-        "kind": "datasets",
-        "name": str(records),
-        "split": "train",
-        "revision": None,
-        "sha256": sha256(records),
-    }
-    assert corpus_identity("datasets:someone/corpus") == {
-        "kind": "datasets",
-        "name": "someone/corpus",
-        "split": "train",
-        "revision": None,
-    }
-    with pytest.raises(PipelineInputError, match="does not exist"):
-        corpus_identity(str(tmp_path / "missing.txt"))
 
 
 def test_the_run_page_shows_the_manifest_and_the_warnings(client, dictionary_run, tiny_gpt2_dir):
