@@ -11,7 +11,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from features.models import ActivationExample, ContextWindow, Feature, LanguageModel, Source
-from features.pipeline.corpus import token_display_strings
+from features.pipeline.corpus import token_display_strings_many
 from features.pipeline.dashboards import NO_POSITIVE, Dashboards
 from features.pipeline.errors import PipelineInputError
 from features.pipeline.example_rows import example_rows
@@ -41,11 +41,19 @@ def neuron_source_save(*, model: LanguageModel, spec: SourceSpec) -> Source:
     return source
 
 
-def _token_list(loaded: LoadedModel, ids, values) -> list[dict]:
-    strings = token_display_strings(loaded.tokenizer, [int(i) for i in ids])
+def _token_lists(loaded: LoadedModel, scores) -> list[list[dict]] | None:
+    """Each feature's logit tokens (TokenScores [F, k]) as the feature page shows them, or None for every
+    feature of a model without an unembedding."""
+    if scores is None:
+        return None
+    ids, values = scores.ids.tolist(), scores.values.tolist()
+    strings = token_display_strings_many(loaded.tokenizer, ids)
     return [
-        {"token": text, "id": int(token_id), "value": stored_figure(round(float(value), 4))}
-        for text, token_id, value in zip(strings, ids, values, strict=True)
+        [
+            {"token": text, "id": token_id, "value": stored_figure(round(value, 4))}
+            for text, token_id, value in zip(feature_strings, feature_ids, feature_values, strict=True)
+        ]
+        for feature_strings, feature_ids, feature_values in zip(strings, ids, values, strict=True)
     ]
 
 
@@ -93,22 +101,20 @@ def _source_dashboards_write(
 
         existing = dict(source.features.values_list("index", "pk"))
         now = Feature._meta.get_field("updated_at").get_db_prep_value(timezone.now(), connection)
+        top_lists, bottom_lists = _token_lists(loaded, top_logits), _token_lists(loaded, bottom_logits)
+        similar_ids, similar_values = (similar.ids.tolist(), similar.values.tolist()) if similar else (None, None)
         updates, inserts = [], []
         for index in range(spec.n_features):
             figures = (
                 float(max_activation[index]),
                 float(density[index]),
                 _json(_histogram_json(dashboards, index)),
-                _json(_token_list(loaded, top_logits.ids[index], top_logits.values[index]) if top_logits else None),
-                _json(
-                    _token_list(loaded, bottom_logits.ids[index], bottom_logits.values[index])
-                    if bottom_logits
-                    else None
-                ),
+                _json(top_lists[index] if top_lists else None),
+                _json(bottom_lists[index] if bottom_lists else None),
                 _json(
                     [
-                        {"index": int(j), "similarity": stored_figure(round(float(v), 4))}
-                        for j, v in zip(similar.ids[index], similar.values[index], strict=True)
+                        {"index": j, "similarity": stored_figure(round(v, 4))}
+                        for j, v in zip(similar_ids[index], similar_values[index], strict=True)
                     ]
                     if similar
                     else None
@@ -156,6 +162,11 @@ def _copies() -> bool:
     return connection.vendor == "postgresql"
 
 
+def _copy_type(field: models.Field) -> str:
+    """The PostgreSQL type name of a field's column, as psycopg's set_types() takes it (no length)."""
+    return field.db_type(connection).split("(")[0]
+
+
 def rows_insert(model: type[models.Model], fields: list[str], rows: Iterable[tuple], *, batch_size: int = 5000) -> None:
     """INSERT plain rows (tuples of `fields`' database values: JSON as text, datetimes as the connection takes
     them). On PostgreSQL one COPY streams them all; elsewhere executemany, a batch at a time, in the caller's
@@ -168,7 +179,15 @@ def rows_insert(model: type[models.Model], fields: list[str], rows: Iterable[tup
     rows = iter(rows)
     with connection.cursor() as cursor:
         if _copies():
-            with cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
+            # Binary COPY sends numbers and bytes as they are, not as text to parse (bytea as hex doubles the
+            # examples' bytes); JSON values come as text, so a table with a JSON column is copied as text.
+            types = [_copy_type(meta.get_field(name)) for name in fields]
+            binary = "jsonb" not in types
+            with cursor.copy(
+                f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN" + (" (FORMAT BINARY)" if binary else "")
+            ) as copy:
+                if binary:
+                    copy.set_types(types)
                 for row in rows:
                     copy.write_row(row)
             return
@@ -242,18 +261,19 @@ def context_windows_store(
     wanted = set(positions)
     with transaction.atomic():
         stored = {position for position in in_range.values_list("position", flat=True) if position in wanted}
+        missing = sorted(wanted - stored)
+        spelled = iter(
+            token_display_strings_many(
+                loaded.tokenizer, [token_ids[position] for position in missing if not display.get(position)]
+            )
+        )
+        strings = [display.get(position) or next(spelled) for position in missing]
         rows_insert(
             ContextWindow,
             ["model", "corpus_key", "position", "token_ids", "tokens"],
             (
-                (
-                    model.pk,
-                    corpus_key,
-                    position,
-                    json.dumps(token_ids[position]),
-                    json.dumps(display.get(position) or token_display_strings(loaded.tokenizer, token_ids[position])),
-                )
-                for position in sorted(wanted - stored)
+                (model.pk, corpus_key, position, json.dumps(token_ids[position]), json.dumps(tokens))
+                for position, tokens in zip(missing, strings, strict=True)
             ),
         )
     return {position: pk for position, pk in in_range.values_list("position", "pk") if position in wanted}
