@@ -3,6 +3,7 @@ field, what the ORM writes from the same dashboards; a write that fails midway l
 
 import json
 import math
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -112,7 +113,8 @@ def loop_example_rows(dashboards, feature_ids, window_ids, *, top_kind, interval
                     break
                 values = dashboards.sample_token_values[sample_bin, rank, index]
                 yield (
-                    feature_id, window_ids[int(position)], interval_kind, rank, (values + np.float32(0)).astype("<f4").tobytes(),
+                    feature_id, window_ids[int(position)], interval_kind, rank,
+                    (values + np.float32(0)).astype("<f4").tobytes(),
                     float(dashboards.sample_values[sample_bin, rank, index]) + 0.0, int(np.argmax(values)),
                     sample_bin, float(low), min(float(low + width), float(dashboards.max_activation[index])),
                     float(share) / positives,
@@ -141,9 +143,9 @@ def run_twice(tiny_gpt2_dir, tiny_sae_dir, sample_corpus_file):
 RUN = {"n_windows": 10, "window_len": 12, "top_k": 4, "samples_per_bin": 2}
 
 
-@pytest.mark.parametrize("copy", [True, False], ids=["copy-on-postgresql", "executemany"])
-def test_each_write_path_stores_what_the_orm_path_stored(copy, run_twice, monkeypatch):
-    if copy and connection.vendor != "postgresql":
+@pytest.mark.parametrize("path", ["copy-as-superuser", "copy-as-a-plain-role", "executemany"], ids=lambda path: path)
+def test_each_write_path_stores_what_the_orm_path_stored(path, run_twice, monkeypatch):
+    if path.startswith("copy") and connection.vendor != "postgresql":
         pytest.skip("COPY is PostgreSQL's")
     monkeypatch.setattr(DashboardAccumulator, "result", dead_first_feature(DashboardAccumulator.result))
     with monkeypatch.context() as orm:
@@ -151,8 +153,24 @@ def test_each_write_path_stores_what_the_orm_path_stored(copy, run_twice, monkey
         orm.setattr(dashboard_store, "rows_update", orm_rows_update)
         orm.setattr(dashboard_store, "example_rows", loop_example_rows)
         expected = run_twice("orm")
-    monkeypatch.setattr(dashboard_store, "_copies", lambda: copy)
-    actual = run_twice("rows")
+    monkeypatch.setattr(dashboard_store, "_copies", lambda: path.startswith("copy"))
+    outcomes = spy_on_row_checks(monkeypatch)
+    if path == "copy-as-a-plain-role":
+        # A role that may not skip the per-row foreign-key checks (no superuser): its COPY keeps them.
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE ROLE np_plain_writer NOSUPERUSER")  # rolled back with the test's transaction
+            cursor.execute("GRANT ALL ON ALL TABLES IN SCHEMA public TO np_plain_writer")
+            cursor.execute("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO np_plain_writer")
+            cursor.execute("SET ROLE np_plain_writer")
+        try:
+            actual = run_twice("rows")
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET ROLE")
+    else:
+        actual = run_twice("rows")
+    # Two sources written twice: the per-row checks skipped where the role may, kept where it may not.
+    assert outcomes == {"copy-as-superuser": ["skipped"] * 4, "copy-as-a-plain-role": ["refused"] * 4}.get(path, [])
 
     examples = actual[0]["examples"]
     assert len(examples) > 100 and {row[3] for row in examples} == {"top", "interval"}
@@ -204,6 +222,25 @@ def test_a_failed_rewrite_keeps_the_previous_results_and_a_rerun_replaces_them(c
     assert run_sync(**rerun).status == PipelineRun.Status.SUCCEEDED
     assert stored("tiny-bert") == before
     assert ActivationExample.objects.count() == len(before["examples"])
+
+
+def spy_on_row_checks(monkeypatch) -> list[str]:
+    """Whether each examples' COPY skipped the per-row foreign-key checks ("skipped") or was refused ("refused")."""
+    skip = dashboard_store._row_checks_skipped
+    outcomes = []
+
+    @contextmanager
+    def spied():
+        try:
+            with skip():
+                outcomes.append("skipped")
+                yield
+        except dashboard_store._RowChecksRefused:
+            outcomes.append("refused")
+            raise
+
+    monkeypatch.setattr(dashboard_store, "_row_checks_skipped", spied)
+    return outcomes
 
 
 def _fail_after(rows, count: int):
