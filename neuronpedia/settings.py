@@ -2,7 +2,8 @@
 
 Nothing set: SQLite in var/, the django-q2 ORM broker, the local-memory cache, DEBUG off.
 SQLITE_PATH   where the SQLite database lives (default var/db.sqlite3)
-DATABASE_URL  PostgreSQL (psycopg 3), e.g. postgres://postgres@127.0.0.1:5432/neuronpedia
+DATABASE_URL  PostgreSQL (psycopg 3), e.g. postgres://postgres@127.0.0.1:5432/neuronpedia, or SQLite:
+              sqlite:///relative/path or sqlite:////absolute/path
 REDIS_URL     Redis for the django-q2 broker and the cache, e.g. redis://127.0.0.1:6379/0
 DJANGO_DEBUG=1, DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS, EMAIL_URL-style SMTP settings below.
 """
@@ -118,7 +119,7 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
-if DATABASE_URL:
+if DATABASE_URL and not DATABASE_URL.startswith("sqlite:"):
     # Connections are kept for DATABASE_CONN_MAX_AGE seconds. A health check (DATABASE_HEALTH_CHECKS=1) costs
     # every request that uses the database one more round trip (SELECT 1) before its first query; without it, a
     # connection the database dropped (a restart) fails the one request that finds it, and Django then closes
@@ -134,10 +135,17 @@ if DATABASE_URL:
     # Django's own cursors bind parameters on the client and never prepare.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
 else:
+    # sqlite:///relative/path (from the working directory) or sqlite:////absolute/path name the file as
+    # SQLITE_PATH does; SQLite gets its own options either way (PostgreSQL's would make it fail to connect).
+    SQLITE_PATH = (
+        str(Path(dj_database_url.parse(DATABASE_URL)["NAME"]).absolute())
+        if DATABASE_URL
+        else os.environ.get("SQLITE_PATH", str(VAR_DIR / "db.sqlite3"))
+    )
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": os.environ.get("SQLITE_PATH", str(VAR_DIR / "db.sqlite3")),
+            "NAME": SQLITE_PATH,
             # WAL lets the web server read while a django-q2 worker writes; the busy timeout and
             # IMMEDIATE transactions make concurrent writers wait instead of failing with "locked".
             "OPTIONS": {

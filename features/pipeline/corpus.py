@@ -242,20 +242,32 @@ def token_display_strings(tokenizer: PreTrainedTokenizerBase, ids: list[int]) ->
     "[SEP]" in mid-text; the token id stored with it is still the separator the model saw. Special
     tokens elsewhere (the window's frame) keep their names.
     """
-    tokens = tokenizer.convert_ids_to_tokens(ids)
+    return token_display_strings_many(tokenizer, [ids])[0]
+
+
+def token_display_strings_many(tokenizer: PreTrainedTokenizerBase, sequences: list[list[int]]) -> list[list[str]]:
+    """token_display_strings() of each sequence, with the tokenizer's special tokens and kind read once and each
+    distinct token's string computed once: a run stores thousands of windows and 20 logit tokens a feature."""
     special = set(tokenizer.all_special_tokens)
     backend = getattr(tokenizer, "backend_tokenizer", None)
     wordpiece = backend is not None and type(backend.model).__name__ == "WordPiece"
     separator = _separator_id(tokenizer)
-    strings = []
-    for position, token in enumerate(tokens):
-        if token in special:
-            follows = tokens[position + 1] if position + 1 < len(tokens) else None
-            between_documents = ids[position] == separator and position > 0 and follows not in (None, *special)
-            strings.append(DOCUMENT_BREAK if between_documents else token)
-        elif wordpiece:
-            starts_line = not position or strings[-1] == DOCUMENT_BREAK
-            strings.append(token[2:] if token.startswith("##") else ("" if starts_line else " ") + token)
-        else:
-            strings.append(tokenizer.convert_tokens_to_string([token]))
-    return strings
+    converted: dict[str, str] = {}
+    result = []
+    for ids in sequences:
+        tokens = tokenizer.convert_ids_to_tokens(ids)
+        strings = []
+        for position, token in enumerate(tokens):
+            if token in special:
+                follows = tokens[position + 1] if position + 1 < len(tokens) else None
+                between_documents = ids[position] == separator and position > 0 and follows not in (None, *special)
+                strings.append(DOCUMENT_BREAK if between_documents else token)
+            elif wordpiece:
+                starts_line = not position or strings[-1] == DOCUMENT_BREAK
+                strings.append(token[2:] if token.startswith("##") else ("" if starts_line else " ") + token)
+            else:
+                if token not in converted:
+                    converted[token] = tokenizer.convert_tokens_to_string([token])
+                strings.append(converted[token])
+        result.append(strings)
+    return result

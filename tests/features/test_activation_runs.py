@@ -252,6 +252,7 @@ def worker_environment(**extra: str) -> dict[str, str]:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "neuronpedia.test_settings", "Q_WORKERS": "1", **extra}
     database = connection.settings_dict
     if database["ENGINE"].endswith("sqlite3"):
+        env.pop("DATABASE_URL", None)  # a sqlite:/// URL would name the development database, not the test one
         env["SQLITE_PATH"] = str(database["NAME"])
     else:
         env["DATABASE_URL"] = (

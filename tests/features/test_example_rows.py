@@ -1,5 +1,5 @@
-"""A run writes its examples as plain rows (dashboard_store.example_rows_insert), not model instances: they must
-read back exactly as bulk_create of the same examples wrote them, on SQLite and PostgreSQL."""
+"""A run writes its examples as plain rows (dashboard_store.rows_insert: COPY on PostgreSQL, executemany elsewhere),
+not model instances: they must read back exactly as bulk_create of the same examples wrote them."""
 
 import struct
 
@@ -32,7 +32,8 @@ def test_inserted_rows_read_back_as_bulk_created_examples(computed_run):
     assert stored(feature_ids) == written_by_run
 
     ActivationExample.objects.filter(feature_id__in=feature_ids).delete()
-    dashboard_store.example_rows_insert(written_by_run, batch_size=7)  # several batches, the last one short
+    # Batches of 7 on SQLite, the last one short; one COPY on PostgreSQL.
+    dashboard_store.rows_insert(ActivationExample, dashboard_store.EXAMPLE_FIELDS, written_by_run, batch_size=7)
     assert stored(feature_ids) == written_by_run
 
 
