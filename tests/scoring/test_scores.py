@@ -140,7 +140,7 @@ def test_a_new_text_is_queued_for_the_offline_scorers_and_says_so_until_scored(
 
     run = PipelineRun.objects.get(kind=PipelineRun.Kind.SCORING)
     assert run.params["explanation"] == explanation.pk and run.status == PipelineRun.Status.QUEUED
-    assert "detection" in run.params["scorers"] and run.params["judge"] == "offline"
+    assert "detection" in run.params["scorers"] and run.params["judge"] == "semantic"
     assert "being scored" in feature_page(client, explanation)
 
     score_save(explanation=explanation, revision=revision, result=result("detection", 0.5))

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from features.models import PipelineRun, Source
 from features.services.runs import run_enqueue_and_follow, run_follow
-from scoring.core.judges import JUDGE_NAMES
+from scoring.core.offline_judges import DEFAULT_JUDGE, JUDGE_NAMES
 from scoring.core.scorers import SCORERS
 from scoring.services.runs import PipelineRequestError
 
@@ -29,7 +29,7 @@ def scorer_list(value: str) -> list[str]:
 
 def add_llm_arguments(parser, *, who: str) -> None:
     """--judge, and the LLM endpoint the openai-compatible `who` (explainer, judge) talks to."""
-    parser.add_argument("--judge", choices=JUDGE_NAMES, default="offline")
+    parser.add_argument("--judge", choices=JUDGE_NAMES, default=DEFAULT_JUDGE)
     parser.add_argument("--llm-model", default="", help=f"openai-compatible {who}: LLM name (default: OPENAI_MODEL)")
     parser.add_argument(
         "--llm-base-url", default="", help=f"openai-compatible {who}: endpoint (default: OPENAI_BASE_URL)"
