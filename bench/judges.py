@@ -8,7 +8,8 @@ highest; a tie is reported apart and is not right.
     (b) category  features we build from real text (stdlib docstrings, MiniLM's tokenizer) that fire on every
                   word of a category (colours, numbers, person names, negations, plural nouns, Python names,
                   months): a plain-language true explanation ("colour words") against the list of the top
-                  tokens and two other categories' explanations
+                  tokens of the windows an explainer was shown and two other categories' explanations, scored
+                  on other active windows (held out), random windows and hard negatives
     (c) verified  the game's verified explanations: not in this bench yet (they need the site's database and
                   live inference); the bench says so
 
@@ -66,10 +67,11 @@ Puzzle = tuple[str, ExampleSet, list[str]]  # name, examples, explanations (the 
 # --- (a) planted rules -----------------------------------------------------------------------------------
 
 
-def _top_token_list(examples: ExampleSet, n: int = 3) -> str:
+def _top_token_list(examples: ExampleSet, n: int = 3, shown: Sequence[ActivationRecord] | None = None) -> str:
+    """The n tokens that fire most often in the windows an explainer was shown (by default the top examples)."""
     counts: dict[str, int] = {}
-    for record in examples.top:
-        threshold = examples.threshold
+    threshold = examples.threshold
+    for record in examples.top if shown is None else shown:
         for token, value in zip(record.tokens, record.activations, strict=True):
             if value >= threshold:
                 word = normalise_token(token)
@@ -189,11 +191,14 @@ def category_puzzles(seeds: int, *, n_windows: int = 40000) -> list[Puzzle]:
         others = [CATEGORIES[names[(index + k) % len(names)]][0] for k in (1, 2)]
         for seed in range(seeds):
             rng = random.Random(seed)
-            top = rng.sample(active, min(10, len(active) * 2 // 3))
+            # The token list is made from the windows an explainer saw; the explanations are scored on other
+            # active windows of the same feature, as a held-out test (the list would otherwise fit its sample).
+            chosen = rng.sample(active, min(20, len(active)))
+            shown, held_out = chosen[: len(chosen) // 2], chosen[len(chosen) // 2 :]
             examples = build_example_set(
-                top=top, random_records=rng.sample(silent, 15), candidates=corpus, n_hard_negatives=15, seed=seed
+                top=held_out, random_records=rng.sample(silent, 15), candidates=corpus, n_hard_negatives=15, seed=seed
             )
-            false = [_top_token_list(examples), *others]
+            false = [_top_token_list(examples, shown=shown), *others]
             puzzles.append((f"{name}/{seed}", examples, [truth, *false]))
     return puzzles
 
