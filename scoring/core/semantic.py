@@ -306,10 +306,18 @@ class SemanticJudge(TokenProbabilityJudge):
                         hits[start : start + len(sequence)] = 1.0
             return hits
         similarity = self.similarity or default_similarity()
-        unique = list(dict.fromkeys(w for w in words if any(c.isalnum() for c in w)))
-        z = dict(zip(unique, similarity.zscores(phrase.forms, unique).tolist(), strict=True))
         named = np.array([1.0 if phrase.named(word) else 0.0 for word in words])
-        zs = np.array([-3.0 if word in FUNCTION_WORDS else z.get(word, -3.0) for word in words])
+        # Only words whose answer is open are encoded: not named words, function words, numbers or punctuation.
+        unique = list(
+            dict.fromkeys(
+                word
+                for word, certain in zip(words, named, strict=True)
+                if not certain and word not in FUNCTION_WORDS and any(c.isalpha() for c in word)
+            )
+        )
+        z = dict(zip(unique, similarity.zscores(phrase.forms, unique).tolist(), strict=True))
+        # A named word is not encoded: it counts as an everyday word (z 0), so its probability is the naming's.
+        zs = np.array([z.get(word, 0.0 if certain else -3.0) for word, certain in zip(words, named, strict=True)])
         return _sigmoid(CALIBRATION["z_weight"] * zs + CALIBRATION["named_weight"] * named + CALIBRATION["bias"])
 
     def probabilities(self, explanation: str, tokens: Tokens) -> list[float]:
