@@ -28,7 +28,7 @@ from transformers.utils import logging as transformers_logging  # noqa: E402
 
 from scoring.core.embedding import default_embedder  # noqa: E402
 from scoring.core.formats import rule_from_spec  # noqa: E402
-from scoring.core.judges import OfflineJudge  # noqa: E402
+from scoring.core.judges import LiteralJudge  # noqa: E402
 from scoring.core.scorers import get_scorer  # noqa: E402
 from scoring.core.synthetic import PLANTED_RULES, RANDOM_EXPLANATION, generate_corpus, planted_example_set  # noqa: E402
 from scoring.explainers import get_explainer  # noqa: E402
@@ -84,7 +84,7 @@ def main() -> None:
         scorer = get_scorer(name)
         started, cpu_started = time.perf_counter(), time.process_time()
         for explanation, examples, rule in items:
-            scorer.score(explanation, examples, judge=OfflineJudge(), rule=rule)
+            scorer.score(explanation, examples, judge=LiteralJudge(), rule=rule)
         seconds[name] = time.perf_counter() - started
         cpu_seconds[name] = time.process_time() - cpu_started
 

@@ -42,7 +42,9 @@ class ExplanationScore(models.Model):
     value = models.FloatField()
     details = models.JSONField(default=dict, blank=True, help_text="Per-example breakdown")
     example_mix = models.JSONField(default=dict, blank=True, help_text="How many top/random/hard-negative examples")
-    judge = models.CharField(max_length=200, blank=True, help_text="Who simulated or judged: offline, or the LLM")
+    judge = models.CharField(
+        max_length=200, blank=True, help_text="Who simulated or judged: semantic or literal (offline), or the LLM"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = ExplanationScoreQuerySet.as_manager()

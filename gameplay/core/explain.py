@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from scoring.core.examples import ExampleSet
-from scoring.core.judges import OfflineJudge
+from scoring.core.offline_judges import offline_judge
 from scoring.core.records import ActivationRecord
 from scoring.core.scorers import ScoreResult, get_scorer
 
@@ -48,7 +48,7 @@ def score_explain_answer(
     max_misses: int = 6,
 ) -> ExplainOutcome:  # fmt: skip
     """Raises scoring.core.errors.ScoringInputError when the examples cannot score anything."""
-    judge = OfflineJudge(rule=rule)
+    judge = offline_judge(rule=rule)
     results = {name: get_scorer(name).score(text, examples, judge=judge) for name in HEADLINE_SCORERS}
     if rule is not None:
         results["rule"] = get_scorer("rule").score(text, examples, rule=rule)

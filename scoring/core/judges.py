@@ -4,9 +4,11 @@
 - detect:   for each whole window, the probability that it contains what the explanation describes
 - fuzz:     for each window with some tokens marked, the probability that the marked tokens are it
 
-Three judges share that interface: `OfflineJudge` (reads the explanation's literal words and context
-clauses, or its machine-checkable rule; no LLM), `OracleJudge` (for tests: the literal meaning of each
-candidate explanation, given as a predicate) and `LLMJudge` (llm_judge.py; any OpenAI-compatible model).
+Judges that share that interface: `SemanticJudge` (semantic.py; MiniLM reads the explanation's parts, the
+default offline judge), `LiteralJudge` (reads the explanation's literal words and context clauses, or its
+machine-checkable rule; no model), `OracleJudge` (for tests: the literal meaning of each candidate
+explanation, given as a predicate) and `LLMJudge` (llm_judge.py; any OpenAI-compatible model). The offline
+ones are built by name in offline_judges.py.
 """
 
 import re
@@ -25,12 +27,6 @@ RuleMatcher = Callable[[Tokens], Sequence[bool]]  # a machine-checkable rule: wh
 Predicate = Callable[[Tokens, int], bool]  # the literal meaning of an explanation at one token
 
 
-# The judges a scoring run or command can name: the offline judge here, an LLM behind an OpenAI-compatible
-# endpoint (llm_judge.LLMJudge), a causal LM on disk (local_lm.LocalLMJudge) or the registered learned scorer
-# (learned.LearnedJudge).
-JUDGE_NAMES = ("offline", "openai-compatible", "local-transformers", "learned")
-
-
 class Judge(Protocol):
     name: str
 
@@ -41,10 +37,33 @@ class Judge(Protocol):
     def fuzz(self, explanation: str, items: Sequence[FuzzItem]) -> list[float]: ...
 
 
-def default_offline_judge() -> "Judge":
-    """The judge that scores when none is named and no rule is known: the one others must beat (the learned
-    scorer registers only if it does)."""
-    return OfflineJudge()
+class TokenProbabilityJudge:
+    """A judge whose every answer follows from one probability per token that the explanation describes it."""
+
+    name = "token-probabilities"
+    rule: RuleMatcher | None = None
+
+    def probabilities(self, explanation: str, tokens: Tokens) -> list[float]:
+        raise NotImplementedError
+
+    def _rule_hits(self, tokens: Tokens) -> list[float]:
+        hits = [1.0 if hit else 0.0 for hit in self.rule(tokens)]
+        if len(hits) != len(tokens):
+            raise ScoringInputError(f"The rule matched {len(hits)} positions of a {len(tokens)}-token window.")
+        return hits
+
+    def simulate(self, explanation: str, windows: Sequence[Tokens]) -> list[list[float]]:
+        return [[10.0 * p for p in self.probabilities(explanation, tokens)] for tokens in windows]
+
+    def detect(self, explanation: str, windows: Sequence[Tokens]) -> list[float]:
+        return [max(self.probabilities(explanation, tokens), default=0.0) for tokens in windows]
+
+    def fuzz(self, explanation: str, items: Sequence[FuzzItem]) -> list[float]:
+        answers = []
+        for tokens, marked in items:
+            p = self.probabilities(explanation, tokens)
+            answers.append(sum(p[i] for i in marked) / len(marked) if marked else 0.0)
+        return answers
 
 
 class TokenPredictionJudge:
@@ -86,12 +105,13 @@ class OracleJudge(TokenPredictionJudge):
         return [bool(meaning(tokens, position)) for position in range(len(tokens))]
 
 
-class OfflineJudge(TokenPredictionJudge):
-    """No LLM: the explanation's machine-checkable rule when it has one, otherwise its words read
+class LiteralJudge(TokenPredictionJudge):
+    """No model: the explanation's machine-checkable rule when it has one, otherwise its words read
     literally (see `parse_explanation`): quoted or salient words, phrases, and context clauses such as
-    'right after a colour word', 'followed by "cream"', 'unless negated', 'in the first 4 tokens'."""
+    'right after a colour word', 'followed by "cream"', 'unless negated', 'in the first 4 tokens'.
+    Scores stored before the semantic judge was the default say `offline`: they are this judge's."""
 
-    name = "offline"
+    name = "literal"
 
     def __init__(self, rule: RuleMatcher | None = None) -> None:
         self.rule = rule

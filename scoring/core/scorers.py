@@ -22,8 +22,9 @@ from typing import Any, ClassVar
 from .embedding import SentenceEmbedder, default_embedder
 from .errors import ScoringInputError
 from .examples import HARD_NEGATIVE, KINDS, Example, ExampleSet, feature_key_tokens
-from .judges import FuzzItem, Judge, OfflineJudge, RuleMatcher
+from .judges import FuzzItem, Judge, RuleMatcher
 from .metrics import balanced_accuracy, pearson, precision_recall_f1, roc_auc
+from .offline_judges import offline_judge
 from .records import normalise_token, window_text
 
 
@@ -168,7 +169,7 @@ class SimulationScorer(Scorer):
 
     def score(self, explanation, examples, *, judge=None, rule=None, verdicts=None) -> ScoreResult:
         chosen = _require_examples(explanation, examples)
-        judge = judge or OfflineJudge(rule=rule)
+        judge = judge or offline_judge(rule=rule)
         simulated = judge.simulate(explanation, [example.tokens for example in chosen])
         if len(simulated) != len(chosen):
             raise ScoringInputError(f"The simulator answered {len(simulated)} windows of {len(chosen)}.")
@@ -223,7 +224,7 @@ class DetectionScorer(Scorer):
 
     def score(self, explanation, examples, *, judge=None, rule=None, verdicts=None) -> ScoreResult:
         chosen = _require_examples(explanation, examples)
-        judge = judge or OfflineJudge(rule=rule)
+        judge = judge or offline_judge(rule=rule)
         probabilities = _check_answers(
             judge.detect(explanation, [example.tokens for example in chosen]), len(chosen), 0, 1, "probabilities"
         )
@@ -272,7 +273,7 @@ class FuzzingScorer(Scorer):
 
     def score(self, explanation, examples, *, judge=None, rule=None, verdicts=None) -> ScoreResult:
         _require_examples(explanation, examples)
-        judge = judge or OfflineJudge(rule=rule)
+        judge = judge or offline_judge(rule=rule)
         items = self.items(examples)
         fuzz_items: list[FuzzItem] = [(example.tokens, marked) for example, _, marked, _ in items]
         probabilities = _check_answers(judge.fuzz(explanation, fuzz_items), len(items), 0, 1, "probabilities")

@@ -6,7 +6,8 @@ from pathlib import Path
 from django.conf import settings
 
 from scoring.core.embedding import SentenceEmbedder
-from scoring.core.judges import Judge, OfflineJudge
+from scoring.core.judges import Judge
+from scoring.core.offline_judges import DEFAULT_JUDGE, FORMER_NAMES, OFFLINE_JUDGES
 from scoring.core.scorers import get_scorer
 from scoring.explainers import Explainer, get_explainer
 
@@ -50,6 +51,13 @@ def explainer_model_name(*, explainer: Explainer) -> str:
     return "token statistics"
 
 
+def offline_judge_name(*, params: dict) -> str:
+    """The offline judge a run names (`offline`, in runs queued before the semantic judge, is the literal one)."""
+    name = params.get("judge", DEFAULT_JUDGE)
+    name = FORMER_NAMES.get(name, name)
+    return name if name in OFFLINE_JUDGES else DEFAULT_JUDGE
+
+
 def judge_check(*, judge: str, local_model_path: str = "") -> None:
     """Refuse, before a run is queued, a judge this site cannot build (ScoringInputError says why): a local
     model path that is missing or not a causal LM, or no learned scorer registered yet."""
@@ -71,8 +79,8 @@ def learned_scorer_dir() -> Path:
 
 
 def judge_build(*, params: dict) -> Judge | None:
-    """None means the offline judge (built per explanation, since it reads the explanation's rule)."""
-    judge = params.get("judge", "offline")
+    """None means an offline judge (`offline_judge_name`), built per explanation since it reads its rule."""
+    judge = params.get("judge", DEFAULT_JUDGE)
     if judge == "local-transformers":
         from scoring.core.local_lm import local_lm_judge
         from scoring.llm_settings import local_model_path
@@ -92,10 +100,10 @@ def judge_build(*, params: dict) -> Judge | None:
     return LLMJudge(ChatClient(config), simulation_mode=params.get("simulation_mode", "json"))
 
 
-def judge_key(*, scorer: str, judge: Judge | None) -> str:
+def judge_key(*, scorer: str, judge: Judge | None, offline: str = DEFAULT_JUDGE) -> str:
     """The `judge` a score of this scorer is stored under (see ExplanationScore.from_result)."""
     if scorer == "embedding":
         return SentenceEmbedder.name
     if not get_scorer(scorer).uses_judge:
         return ""
-    return judge.name if judge is not None else OfflineJudge.name
+    return judge.name if judge is not None else offline

@@ -10,10 +10,10 @@ from django.utils import timezone
 from features.models import PipelineRun
 from features.services.runs import Resumption, run_create, run_fail, run_succeed, run_update
 from scoring.core.errors import ScoringInputError
-from scoring.core.judges import default_offline_judge
 from scoring.core.learned import Featurizer, LearnedJudge, TrainingFeature, evaluate, train_head
 from scoring.core.learned_data import FAMILIES, HELD_OUT, puzzles, training_features
 from scoring.core.learned_store import register_if_better, save_version
+from scoring.core.offline_judges import default_offline_judge
 from scoring.models import ExplanationScore
 from scoring.stored_examples import FeatureExamples
 

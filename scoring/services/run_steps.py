@@ -28,7 +28,7 @@ from scoring.core.errors import LLMError, ScoringInputError
 from scoring.explainers import ExplainerError
 from scoring.stored_examples import FeatureExamples
 
-from .backends import explainer_build, judge_build
+from .backends import explainer_build, judge_build, offline_judge_name
 from .generated_explanations import generated_explanation_get_or_create
 from .runs import STEP_TASK
 from .scores import ScoringIncomplete, explanation_score
@@ -184,7 +184,13 @@ def _feature_work(run: PipelineRun, feature: Feature, examples: FeatureExamples,
         records = records or examples.feature_records(feature)
         try:
             outcome.scores += explanation_score(
-                explanation=explanation, scorers=scorers, examples=examples, records=records, judge=judge, force=force
+                explanation=explanation,
+                scorers=scorers,
+                examples=examples,
+                records=records,
+                judge=judge,
+                offline=offline_judge_name(params=params),
+                force=force,
             )
         except ScoringIncomplete as incomplete:
             outcome.scores += incomplete.written

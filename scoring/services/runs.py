@@ -18,7 +18,7 @@ from explanations.services import permissions as permission_services
 from features.models import Feature, PipelineRun, Source
 from features.services.runs import Resumption, run_create, run_enqueue
 from scoring.core.errors import ScoringInputError
-from scoring.core.judges import JUDGE_NAMES
+from scoring.core.offline_judges import DEFAULT_JUDGE, JUDGE_NAMES
 from scoring.core.scorers import SCORERS
 from scoring.explainers import EXPLAINERS
 
@@ -37,7 +37,7 @@ class PipelineRequestError(ValueError):
 
 
 def _check_choices(
-    *, explainer: str | None = None, scorers=(), judge: str = "offline", local_model_path: str = ""
+    *, explainer: str | None = None, scorers=(), judge: str = DEFAULT_JUDGE, local_model_path: str = ""
 ) -> list[str]:
     if explainer is not None and explainer not in EXPLAINERS:
         raise PipelineRequestError(f"Unknown explainer {explainer!r}; choose one of {', '.join(sorted(EXPLAINERS))}.")
@@ -62,7 +62,7 @@ def explain_run_create(
     feature: Feature | None = None,
     explainer: str = "token-stats",
     scorers: list[str] = (),
-    judge: str = "offline",
+    judge: str = DEFAULT_JUDGE,
     prompt: str = "",
     llm_model: str = "",
     llm_base_url: str = "",
@@ -105,7 +105,7 @@ def score_run_create(
     source: Source | None = None,
     explanation: Explanation | None = None,
     scorers: list[str] = DEFAULT_SCORERS,
-    judge: str = "offline",
+    judge: str = DEFAULT_JUDGE,
     force: bool = False,
     llm_model: str = "",
     llm_base_url: str = "",

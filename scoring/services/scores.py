@@ -17,7 +17,8 @@ from explanations.core.rules import rule_matches
 from explanations.models import Explanation, ExplanationRevision
 from features.services.page_versions import feature_page_changed
 from scoring.core.errors import ScoringInputError
-from scoring.core.judges import Judge, OfflineJudge
+from scoring.core.judges import Judge
+from scoring.core.offline_judges import DEFAULT_JUDGE, offline_judge
 from scoring.core.scorers import ScoreResult, get_scorer
 from scoring.models import ExplanationScore
 from scoring.stored_examples import FeatureExamples, FeatureRecords
@@ -140,9 +141,11 @@ def explanation_score(
     examples: FeatureExamples,
     records: FeatureRecords | None = None,
     judge: Judge | None = None,
+    offline: str = DEFAULT_JUDGE,
     force: bool = False,
 ) -> list[ExplanationScore]:
-    """Score the explanation's current text with each scorer it has no score from yet (with this judge);
+    """Score the explanation's current text with each scorer it has no score from yet (with this judge, or
+    else the offline judge named `offline`);
     `force` computes them again and replaces them. Returns the scores written. The rule scorer is skipped
     for an explanation without a rule. A scorer that cannot score it (e.g. detection when every example
     window fires) raises ScoringIncomplete after the others' scores are saved."""
@@ -152,7 +155,9 @@ def explanation_score(
     rule = revision.rule
     wanted = [name for name in scorers if name != "rule" or rule]
     existing = set(ExplanationScore.objects.filter(revision=revision, scorer__in=wanted).values_list("scorer", "judge"))
-    todo = [name for name in wanted if force or (name, judge_key(scorer=name, judge=judge)) not in existing]
+    todo = [
+        name for name in wanted if force or (name, judge_key(scorer=name, judge=judge, offline=offline)) not in existing
+    ]
     if not todo:
         return []
     records = records or examples.feature_records(explanation.feature)
@@ -162,7 +167,7 @@ def explanation_score(
     for name in todo:
         try:
             result = get_scorer(name).score(
-                revision.text, scoring.example_set, judge=judge or OfflineJudge(rule=matcher), rule=matcher
+                revision.text, scoring.example_set, judge=judge or offline_judge(offline, rule=matcher), rule=matcher
             )
         except ScoringInputError as error:  # this scorer cannot score it; the others still may
             errors.append(f"{name}: {error}")

@@ -113,3 +113,28 @@ def test_real_features_unlock_when_the_camp_skill_passes_the_threshold(rookie, t
     assert PlayerProfile.objects.get(user=rookie).camp_graduated
     assert client.post("/play/predict/", {"feature": toy_feature.pk}).status_code == 302
     assert "Graduate" in client.get(f"/u/{rookie.username}/").content.decode()
+
+
+def test_cats_fails_the_colour_rung_in_explain(rookie):
+    """'cats' is the context-blind answer the colour rung's lesson calls wrong: it must not pass."""
+    PlayerProfile.objects.filter(user=rookie).update(camp_scores={FIRST.slug: 1.0})
+    client = login(rookie)
+
+    client.post(f"/play/camp/{SECOND.slug}/explain/", {"text": "cats", "token": "cats"})
+
+    assert Round.objects.get(user=rookie, mode="camp-explain").details["scores"]["detection"] < 0.8
+    assert PlayerProfile.objects.get(user=rookie).camp_scores.get(SECOND.slug, 0) < camp.RUNG_PASS
+    assert client.post(f"/play/camp/{camp.RUNGS[2].slug}/predict/").status_code == 403
+
+
+def test_an_exception_for_negation_is_judged_right_on_the_negation_rung(rookie):
+    """'No good came of it' is silent, and the judge reads the exception clause so: the answer passes whole."""
+    negation = camp.BY_SLUG["not-negated"]
+    PlayerProfile.objects.filter(user=rookie).update(camp_scores={FIRST.slug: 1.0, SECOND.slug: 1.0})
+    text = "the word good, except when preceded by not, never or no"
+
+    login(rookie).post(f"/play/camp/{negation.slug}/explain/", {"text": text, "token": "good"})
+
+    round_obj = Round.objects.get(user=rookie, mode="camp-explain")
+    assert round_obj.skill == 1.0 and not round_obj.details["misses"]
+    assert PlayerProfile.objects.get(user=rookie).camp_scores[negation.slug] == 1.0

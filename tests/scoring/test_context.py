@@ -8,7 +8,7 @@ difference in score comes from the examples alone: on top and random examples th
 
 import pytest
 
-from scoring.core.judges import OfflineJudge, OracleJudge
+from scoring.core.judges import LiteralJudge, OracleJudge
 from scoring.core.records import normalise_token
 from scoring.core.scorers import get_scorer
 from scoring.core.synthetic import PLANTED_RULES, RANDOM_EXPLANATION, generate_corpus, planted_example_set
@@ -91,4 +91,4 @@ def test_unrelated_explanations_average_to_chance_across_rules():
 def test_the_offline_judge_reads_every_test_explanation_as_the_oracle_does(planted, scorer):
     rule, examples, judge = planted
     explanations = (rule.context_explanation, rule.blind_explanation, RANDOM_EXPLANATION)
-    assert scores(scorer, examples, OfflineJudge(), *explanations) == scores(scorer, examples, judge, *explanations)
+    assert scores(scorer, examples, LiteralJudge(), *explanations) == scores(scorer, examples, judge, *explanations)

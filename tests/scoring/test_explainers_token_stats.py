@@ -1,7 +1,7 @@
 import pytest
 
 from scoring.core.formats import rule_from_spec
-from scoring.core.judges import OfflineJudge
+from scoring.core.judges import LiteralJudge
 from scoring.core.records import ActivationRecord
 from scoring.core.scorers import get_scorer
 from scoring.core.synthetic import (
@@ -59,8 +59,8 @@ def test_its_explanations_beat_the_context_blind_ones_under_the_offline_judge(pl
     rule, examples, records = planted
     text = get_explainer("token-stats").explain(records).text
     for scorer in ("detection", "fuzzing", "simulation"):
-        ours = get_scorer(scorer).score(text, examples, judge=OfflineJudge()).value
-        blind = get_scorer(scorer).score(rule.blind_explanation, examples, judge=OfflineJudge()).value
+        ours = get_scorer(scorer).score(text, examples, judge=LiteralJudge()).value
+        blind = get_scorer(scorer).score(rule.blind_explanation, examples, judge=LiteralJudge()).value
         assert ours >= 0.98 and ours - blind >= 0.15, (scorer, text)
 
 

@@ -1,7 +1,7 @@
 import pytest
 
 from scoring.core.errors import ScoringInputError
-from scoring.core.judges import OfflineJudge, OracleJudge, parse_explanation
+from scoring.core.judges import LiteralJudge, OracleJudge, parse_explanation
 
 
 def hits(explanation: str, text: str) -> list[str]:
@@ -48,14 +48,14 @@ def test_an_explanation_with_nothing_to_match_predicts_silence():
 
 
 def test_the_offline_judge_prefers_the_machine_checkable_rule():
-    judge = OfflineJudge(rule=lambda tokens: [token == "dog" for token in tokens])
+    judge = LiteralJudge(rule=lambda tokens: [token == "dog" for token in tokens])
     assert judge.simulate("the word cat", [["cat", "dog"]]) == [[0.0, 10.0]]
     assert judge.detect("the word cat", [["cat"], ["dog"]]) == [0.0, 1.0]
     assert judge.fuzz("the word cat", [(["dog", "dog", "cat"], [0, 2])]) == [0.5]
 
 
 def test_a_rule_that_answers_for_the_wrong_number_of_tokens_is_an_error():
-    judge = OfflineJudge(rule=lambda tokens: [True])
+    judge = LiteralJudge(rule=lambda tokens: [True])
     with pytest.raises(ScoringInputError, match="matched 1 positions of a 2-token window"):
         judge.simulate("x", [["a", "b"]])
 

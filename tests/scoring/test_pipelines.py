@@ -59,7 +59,7 @@ def test_explaining_a_source_writes_one_scored_explanation_per_firing_feature(co
     assert generated.count() == firing
     assert counts(src) == (firing, 2 * firing)
     score = ExplanationScore.objects.filter(scorer="fuzzing").first()
-    assert score.judge == "offline" and score.revision_id == score.explanation.current_revision_id
+    assert score.judge == "semantic" and score.revision_id == score.explanation.current_revision_id
     assert score.example_mix["top"] == 5 and score.example_mix["random"] > 0
     assert Explanation.objects.get(pk=score.explanation_id).best_score is not None
 

@@ -2,7 +2,7 @@ import pytest
 
 from explanations.models import Explanation, ExplanationRevision
 from features.models import Feature, LanguageModel, Source
-from scoring.core.judges import OfflineJudge
+from scoring.core.judges import LiteralJudge
 from scoring.core.scorers import get_scorer
 from scoring.core.synthetic import COLOUR_CAT, generate_corpus, planted_example_set
 from scoring.models import ExplanationScore
@@ -38,10 +38,10 @@ def explanation(db):
 
 def test_a_score_stores_what_the_scorer_returned_for_the_revision_it_scored(explanation):
     examples = planted_example_set(generate_corpus(COLOUR_CAT, n_windows=800))
-    result = get_scorer("detection").score(explanation.text, examples, judge=OfflineJudge())
+    result = get_scorer("detection").score(explanation.text, examples, judge=LiteralJudge())
     ExplanationScore.from_result(result, explanation=explanation, revision=explanation.current_revision).save()
     stored = ExplanationScore.objects.get()
-    assert (stored.scorer, stored.value, stored.judge) == ("detection", 1.0, "offline")
+    assert (stored.scorer, stored.value, stored.judge) == ("detection", 1.0, "literal")
     assert stored.example_mix == {"top": 20, "intervals": 0, "random": 20, "hard_negatives": 20}
     assert stored.details["by_kind"]["hard_negative"]["accuracy"] == 1.0
     assert list(explanation.current_revision.scores.all()) == [stored]

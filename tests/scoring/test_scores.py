@@ -140,7 +140,7 @@ def test_a_new_text_is_queued_for_the_offline_scorers_and_says_so_until_scored(
 
     run = PipelineRun.objects.get(kind=PipelineRun.Kind.SCORING)
     assert run.params["explanation"] == explanation.pk and run.status == PipelineRun.Status.QUEUED
-    assert "detection" in run.params["scorers"] and run.params["judge"] == "offline"
+    assert "detection" in run.params["scorers"] and run.params["judge"] == "semantic"
     assert "being scored" in feature_page(client, explanation)
 
     score_save(explanation=explanation, revision=revision, result=result("detection", 0.5))
@@ -160,3 +160,24 @@ def test_a_revert_is_not_scored_again(explanation, settings, django_capture_on_c
         explanation_services.explanation_revert(explanation=explanation, revision=original, author=explanation.author)
 
     assert not PipelineRun.objects.exists(), "the restored text's scores were carried over"
+
+
+def test_scores_stored_under_the_former_offline_judge_become_the_literal_judges(explanation):
+    """Migration 0004: before the semantic judge, `offline` meant the literal judge; the rows say so now."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("scoring.migrations.0004_offline_judge_is_literal")
+    revision = explanation.current_revision
+    old = score_save(explanation=explanation, revision=revision, result=result("fuzzing", 0.6))
+    llm = ExplanationScore.objects.create(
+        explanation=explanation, revision=revision, scorer="detection", judge="gpt-4o-mini", value=0.7
+    )
+
+    migration.offline_to_literal(apps, None)
+
+    old.refresh_from_db()
+    llm.refresh_from_db()
+    assert (old.judge, old.details["judge"], old.value) == ("literal", "literal", 0.6)
+    assert llm.judge == "gpt-4o-mini"

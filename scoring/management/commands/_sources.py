@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from features.models import PipelineRun, Source
 from features.services.runs import run_enqueue_and_follow, run_follow
-from scoring.core.judges import JUDGE_NAMES
+from scoring.core.offline_judges import DEFAULT_JUDGE, JUDGE_NAMES
 from scoring.core.scorers import SCORERS
 from scoring.services.runs import PipelineRequestError
 
@@ -30,7 +30,7 @@ def scorer_list(value: str) -> list[str]:
 def add_llm_arguments(parser, *, who: str) -> None:
     """--judge, the LLM endpoint the openai-compatible `who` (explainer, judge) talks to, and the checkpoint a
     local-transformers one runs."""
-    parser.add_argument("--judge", choices=JUDGE_NAMES, default="offline")
+    parser.add_argument("--judge", choices=JUDGE_NAMES, default=DEFAULT_JUDGE)
     parser.add_argument(
         "--model-path",
         default="",

