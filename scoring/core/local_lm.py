@@ -52,14 +52,15 @@ def check_model_path(path: str) -> None:
 
 
 @lru_cache(maxsize=2)
-def local_lm_judge(path: str) -> "LocalLMJudge":
-    """The judge for a checkpoint directory, its model loaded once (the local explainer's cached loader)."""
+def local_lm_judge(path: str, device: str = "cpu", dtype: str = "float32") -> "LocalLMJudge":
+    """The judge for a checkpoint directory, its model loaded once on `device` in `dtype` (the local explainer's
+    cached loader); what it reads comes back to the CPU in float32."""
     from scoring.explainers import ExplainerError
     from scoring.explainers.local_transformers import load_causal_lm
 
     check_model_path(path)
     try:
-        model, tokenizer = load_causal_lm(str(path))
+        model, tokenizer = load_causal_lm(str(path), device, dtype)
     except ExplainerError as error:
         raise ScoringInputError(str(error)) from error
     return LocalLMJudge(model, tokenizer, name=f"{NAME}:{Path(path).name}")
@@ -120,7 +121,9 @@ class LocalLMJudge:
         ids, slots = self.simulation_inputs(explanation, tokens)
         with torch.inference_mode():
             # Only the positions that predict a slot: a full vocabulary row per prompt token would not fit.
-            logits = self.model(torch.tensor([ids]), logits_to_keep=torch.tensor([slot - 1 for slot in slots])).logits
+            inputs = torch.tensor([ids], device=self.model.device)
+            keep = torch.tensor([slot - 1 for slot in slots], device=self.model.device)
+            logits = self.model(inputs, logits_to_keep=keep).logits.cpu()
         first = torch.log_softmax(logits[0].float(), dim=-1)
         second = {}  # a first token that begins a longer number ("1" of "10") -> log-probs after it, per slot
         for head in {sequence[0] for sequence in self._numbers.values() if len(sequence) == 2}:
@@ -165,9 +168,10 @@ class LocalLMJudge:
                 batch[i, width - len(row) :] = torch.tensor(row)
                 mask[i, width - len(row) :] = 1
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            batch, mask, positions = (t.to(self.model.device) for t in (batch, mask, positions))
             with torch.inference_mode():
                 logits = self.model(batch, attention_mask=mask, position_ids=positions, logits_to_keep=1).logits
-            answers.append(torch.log_softmax(logits[:, -1].float(), dim=-1))
+            answers.append(torch.log_softmax(logits[:, -1].float().cpu(), dim=-1))
         return torch.cat(answers)
 
     # --- yes or no ------------------------------------------------------------------------------
@@ -178,8 +182,8 @@ class LocalLMJudge:
         ids = self._prompt_ids(prompt)
         self._check_fits(len(ids) + 1)
         with torch.inference_mode():
-            logits = self.model(torch.tensor([ids]), logits_to_keep=1).logits
-            probabilities = torch.softmax(logits[0, -1].float(), dim=-1)
+            logits = self.model(torch.tensor([ids], device=self.model.device), logits_to_keep=1).logits
+            probabilities = torch.softmax(logits[0, -1].float().cpu(), dim=-1)
         yes, no = probabilities[self._yes].sum().item(), probabilities[self._no].sum().item()
         if yes + no < 1e-30:
             raise JudgeError("the local model gives no probability to yes or no", kind="malformed")

@@ -82,10 +82,11 @@ def judge_build(*, params: dict) -> Judge | None:
     """None means an offline judge (`offline_judge_name`), built per explanation since it reads its rule."""
     judge = params.get("judge", DEFAULT_JUDGE)
     if judge == "local-transformers":
+        from features.placement import default_placement
         from scoring.core.local_lm import local_lm_judge
         from scoring.llm_settings import local_model_path
 
-        return local_lm_judge(local_model_path(params.get("local_model_path", "")))
+        return local_lm_judge(local_model_path(params.get("local_model_path", "")), **default_placement())
     if judge == "learned":
         from scoring.core.learned_store import load_registered
 

@@ -74,6 +74,18 @@ def test_it_simulates_expected_values_of_the_numbers_0_to_10(wordpiece_lm_dir):
         assert value == pytest.approx(float((p / p.sum() * torch.arange(11)).sum()), abs=1e-6)
 
 
+def test_in_bfloat16_it_simulates_within_a_tenth_of_float32(wordpiece_lm_dir):
+    """The model in bfloat16 (--dtype, NEURONPEDIA_DTYPE): its answers are read in float32 on the CPU, and stay
+    within 0.1 on the 0-10 scale of float32's on this model (bfloat16 keeps 8 bits of mantissa)."""
+    full = local_lm_judge(str(wordpiece_lm_dir))
+    half = local_lm_judge(str(wordpiece_lm_dir), "cpu", "bfloat16")
+    assert half.model.dtype == torch.bfloat16 and full.model.dtype == torch.float32
+    [expected] = full.simulate("the word cat after a colour", [WINDOW])
+    [got] = half.simulate("the word cat after a colour", [WINDOW])
+    assert got == pytest.approx(expected, abs=0.1)
+    assert half.detect("cats", [WINDOW])[0] == pytest.approx(full.detect("cats", [WINDOW])[0], abs=0.05)
+
+
 def test_its_number_probabilities_are_probabilities(wordpiece_lm_dir):
     judge = local_lm_judge(str(wordpiece_lm_dir))
     for probabilities in judge.number_probabilities("the word cat", WINDOW):
