@@ -229,6 +229,7 @@ def save_store(path: Path | str, words: Sequence[str], vectors: np.ndarray) -> N
     try:
         with os.fdopen(handle, "wb") as file:
             np.savez(file, words=np.array(list(words), dtype=str), vectors=vectors, templates=np.array(TEMPLATES))
+        os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide it from a server running as another user
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -49,6 +49,7 @@ def test_the_store_round_trips_without_pickle(tmp_path):
     assert loaded_words == words
     np.testing.assert_array_equal(loaded, vectors)
     assert [p.name for p in tmp_path.iterdir()] == ["words.npz"]  # the temporary file was renamed, not left
+    assert path.stat().st_mode & 0o777 == 0o644  # readable by a server running as another user
 
 
 def test_a_store_of_the_wrong_shape_is_refused(tmp_path):
