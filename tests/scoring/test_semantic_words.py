@@ -121,6 +121,10 @@ def test_the_warmer_loads_the_configured_store_into_the_default_similarity(tmp_p
         semantic.default_similarity.cache_clear()
 
 
+def test_the_site_keeps_the_store_under_its_var_dir(settings):
+    assert semantic.store_path() == settings.VAR_DIR / "semantic-words.npz"
+
+
 @pytest.fixture
 def fake_default(settings, tmp_path, monkeypatch):
     """The default similarity, with a counting encoder, storing under a fresh NEURONPEDIA_VAR_DIR."""
