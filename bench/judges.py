@@ -21,11 +21,14 @@ the share of ties, and the mean Spearman rank correlation between the scores and
     python bench/judges.py --judges semantic       # one
     python bench/judges.py --seeds 2               # fewer puzzles, quicker
     python bench/judges.py --explain-clicks 40     # only: how long the game's Explain scoring takes
+    python bench/judges.py --explain-clicks 40 --word-store /tmp/words.npz   # ... with the word-vector store
 
 --explain-clicks times what the game does when a player submits an explanation of a real feature
 (gameplay/core/explain.py: detection and fuzzing with the default judge) on example sets shaped like the
 game's (12 top windows, 8 random, up to 10 hard negatives, 64 tokens each) cut from stdlib docstrings, a
-new set per click, in a process where MiniLM is loaded (a started server warms it).
+new set per click, in a process where MiniLM is loaded (a started server warms it). With --word-store, the
+semantic judge's word-vector store of every window of that corpus (as `manage.py semantic_words` stores the
+words of every stored window) is read from that file, or built and written there first when it is missing.
 """
 
 import argparse
@@ -46,7 +49,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from transformers.utils import logging as transformers_logging  # noqa: E402
 
-from features.pipeline.corpus import stdlib_docstrings  # noqa: E402
+from features.pipeline.builtin_corpora import stdlib_docstrings  # noqa: E402
+from scoring.core import semantic  # noqa: E402
 from scoring.core.errors import ScoringInputError  # noqa: E402
 from scoring.core.examples import ExampleSet, build_example_set  # noqa: E402
 from scoring.core.judges import Judge  # noqa: E402
@@ -257,11 +261,26 @@ def evaluate(judge: Judge, puzzles: list[Puzzle]) -> dict[str, dict[str, float]]
     }
 
 
-def explain_clicks(n: int) -> dict[str, float]:
+def _word_store(path: Path, windows: Sequence[Sequence[str]]) -> dict[str, float]:
+    """Load the word-vector store from `path` into the default similarity, building it first if missing."""
+    semantic.configure_store(path)
+    similarity = semantic.default_similarity()
+    started = time.perf_counter()
+    if path.exists():
+        return {"store_words": similarity.load_store(), "store_load_s": round(time.perf_counter() - started, 2)}
+    words = [*semantic.REFERENCE_WORDS, *(word for tokens in windows for word in semantic.window_words(tokens))]
+    for _ in similarity.store_words(words):
+        pass
+    stored = similarity.save_store()
+    return {"store_words": stored, "store_build_s": round(time.perf_counter() - started, 1)}
+
+
+def explain_clicks(n: int, *, word_store: Path | None = None) -> dict[str, float]:
     """Seconds per Explain scoring (p50, p95, max) over `n` clicks, each on a new example set."""
     from gameplay.core.explain import score_explain_answer  # pure: the scoring core's scorers
 
     windows = _docstring_windows(12000, window=64)
+    store = _word_store(word_store, windows) if word_store is not None else {}
     names = list(CATEGORIES)
     corpora = {name: [_category_record(tokens, CATEGORIES[name][1]) for tokens in windows] for name in names}
     sets = []
@@ -291,6 +310,7 @@ def explain_clicks(n: int) -> dict[str, float]:
         "p50_s": round(seconds[len(seconds) // 2], 3),
         "p95_s": round(seconds[min(len(seconds) - 1, int(0.95 * len(seconds)))], 3),
         "max_s": round(seconds[-1], 3),
+        **store,
     }
 
 
@@ -299,10 +319,13 @@ def main() -> None:
     parser.add_argument("--judges", default=",".join(JUDGES), help=f"comma-separated, of {', '.join(JUDGES)}")
     parser.add_argument("--seeds", type=int, default=4, help="puzzles per planted rule and per category")
     parser.add_argument("--explain-clicks", type=int, default=0, help="time the game's Explain scoring instead")
+    parser.add_argument(
+        "--word-store", type=Path, help="with --explain-clicks: the word-vector store's file (built if missing)"
+    )
     args = parser.parse_args()
     transformers_logging.set_verbosity_error()
     if args.explain_clicks:
-        figures = explain_clicks(args.explain_clicks)
+        figures = explain_clicks(args.explain_clicks, word_store=args.word_store)
         print(
             f"Explain scoring, {figures['clicks']} clicks: p50 {figures['p50_s']} s, p95 {figures['p95_s']} s, "
             f"max {figures['max_s']} s"

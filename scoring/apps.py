@@ -8,8 +8,11 @@ class ScoringConfig(AppConfig):
         from explanations.signals import revision_added
         from features.models import PipelineRun
         from features.services.runs import run_kind_register
+        from neuronpedia import warming
 
+        from .core import semantic
         from .services.scores import revision_scores_follow
+        from .services.semantic_words import semantic_words_path
 
         # A new revision's scores are its own (a revert carries the restored text's), and best_score follows.
         revision_added.connect(revision_scores_follow, dispatch_uid="scoring.revision_scores_follow")
@@ -25,3 +28,7 @@ class ScoringConfig(AppConfig):
             first_task="scoring.tasks.learned_train",
             resume="scoring.services.learned.learned_run_resume",
         )
+        # The semantic judge reads the word vectors of stored windows from its store (loaded on its first
+        # lookup, or by a starting server), instead of encoding them on a player's click.
+        semantic.configure_store(semantic_words_path())
+        warming.register("semantic word vectors", "scoring.core.semantic.warm")

@@ -1,6 +1,6 @@
 """django-q2 entry points. Thin: each calls a service."""
 
-from .services import learned, run_steps
+from .services import learned, run_steps, semantic_words
 
 
 def run_step(run_id: int) -> str:
@@ -11,3 +11,8 @@ def run_step(run_id: int) -> str:
 def learned_train(run_id: int) -> str:
     run = learned.learned_run_step(run_id=run_id)
     return f"run {run.pk}: {run.status}"
+
+
+def semantic_words_build() -> str:
+    result = semantic_words.semantic_words_build()
+    return f"{result.encoded} new words encoded, {result.stored} stored"

@@ -17,15 +17,20 @@ words:
 
 A token's probability is the thing's probability for its word, times the context clause's for the word
 before (or after), times one minus each exception's. Word vectors are cached per word (windows are scored
-against many explanations), so a window costs one encoding of its new words.
+against many explanations), so a window costs one encoding of its new words; the words of stored windows
+are encoded once, ahead of time, into a word-vector store (`save_store`, `configure_store`: the site's
+`manage.py semantic_words`), which the default similarity loads on its first lookup or when warmed.
 """
 
+import os
 import re
+import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -76,14 +81,20 @@ def minilm_encode(texts: Sequence[str]) -> np.ndarray:
 
 
 class WordSimilarity:
-    """z-scores of words against phrases, with a bounded cache of text vectors shared by every judge."""
+    """z-scores of words against phrases, with a bounded cache of text vectors shared by every judge, and a
+    store of word vectors computed ahead of time (`preload`, `load_store`), looked up before the encoder."""
 
-    def __init__(self, encode: Encoder = minilm_encode, *, cache_size: int = 200_000) -> None:
+    def __init__(
+        self, encode: Encoder = minilm_encode, *, cache_size: int = 200_000, store_path: Path | None = None
+    ) -> None:
         self.encode = encode
         self.cache_size = cache_size
+        self.store_path = store_path
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
         self._reference: np.ndarray | None = None
+        self._stored: dict[str, np.ndarray] = {}  # word -> (len(TEMPLATES), dim)
+        self._store_stamp: tuple[int, int] | None = None  # (mtime_ns, size) of the store file last loaded
 
     def vectors(self, texts: Sequence[str]) -> np.ndarray:
         with self._lock:
@@ -99,9 +110,82 @@ class WordSimilarity:
         return np.stack(rows)
 
     def word_vectors(self, words: Sequence[str]) -> np.ndarray:
-        """(len(words), len(TEMPLATES), dim)"""
-        flat = self.vectors([template.format(word) for word in words for template in TEMPLATES])
-        return flat.reshape(len(words), len(TEMPLATES), -1)
+        """(len(words), len(TEMPLATES), dim): stored words from the store, the others encoded (and cached)."""
+        self.load_store()
+        stored = self._stored
+        missing = list(dict.fromkeys(word for word in words if word not in stored))
+        encoded: dict[str, np.ndarray] = {}
+        if missing:
+            flat = self.vectors([template.format(word) for word in missing for template in TEMPLATES])
+            encoded = dict(zip(missing, flat.reshape(len(missing), len(TEMPLATES), -1), strict=True))
+        if not words:
+            return np.zeros((0, len(TEMPLATES), 0), dtype=np.float32)
+        return np.stack([stored[word] if word in stored else encoded[word] for word in words])
+
+    def preload(self, words: Sequence[str], vectors: np.ndarray) -> None:
+        """Add word vectors computed elsewhere, (len(words), len(TEMPLATES), dim) as word_vectors gives them."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.ndim != 3 or vectors.shape[:2] != (len(words), len(TEMPLATES)):
+            raise ValueError(f"expected vectors of shape ({len(words)}, {len(TEMPLATES)}, dim), got {vectors.shape}")
+        stored = dict(self._stored)  # replaced whole, so a lookup in another thread sees one or the other
+        stored.update(zip(words, vectors, strict=True))
+        self._stored = stored
+
+    @property
+    def stored_words(self) -> frozenset[str]:
+        self.load_store()
+        return frozenset(self._stored)
+
+    def load_store(self) -> int:
+        """Load the store file (once, and again when it has been rewritten); returns the words stored.
+        A missing file loads nothing; one written for other templates is ignored (its vectors would differ)."""
+        path = self.store_path
+        if path is None:
+            return len(self._stored)
+        try:
+            stat = os.stat(path)
+        except FileNotFoundError:
+            return len(self._stored)
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        if stamp == self._store_stamp:
+            return len(self._stored)
+        with self._lock:
+            if stamp != self._store_stamp:
+                words, vectors = read_store(path)
+                if words is not None:
+                    self.preload(words, vectors)
+                self._store_stamp = stamp
+        return len(self._stored)
+
+    def missing_words(self, words: Sequence[str]) -> list[str]:
+        """The words (in order, once each) that have no stored vectors."""
+        stored = self.stored_words
+        return [word for word in dict.fromkeys(words) if word not in stored]
+
+    def store_words(self, words: Sequence[str], *, batch_size: int = 512) -> Iterator[int]:
+        """Encode the words that are not stored yet into the store (in memory), in batches; yields the number
+        encoded so far after each batch. `save_store` writes the store to its file."""
+        missing = self.missing_words(words)
+        for start in range(0, len(missing), batch_size):
+            batch = missing[start : start + batch_size]
+            flat = np.asarray(self.encode([template.format(w) for w in batch for template in TEMPLATES]), np.float32)
+            self.preload(batch, flat.reshape(len(batch), len(TEMPLATES), -1))
+            yield start + len(batch)
+
+    def save_store(self, path: Path | str | None = None) -> int:
+        """Write every stored word to `path` (the store file by default); returns how many."""
+        path = path if path is not None else self.store_path
+        if path is None:
+            raise ValueError("no store path: configure_store() was not called")
+        stored = self._stored
+        words = list(stored)
+        dim = next(iter(stored.values())).shape[-1] if stored else 0
+        vectors = np.stack([stored[w] for w in words]) if words else np.zeros((0, len(TEMPLATES), dim), np.float32)
+        save_store(path, words, vectors)
+        if Path(path) == self.store_path:
+            stat = os.stat(path)
+            self._store_stamp = (stat.st_mtime_ns, stat.st_size)  # what is in memory is what the file holds
+        return len(words)
 
     def zscores(self, forms: Sequence[str], words: Sequence[str]) -> np.ndarray:
         """For each word, its best z-score over the phrase's forms (mean over the templates)."""
@@ -116,9 +200,72 @@ class WordSimilarity:
         return ((similarity - mean) / std).mean(axis=1).max(axis=1)
 
 
+# --- The word-vector store -------------------------------------------------------------------------------
+
+_store_path: Path | None = None
+
+
+def configure_store(path: Path | str | None) -> None:
+    """Where the default similarity's word-vector store lives (the site sets it from its settings)."""
+    global _store_path
+    _store_path = Path(path) if path is not None else None
+    if default_similarity.cache_info().currsize:
+        default_similarity().store_path = _store_path
+
+
+def store_path() -> Path | None:
+    return _store_path
+
+
+def save_store(path: Path | str, words: Sequence[str], vectors: np.ndarray) -> None:
+    """Write words and their vectors (len(words), len(TEMPLATES), dim) as an .npz, atomically: a reader sees
+    the old file or the new one, never half of one."""
+    path = Path(path)
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim != 3 or vectors.shape[:2] != (len(words), len(TEMPLATES)):
+        raise ValueError(f"expected vectors of shape ({len(words)}, {len(TEMPLATES)}, dim), got {vectors.shape}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            np.savez(file, words=np.array(list(words), dtype=str), vectors=vectors, templates=np.array(TEMPLATES))
+        os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide it from a server running as another user
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def read_store(path: Path | str) -> tuple[list[str] | None, np.ndarray]:
+    """The words and vectors of a store file; (None, empty) when it was written for other templates."""
+    with np.load(path, allow_pickle=False) as data:
+        if tuple(data["templates"].tolist()) != TEMPLATES:
+            return None, np.zeros((0, len(TEMPLATES), 0), dtype=np.float32)
+        words = data["words"].tolist()
+        vectors = data["vectors"].astype(np.float32, copy=False)
+    if vectors.ndim != 3 or vectors.shape[:2] != (len(words), len(TEMPLATES)):
+        raise ValueError(f"{path}: vectors of shape {vectors.shape} for {len(words)} words")
+    return words, vectors
+
+
+def window_words(tokens: Tokens) -> list[str]:
+    """The words of a window that the judge may embed (those that are not function words, numbers or
+    punctuation), as the judge spells them: the store holds exactly these."""
+    return [word for word in _words(tokens, token_words(tokens)) if is_open_word(word)]
+
+
+def is_open_word(word: str) -> bool:
+    return word not in FUNCTION_WORDS and any(c.isalpha() for c in word)
+
+
 @lru_cache(maxsize=1)
 def default_similarity() -> WordSimilarity:
-    return WordSimilarity()
+    return WordSimilarity(store_path=_store_path)
+
+
+def warm() -> int:
+    """Load the word-vector store into the default similarity (a warmer); returns the words loaded."""
+    return default_similarity().load_store()
 
 
 # --- Reading an explanation in parts ------------------------------------------------------------------
@@ -310,9 +457,7 @@ class SemanticJudge(TokenProbabilityJudge):
         # Only words whose answer is open are encoded: not named words, function words, numbers or punctuation.
         unique = list(
             dict.fromkeys(
-                word
-                for word, certain in zip(words, named, strict=True)
-                if not certain and word not in FUNCTION_WORDS and any(c.isalpha() for c in word)
+                word for word, certain in zip(words, named, strict=True) if not certain and is_open_word(word)
             )
         )
         z = dict(zip(unique, similarity.zscores(phrase.forms, unique).tolist(), strict=True))

@@ -26,12 +26,13 @@ def only_test_warmers(monkeypatch):
     CALLED.clear()
 
 
-def test_the_apps_register_the_language_models_and_the_search_encoder_after_the_pages():
-    assert warming._warmers == {
-        "pages": "neuronpedia.warming.pages_warm",
-        "language models": "features.inference.models_warm",
-        "search encoder": "explanations.core.embeddings.warm",
-    }
+def test_the_apps_register_the_language_models_the_search_encoder_and_the_word_vectors_after_the_pages():
+    assert list(warming._warmers.items()) == [
+        ("pages", "neuronpedia.warming.pages_warm"),
+        ("language models", "features.inference.models_warm"),
+        ("search encoder", "explanations.core.embeddings.warm"),
+        ("semantic word vectors", "scoring.core.semantic.warm"),
+    ]
 
 
 def test_a_failing_warmer_is_logged_and_the_others_still_run(only_test_warmers, caplog):

@@ -80,6 +80,10 @@ class Command(BaseCommand):
             run_enqueue_and_follow(run=run, wait=True, stdout=self.stdout, timeout_s=7200)
         explained = sae_sources[0] if sae_sources else model.sources.get(slug=f"{layer_numbers[0]}-mlp")
         self.explain(explained, sync=sync)
+        # The semantic judge's word vectors of the demo's windows (scoring's own command: stored words are
+        # skipped), so that scoring an explanation on them, as the game's Explain mode does, encodes no word.
+        self.stdout.write("Storing the semantic judge's word vectors of the demo's windows.")
+        call_command("semantic_words", model=model.slug, stdout=self.stdout)
         # The game's held-out pools (gameplay's own command: features that have one are skipped), so that
         # starting a Predict or Verify round on the demo runs no model.
         self.stdout.write("Computing the held-out pools of the game's cards.")

@@ -1,0 +1,60 @@
+"""The semantic judge's word-vector store: the MiniLM vectors of every word of the stored context windows,
+computed once (`manage.py semantic_words`, the task `scoring.tasks.semantic_words_build`, build_demo) and
+saved under NEURONPEDIA_VAR_DIR, so that scoring a stored window encodes nothing (scoring/core/semantic.py)."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+from features.models import ContextWindow, LanguageModel
+from scoring.core import semantic
+
+BATCH_SIZE = 256  # words per encoder call (two texts each)
+
+
+def semantic_words_path() -> Path:
+    return Path(settings.VAR_DIR) / "semantic-words.npz"
+
+
+@dataclass(frozen=True)
+class SemanticWordsResult:
+    windows: int
+    words: int  # distinct open words of the windows (and the reference words)
+    encoded: int  # of which were not stored yet
+    stored: int  # words in the store file now
+
+
+def semantic_words_collect(*, model: LanguageModel | None = None) -> tuple[int, list[str]]:
+    """The distinct words the judge may embed in the stored windows (of one model, or all), as it spells them
+    from the windows' display tokens (what stored_examples gives it), and the number of windows read."""
+    windows = ContextWindow.objects.all() if model is None else ContextWindow.objects.filter(model=model)
+    words: dict[str, None] = dict.fromkeys(semantic.REFERENCE_WORDS)
+    count = 0
+    for tokens in windows.order_by("pk").values_list("tokens", flat=True).iterator(chunk_size=2000):
+        count += 1
+        words.update(dict.fromkeys(semantic.window_words(tokens)))
+    return count, list(words)
+
+
+def semantic_words_build(
+    *,
+    model: LanguageModel | None = None,
+    similarity: semantic.WordSimilarity | None = None,
+    batch_size: int = BATCH_SIZE,
+    progress: Callable[[int, int], None] | None = None,
+) -> SemanticWordsResult:
+    """Encode the words of the stored windows that the store lacks and save the store (only when something was
+    added: a second run encodes and writes nothing)."""
+    similarity = similarity or semantic.default_similarity()
+    if similarity.store_path is None:
+        similarity.store_path = semantic_words_path()
+    windows, words = semantic_words_collect(model=model)
+    missing = similarity.missing_words(words)
+    encoded = 0
+    for encoded in similarity.store_words(missing, batch_size=batch_size):
+        if progress is not None:
+            progress(encoded, len(missing))
+    stored = similarity.save_store() if missing else len(similarity.stored_words)
+    return SemanticWordsResult(windows=windows, words=len(words), encoded=encoded, stored=stored)
