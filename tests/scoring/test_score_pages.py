@@ -78,7 +78,7 @@ def test_generate_explains_and_scores_the_feature_once(client, alice, feature):
     total, hard = sum(fuzzing.example_mix.values()), fuzzing.example_mix["hard_negatives"]
     assert fuzzing.meaning.startswith(
         f"fuzzing {fuzzing.value:.3f}: balanced accuracy of telling whether marked tokens are ones it fires on, "
-        f"on {total} examples incl. {hard} hard negatives (judge: offline"
+        f"on {total} examples incl. {hard} hard negatives (judge: semantic"
     )
     assert fuzzing.meaning.endswith("; 0.5 = chance, 1 = perfect")
 
