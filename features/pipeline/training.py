@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from .corpus import bos_token_id
 from .devices import device_name, to_cpu_float32
 from .errors import PipelineInputError
 from .hooks import HookPoint, capture_activations, hook_module, hook_width, parse_hook_name
@@ -206,6 +207,10 @@ def train_sae(
     if len(eval_activations) == 0:
         raise PipelineInputError("The windows hold only special tokens: there is nothing to train on.")
 
+    if prepend_bos is None:
+        # Framed as the tokenizer frames them: record whether that put a BOS first ([CLS] for BERT), so that
+        # a run of this dictionary can check that its windows start the same way (checks.check_prepend_bos).
+        prepend_bos = windows[0][:1] == [bos_token_id(loaded.tokenizer)]
     metadata = SAEMetadata(
         model_name=model_name or Path(loaded.path).name,
         hook_name=hook.name,

@@ -70,7 +70,8 @@ def test_the_saved_sae_loads_and_encodes_like_the_trained_one(trained, loaded, w
     trained.save(tmp_path / "sae")
     dictionary = load_dictionary(tmp_path / "sae")
     assert (dictionary.architecture, dictionary.d_in, dictionary.d_sae) == ("topk", 32, 48)
-    assert dictionary.hook_name == HOOK and dictionary.prepend_bos is None
+    # Its windows began with [CLS], which stands for BOS in BERT: the saved config says so.
+    assert dictionary.hook_name == HOOK and dictionary.prepend_bos is True
     assert dictionary.config["metadata"]["training_report"]["l0"] == pytest.approx(trained.report.l0, abs=1e-5)
     activations = next(window_activations(loaded, parse_hook_name(HOOK, loaded), windows))
     with torch.no_grad():
@@ -92,7 +93,7 @@ def test_the_saved_sae_registers_as_a_source_and_runs_next_to_neurons(
     model = registration.model_register(slug="tiny-gpt2", path=str(tiny_gpt2_dir))
     source = registration.dictionary_register(model=model, path=str(trained.save(tmp_path / "sae")), slug="1-res-sae")
     assert (source.kind, source.hook_name, source.layer, source.n_features) == ("sae", HOOK, 1, 48)
-    assert source.config["prepend_bos"] is None
+    assert source.config["prepend_bos"] is True
 
     run = activation_runs.activation_run_create(
         model=model,
