@@ -114,7 +114,7 @@ def train(capsys) -> str:
 def test_it_is_not_registered_when_it_does_not_beat_the_baseline(learned_dir, capsys, monkeypatch):
     monkeypatch.setattr(learned_services, "default_offline_judge", lambda: OracleJudge(ICE_CREAM.meanings()))
     out = train(capsys)
-    assert "not registered" in out and "oracle: {'puzzles': 1, 'strict_wins': 1" in out
+    assert "not registered" in out and "oracle: true explanation strictly first on 1/1 puzzles, 0 tied" in out
     assert (learned_dir / "v1" / "head.safetensors").is_file(), "the version is kept, with its figures"
     with pytest.raises(ScoringInputError, match="No learned scorer is registered yet"):
         judge_check(judge="learned")
@@ -126,7 +126,8 @@ def test_it_is_not_registered_when_it_does_not_beat_the_baseline(learned_dir, ca
 def test_it_is_registered_when_it_beats_the_baseline(learned_dir, capsys, monkeypatch, client):
     monkeypatch.setattr(learned_services, "default_offline_judge", SilentJudge)
     out = train(capsys)
-    assert "silent: {'puzzles': 1, 'strict_wins': 0" in out and out.rstrip().endswith("registered")
+    assert "silent: true explanation strictly first on 0/1 puzzles, 1 tied" in out
+    assert out.rstrip().endswith("\nregistered")
     judge_check(judge="learned")
     judge = load_registered(learned_dir, encode=hashed_encode)
     assert judge.name == "learned:v1"

@@ -40,6 +40,14 @@ class Command(BaseCommand):
         result = run.params.get("result")
         if result:
             baseline = result["baseline"]
-            self.stdout.write(f"learned v{result['version']}: {result['figures']}")
-            self.stdout.write(f"{baseline['judge']}: {baseline['figures']}")
+            self.stdout.write(f"learned v{result['version']}: {held_out_figures(result['figures'])}")
+            self.stdout.write(f"{baseline['judge']}: {held_out_figures(baseline['figures'])}")
             self.stdout.write("registered" if result["registered"] else "not registered")
+
+
+def held_out_figures(figures: dict) -> str:
+    """One line a person reads: strict wins, ties and Spearman of the true explanations on held-out puzzles."""
+    return (
+        f"true explanation strictly first on {figures['strict_wins']}/{figures['puzzles']} puzzles, "
+        f"{figures['ties']} tied, Spearman {figures['spearman']:+.3f}"
+    )
