@@ -19,7 +19,7 @@ from .pipeline.checkpoint_config import checkpoint_can_generate
 RESERVED_SLUGS = {
     "admin", "accounts", "api", "u", "static", "media", "jump", "runs", "search", "about",
     "recent", "watchlist", "bookmarks", "lists", "explanations", "comments", "upload", "text-features", "steer",
-    "play", "healthz",
+    "play", "healthz", "graphs", "compare",
 }  # fmt: skip
 
 # An unfinished run whose heartbeat is older than this is shown as stalled, with a Resume button.
@@ -211,6 +211,10 @@ class PipelineRun(models.Model):
         EXPLANATIONS = "explanations", "Explanations"
         SCORING = "scoring", "Scoring"
         TRAINING = "training", "Training a scorer"
+        DICTIONARY = "dictionary", "Training a dictionary"
+        EVALUATION = "evaluation", "Evaluating a dictionary"
+        CONNECTIONS = "connections", "Connections between features"
+        ATTRIBUTION = "attribution", "Attribution graph"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

@@ -73,6 +73,8 @@ INSTALLED_APPS = [
     "features",
     "explanations",
     "scoring",
+    "circuits",
+    "evaluations",
     "gameplay",
     "rest_framework",
     "django_filters",

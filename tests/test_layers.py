@@ -12,6 +12,7 @@ LAYERS = [
     ["features"],
     ["explanations"],
     ["scoring"],
+    ["circuits", "evaluations"],
     ["gameplay", "api", "front"],
 ]
 LEVEL = {app: level for level, apps in enumerate(LAYERS) for app in apps}

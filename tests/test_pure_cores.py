@@ -16,6 +16,8 @@ PURE_PACKAGES = [
     "explanations/core",
     "scoring/core",
     "scoring/explainers",
+    "circuits/core",
+    "evaluations/core",
     "gameplay/core",
     "api/neuronpedia/format.py",  # the dump layout: a pure module inside an app
 ]
