@@ -12,7 +12,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scoring.core.examples import ExampleSet
+from scoring.core.examples import ExampleSet, build_example_set
 from scoring.core.records import ActivationRecord, normalise_token
 from scoring.core.synthetic import (
     CHAPTER_AT_START,
@@ -22,7 +22,6 @@ from scoring.core.synthetic import (
     ICE_CREAM,
     PlantedRule,
     generate_corpus,
-    planted_example_set,
 )
 
 WINDOW_LEN = 18
@@ -208,7 +207,14 @@ def rung_example_set(rung: Rung, *, seed: int = 0) -> ExampleSet:
     """The examples an Explain answer on this rung is scored on: top windows, random windows and hard
     negatives (the word, silent) drawn from a generated corpus, as the pipeline would draw them."""
     corpus = generate_corpus(rung.rule, n_windows=200, window_len=24, seed=seed, rates=(0.1, 0.1, 0.08))
-    return planted_example_set(corpus, n_top=12, n_random=12, n_hard=12, seed=seed)
+    ranked = sorted(range(len(corpus)), key=lambda i: (-corpus[i].max_activation, i))
+    top = [corpus[i] for i in ranked[:12] if corpus[i].max_activation > 0]
+    # Hard negatives are mined for the rung's look-alike words too: a plain word's feature has no silent
+    # occurrence of its own word, and "animals" must be tested on the silent puppy and wolf.
+    return build_example_set(
+        top=top, random_records=random.Random(seed).sample(corpus, 12), candidates=corpus, n_hard_negatives=12,
+        extra_key_tokens=sorted(rung.key_words), seed=seed,
+    )  # fmt: skip
 
 
 def shown_examples(examples: ExampleSet, *, n_top: int = 8, n_random: int = 4) -> list[ActivationRecord]:

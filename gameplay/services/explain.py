@@ -1,5 +1,5 @@
-"""Explain answers: an explanation of a camp rung's planted feature or of a real feature, scored at once with
-the offline scorers and finished as a round; a real feature's goes on the wiki as the player's own."""
+"""Explain answers: an explanation of a camp rung's planted feature or of a real feature, scored at once by
+the game's judge (judging.py) and finished as a round; a real feature's goes on the wiki as the player's own."""
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from explanations.core.rules import rule_matches
 from explanations.services import explanations as explanation_services
 from features.models import Feature
-from scoring.core.errors import ScoringInputError
+from scoring.core.errors import LLMError, ScoringInputError
 
 from .. import items as feature_items
 from ..core import camp
@@ -17,6 +17,7 @@ from ..models import Round
 from ..selectors import camp_rung
 from .achievements import achievements_check
 from .human_scores import explanation_scores_store
+from .judging import fallback_judge, game_judge_build, game_judge_label
 from .profiles import ensure_camp_rung_open, ensure_real_features_unlocked
 from .rounds import new_seed, round_finish
 
@@ -61,12 +62,30 @@ def _outcome_details(outcome: ExplainOutcome, max_activation: float) -> dict:
                 "marked": [m - start for m in marked if start <= m < end],
             }
         )
-    return {
+    scores = {name: round(result.value, 4) for name, result in outcome.results.items()}
+    details = {
         "headline": round(outcome.headline, 4),
-        "scores": {name: round(result.value, 4) for name, result in outcome.results.items()},
+        "scores": scores,
         "mixes": {name: result.example_mix for name, result in outcome.results.items()},
         "misses": misses,
+        "readout": outcome.readout.to_json(),
+        "judge": outcome.judge,
+        "judge_label": game_judge_label(outcome.judge),
     }
+    if outcome.planted_match is not None:
+        details["planted_match"] = round(outcome.planted_match, 4)
+    return details
+
+
+def _score(text: str, examples, *, rule=None, planted=None) -> tuple[ExplainOutcome, str]:
+    """Score with the game's judge; an external judge that fails mid-way gives way to the offline one, and the
+    note says so (the answer is neither lost nor scored 0 in silence)."""
+    chosen = game_judge_build(rule=rule)
+    try:
+        return score_explain_answer(text, examples, judge=chosen.judge, rule=rule, planted=planted), chosen.note
+    except LLMError as error:
+        chosen = fallback_judge(rule=rule, error=error)
+        return score_explain_answer(text, examples, judge=chosen.judge, rule=rule, planted=planted), chosen.note
 
 
 def _existing_token_round(user, client_token: str) -> Round | None:
@@ -96,8 +115,10 @@ def camp_explain_submit(*, user, rung_slug: str, text: str, client_token: str = 
     if existing is not None:
         return existing
     text = _clean_explanation(text)
-    outcome = score_explain_answer(text, camp.rung_example_set(rung, seed=camp.RUNGS.index(rung)))
-    details = {"text": text, **_outcome_details(outcome, 10.0), "answer": rung.explanation}
+    # The rung's feature is a planted rule: the answer is judged by how its reading matches the rule's firing.
+    examples = camp.rung_example_set(rung, seed=camp.RUNGS.index(rung))
+    outcome, note = _score(text, examples, planted=rung.rule.fires)
+    details = {"text": text, **_outcome_details(outcome, 10.0), "answer": rung.explanation, "judge_note": note}
     return _finish_scored_round(
         user=user, mode=Mode.CAMP_EXPLAIN, skill=outcome.headline, client_token=client_token, rung=rung.slug,
         details=details,
@@ -116,14 +137,14 @@ def explain_submit(*, user, feature: Feature, text: str, rule_text: str = "", cl
     seed = new_seed()
     examples = feature_items.feature_example_set(feature_items.feature_windows(feature), seed=seed)
     try:
-        outcome = score_explain_answer(text, examples, rule=matcher)
+        outcome, note = _score(text, examples, rule=matcher)
     except ScoringInputError as error:
         raise ValidationError(f"This feature cannot be scored right now ({error}); try another one.") from error
     explanation = explanation_services.explanation_create(
         feature=feature, text=text, author=user, rule_text=rule_text, message="Written in the game (Explain mode)"
     )
     explanation_scores_store(explanation=explanation, outcome=outcome)
-    details = {"text": text, **_outcome_details(outcome, feature.max_activation)}
+    details = {"text": text, **_outcome_details(outcome, feature.max_activation), "judge_note": note}
     return _finish_scored_round(
         user=user, mode=Mode.EXPLAIN, skill=outcome.headline, client_token=client_token, feature=feature,
         explanation=explanation, seed=seed, details=details,

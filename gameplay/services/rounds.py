@@ -162,6 +162,9 @@ def _round_skill(round_obj: Round) -> tuple[float | None, float | None]:
             return None, None
         accuracy = sum(bool(c) for c in gold) / len(gold)
         return accuracy, max(0.0, 2 * accuracy - 1)
+    if round_obj.mode == Mode.CAMP_EXPLAIN and "planted_match" in (round_obj.details or {}):
+        # Token overlap with the planted rule's firing: 0 is no overlap, so it is a skill as it is.
+        return round_obj.skill, round_obj.skill
     if round_obj.mode in (Mode.EXPLAIN, Mode.CAMP_EXPLAIN):
         return round_obj.skill, explain_skill(round_obj.skill)
     return None, None
