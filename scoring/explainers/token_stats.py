@@ -6,16 +6,28 @@ context separates their firing occurrences from their silent ones: the token jus
 the token just after, a phrase of two firing tokens, a negation shortly before, or a position near the
 start of the text. The sentence it writes is one the offline judge reads back literally, and where the
 finding is exact it also writes a machine-checkable rule.
+
+When no context separates them and the firing is spread over several words, it asks MiniLM what those words
+have in common (kinds.py: "colour words" rather than "the tokens red, blue and navy"), and keeps the name
+only when the default offline judge, reading it, follows the feature's activations at least as well as it
+follows the token list (the correlation of its simulation with them over the records): a name that reaches
+too far loses to the list.
 """
 
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
+from scoring.core.judges import Judge
 from scoring.core.lexicon import NEGATIONS, word_class_of
+from scoring.core.offline_judges import default_offline_judge
 from scoring.core.records import ActivationRecord, normalise_token
+from scoring.core.semantic import WordSimilarity
 
 from .base import Explainer, ExplainerError, GeneratedExplanation, active_records, register_explainer
+from .kinds import name_kind, nameable_words
 
 CLASS_DESCRIPTIONS = {
     "colour": "a colour word",
@@ -27,6 +39,8 @@ CLASS_DESCRIPTIONS = {
     "article": "an article",
 }
 RULE_SPECIAL = set("*?|[]\\")
+# The firing words a kind is named for: the most frequent, at most this many.
+KIND_WORDS = 12
 
 
 @dataclass
@@ -57,12 +71,16 @@ def _rule_set(words: Sequence[str]) -> str:
 @register_explainer("token-stats")
 class TokenStatsExplainer(Explainer):
     def __init__(
-        self, *, high_fraction: float = 0.25, max_tokens: int = 3, min_coverage: float = 0.1, min_lift: float = 2.0
-    ) -> None:
+        self, *, high_fraction: float = 0.25, max_tokens: int = 3, min_coverage: float = 0.1, min_lift: float = 2.0,
+        name_kinds: bool = True, similarity: WordSimilarity | None = None, judge: Judge | None = None,
+    ) -> None:  # fmt: skip
         self.high_fraction = high_fraction  # a token fires when above this share of the maximum
         self.max_tokens = max_tokens
         self.min_coverage = min_coverage
         self.min_lift = min_lift
+        self.name_kinds = name_kinds  # name what the firing words have in common (kinds.py), when it reads better
+        self.similarity = similarity  # MiniLM word similarity (the semantic judge's default unless given)
+        self.judge = judge  # what checks a name against the token list (the default offline judge unless given)
 
     def explain(self, records, *, max_activation=None) -> GeneratedExplanation:
         _, peak = active_records(records, max_activation)
@@ -100,18 +118,28 @@ class TokenStatsExplainer(Explainer):
 
         found = [o for word in main for o in occurrences[word]]
         text, rule, context = self._describe(main, found)
-        return GeneratedExplanation(
-            text=text,
-            method=self.name,
-            model="token statistics",
-            rule=rule,
-            metadata={
-                "threshold": round(threshold, 4),
-                "tokens": stats[:10],
-                "context": context,
-                "records": len(records),
-            },
-        )
+        metadata = {"threshold": round(threshold, 4), "tokens": stats[:10], "context": context, "records": len(records)}
+        if self.name_kinds and context["kind"] == "none":
+            named = self._name_kind(stats, records, text)
+            if named is not None:
+                metadata["kind"] = named
+                if named["chosen"]:
+                    text, rule = named["name"], None
+        return GeneratedExplanation(text=text, method=self.name, model="token statistics", rule=rule, metadata=metadata)
+
+    def _name_kind(self, stats: list[dict], records: Sequence[ActivationRecord], listed: str) -> dict | None:
+        """A kind named for the firing words, and whether the judge reads it closer to the activations than
+        the token list `listed`; None when there are too few words or no kind describes them."""
+        firing = [s for s in sorted(stats, key=lambda s: (-s["active"], s["token"])) if s["lift"] >= self.min_lift]
+        words = nameable_words([s["token"] for s in firing])[:KIND_WORDS]
+        counts = {s["token"]: s["active"] for s in firing}
+        kind = name_kind(words, [counts[w] for w in words], similarity=self.similarity)
+        if kind is None:
+            return None
+        judge = self.judge or default_offline_judge()
+        named_fit, listed_fit = (_judged_fit(judge, text, records) for text in (kind.name, listed))
+        return {**kind.to_json(), "judged_fit": round(named_fit, 4), "list_fit": round(listed_fit, 4),
+                "chosen": named_fit >= listed_fit}  # fmt: skip
 
     def _describe(self, main: list[str], found: list[Occurrence]) -> tuple[str, str | None, dict]:
         fired = [o for o in found if o.active]
@@ -170,3 +198,16 @@ class TokenStatsExplainer(Explainer):
         if covered >= 0.8 * len(fired) and leaked <= 0.1 * len(silent) and len(chosen) <= 8:
             return sorted(chosen)
         return []
+
+
+def _judged_fit(judge: Judge, text: str, records: Sequence[ActivationRecord]) -> float:
+    """How closely the judge's reading of `text` follows the activations: the Pearson correlation of its
+    simulation with them over every token of `records` (the simulation scorer's measure); 0 when either is
+    constant."""
+    simulated = np.concatenate(
+        [np.asarray(row, dtype=float) for row in judge.simulate(text, [r.tokens for r in records])]
+    )
+    true = np.concatenate([np.asarray(r.activations, dtype=float) for r in records])
+    if simulated.std() == 0 or true.std() == 0:
+        return 0.0
+    return float(np.corrcoef(simulated, true)[0, 1])
