@@ -10,6 +10,7 @@ from explanations.services import explanations as explanation_services
 from features.inference import feature_activations_for_token_ids
 from features.models import ActivationExample, ContextWindow, Feature, PipelineRun, Source
 from features.services.runs import run_enqueue, run_resume
+from scoring.core.offline_judges import DEFAULT_JUDGE
 from scoring.core.records import normalise_token
 from scoring.models import ExplanationScore
 from scoring.services import run_steps
@@ -272,21 +273,25 @@ def test_one_pass_over_a_window_gives_every_features_values_as_the_feature_repla
             assert values[:, feature.index].tolist() == pytest.approx(alone, abs=1e-5)
 
 
-def test_the_demo_explains_one_source_once(computed_run):
-    """build_demo's last step: every firing feature of the source gets its token-statistics explanation, and
-    running the demo again writes nothing more."""
+def test_the_demo_explains_and_scores_a_source_once(computed_run):
+    """build_demo's last step, per source: every firing feature gets its token-statistics explanation, scored
+    by the default offline judge, and running the demo again writes nothing more."""
     import io
 
+    from front.management.commands.build_demo import DEMO_SCORERS
     from front.management.commands.build_demo import Command as BuildDemo
 
     out = io.StringIO()
-    BuildDemo(stdout=out).explain(source(), sync=True)
+    BuildDemo(stdout=out).explain(source(), sync=True, wait=True)
     firing = Feature.objects.filter(source=source(), max_activation__gt=0).count()
-    assert firing and counts(source()) == (firing, 0)
+    explained, scored = counts(source())
+    assert firing and explained == firing and scored >= firing  # some features are too dense for window scorers
     assert set(Explanation.objects.filter(feature__source=source()).values_list("method", flat=True)) == {"token-stats"}
-    BuildDemo(stdout=out).explain(source(), sync=True)
-    assert counts(source()) == (firing, 0)
-    assert "tiny-bert/0-mlp is already explained." in out.getvalue()
+    judges = set(ExplanationScore.objects.filter(explanation__feature__source=source()).values_list("scorer", "judge"))
+    assert judges <= {(scorer, DEFAULT_JUDGE) for scorer in DEMO_SCORERS} and ("simulation", DEFAULT_JUDGE) in judges
+    BuildDemo(stdout=out).explain(source(), sync=True, wait=True)
+    assert counts(source()) == (explained, scored)
+    assert "tiny-bert/0-mlp is already explained and scored." in out.getvalue()
 
 
 @pytest.mark.django_db(transaction=True)

