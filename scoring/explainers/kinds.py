@@ -61,6 +61,7 @@ def name_kind(
     if len(set(words)) < MIN_WORDS:
         return None
     similarity = similarity or default_similarity()
+    similarity.vectors(list(kinds))  # one batch for every name not cached yet, rather than one encoding each
     weight = np.asarray(weights, dtype=float)
     z = np.stack([similarity.zscores([kind], list(words)) for kind in kinds])  # (kinds, words)
     described = z >= DESCRIBED_Z
