@@ -176,7 +176,9 @@ def _inference_sae(training_sae) -> torch.nn.Module:
     return sae.eval()
 
 
-def _training_sae(architecture: str, common: dict, *, k: int, l1_coefficient: float, l0_coefficient: float, steps: int):
+def _training_sae(
+    architecture: str, common: dict, *, k: int, l1_coefficient: float, l0_coefficient: float, steps: int, jumprelu: dict
+):
     """sae-lens's training SAE for `architecture`, with its own losses: TopK and BatchTopK with the auxiliary loss
     for dead features; standard and Gated with an L1 penalty weighted by decoder norms (Gated adds its auxiliary
     reconstruction through the gate path); JumpReLU with the L0 penalty through straight-through estimators."""
@@ -197,7 +199,7 @@ def _training_sae(architecture: str, common: dict, *, k: int, l1_coefficient: fl
         )
     if architecture == "jumprelu":
         return JumpReLUTrainingSAE(
-            JumpReLUTrainingSAEConfig(l0_coefficient=l0_coefficient, l0_warm_up_steps=warm_up, **common)
+            JumpReLUTrainingSAEConfig(l0_coefficient=l0_coefficient, l0_warm_up_steps=warm_up, **jumprelu, **common)
         )
     return StandardTrainingSAE(
         StandardTrainingSAEConfig(l1_coefficient=l1_coefficient, l1_warm_up_steps=warm_up, **common)
@@ -214,6 +216,8 @@ def train_sae(
     k: int = 32,
     l1_coefficient: float = 5.0,
     l0_coefficient: float = 1.0,
+    jumprelu_threshold: float = 0.01,
+    jumprelu_bandwidth: float = 0.05,
     hook_name_out: str = "",
     steps: int = 800,
     batch_tokens: int = 1024,
@@ -234,8 +238,10 @@ def train_sae(
     JumpReLU SAE with the threshold it learnt), both with the auxiliary loss for dead features; "standard"
     (ReLU, L1 penalty of l1_coefficient weighted by decoder norms); "gated" (separate gate and magnitude paths
     sharing encoder directions, the L1 penalty on the gate path and its auxiliary reconstruction); "jumprelu"
-    (a learnt threshold per feature, trained through straight-through estimators with an L0 penalty of
-    l0_coefficient, as in Rajamanoharan et al. 2024). "transcoder" reads `hook_name` and predicts
+    (a learnt threshold per feature, starting at jumprelu_threshold, trained through straight-through estimators
+    with the rectangle kernel of width jumprelu_bandwidth and an L0 penalty of l0_coefficient, as in
+    Rajamanoharan et al. 2024; thresholds and bandwidth are in units of the activations scaled to an average
+    norm of sqrt(d_in)). "transcoder" reads `hook_name` and predicts
     `hook_name_out` (a ReLU transcoder with the standard SAE's L1 penalty; sae-lens has no training
     transcoder, so its loop is ours, with SAETrainer's optimiser, schedule and clipping). Penalties warm up over
     the first 5% of steps. Training sees steps x batch_tokens tokens, going over the windows as many times as
@@ -256,6 +262,8 @@ def train_sae(
         raise PipelineInputError(f"k must be between 1 and d_sae ({d_sae}).")
     if l1_coefficient < 0 or l0_coefficient < 0:
         raise PipelineInputError("Sparsity coefficients cannot be negative.")
+    if jumprelu_threshold < 0 or jumprelu_bandwidth <= 0:
+        raise PipelineInputError("A JumpReLU threshold cannot be negative, and its bandwidth must be positive.")
     hooks = [hook]
     if architecture == "transcoder":
         if not hook_name_out:
@@ -340,7 +348,13 @@ def train_sae(
     with torch.random.fork_rng():  # seed the initialisation without touching the caller's random state
         torch.manual_seed(seed)
         training_sae = _training_sae(
-            architecture, common, k=k, l1_coefficient=l1_coefficient, l0_coefficient=l0_coefficient, steps=steps
+            architecture,
+            common,
+            k=k,
+            l1_coefficient=l1_coefficient,
+            l0_coefficient=l0_coefficient,
+            steps=steps,
+            jumprelu={"jumprelu_init_threshold": jumprelu_threshold, "jumprelu_bandwidth": jumprelu_bandwidth},
         )
     trainer = SAETrainer(
         SAETrainerConfig(

@@ -17,6 +17,7 @@ TRAIN_TASK = "features.tasks.train_dictionary"
 # What a run needs besides its model: train_sae's settings, and the corpus and device options.
 TRAINING_SETTINGS = (
     *("architecture", "d_sae", "k", "l1_coefficient", "l0_coefficient", "hook_name_out"),
+    *("jumprelu_threshold", "jumprelu_bandwidth"),
     *("steps", "batch_tokens", "lr", "seed"),
 )
 

@@ -47,6 +47,12 @@ class Command(BaseCommand):
             "--l1-coefficient", type=float, default=5.0, help="Sparsity penalty (standard, gated, transcoder)"
         )
         parser.add_argument("--l0-coefficient", type=float, default=1.0, help="L0 sparsity penalty (jumprelu)")
+        parser.add_argument(
+            "--jumprelu-threshold", type=float, default=0.01, help="Initial threshold, in scaled units (jumprelu)"
+        )
+        parser.add_argument(
+            "--jumprelu-bandwidth", type=float, default=0.05, help="Width of the estimators' kernel (jumprelu)"
+        )
         parser.add_argument("--corpus", default=BUILTIN_CORPUS, help=CORPUS_HELP)
         parser.add_argument("--text-field", default="", help="The text field of a .jsonl/.parquet/dataset corpus")
         parser.add_argument("--windows", type=int, default=1000, help="Token windows to train on")
@@ -106,6 +112,8 @@ class Command(BaseCommand):
                     k=options["k"],
                     l1_coefficient=options["l1_coefficient"],
                     l0_coefficient=options["l0_coefficient"],
+                    jumprelu_threshold=options["jumprelu_threshold"],
+                    jumprelu_bandwidth=options["jumprelu_bandwidth"],
                     hook_name_out=options["hook_out"],
                     steps=options["steps"],
                     batch_tokens=options["batch_tokens"],
