@@ -138,7 +138,7 @@ def feature_counterparts(source: Source, index: int, *, limit: int = 50) -> list
         .select_related("matching__source_a__model", "matching__source_b__model")
         .order_by("-cosine")[:limit]
     )
-    counterparts = []
+    by_feature: dict[tuple[int, int], Counterpart] = {}  # one entry per counterpart, its relations joined
     for row in rows:
         is_a = row.matching.source_a_id == source.pk and row.index_a == index
         other, other_index = (row.matching.source_b, row.index_b) if is_a else (row.matching.source_a, row.index_a)
@@ -146,7 +146,12 @@ def feature_counterparts(source: Source, index: int, *, limit: int = 50) -> list
             relation = "one-to-one"
         else:
             relation = "splits into" if is_a else "split from"
-        counterparts.append(Counterpart(other, other_index, row.cosine, relation, None, False))
+        known = by_feature.get((other.pk, other_index))
+        if known is None:
+            by_feature[other.pk, other_index] = Counterpart(other, other_index, row.cosine, relation, None, False)
+        else:
+            known.relation = f"{known.relation}, {relation}"
+    counterparts = list(by_feature.values())
     return _with_explanations(counterparts)
 
 
@@ -156,7 +161,7 @@ class FamilyNode:
 
     source: Source
     index: int
-    cosine: float | None  # to its parent; None at the root
+    cosine: float | None  # with its parent in the next narrower dictionary; None for the narrowest
     explanation: str | None = None
     has_page: bool = False
     children: list["FamilyNode"] = field(default_factory=list)
@@ -196,7 +201,8 @@ def feature_family(source: Source, index: int) -> Family:
     for each in sorted(matchings, key=lambda m: -m.source_a.n_features):
         narrower_of.setdefault(each.source_b_id, each)
 
-    ancestors = []
+    ancestors: list[FamilyNode] = []
+    cosines_to_parent: list[float] = []
     current_source, current_index = source, index
     seen = {source.pk}
     while current_source.pk in narrower_of:
@@ -205,10 +211,15 @@ def feature_family(source: Source, index: int) -> Family:
         if row is None or link.source_a_id in seen:
             break
         seen.add(link.source_a_id)
-        ancestors.insert(0, FamilyNode(link.source_a, row.index_a, row.cosine))
+        ancestors.insert(0, FamilyNode(link.source_a, row.index_a, None))
+        cosines_to_parent.insert(0, row.cosine)
         current_source, current_index = link.source_a, row.index_a
+    # cosines_to_parent[k] is the cosine of ancestors[k] with the next feature down the chain (the feature itself
+    # for the last): each node shows the cosine with its parent, so it moves one place down.
+    for node, cosine in zip(ancestors[1:], cosines_to_parent, strict=False):
+        node.cosine = cosine
 
-    root = FamilyNode(source, index, None)
+    root = FamilyNode(source, index, cosines_to_parent[-1] if cosines_to_parent else None)
     frontier, count = [root], 1
     while frontier and count < MAX_FAMILY_NODES:
         next_frontier = []

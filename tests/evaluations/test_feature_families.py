@@ -118,7 +118,7 @@ def test_the_command_stores_the_optimal_matching_and_the_splits(sources, capsys)
     assert FeatureMatch.objects.count() == 4 + 2
 
 
-def test_layers_and_models_are_told_apart_and_mismatched_widths_refused(model, sources, tmp_path):
+def test_layers_and_models_are_told_apart_and_mismatched_widths_refused(model, sources, tmp_path, client):
     layer_0 = make_source(model, "0-res-4", NARROW, tmp_path, hook="blocks.0.hook_resid_pre")
     call_command("match_features", "tiny/0-res-4", "tiny/1-res-4")
     assert DictionaryMatching.objects.get(source_a=layer_0).relation == DictionaryMatching.Relation.LAYER
@@ -127,6 +127,9 @@ def test_layers_and_models_are_told_apart_and_mismatched_widths_refused(model, s
     call_command("match_features", "tiny-tuned/1-res-4", "tiny/1-res-4")
     matching = DictionaryMatching.objects.get(relation=DictionaryMatching.Relation.MODEL)
     assert matching.mean_one_to_one_cosine == pytest.approx(1.0)
+    # Across models the panel names the other model.
+    html = client.get("/compare/tiny/elsewhere/1-res-4/2/", headers={"HX-Request": "true"}).content.decode()
+    assert "tiny-tuned/1-res-4:2" in html and "cos 1.00" in html
 
     before = FeatureMatch.objects.count()
     mlp = make_source(model, "1-mlp-sae", [np.ones(16)] * 3, tmp_path, d=16)
@@ -159,7 +162,10 @@ def test_the_feature_page_panel_lists_counterparts_with_cosines_and_explanations
 
     # From the child's side: where it came from.
     html = client.get("/compare/tiny/elsewhere/1-res-8/1/", headers={"HX-Request": "true"}).content.decode()
-    assert "split from" in html and "tiny/1-res-4:0" in html
+    assert "split from" in html and "1-res-4:0" in html
+    # A copy (wide 2 of narrow 1) is both the one-to-one match and the split: listed once, with both relations.
+    html = client.get("/compare/tiny/elsewhere/1-res-8/2/", headers={"HX-Request": "true"}).content.decode()
+    assert html.count("1-res-4:1") == 1 and "one-to-one, split from" in html and "cos 1.00" in html
 
     # A feature nothing matched shows no panel at all; a full page without htmx says how to compute one.
     html = client.get("/compare/tiny/elsewhere/1-res-8/7/", headers={"HX-Request": "true"}).content.decode()
@@ -175,15 +181,20 @@ def test_the_family_page_shows_how_a_feature_splits_as_width_grows(sources, clie
     response = client.get("/compare/tiny/families/1-res-4/0/")
     assert response.status_code == 200
     html = response.content.decode()
-    for child in ("tiny/1-res-8:0", "tiny/1-res-8:1", "tiny/1-res-12:0", "tiny/1-res-12:1"):
+    for child in ("1-res-8:0", "1-res-8:1", "1-res-12:0", "1-res-12:1"):
         assert child in html
-    assert "tiny/1-res-8:2" not in html  # another feature's child
+    assert "1-res-8:2" not in html  # another feature's child
     # Nested: widest 0 and 1 sit under wide 0, inside its list.
-    assert html.index("tiny/1-res-8:0") < html.index("tiny/1-res-12:0") < html.index("tiny/1-res-8:1")
+    assert html.index("1-res-8:0") < html.index("1-res-12:0") < html.index("1-res-8:1")
 
     html = client.get("/compare/tiny/families/1-res-12/1/").content.decode()
     assert "It comes from" in html
-    assert html.index("tiny/1-res-4:0") < html.index("tiny/1-res-8:0") < html.index("It splits into")
+    assert html.index("1-res-4:0") < html.index("1-res-8:0") < html.index("It splits into")
+    # Each feature shows the cosine with its parent: none for the narrowest, 0.87 (30 degrees) for wide 0, and
+    # cos^2(30 degrees) = 0.75 for the feature itself with wide 0.
+    assert "cos " not in html[html.index("1-res-4:0") : html.index("1-res-8:0")]
+    assert "cos 0.87" in html[html.index("1-res-8:0") : html.index("It splits into")]
+    assert "cos 0.75" in html[html.index("It splits into") :]
 
 
 def test_family_pages_of_unknown_features_are_not_found(sources, client):
