@@ -4,16 +4,19 @@ its straight-through estimator only inside the kernel's bandwidth."""
 
 import pytest
 import torch
+from django.core.management import call_command
 from sae_lens import SAE
 from sae_lens.saes.jumprelu_sae import JumpReLUTrainingSAE, JumpReLUTrainingSAEConfig
 from sae_lens.saes.sae import TrainStepInput
 
+from features.models import Source
 from features.pipeline.corpus import corpus_documents, make_windows
 from features.pipeline.dictionaries import load_dictionary
 from features.pipeline.errors import PipelineInputError
 from features.pipeline.hooks import parse_hook_name
 from features.pipeline.loading import load_language_model
 from features.pipeline.training import train_sae, window_activations
+from features.services import registration
 
 HOOK = "blocks.1.hook_resid_pre"
 SMALL = {"d_sae": 48, "k": 6, "batch_tokens": 64, "buffer_tokens": 256, "lr": 3e-3, "steps": 40, "seed": 3}
@@ -144,3 +147,20 @@ def test_the_jumprelu_threshold_gradient_lives_only_inside_the_bandwidth():
     gradient = sae.threshold.grad
     assert gradient[:2].abs().min() > 0  # inside the bandwidth: the reconstruction moves the threshold
     assert torch.equal(gradient[2:], torch.zeros(4))  # outside: exactly zero
+
+
+@pytest.mark.django_db
+def test_the_command_trains_and_registers_a_transcoder(tiny_gpt2_dir, sample_corpus_file, settings, tmp_path):
+    settings.NEURONPEDIA_DATA_DIR = tmp_path / "data"
+    registration.model_register(slug="tiny-gpt2", path=str(tiny_gpt2_dir))
+    call_command(
+        "train_sae",
+        *("--model", "tiny-gpt2", "--hook", HOOK, "--slug", "1-transcoder", "--d-sae", "40"),
+        *("--architecture", "transcoder", "--hook-out", "blocks.1.hook_mlp_out", "--l1-coefficient", "0.1"),
+        *("--corpus", str(sample_corpus_file), "--windows", "20", "--window-len", "16"),
+        *("--steps", "5", "--batch-tokens", "64"),
+    )
+    source = Source.objects.get(model__slug="tiny-gpt2", slug="1-transcoder")
+    assert (source.kind, source.hook_name, source.n_features) == (Source.Kind.TRANSCODER, HOOK, 40)
+    assert source.config["hook_name_out"] == "blocks.1.hook_mlp_out"
+    assert source.config["architecture"] == "transcoder"
