@@ -16,5 +16,10 @@ class FeaturesConfig(AppConfig):
             first_task="features.tasks.start_activation_run",
             resume="features.services.activation_runs.activation_run_resume",
         )
+        run_kind_register(
+            kind=PipelineRun.Kind.DICTIONARY,
+            first_task="features.tasks.train_dictionary",
+            resume="features.services.dictionary_runs.dictionary_run_resume",
+        )
         # A starting server or worker loads the registered models (neuronpedia/warming.py).
         warming.register("language models", "features.inference.models_warm")

@@ -28,7 +28,16 @@ from .hooks import HookPoint, capture_activations, hook_module, hook_width, pars
 from .loading import LoadedModel
 from .stream import content_mask
 
-ARCHITECTURES = ("topk", "standard")
+ARCHITECTURES = ("topk", "standard", "batchtopk", "jumprelu", "gated", "transcoder")
+# Which sparsity setting each architecture reads: k active features, an L1 penalty, or an L0 penalty.
+SPARSITY_SETTING = {
+    "topk": "k",
+    "batchtopk": "k",
+    "standard": "l1_coefficient",
+    "gated": "l1_coefficient",
+    "transcoder": "l1_coefficient",
+    "jumprelu": "l0_coefficient",
+}
 
 
 @dataclass
@@ -68,20 +77,28 @@ class TrainedSAE:
 
 
 def window_activations(
-    loaded: LoadedModel, hook: HookPoint, windows: Sequence[Sequence[int]], *, windows_per_pass: int = 32
+    loaded: LoadedModel,
+    hook: HookPoint | Sequence[HookPoint],
+    windows: Sequence[Sequence[int]],
+    *,
+    windows_per_pass: int = 32,
 ) -> Iterator[torch.Tensor]:
-    """The hook's activations [n, d] on the content tokens of each batch of windows, in order."""
+    """The hook's activations [n, d] on the content tokens of each batch of windows, in order. Given several
+    hooks (a transcoder's input and output), their activations side by side [n, d_1 + d_2], from one pass, so
+    that shuffling keeps each token's input next to its output."""
+    hooks = [hook] if isinstance(hook, HookPoint) else list(hook)
     for start in range(0, len(windows), windows_per_pass):
         input_ids = torch.tensor(windows[start : start + windows_per_pass], dtype=torch.long)
-        activations = capture_activations(loaded, [hook], input_ids)[hook.name]
+        captured = capture_activations(loaded, hooks, input_ids)
+        activations = torch.cat([to_cpu_float32(captured[each.name]) for each in hooks], dim=-1)
         # float32 on the CPU whatever the model's dtype: the SAE trains in float32 (its master weights and Adam's
         # state); clone(): a normal tensor, not an inference-mode one, so autograd may use it.
-        yield to_cpu_float32(activations)[content_mask(loaded, input_ids)].clone()
+        yield activations[content_mask(loaded, input_ids)].clone()
 
 
 def activation_stream(
     loaded: LoadedModel,
-    hook: HookPoint,
+    hook: HookPoint | Sequence[HookPoint],
     windows: Sequence[Sequence[int]],
     *,
     batch_tokens: int,
@@ -98,7 +115,8 @@ def activation_stream(
     bounded by the buffer whatever the number of windows.
     """
     buffer_tokens = max(buffer_tokens, 2 * batch_tokens)
-    buffer = torch.empty(0, hook_width(loaded, hook))
+    hooks = [hook] if isinstance(hook, HookPoint) else list(hook)
+    buffer = torch.empty(0, sum(hook_width(loaded, each) for each in hooks))
     cache: list[torch.Tensor] | None = [] if cache_tokens > 0 else None
     cached: torch.Tensor | None = None
     while True:
@@ -126,17 +144,21 @@ def activation_stream(
 
 
 @torch.no_grad()
-def reconstruction_metrics(reconstruct: Callable, activations: torch.Tensor) -> tuple[float, float, float]:
-    """(MSE per dimension, explained variance, L0) of `reconstruct(x) -> (x_hat, feature_acts)`."""
+def reconstruction_metrics(
+    reconstruct: Callable, activations: torch.Tensor, targets: torch.Tensor | None = None
+) -> tuple[float, float, float]:
+    """(MSE per dimension, explained variance, L0) of `reconstruct(x) -> (x_hat, feature_acts)` against
+    `targets` (the activations themselves for an SAE, the output hook's for a transcoder)."""
+    targets = activations if targets is None else targets
     squared_error = total_variance = active = 0.0
-    mean = activations.mean(0)
-    for chunk in activations.split(4096):
+    mean = targets.mean(0)
+    for chunk, target in zip(activations.split(4096), targets.split(4096), strict=True):
         reconstruction, feature_acts = reconstruct(chunk)
-        squared_error += (reconstruction - chunk).pow(2).sum().item()
-        total_variance += (chunk - mean).pow(2).sum().item()
+        squared_error += (reconstruction - target).pow(2).sum().item()
+        total_variance += (target - mean).pow(2).sum().item()
         active += (feature_acts > 0).sum().item()
     n = len(activations)
-    return squared_error / activations.numel(), 1 - squared_error / max(total_variance, 1e-12), active / n
+    return squared_error / targets.numel(), 1 - squared_error / max(total_variance, 1e-12), active / n
 
 
 def _inference_sae(training_sae) -> torch.nn.Module:
@@ -145,12 +167,43 @@ def _inference_sae(training_sae) -> torch.nn.Module:
 
     state = training_sae.state_dict()
     training_sae.process_state_dict_for_saving_inference(state)  # TopK: folds the decoder norms
-    sae = SAE.from_dict(training_sae.cfg.get_inference_sae_cfg_dict())
+    sae = SAE.from_dict(training_sae.cfg.get_inference_sae_cfg_dict())  # BatchTopK becomes a JumpReLU SAE
     sae.load_state_dict(state)
-    if sae.cfg.architecture() == "standard":
-        # Unit decoder rows: a feature's activation is then the size of what it writes.
+    if sae.cfg.architecture() in ("standard", "jumprelu", "gated"):
+        # Unit decoder rows: a feature's activation is then the size of what it writes (each architecture's own
+        # fold_W_dec_norm rescales its thresholds and gate biases to match; TopK's choice would change, so not it).
         sae.fold_W_dec_norm()
     return sae.eval()
+
+
+def _training_sae(
+    architecture: str, common: dict, *, k: int, l1_coefficient: float, l0_coefficient: float, steps: int, jumprelu: dict
+):
+    """sae-lens's training SAE for `architecture`, with its own losses: TopK and BatchTopK with the auxiliary loss
+    for dead features; standard and Gated with an L1 penalty weighted by decoder norms (Gated adds its auxiliary
+    reconstruction through the gate path); JumpReLU with the L0 penalty through straight-through estimators."""
+    from sae_lens.saes.batchtopk_sae import BatchTopKTrainingSAE, BatchTopKTrainingSAEConfig
+    from sae_lens.saes.gated_sae import GatedTrainingSAE, GatedTrainingSAEConfig
+    from sae_lens.saes.jumprelu_sae import JumpReLUTrainingSAE, JumpReLUTrainingSAEConfig
+    from sae_lens.saes.standard_sae import StandardTrainingSAE, StandardTrainingSAEConfig
+    from sae_lens.saes.topk_sae import TopKTrainingSAE, TopKTrainingSAEConfig
+
+    warm_up = max(steps // 20, 1)
+    if architecture == "topk":
+        return TopKTrainingSAE(TopKTrainingSAEConfig(k=k, **common))
+    if architecture == "batchtopk":
+        return BatchTopKTrainingSAE(BatchTopKTrainingSAEConfig(k=k, **common))
+    if architecture == "gated":
+        return GatedTrainingSAE(
+            GatedTrainingSAEConfig(l1_coefficient=l1_coefficient, l1_warm_up_steps=warm_up, **common)
+        )
+    if architecture == "jumprelu":
+        return JumpReLUTrainingSAE(
+            JumpReLUTrainingSAEConfig(l0_coefficient=l0_coefficient, l0_warm_up_steps=warm_up, **jumprelu, **common)
+        )
+    return StandardTrainingSAE(
+        StandardTrainingSAEConfig(l1_coefficient=l1_coefficient, l1_warm_up_steps=warm_up, **common)
+    )
 
 
 def train_sae(
@@ -162,6 +215,10 @@ def train_sae(
     architecture: str = "topk",
     k: int = 32,
     l1_coefficient: float = 5.0,
+    l0_coefficient: float = 1.0,
+    jumprelu_threshold: float = 0.01,
+    jumprelu_bandwidth: float = 0.05,
+    hook_name_out: str = "",
     steps: int = 800,
     batch_tokens: int = 1024,
     lr: float = 1e-3,
@@ -173,37 +230,60 @@ def train_sae(
     model_name: str = "",
     on_progress: Callable[[int, int], None] | None = None,
 ) -> TrainedSAE:
-    """Train an SAE of d_sae features on `hook_name` over `windows` (token id lists framed as the model's
+    """Train a dictionary of d_sae features on `hook_name` over `windows` (token id lists framed as the model's
     tokenizer frames them, or with a BOS as `prepend_bos` says, which the saved config records).
 
-    `architecture` is "topk" (exactly k active features per token, sae-lens TopKTrainingSAE with its
-    auxiliary loss for dead features) or "standard" (ReLU with an L1 penalty of l1_coefficient, weighted
-    by decoder norms, warmed up over the first 5% of steps). Training sees steps x batch_tokens tokens,
-    going over the windows as many times as that takes (their activations are kept in memory for the later
-    passes when they fit in cache_tokens). A tenth of the windows (at most 64) is held out for the report.
-    Deterministic for a given seed, windows and thread count.
+    `architecture` is one of ARCHITECTURES, trained with sae-lens's training SAE of that name:
+    "topk" (exactly k active features per token) and "batchtopk" (k on average over a batch, saved as a
+    JumpReLU SAE with the threshold it learnt), both with the auxiliary loss for dead features; "standard"
+    (ReLU, L1 penalty of l1_coefficient weighted by decoder norms); "gated" (separate gate and magnitude paths
+    sharing encoder directions, the L1 penalty on the gate path and its auxiliary reconstruction); "jumprelu"
+    (a learnt threshold per feature, starting at jumprelu_threshold, trained through straight-through estimators
+    with the rectangle kernel of width jumprelu_bandwidth and an L0 penalty of l0_coefficient, as in
+    Rajamanoharan et al. 2024; thresholds and bandwidth are in units of the activations scaled to an average
+    norm of sqrt(d_in)). "transcoder" reads `hook_name` and predicts
+    `hook_name_out` (a ReLU transcoder with the standard SAE's L1 penalty; sae-lens has no training
+    transcoder, so its loop is ours, with SAETrainer's optimiser, schedule and clipping). Penalties warm up over
+    the first 5% of steps. Training sees steps x batch_tokens tokens, going over the windows as many times as
+    that takes (kept in memory for later passes when they fit in cache_tokens). A tenth of the windows (at most
+    64) is held out for the report. Deterministic for a given seed, windows and thread count.
     """
-    from sae_lens.config import SAETrainerConfig
     from sae_lens.saes.sae import SAEMetadata
-    from sae_lens.saes.standard_sae import StandardTrainingSAE, StandardTrainingSAEConfig
-    from sae_lens.saes.topk_sae import TopKTrainingSAE, TopKTrainingSAEConfig
-    from sae_lens.training.sae_trainer import SAETrainer
 
     hook = parse_hook_name(hook_name, loaded)
     hook_module(loaded, hook)  # fails clearly if the architecture lacks the hook's module
     if architecture not in ARCHITECTURES:
-        raise PipelineInputError(f"Unknown SAE architecture {architecture!r}; choose {' or '.join(ARCHITECTURES)}.")
+        raise PipelineInputError(
+            f"Unknown SAE architecture {architecture!r}; choose one of {', '.join(ARCHITECTURES)}."
+        )
     if d_sae < 1 or steps < 1 or batch_tokens < 1:
         raise PipelineInputError("d_sae, steps and batch_tokens must be positive.")
-    if architecture == "topk" and not 1 <= k <= d_sae:
+    if architecture in ("topk", "batchtopk") and not 1 <= k <= d_sae:
         raise PipelineInputError(f"k must be between 1 and d_sae ({d_sae}).")
+    if l1_coefficient < 0 or l0_coefficient < 0:
+        raise PipelineInputError("Sparsity coefficients cannot be negative.")
+    if jumprelu_threshold < 0 or jumprelu_bandwidth <= 0:
+        raise PipelineInputError("A JumpReLU threshold cannot be negative, and its bandwidth must be positive.")
+    hooks = [hook]
+    if architecture == "transcoder":
+        if not hook_name_out:
+            raise PipelineInputError(
+                "A transcoder needs the hook it predicts (hook_name_out), e.g. blocks.0.hook_mlp_out."
+            )
+        hook_out = parse_hook_name(hook_name_out, loaded)
+        hook_module(loaded, hook_out)
+        hooks.append(hook_out)
+    elif hook_name_out and hook_name_out != hook_name:
+        raise PipelineInputError(
+            f"Only a transcoder writes to another hook; a {architecture} SAE reconstructs its input."
+        )
     if not windows:
         raise PipelineInputError("There are no windows to train on: the corpus is empty.")
     d_in = hook_width(loaded, hook)
     n_eval = min(64, len(windows) // 10) or 1
     train_windows = windows[:-n_eval] if len(windows) > n_eval else windows
     device = device_name(loaded.device)  # the SAE trains where the model runs, always in float32
-    eval_activations = torch.cat(list(window_activations(loaded, hook, windows[-n_eval:]))).to(device)
+    eval_activations = torch.cat(list(window_activations(loaded, hooks, windows[-n_eval:]))).to(device)
     if len(eval_activations) == 0:
         raise PipelineInputError("The windows hold only special tokens: there is nothing to train on.")
 
@@ -217,6 +297,46 @@ def train_sae(
         context_size=len(windows[0]),
         prepend_bos=prepend_bos,
     )
+    if architecture == "transcoder":
+        metadata.hook_name_out = hooks[1].name
+    settings = {"k": k, "l1_coefficient": l1_coefficient, "l0_coefficient": l0_coefficient}
+    # What was trained, and with which sparsity setting: a sweep's points are told apart by it.
+    metadata.training_settings = {
+        "architecture": architecture,
+        SPARSITY_SETTING[architecture]: settings[SPARSITY_SETTING[architecture]],
+        "steps": steps,
+        "batch_tokens": batch_tokens,
+        "lr": lr,
+        "seed": seed,
+    }
+    stream = activation_stream(
+        loaded,
+        hooks,
+        train_windows,
+        batch_tokens=batch_tokens,
+        buffer_tokens=buffer_tokens,
+        cache_tokens=cache_tokens,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    if architecture == "transcoder":
+        return _train_transcoder(
+            stream,
+            eval_activations,
+            d_in=d_in,
+            d_sae=d_sae,
+            l1_coefficient=l1_coefficient,
+            steps=steps,
+            lr=lr,
+            seed=seed,
+            dead_window=dead_window,
+            metadata=metadata,
+            device=device,
+            on_progress=on_progress,
+        )
+
+    from sae_lens.config import SAETrainerConfig
+    from sae_lens.training.sae_trainer import SAETrainer
+
     common = {
         "d_in": d_in,
         "d_sae": d_sae,
@@ -227,13 +347,15 @@ def train_sae(
     }
     with torch.random.fork_rng():  # seed the initialisation without touching the caller's random state
         torch.manual_seed(seed)
-        if architecture == "topk":
-            training_sae = TopKTrainingSAE(TopKTrainingSAEConfig(k=k, **common))
-        else:
-            l1_config = StandardTrainingSAEConfig(
-                l1_coefficient=l1_coefficient, l1_warm_up_steps=max(steps // 20, 1), **common
-            )
-            training_sae = StandardTrainingSAE(l1_config)
+        training_sae = _training_sae(
+            architecture,
+            common,
+            k=k,
+            l1_coefficient=l1_coefficient,
+            l0_coefficient=l0_coefficient,
+            steps=steps,
+            jumprelu={"jumprelu_init_threshold": jumprelu_threshold, "jumprelu_bandwidth": jumprelu_bandwidth},
+        )
     trainer = SAETrainer(
         SAETrainerConfig(
             total_training_samples=steps * batch_tokens,
@@ -262,16 +384,6 @@ def train_sae(
     initial_mse, _, _ = reconstruction_metrics(reconstruct_scaled, eval_activations)
 
     started = time.monotonic()
-    generator = torch.Generator().manual_seed(seed)
-    stream = activation_stream(
-        loaded,
-        hook,
-        train_windows,
-        batch_tokens=batch_tokens,
-        buffer_tokens=buffer_tokens,
-        cache_tokens=cache_tokens,
-        generator=generator,
-    )
     for step in range(steps):
         trainer.step(next(stream))  # scales the batch, runs the training forward pass, steps Adam
         trainer.n_training_steps += 1
@@ -284,15 +396,29 @@ def train_sae(
     scaler.scaling_factor = None
 
     sae = _inference_sae(training_sae)
+    return _finish(sae, eval_activations, None, initial_mse, dead, steps, steps * batch_tokens, seconds)
+
+
+def _finish(
+    sae: torch.nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor | None,
+    initial_mse: float,
+    dead: torch.Tensor,
+    steps: int,
+    tokens: int,
+    seconds: float,
+) -> TrainedSAE:
+    """Measure the inference dictionary on the held-out tokens and record the figures in its metadata."""
 
     def reconstruct(chunk: torch.Tensor):
         feature_acts = sae.encode(chunk)
         return sae.decode(feature_acts), feature_acts
 
-    mse, explained_variance, l0 = reconstruction_metrics(reconstruct, eval_activations)
+    mse, explained_variance, l0 = reconstruction_metrics(reconstruct, inputs, targets)
     report = TrainingReport(
         steps=steps,
-        tokens=steps * batch_tokens,
+        tokens=tokens,
         seconds=seconds,
         initial_mse=initial_mse,
         mse=mse,
@@ -305,3 +431,99 @@ def train_sae(
     sae.cfg.metadata.num_dead_features = int(dead.sum())
     sae.cfg.metadata.training_report = report.as_dict()
     return TrainedSAE(sae=sae, report=report)
+
+
+def _train_transcoder(
+    stream: Iterator[torch.Tensor],
+    eval_activations: torch.Tensor,
+    *,
+    d_in: int,
+    d_sae: int,
+    l1_coefficient: float,
+    steps: int,
+    lr: float,
+    seed: int,
+    dead_window: int,
+    metadata,
+    device: str,
+    on_progress: Callable[[int, int], None] | None,
+) -> TrainedSAE:
+    """A ReLU transcoder x_in -> x_out trained as sae-lens trains a standard SAE (inputs and targets each scaled
+    to an average norm of sqrt(d), decoder rows initialised at norm 0.1, MSE summed over dimensions plus an L1
+    penalty weighted by decoder norms and warmed up, Adam with SAETrainer's betas, warm-up and final decay of the
+    learning rate, gradients clipped at norm 1); the scales and decoder norms are folded in afterwards and the
+    result is sae-lens's inference Transcoder."""
+    from sae_lens.saes.transcoder import Transcoder, TranscoderConfig
+
+    inputs, targets = eval_activations[:, :d_in], eval_activations[:, d_in:]
+    d_out = targets.shape[1]
+    scale_in = d_in**0.5 / inputs.norm(dim=-1).mean().item()
+    scale_out = d_out**0.5 / targets.norm(dim=-1).mean().item()
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        W_dec = torch.randn(d_sae, d_out, device=device)
+        W_enc = torch.randn(d_in, d_sae, device=device)
+    W_dec = torch.nn.Parameter(0.1 * W_dec / W_dec.norm(dim=1, keepdim=True))
+    W_enc = torch.nn.Parameter(0.1 * W_enc / W_enc.norm(dim=0, keepdim=True))
+    b_enc = torch.nn.Parameter(torch.zeros(d_sae, device=device))
+    b_dec = torch.nn.Parameter(torch.zeros(d_out, device=device))
+    parameters = [W_enc, b_enc, W_dec, b_dec]
+    optimizer = torch.optim.Adam(parameters, lr=lr, betas=(0.9, 0.999))
+    warm_up, decay = max(steps // 20, 1), steps // 5
+
+    def lr_factor(step: int) -> float:
+        if step < warm_up:
+            return (step + 1) / warm_up
+        if decay and step >= steps - decay:
+            return (steps - step) / decay
+        return 1.0
+
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+
+    def forward(x_scaled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        feature_acts = torch.relu(x_scaled @ W_enc + b_enc)
+        return feature_acts @ W_dec + b_dec, feature_acts
+
+    with torch.no_grad():
+        initial = forward(inputs * scale_in)[0] / scale_out
+        initial_mse = (initial - targets).pow(2).mean().item()
+    since_fired = torch.zeros(d_sae, dtype=torch.long, device=device)
+    started = time.monotonic()
+    for step in range(steps):
+        batch = next(stream).to(device)
+        x, y = batch[:, :d_in] * scale_in, batch[:, d_in:] * scale_out
+        prediction, feature_acts = forward(x)
+        mse_loss = (prediction - y).pow(2).sum(dim=-1).mean()
+        penalty = l1_coefficient * min(1.0, (step + 1) / warm_up)
+        l1_loss = penalty * (feature_acts * W_dec.norm(dim=1)).sum(dim=-1).mean()
+        optimizer.zero_grad()
+        (mse_loss + l1_loss).backward()
+        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+        optimizer.step()
+        schedule.step()
+        fired = (feature_acts > 0).any(dim=0)
+        since_fired = torch.where(fired, 0, since_fired + 1)
+        if on_progress:
+            on_progress(step + 1, steps)
+    seconds = time.monotonic() - started
+    dead = since_fired >= min(dead_window, steps)
+
+    config = TranscoderConfig(
+        d_in=d_in,
+        d_sae=d_sae,
+        d_out=d_out,
+        dtype="float32",
+        device=device,
+        apply_b_dec_to_input=False,
+        normalize_activations="none",
+        metadata=metadata,
+    )
+    transcoder = Transcoder(config)
+    with torch.no_grad():
+        # Fold the scales (raw x in, raw y out), then unit decoder rows (activations say how much is written).
+        norms = (W_dec / scale_out).norm(dim=1).clamp(min=1e-8)
+        transcoder.W_enc.copy_(W_enc * scale_in * norms)
+        transcoder.b_enc.copy_(b_enc * norms)
+        transcoder.W_dec.copy_(W_dec / scale_out / norms[:, None])
+        transcoder.b_dec.copy_(b_dec / scale_out)
+    return _finish(transcoder.eval(), inputs, targets, initial_mse, dead, steps, steps * len(batch), seconds)

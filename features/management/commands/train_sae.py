@@ -33,10 +33,26 @@ class Command(BaseCommand):
         parser.add_argument("--model", required=True, help="Slug of a registered model")
         parser.add_argument("--hook", required=True, help="Hook name, e.g. blocks.3.hook_resid_pre")
         parser.add_argument("--slug", required=True, help="Source name, e.g. 3-res-sae")
-        parser.add_argument("--architecture", choices=ARCHITECTURES, default="topk")
+        parser.add_argument(
+            "--architecture",
+            choices=ARCHITECTURES,
+            default="topk",
+            help="topk, batchtopk (saved as jumprelu), standard (L1), gated (L1), jumprelu (L0), transcoder "
+            "(reads --hook, predicts --hook-out)",
+        )
+        parser.add_argument("--hook-out", default="", help="The hook a transcoder predicts, e.g. blocks.3.hook_mlp_out")
         parser.add_argument("--d-sae", type=int, default=3072, help="Number of features")
-        parser.add_argument("--k", type=int, default=32, help="Active features per token (topk)")
-        parser.add_argument("--l1-coefficient", type=float, default=5.0, help="Sparsity penalty (standard)")
+        parser.add_argument("--k", type=int, default=32, help="Active features per token (topk, batchtopk)")
+        parser.add_argument(
+            "--l1-coefficient", type=float, default=5.0, help="Sparsity penalty (standard, gated, transcoder)"
+        )
+        parser.add_argument("--l0-coefficient", type=float, default=1.0, help="L0 sparsity penalty (jumprelu)")
+        parser.add_argument(
+            "--jumprelu-threshold", type=float, default=0.01, help="Initial threshold, in scaled units (jumprelu)"
+        )
+        parser.add_argument(
+            "--jumprelu-bandwidth", type=float, default=0.05, help="Width of the estimators' kernel (jumprelu)"
+        )
         parser.add_argument("--corpus", default=BUILTIN_CORPUS, help=CORPUS_HELP)
         parser.add_argument("--text-field", default="", help="The text field of a .jsonl/.parquet/dataset corpus")
         parser.add_argument("--windows", type=int, default=1000, help="Token windows to train on")
@@ -95,6 +111,10 @@ class Command(BaseCommand):
                     architecture=options["architecture"],
                     k=options["k"],
                     l1_coefficient=options["l1_coefficient"],
+                    l0_coefficient=options["l0_coefficient"],
+                    jumprelu_threshold=options["jumprelu_threshold"],
+                    jumprelu_bandwidth=options["jumprelu_bandwidth"],
+                    hook_name_out=options["hook_out"],
                     steps=options["steps"],
                     batch_tokens=options["batch_tokens"],
                     lr=options["lr"],

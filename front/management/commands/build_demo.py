@@ -28,6 +28,16 @@ DEMO_SAE = {
 # Every demo explanation is scored by the scorers that read it with the default offline judge.
 DEMO_SCORERS = ["simulation", "detection", "fuzzing"]
 
+# A second architecture on the same hook, so that the demo compares two (evaluations' comparison pages) and
+# matches their features (feature families): a Gated SAE of the same width, its L1 penalty chosen for an L0
+# near the TopK SAE's (about 50 after 200 steps in a trial run; docs/evaluations.md#architectures).
+DEMO_SECOND_SAE = {
+    **DEMO_SAE,
+    "slug": "3-res-gated",
+    "architecture": "gated",
+    "l1_coefficient": 5.0,
+}
+
 
 class Command(BaseCommand):
     help = (
@@ -63,6 +73,8 @@ class Command(BaseCommand):
         )
         layer_numbers = [int(part) for part in layers.split(",")]
         sae_sources = [] if no_sae else [self.demo_sae(model, window_len=window_len, force=force)]
+        if sae_sources:
+            sae_sources.append(self.demo_sae(model, window_len=window_len, force=force, settings=DEMO_SECOND_SAE))
         params = {
             "layers": sorted(set(layer_numbers)),
             "dictionary_sources": [source.pk for source in sae_sources],
@@ -85,6 +97,9 @@ class Command(BaseCommand):
                 sync=sync,
             )
             run_enqueue_and_follow(run=run, wait=True, stdout=self.stdout, timeout_s=7200)
+        if len(sae_sources) == 2:
+            # Their features matched by decoder direction: "This feature elsewhere" on each feature page.
+            call_command("match_features", str(sae_sources[0]), str(sae_sources[1]), stdout=self.stdout)
         # The semantic judge's word vectors of the demo's windows (scoring's own command: stored words are
         # skipped), so that scoring an explanation on them, as the explain runs and the game's Explain mode
         # do, encodes no word.
@@ -126,13 +141,13 @@ class Command(BaseCommand):
         self.stdout.write(f"Explaining and scoring every feature of {source} (offline; {', '.join(DEMO_SCORERS)}).")
         run_enqueue_and_follow(run=run, wait=wait, stdout=self.stdout, timeout_s=4 * 3600)
 
-    def demo_sae(self, model, *, window_len: int, force: bool) -> Source:
-        """The demo's SAE source, trained and registered unless it already is (and its files are there)."""
-        source = Source.objects.filter(model=model, slug=DEMO_SAE["slug"]).exclude(dictionary_path="").first()
+    def demo_sae(self, model, *, window_len: int, force: bool, settings: dict = DEMO_SAE) -> Source:
+        """A demo SAE source, trained and registered unless it already is (and its files are there)."""
+        source = Source.objects.filter(model=model, slug=settings["slug"]).exclude(dictionary_path="").first()
         if source and not force and (Path(source.dictionary_path) / "cfg.json").is_file():
             self.stdout.write(f"The SAE {source} is already trained (use --force to retrain).")
             return source
         call_command(
-            "train_sae", model=model.slug, corpus=BUILTIN_CORPUS, window_len=window_len, stdout=self.stdout, **DEMO_SAE
+            "train_sae", model=model.slug, corpus=BUILTIN_CORPUS, window_len=window_len, stdout=self.stdout, **settings
         )
-        return Source.objects.get(model=model, slug=DEMO_SAE["slug"])
+        return Source.objects.get(model=model, slug=settings["slug"])

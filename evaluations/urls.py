@@ -1,0 +1,21 @@
+from django.urls import path
+
+from . import views
+
+app_name = "evaluations"
+
+# Feature families (matching features across dictionaries). Other evaluation pages add their own list below.
+family_urlpatterns = [
+    path(
+        "compare/<str:model_slug>/families/<str:source_slug>/<int:index>/",
+        views.feature_family,
+        name="feature-family",
+    ),
+    path(
+        "compare/<str:model_slug>/elsewhere/<str:source_slug>/<int:index>/",
+        views.feature_elsewhere,
+        name="feature-elsewhere",
+    ),
+]
+
+urlpatterns = [*family_urlpatterns]
