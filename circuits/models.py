@@ -6,10 +6,13 @@ viewers and one computed by circuit-tracer elsewhere can be imported as it is.
 """
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
+from django.db.models.signals import pre_delete
+from django.dispatch import receiver
 from django.urls import reverse
 
-from features.models import LanguageModel, PipelineRun, slug_validator
+from features.models import Feature, LanguageModel, PipelineRun, slug_validator
+from features.services.page_versions import feature_page_changed
 
 
 class Graph(models.Model):
@@ -46,3 +49,69 @@ class Graph(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("circuits:graph", args=[self.model.slug, self.slug])
+
+
+class GraphNode(models.Model):
+    """The index from a graph to the features it contains, for the features' pages ("In these graphs"): one row
+    per node of the graph that maps to a feature of ours (an imported graph whose sources we do not know has
+    none)."""
+
+    graph = models.ForeignKey(Graph, on_delete=models.CASCADE, related_name="feature_nodes")
+    feature = models.ForeignKey(Feature, on_delete=models.CASCADE, related_name="graph_nodes")
+    node_id = models.CharField(max_length=128)
+    # circuit-tracer's cumulative influence (smaller is more influential); None where the graph has none.
+    influence = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["graph", "node_id"]
+        constraints = [models.UniqueConstraint(fields=["graph", "node_id"], name="graph_node_unique_id")]
+        indexes = [models.Index(fields=["feature", "graph"], name="graph_node_feature")]
+
+    def __str__(self) -> str:
+        return f"{self.graph} {self.node_id}"
+
+
+class GraphRevision(models.Model):
+    """One edit of a graph's annotations: node labels and supernode groups. `labels` and `supernodes` are the
+    state after the edit (the first revision is the graph as it was computed or imported), `changes` what this
+    edit changed, in words a reader of the history can follow."""
+
+    graph = models.ForeignKey(Graph, on_delete=models.CASCADE, related_name="revisions")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    summary = models.CharField(max_length=300)
+    changes = models.JSONField(default=list)
+    labels = models.JSONField(default=dict)  # node_id -> label (clerp), the labelled nodes only
+    supernodes = models.JSONField(default=list)  # [[label, node_id, ...], ...]
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.graph} revision {self.pk}"
+
+
+class GraphComment(models.Model):
+    """A comment on a graph. The wiki's comments (explanations.Comment) belong to a feature, so a graph has its
+    own thread, rendered with the same markup (explanations' `markdown` filter)."""
+
+    graph = models.ForeignKey(Graph, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="graph_comments"
+    )
+    body = models.TextField()
+    hidden = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"comment {self.pk} on {self.graph}"
+
+
+@receiver(pre_delete, sender=Graph)
+def _graph_deleted(sender, instance: Graph, **kwargs) -> None:
+    """The pages of a deleted graph's features list it ("In these graphs"): they change once it is gone."""
+    feature_ids = list(instance.feature_nodes.values_list("feature_id", flat=True))
+    transaction.on_commit(lambda: feature_page_changed(feature_ids))

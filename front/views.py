@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.decorators import wiki_write
 from accounts.models import user_is_banned
+from circuits.services.pages import graphs_with_feature
 from explanations.models import Comment, Explanation, ExplanationRevision
 from explanations.selectors import best_explanation_texts, feature_community, profile_activity
 from features import selectors as feature_selectors
@@ -88,6 +89,9 @@ def source_detail(request: HttpRequest, model_slug: str, source_slug: str) -> Ht
     return render(request, "front/source_detail.html", context)
 
 
+SHOWN_FEATURE_GRAPHS = 20
+
+
 def feature_detail(request: HttpRequest, model_slug: str, source_slug: str, index: int) -> HttpResponse:
     key = page_cache.page_key(model_slug, source_slug, index) if page_cache.is_cacheable(request) else None
     if key is not None:
@@ -105,6 +109,8 @@ def feature_detail(request: HttpRequest, model_slug: str, source_slug: str, inde
         "next_index": feature.next_index,
         "community": feature_community(feature=feature, user=request.user),
         "dashboard": feature_dashboard_html(feature),
+        # A graph import or deletion bumps the feature's page_version (circuits/services/imports.py, models.py).
+        "graphs": graphs_with_feature(feature)[:SHOWN_FEATURE_GRAPHS],
     }
     response = render(request, "front/feature_detail.html", context)
     if key is not None:
