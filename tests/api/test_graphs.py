@@ -7,9 +7,12 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from circuits.models import Graph
-from tests.circuits.graph_json import circuit_tracer_graph
+from tests.circuits.graph_json import circuit_tracer_graph, make_tc_model
 
-pytest_plugins = ["tests.circuits.conftest"]
+
+@pytest.fixture
+def tc_model(db):
+    return make_tc_model()
 
 
 @pytest.fixture

@@ -122,3 +122,21 @@ def circuit_tracer_graph(
         "nodes": nodes,
         "links": links,
     }
+
+
+def make_tc_model():
+    """`tiny-tc` with sources 0-tc and 1-tc (set `tc`, 8 features each, dictionaries layer0.safetensors and
+    layer1.safetensors); features 0-5 of each exist."""
+    from features.models import Feature, LanguageModel, Source
+
+    model = LanguageModel.objects.create(
+        slug="tiny-tc", display_name="Tiny TC", path="/tmp/x", architecture="gpt2", n_layers=2, d_model=4, d_mlp=8,
+        vocab_size=1000,
+    )  # fmt: skip
+    for layer in (0, 1):
+        source = Source.objects.create(
+            model=model, slug=f"{layer}-tc", kind="transcoder", hook_name=f"blocks.{layer}.hook_mlp_in", layer=layer,
+            set_name="tc", n_features=8, dictionary_path=f"/data/tc/layer{layer}.safetensors",
+        )  # fmt: skip
+        Feature.objects.bulk_create(Feature(source=source, index=i) for i in range(6))
+    return model
