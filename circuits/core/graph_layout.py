@@ -188,15 +188,15 @@ def node_label(node: dict) -> str:
 def subgraph(
     nodes: list[dict], links: list[dict], *, pinned: list[str], supernodes: list[list[str]]
 ) -> tuple[list[dict], list[dict]]:
-    """The graph of the pinned nodes only, each supernode (if any of its members is pinned, or always when
-    nothing is pinned) drawn as one node at its members' mean layer and position; the links between kept
-    nodes, a supernode's being the sum of its members' (the direct effects add up)."""
+    """The graph of the pinned nodes and the supernodes (grouping takes nodes out of the pins), each supernode
+    drawn as one node at its members' mean layer and position; the links between kept nodes, a supernode's
+    being the sum of its members' (the direct effects add up)."""
     by_id = {n["node_id"]: n for n in nodes}
     group_of: dict[str, str] = {}
     merged: list[dict] = []
     for i, (label, *members) in enumerate(supernodes):
         members = [m for m in members if m in by_id]
-        if not members or (pinned and not set(members) & set(pinned)):
+        if not members:
             continue
         group_id = f"{SUPERNODE_PREFIX}{i}"
         for member in members:
@@ -217,7 +217,7 @@ def subgraph(
                 "members": members,
             }
         )
-    kept = {p for p in pinned if p in by_id and p not in group_of} if pinned else set()
+    kept = {p for p in pinned if p in by_id and p not in group_of}
     out_nodes = [by_id[p] for p in by_id if p in kept] + merged
     keep_ids = kept | {g["node_id"] for g in merged}
     sums: dict[tuple[str, str], float] = {}
