@@ -7,7 +7,7 @@ viewers and one computed by circuit-tracer elsewhere can be imported as it is.
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models.signals import pre_delete
+from django.db.models.signals import post_save, pre_delete
 from django.dispatch import receiver
 from django.urls import reverse
 
@@ -108,6 +108,53 @@ class GraphComment(models.Model):
 
     def __str__(self) -> str:
         return f"comment {self.pk} on {self.graph}"
+
+
+def graph_labels(graph: Graph) -> dict[str, str]:
+    """node_id -> label (circuit-tracer's clerp) of the labelled nodes."""
+    return {node["node_id"]: node["clerp"] for node in graph.data.get("nodes", []) if node.get("clerp")}
+
+
+def graph_index_rebuild(graph: Graph) -> int:
+    """The graph's GraphNode rows from its nodes' `source` and `index` keys (for the features that exist), and the
+    pages of those features changed (their "In these graphs" panel). Returns how many nodes are linked."""
+    sources = dict(graph.model.sources.values_list("slug", "pk"))
+    wanted: dict[tuple[int, int], dict] = {}
+    for node in graph.data.get("nodes", []):
+        if node.get("source") in sources and isinstance(node.get("index"), int):
+            wanted[(sources[node["source"]], node["index"])] = node
+    features: dict[tuple[int, int], int] = {}
+    if wanted:
+        rows = Feature.objects.filter(source_id__in={source_id for source_id, _ in wanted})
+        for feature_id, source_id, index in rows.values_list("pk", "source_id", "index"):
+            if (source_id, index) in wanted:
+                features[(source_id, index)] = feature_id
+    old = set(graph.feature_nodes.values_list("feature_id", flat=True))
+    graph.feature_nodes.all().delete()
+    GraphNode.objects.bulk_create(
+        GraphNode(
+            graph=graph, feature_id=feature_id, node_id=wanted[key]["node_id"], influence=wanted[key].get("influence")
+        )
+        for key, feature_id in features.items()
+    )
+    feature_page_changed(old | set(features.values()))
+    return len(features)
+
+
+@receiver(post_save, sender=Graph)
+def _graph_created(sender, instance: Graph, created: bool, raw: bool = False, **kwargs) -> None:
+    """However a graph is made (computed, imported, in the admin), its feature index and its first revision come
+    with it, in the same transaction."""
+    if not created or raw:
+        return
+    graph_index_rebuild(instance)
+    GraphRevision.objects.create(
+        graph=instance,
+        author=instance.author,
+        summary=instance.get_origin_display(),
+        labels=graph_labels(instance),
+        supernodes=instance.data.get("qParams", {}).get("supernodes", []),
+    )
 
 
 @receiver(pre_delete, sender=Graph)

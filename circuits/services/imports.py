@@ -23,8 +23,7 @@ from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from explanations.services.permissions import ensure_can_write
-from features.models import Feature, LanguageModel, Source, slug_validator
-from features.services.page_versions import feature_page_changed
+from features.models import LanguageModel, Source, slug_validator
 
 from ..core.graph_schema import (
     GraphLimits,
@@ -33,7 +32,7 @@ from ..core.graph_schema import (
     graph_validate,
     layer_number,
 )
-from ..models import Graph, GraphNode, GraphRevision
+from ..models import Graph
 
 MAX_IMPORT_BYTES = 32 * 1024 * 1024
 LIMITS = GraphLimits()
@@ -85,31 +84,27 @@ def source_mapping(model: LanguageModel, metadata: dict) -> SourceMapping:
 
 
 def _node_feature_keys(model: LanguageModel, data: dict) -> tuple[dict[str, tuple[Source, int]], str]:
-    """node_id -> (source, index) for the feature nodes we can map; problems raise GraphSchemaError."""
+    """node_id -> (source, index) for the nodes we can map (a node naming our `source` and `index`, whatever its
+    type, as a feature target is a logit-type node; else a feature node by the metadata's sources). An index
+    past its source's end is refused (GraphSchemaError); a source this model lacks leaves the node unmapped."""
     mapping = source_mapping(model, data["metadata"])
     sources_by_slug = {source.slug: source for source in model.sources.all()}
     keys: dict[str, tuple[Source, int]] = {}
     problems = []
     unmapped = 0
     for node in data["nodes"]:
-        if node["feature_type"] not in FEATURE_NODE_TYPES:
-            continue
-        if "source" in node:
-            source = sources_by_slug.get(node["source"])
-            if source is None:
-                problems.append(
-                    f"node {node['node_id']!r} names source {node['source']!r}, not a source of {model.slug}."
-                )
-                continue
-            index = node.get("index", feature_index_from_node_id(node["node_id"]))
-        else:
+        if "source" in node and "index" in node:
+            source, index = sources_by_slug.get(node["source"]), node["index"]
+        elif node["feature_type"] in FEATURE_NODE_TYPES:
             layer = layer_number(node["layer"])
             source = mapping.by_layer.get(layer) if layer is not None else None
             index = feature_index_from_node_id(node["node_id"])
-            if source is None or index is None:
-                unmapped += 1
-                continue
-        if index is None or index >= source.n_features:
+        else:
+            continue
+        if source is None or index is None:
+            unmapped += 1
+            continue
+        if index >= source.n_features:
             problems.append(
                 f"node {node['node_id']!r}: feature {index} is past the {source.n_features} features of {source.slug}."
             )
@@ -117,7 +112,7 @@ def _node_feature_keys(model: LanguageModel, data: dict) -> tuple[dict[str, tupl
         keys[node["node_id"]] = (source, index)
     if problems:
         raise GraphSchemaError(problems)
-    explanation = mapping.explanation
+    explanation = mapping.explanation if mapping.by_layer or not keys else "its nodes name sources of this model"
     if unmapped and keys:
         explanation += f"; {unmapped} feature nodes are in no known source"
     return keys, explanation
@@ -162,6 +157,10 @@ def graph_import(
         if node["node_id"] in node_keys:
             source, index = node_keys[node["node_id"]]
             node["source"], node["index"] = source.slug, index
+        elif "index" in node:
+            # A source this model lacks: the node shows without a feature link (said on the page).
+            node.pop("source", None)
+            node.pop("index", None)
     metadata["feature_links"] = mapping_note if node_keys else ""
     metadata["feature_links_missing"] = "" if node_keys else mapping_note
     prompt = metadata.get("prompt") or "".join(metadata["prompt_tokens"])
@@ -180,54 +179,10 @@ def graph_import(
                 params={"imported_metadata_slug": metadata.get("slug", "")},
                 author=author if author is not None and author.is_authenticated else None,
             )
-            graph_index_rebuild(graph=graph)
-            GraphRevision.objects.create(
-                graph=graph,
-                author=graph.author,
-                summary="Imported from circuit-tracer's JSON",
-                labels=graph_labels(graph),
-                supernodes=graph.data["qParams"]["supernodes"],
-            )
+            # Its GraphNode rows and first revision come with it (Graph's post_save, circuits/models.py).
     except IntegrityError as error:
         raise ValidationError({"slug": f"{model.slug} already has a graph '{slug}'."}) from error
     return graph
-
-
-def graph_labels(graph: Graph) -> dict[str, str]:
-    return {node["node_id"]: node["clerp"] for node in graph.data["nodes"] if node.get("clerp")}
-
-
-def graph_index_rebuild(*, graph: Graph) -> int:
-    """The graph's GraphNode rows from its nodes' `source` and `index` keys (the features that exist); the pages
-    of those features change (their "In these graphs" panel)."""
-    sources = {source.slug: source.pk for source in graph.model.sources.all()}
-    wanted = {}
-    for node in graph.data.get("nodes", []):
-        if node.get("source") in sources and node.get("index") is not None:
-            wanted[(sources[node["source"]], node["index"])] = node
-    features = {}
-    if wanted:
-        source_ids = {source_id for source_id, _ in wanted}
-        for feature_id, source_id, index in Feature.objects.filter(source_id__in=source_ids).values_list(
-            "pk", "source_id", "index"
-        ):
-            if (source_id, index) in wanted:
-                features[(source_id, index)] = feature_id
-    old = set(graph.feature_nodes.values_list("feature_id", flat=True))
-    graph.feature_nodes.all().delete()
-    GraphNode.objects.bulk_create(
-        [
-            GraphNode(
-                graph=graph,
-                feature_id=feature_id,
-                node_id=wanted[key]["node_id"],
-                influence=wanted[key].get("influence"),
-            )
-            for key, feature_id in features.items()
-        ]
-    )
-    feature_page_changed(old | set(features.values()))
-    return len(features)
 
 
 def graph_export(graph: Graph) -> dict:

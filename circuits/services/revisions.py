@@ -7,8 +7,7 @@ from django.db import transaction
 from explanations.services.permissions import ensure_can_write
 
 from ..core.graph_schema import GraphSchemaError, supernodes_clean
-from ..models import Graph, GraphRevision
-from .imports import graph_labels
+from ..models import Graph, GraphRevision, graph_labels
 
 MAX_LABEL_LENGTH = 200
 

@@ -156,3 +156,13 @@ def test_the_import_page_shows_problems_without_a_500_and_imports_a_good_file(tc
 def test_importing_needs_an_account(tc_model, client):
     response = client.get("/graphs/tiny-tc/import/")
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_nodes_naming_a_source_this_model_lacks_import_without_a_link(tc_model, alice):
+    data = circuit_tracer_graph(scan="elsewhere")
+    data["nodes"][3].update(source="9-other", index=1)
+    data["nodes"][4].update(source="1-tc", index=3)
+    graph = graph_import(model=tc_model, raw=json.dumps(data), author=alice)
+    assert linked(graph) == {("1-tc", 3)}
+    assert "source" not in graph.data["nodes"][3] and "index" not in graph.data["nodes"][3]
+    assert "2 feature nodes are in no known source" in graph.data["metadata"]["feature_links"]

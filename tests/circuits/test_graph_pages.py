@@ -15,6 +15,7 @@ from explanations.services.explanations import explanation_create
 from features.models import ActivationExample, ContextWindow, Feature, pack_floats
 
 from .conftest import graph_bytes
+from .graph_json import circuit_tracer_graph
 
 URL = "/graphs/tiny-tc/paris-graph/"
 
@@ -189,3 +190,25 @@ def test_an_unlinked_import_says_so_on_its_page(client, tc_model, alice):
     graph_import(model=tc_model, raw=graph_bytes(scan="gemma-2-2b", slug="far"), author=alice)
     text = page(client, "/graphs/tiny-tc/far/")
     assert "not linked to features of this site" in text and "gemma-2-2b" in text
+
+
+def test_a_graph_stored_as_graph_compute_stores_it_is_indexed_with_a_first_revision(client, tc_model):
+    """graph_compute (circuits/services/graphs.py) creates the Graph row with our `source`/`index` keys on its
+    nodes (a feature target too, a logit-type node) and an error node naming its layer's source."""
+    data = circuit_tracer_graph(scan="elsewhere")
+    for node in data["nodes"]:
+        if node["feature_type"] == "cross layer transcoder":
+            node["source"], node["index"] = f"{node['layer']}-tc", int(node["node_id"].split("_")[1])
+        elif node["feature_type"] == "mlp reconstruction error":
+            node["source"] = "1-tc"
+        elif node.get("is_target_logit"):
+            node.update(source="1-tc", index=4, node_kind="feature target")
+    graph = Graph.objects.create(model=tc_model, slug="computed", title="Computed", prompt="p", data=data)
+    assert set(graph.feature_nodes.values_list("node_id", flat=True)) == {"0_2_1", "1_3_2", "1_5_1", "3_500_2"}
+    assert graph.revisions.get().summary == "Computed here"
+    text = page(client, "/tiny-tc/1-tc/4/")
+    assert 'href="/graphs/tiny-tc/computed/"' in text
+    text = html.unescape(client.get("/graphs/tiny-tc/computed/node/0_1_2/", HTTP_HX_REQUEST="true").content.decode())
+    assert "has no page" not in text and "mlp reconstruction error" in text
+    text = html.unescape(client.get("/graphs/tiny-tc/computed/node/3_500_2/", HTTP_HX_REQUEST="true").content.decode())
+    assert "feature target" in text and 'href="/tiny-tc/1-tc/4/"' in text
