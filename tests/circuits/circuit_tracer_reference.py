@@ -2,11 +2,12 @@
 what it computes as JSON. Runs in the reference venv (.venv-circuit-tracer, `make reference-venv`), never in ours:
 circuit-tracer pins transformers<=4.57.3. Called by tests/circuits/test_attribution_reference.py.
 
-    .venv-circuit-tracer/bin/python tests/circuits/circuit_tracer_reference.py REQUEST.json OUTPUT.json
+    .venv-circuit-tracer/bin/python tests/circuits/circuit_tracer_reference.py REQUESTS.json OUTPUT.json
 
-REQUEST: {"model_dir", "transcoders": [sae-lens directory per layer], "feature_input_hook" (e.g.
-"ln2.hook_normalized"), "input_ids", "target_token_id", "max_feature_nodes" (or null), "batch_size",
-"node_threshold", "edge_threshold"}.
+REQUESTS: a list (one process, since importing circuit-tracer takes seconds) of {"model_dir", "transcoders":
+[sae-lens directory per layer], "feature_input_hook" (e.g. "ln2.hook_normalized"), "input_ids",
+"target_token_id", "max_feature_nodes" (or null), "batch_size", "node_threshold", "edge_threshold"}; OUTPUT: a
+list of results in the same order.
 
 circuit-tracer cannot read a transformers checkpoint directory (its loaders ask the Hub for a named model), so
 the HookedTransformer is built from the checkpoint's config and its weights converted with TransformerLens's own
@@ -46,7 +47,11 @@ def transcoder_file(sae_lens_dir: str, directory: Path, layer: int) -> str:
 
 
 def main(request_path: str, output_path: str) -> None:
-    request = json.loads(Path(request_path).read_text())
+    results = [run(request) for request in json.loads(Path(request_path).read_text())]
+    Path(output_path).write_text(json.dumps(results))
+
+
+def run(request: dict) -> dict:
     hf_model = GPT2LMHeadModel.from_pretrained(request["model_dir"], local_files_only=True).eval()
     config = hf_model.config
     cfg = HookedTransformerConfig(
@@ -101,7 +106,7 @@ def main(request_path: str, output_path: str) -> None:
     node_influence = compute_node_influence(graph.adjacency_matrix, weights)
     pruned = prune_graph(graph, request["node_threshold"], request["edge_threshold"])
     replacement, completeness = compute_graph_scores(graph)
-    result = {
+    return {
         "features": graph.active_features[graph.selected_features].tolist(),  # (layer, position, index)
         "activations": graph.activation_values[graph.selected_features].tolist(),
         "n_active_features": int(graph.active_features.shape[0]),
@@ -114,7 +119,6 @@ def main(request_path: str, output_path: str) -> None:
         "replacement_score": replacement,
         "completeness_score": completeness,
     }
-    Path(output_path).write_text(json.dumps(result))
 
 
 if __name__ == "__main__":
