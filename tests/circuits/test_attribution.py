@@ -17,8 +17,8 @@ from features.pipeline.dictionaries import load_dictionary
 from features.pipeline.errors import PipelineInputError
 from features.pipeline.hooks import capture_activations, parse_hook_name
 from features.pipeline.loading import load_language_model
-from tests.conftest import save_tiny_dictionary
 from tests.circuits.tiny_circuits import PROMPT, save_tiny_transcoders
+from tests.conftest import save_tiny_dictionary
 
 
 @pytest.fixture(scope="module")
