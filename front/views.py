@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.decorators import wiki_write
 from accounts.models import user_is_banned
+from circuits.models import Graph
 from circuits.services.pages import graphs_with_feature
 from explanations.models import Comment, Explanation, ExplanationRevision
 from explanations.selectors import best_explanation_texts, feature_community, profile_activity
@@ -34,10 +35,14 @@ TEXT_FEATURES_K = 10
 PROFILE_LIST_LIMIT = 50
 
 
+SHOWN_HOME_GRAPHS = 4
+
+
 def home(request: HttpRequest) -> HttpResponse:
     models = list(feature_selectors.model_list().prefetch_related("sources"))
-    context = {"models": models, "features": [], "best_explained": [], "most_discussed": []}
+    context = {"models": models, "features": [], "best_explained": [], "most_discussed": [], "graphs": []}
     if models:
+        context["graphs"] = list(Graph.objects.select_related("model").order_by("-created_at")[:SHOWN_HOME_GRAPHS])
         context["features"] = selectors.recently_active_features()
         selectors.best_explanations_of(context["features"])
         context["best_explained"] = selectors.best_explained_features()
