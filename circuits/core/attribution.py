@@ -170,6 +170,11 @@ def _pre_activation_offset(dictionary: LoadedDictionary) -> torch.Tensor:
     return offset
 
 
+def feature_pre_activation(dictionary: LoadedDictionary, inputs: torch.Tensor, index: int) -> torch.Tensor:
+    """W_enc[:, index] . inputs + offset: a dictionary feature's pre-activation, as the graph's edges explain it."""
+    return inputs.float() @ _encoder_matrix(dictionary)[:, index] + _pre_activation_offset(dictionary)[index]
+
+
 class FrozenModel:
     """The model with hooks that, in "frozen" mode, freeze attention patterns (queries and keys) and LayerNorm
     scales at the values a "record" pass saw, replace each graph layer's MLP output by a leaf tensor (plus a

@@ -129,7 +129,9 @@ def _resolve_target(model: LanguageModel, loaded: LoadedModel, ids: list[int], s
         try:
             index, position = int(index_text), int(position_text)
         except ValueError:
-            raise GraphInputError(f"A feature target is SOURCE:INDEX@POSITION, e.g. 3-res-sae:17@5 (got {spec!r}).")
+            raise GraphInputError(
+                f"A feature target is SOURCE:INDEX@POSITION, e.g. 3-res-sae:17@5 (got {spec!r})."
+            ) from None
         if position < 0:
             position += len(ids)
         dictionary = _dictionary(loaded, source)
@@ -137,6 +139,14 @@ def _resolve_target(model: LanguageModel, loaded: LoadedModel, ids: list[int], s
             raise GraphInputError(f"{source.slug} reads {dictionary.hook_name}, inside an MLP the graph replaces.")
         target = FeatureTarget(dictionary=dictionary, index=index, position=position, source_slug=source.slug)
         return target, f"{source.slug}:{index} at position {position}", f"{source.slug}:{index}@{position}"
+    if spec.startswith("#") and spec[1:].isdigit():  # a token by its id, as a stored graph records its target
+        if not causal:
+            raise GraphInputError(f"{model.slug} has no language-model head: give a feature, SOURCE:INDEX@POSITION.")
+        token = int(spec[1:])
+        if token >= loaded.vocab_size:
+            raise GraphInputError(f"Token id {token} is outside the vocabulary (0 to {loaded.vocab_size - 1}).")
+        text = token_display_strings(loaded.tokenizer, [token])[0]
+        return LogitTarget(token, text), f"the logit of {text!r} after the prompt", spec
     if spec:
         if not causal:
             raise GraphInputError(f"{model.slug} has no language-model head: give a feature, SOURCE:INDEX@POSITION.")
@@ -144,13 +154,13 @@ def _resolve_target(model: LanguageModel, loaded: LoadedModel, ids: list[int], s
         if len(token_ids) != 1:
             raise GraphInputError(f"The target {spec!r} is {len(token_ids)} tokens; give one token.")
         token = token_ids[0]
-        return LogitTarget(token, spec), f"the logit of {spec!r} after the prompt", spec
+        return LogitTarget(token, spec), f"the logit of {spec!r} after the prompt", f"#{token}"
     if causal:
         with model_lock(loaded.path), torch.no_grad():
             logits = loaded.model(input_ids=torch.tensor([ids], device=loaded.device)).logits[0, -1]
         token = int(logits.argmax())
         text = token_display_strings(loaded.tokenizer, [token])[0]
-        return LogitTarget(token, text), f"the top next token {text!r}", text
+        return LogitTarget(token, text), f"the top next token {text!r}", f"#{token}"
     # an encoder: the most active feature of its deepest dictionary at the last content token
     sources = [s for s in model.sources.exclude(dictionary_path="").order_by("-layer", "slug")]
     for source in sources:

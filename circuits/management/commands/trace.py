@@ -23,8 +23,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--target",
             default="",
-            help="A token (its logit after the prompt) or SOURCE:INDEX@POSITION (a feature; a negative position "
-            "counts from the end)",
+            help="A token (its logit after the prompt; #ID for a token id) or SOURCE:INDEX@POSITION (a feature; "
+            "a negative position counts from the end)",
         )
         parser.add_argument(
             "--sources",
