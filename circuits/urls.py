@@ -16,4 +16,5 @@ urlpatterns = [
     path("graphs/<str:model_slug>/<str:graph_slug>/label/", views.graph_label, name="label"),
     path("graphs/<str:model_slug>/<str:graph_slug>/supernodes/", views.graph_supernodes_save, name="supernodes"),
     path("graphs/<str:model_slug>/<str:graph_slug>/comments/", views.graph_comment, name="comment"),
+    path("graphs/<str:model_slug>/<str:graph_slug>/intervene/", views.graph_intervention, name="intervene"),
 ]

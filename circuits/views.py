@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.decorators import wiki_write
 from features.models import LanguageModel
+from features.page_responses import inference_refusal
 
 from .core.graph_layout import graph_layout, node_kind, node_label, node_weight, subgraph
 from .core.graph_schema import GraphSchemaError
@@ -23,6 +24,9 @@ from .services.imports import graph_export, graph_import
 from .services.revisions import graph_annotate
 
 SHOWN_GRAPHS = 100
+SHOWN_INTERVENTION_NODES = 12
+# Only these nodes can be scaled: a feature or neuron of the replacement model (circuits/services/interventions.py).
+EDITABLE_TYPE = "cross layer transcoder"
 
 
 def _state_query(request: HttpRequest) -> str:
@@ -118,6 +122,7 @@ def graph_detail(request: HttpRequest, model_slug: str, graph_slug: str) -> Http
         key=lambda row: -row["weight"],
     )
     saved_groups = data.get("qParams", {}).get("supernodes", [])
+    editable = {n["node_id"] for n in data["nodes"] if n["feature_type"] == EDITABLE_TYPE}
     context = {
         "graph": graph,
         "model": graph.model,
@@ -146,6 +151,8 @@ def graph_detail(request: HttpRequest, model_slug: str, graph_slug: str) -> Http
         "links_missing": data.get("metadata", {}).get("feature_links_missing", ""),
         "n_nodes": len(data["nodes"]),
         "n_links": len(data["links"]),
+        "can_intervene": can_intervene(graph),
+        "intervention_choices": intervention_choices(state, editable),
     }
     if state.notice:
         messages.warning(request, state.notice)
@@ -261,3 +268,75 @@ def graph_comment(request: HttpRequest, model_slug: str, graph_slug: str) -> Htt
     else:
         messages.error(request, "; ".join(e for errors in form.errors.values() for e in errors))
     return redirect(reverse("circuits:graph", args=[model_slug, graph_slug]) + "#comments")
+
+
+def can_intervene(graph: Graph) -> bool:
+    """Interventions rerun the model with the graph's own sources: a graph computed here knows them."""
+    return graph.origin == Graph.Origin.COMPUTED and "input_ids" in graph.params
+
+
+def intervention_choices(state: pages.ViewState, editable: set[str]) -> list[tuple[str, str]]:
+    """(value: comma-separated node ids, label) of what the form offers to edit: the clicked node, the pinned
+    nodes, each supernode; only their feature and neuron nodes."""
+    choices = []
+    if state.clicked in editable:
+        choices.append((state.clicked, f"the clicked node {state.clicked}"))
+    pinned = [p for p in state.pinned if p in editable]
+    if pinned:
+        choices.append((",".join(pinned), f"the {len(pinned)} pinned node{'s' if len(pinned) != 1 else ''}"))
+    for label, *members in state.supernodes:
+        members = [m for m in members if m in editable]
+        if members:
+            choices.append((",".join(members), f"supernode \u201c{label}\u201d ({len(members)} nodes)"))
+    return choices
+
+
+def graph_intervention(request: HttpRequest, model_slug: str, graph_slug: str) -> HttpResponse:
+    """Scale or ablate the chosen nodes in the real model (circuits/services/interventions.py) and show the target's
+    and the other nodes' new values beside the graph's linear prediction. An htmx partial on the graph page; a
+    page of its own without JavaScript."""
+    graph = _graph_or_404(model_slug, graph_slug)
+    template = "circuits/_intervention.html" if request.htmx else "circuits/graph_intervention.html"
+    context: dict = {"graph": graph, "model": graph.model, "error": "", "result": None}
+    node_ids = [n for n in request.GET.get("nodes", "").split(",") if n]
+    try:
+        scale = float(request.GET.get("scale", "0"))
+    except ValueError:
+        scale = None
+    if not can_intervene(graph):
+        context["error"] = (
+            "Interventions need a graph computed here (its model and sources are known); this one was imported."
+        )
+    elif not node_ids:
+        context["error"] = "Choose the nodes to edit: click or pin feature nodes, or group them, first."
+    elif scale is None:
+        context["error"] = "The scale is a number: 0 ablates the nodes, 2 doubles them, -1 flips them."
+    if context["error"]:
+        return render(request, template, context, status=400)
+    refused = inference_refusal(request)
+    if refused is not None:
+        context["error"] = refused[0]
+        response = render(request, template, context, status=429)
+        response["Retry-After"] = str(refused[1])
+        return response
+    # Imported here: the interventions load torch and the model, which most graph pages never need.
+    from .services.graphs import GraphInputError
+    from .services.interventions import graph_intervene
+
+    try:
+        result = graph_intervene(graph=graph, edits=[{"node_ids": node_ids, "scale": scale}])
+    except GraphInputError as error:
+        context["error"] = str(error)
+        return render(request, template, context, status=400)
+    labels = {n["node_id"]: node_label(n) for n in graph.data["nodes"]}
+    edited = {edit["node_id"] for edit in result["edits"]}
+    for row in result["nodes"]:
+        row["label"] = labels.get(row["node_id"], row["node_id"])
+        row["edited"] = row["node_id"] in edited
+    context.update(
+        result=result,
+        scale=scale,
+        edited_rows=[row for row in result["nodes"] if row["edited"]],
+        downstream_rows=[row for row in result["nodes"] if not row["edited"]][:SHOWN_INTERVENTION_NODES],
+    )
+    return render(request, template, context)

@@ -27,12 +27,29 @@
       if (el.dataset.node === nodeId) el.classList.add("clicked");
     });
     light(nodeId, true);
+    offerForIntervention(root, nodeId);
     var url = root.dataset.nodeUrl.replace("NODE", encodeURIComponent(nodeId)) + "?" + params.toString();
     window.htmx.ajax("GET", url, { target: "#node-panel", swap: "innerHTML" }).then(function () {
       var panel = document.getElementById("node-panel");
       if (panel && window.innerWidth < 800) panel.scrollIntoView({ behavior: "smooth", block: "start" });
     });
     return true;
+  }
+
+  // The interventions form offers the clicked node (a feature or neuron node only: others cannot be scaled).
+  function offerForIntervention(root, nodeId) {
+    var select = document.getElementById("intervene-nodes");
+    var node = root.querySelector('.gnode[data-node="' + nodeId + '"]');
+    if (!select || !node || !node.classList.contains("kind-feature")) return;
+    var option = select.querySelector("option[data-clicked]");
+    if (!option) {
+      option = document.createElement("option");
+      option.dataset.clicked = "1";
+      select.insertBefore(option, select.firstChild);
+    }
+    option.value = nodeId;
+    option.textContent = "the clicked node " + nodeId;
+    select.value = nodeId;
   }
 
   document.addEventListener("click", function (event) {
