@@ -337,6 +337,10 @@ def graph_intervention(request: HttpRequest, model_slug: str, graph_slug: str) -
         result=result,
         scale=scale,
         edited_rows=[row for row in result["nodes"] if row["edited"]],
-        downstream_rows=[row for row in result["nodes"] if not row["edited"]][:SHOWN_INTERVENTION_NODES],
+        downstream_rows=[
+            row
+            for row in result["nodes"]
+            if not row["edited"] and (abs(row["pre_activation_change"]) > 1e-6 or row["predicted_change"])
+        ][:SHOWN_INTERVENTION_NODES],
     )
     return render(request, template, context)
