@@ -25,6 +25,8 @@ from .services.revisions import graph_annotate
 
 SHOWN_GRAPHS = 100
 SHOWN_INTERVENTION_NODES = 12
+# The node list beneath the graph: the most influential, so that a phone is not sent thousands of rows.
+SHOWN_NODE_ROWS = 300
 # Only these nodes can be scaled: a feature or neuron of the replacement model (circuits/services/interventions.py).
 EDITABLE_TYPE = "cross layer transcoder"
 
@@ -88,8 +90,9 @@ def graph_detail(request: HttpRequest, model_slug: str, graph_slug: str) -> Http
         kept = [g for i, g in enumerate(state.supernodes) if str(i) != request.GET["ungroup"]]
         return redirect(url + state.query(supernodes=kept))
 
-    data = graph.data
-    tokens = data.get("metadata", {}).get("prompt_tokens", [])
+    # A graph row made by hand (the admin) may lack parts of the schema: the page shows it empty, not a 500.
+    data = {"metadata": {}, "qParams": {}, "nodes": [], "links": [], **graph.data}
+    tokens = data["metadata"].get("prompt_tokens", [])
     if state.subgraph:
         nodes, links = subgraph(data["nodes"], data["links"], pinned=state.pinned, supernodes=state.supernodes)
     else:
@@ -121,14 +124,15 @@ def graph_detail(request: HttpRequest, model_slug: str, graph_slug: str) -> Http
         ),
         key=lambda row: -row["weight"],
     )
-    saved_groups = data.get("qParams", {}).get("supernodes", [])
+    saved_groups = data["qParams"].get("supernodes", [])
     editable = {n["node_id"] for n in data["nodes"] if n["feature_type"] == EDITABLE_TYPE}
     context = {
         "graph": graph,
         "model": graph.model,
         "state": state,
         "layout": layout,
-        "node_rows": node_rows,
+        "node_rows": node_rows[:SHOWN_NODE_ROWS],
+        "hidden_node_rows": max(0, len(node_rows) - SHOWN_NODE_ROWS),
         "pinned_set": set(state.pinned),
         "clicked": _panel(pages.node_details(graph, state.clicked), state)
         if state.clicked and not state.subgraph
@@ -148,7 +152,7 @@ def graph_detail(request: HttpRequest, model_slug: str, graph_slug: str) -> Http
         "clear_pins_query": state.query(pinned=[]),
         "comments": graph.comments.filter(hidden=False).select_related("author"),
         "comment_form": GraphCommentForm(),
-        "links_missing": data.get("metadata", {}).get("feature_links_missing", ""),
+        "links_missing": data["metadata"].get("feature_links_missing", ""),
         "n_nodes": len(data["nodes"]),
         "n_links": len(data["links"]),
         "can_intervene": can_intervene(graph),

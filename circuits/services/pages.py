@@ -83,9 +83,10 @@ def view_state(graph: Graph, params: QueryDict) -> ViewState:
 
 def node_links(graph: Graph, node_id: str) -> tuple[list[dict], list[dict]]:
     """The node's strongest incoming and outgoing links, each with the other end's label."""
-    nodes = {node["node_id"]: node for node in graph.data["nodes"]}
-    incoming = [link for link in graph.data["links"] if link["target"] == node_id]
-    outgoing = [link for link in graph.data["links"] if link["source"] == node_id]
+    nodes = {node["node_id"]: node for node in graph.data.get("nodes", [])}
+    links = graph.data.get("links", [])
+    incoming = [link for link in links if link["target"] == node_id]
+    outgoing = [link for link in links if link["source"] == node_id]
 
     def shown(links: list[dict], end: str) -> list[dict]:
         links = sorted(links, key=lambda link: -abs(link["weight"]))[:SHOWN_LINKS]
@@ -109,7 +110,7 @@ def node_feature(graph: Graph, node: dict) -> Feature | None:
 def node_details(graph: Graph, node_id: str) -> dict | None:
     """What the panel shows for one node: its label and values, its links, and for a feature its best
     explanation and top examples."""
-    node = next((n for n in graph.data["nodes"] if n["node_id"] == node_id), None)
+    node = next((n for n in graph.data.get("nodes", []) if n["node_id"] == node_id), None)
     if node is None:
         return None
     feature = node_feature(graph, node)

@@ -212,3 +212,11 @@ def test_a_graph_stored_as_graph_compute_stores_it_is_indexed_with_a_first_revis
     assert "has no page" not in text and "mlp reconstruction error" in text
     text = html.unescape(client.get("/graphs/tiny-tc/computed/node/3_500_2/", HTTP_HX_REQUEST="true").content.decode())
     assert "feature target" in text and 'href="/tiny-tc/1-tc/4/"' in text
+
+
+def test_a_graph_row_without_the_schema_shows_empty_rather_than_failing(client, tc_model):
+    Graph.objects.create(model=tc_model, slug="bare", title="Bare", prompt="p", data={})
+    text = page(client, "/graphs/tiny-tc/bare/")
+    assert "0 nodes, 0 links" in text
+    assert client.get("/graphs/tiny-tc/bare/node/x/", HTTP_HX_REQUEST="true").status_code == 404
+    assert client.get("/graphs/tiny-tc/bare/export.json").status_code == 200
