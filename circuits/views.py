@@ -9,13 +9,14 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import wiki_write
 from features.models import LanguageModel
 from features.page_responses import inference_refusal
 
-from .core.graph_layout import graph_layout, node_kind, node_label, node_weight, subgraph
+from .core.graph_layout import graph_layout, layout_svg, node_kind, node_label, node_weight, subgraph
 from .core.graph_schema import GraphSchemaError
 from .forms import GraphCommentForm, GraphImportForm, NodeLabelForm
 from .models import Graph
@@ -98,9 +99,8 @@ def graph_detail(request: HttpRequest, model_slug: str, graph_slug: str) -> Http
     else:
         nodes, links = data["nodes"], data["links"]
     layout = graph_layout(nodes, links, tokens)
-    for placed in layout.nodes:
-        placed.href = state.query(clicked=placed.node_id)
     group_of = {m: name for name, *members in state.supernodes for m in members}
+    clicks = pages.click_queries(state, [n["node_id"] for n in nodes])
     node_rows = sorted(
         (
             {
@@ -113,17 +113,17 @@ def graph_detail(request: HttpRequest, model_slug: str, graph_slug: str) -> Http
                 "weight": node_weight(n),
                 "pinned": n["node_id"] in state.pinned,
                 "group": group_of.get(n["node_id"], ""),
-                "pin_query": state.query(
-                    pinned=[p for p in state.pinned if p != n["node_id"]]
-                    if n["node_id"] in state.pinned
-                    else [*state.pinned, n["node_id"]]
-                ),
-                "click_query": state.query(clicked=n["node_id"]),
+                "click_query": clicks[n["node_id"]],
             }
             for n in nodes
         ),
         key=lambda row: -row["weight"],
     )
+    for row in node_rows[:SHOWN_NODE_ROWS]:  # the pin links of the rows shown
+        node_id = row["node_id"]
+        row["pin_query"] = state.query(
+            pinned=[p for p in state.pinned if p != node_id] if row["pinned"] else [*state.pinned, node_id]
+        )
     saved_groups = data["qParams"].get("supernodes", [])
     editable = {n["node_id"] for n in data["nodes"] if n["feature_type"] == EDITABLE_TYPE}
     context = {
@@ -131,6 +131,15 @@ def graph_detail(request: HttpRequest, model_slug: str, graph_slug: str) -> Http
         "model": graph.model,
         "state": state,
         "layout": layout,
+        "svg": mark_safe(  # noqa: S308 - layout_svg escapes every text and attribute it writes
+            layout_svg(
+                layout,
+                hrefs={row["node_id"]: row["click_query"] for row in node_rows},
+                pinned=set(state.pinned),
+                clicked=state.clicked,
+                node_url=reverse("circuits:node", args=[graph.model.slug, graph.slug, "NODE"]),
+            )
+        ),
         "node_rows": node_rows[:SHOWN_NODE_ROWS],
         "hidden_node_rows": max(0, len(node_rows) - SHOWN_NODE_ROWS),
         "pinned_set": set(state.pinned),

@@ -10,6 +10,7 @@ first node is near 0, the last near the pruning threshold). A node's drawn weigh
 
 import math
 from dataclasses import dataclass, field
+from html import escape
 
 SLOT = 22  # horizontal room for one node in a cell (one layer at one position)
 MIN_COLUMN = 56  # wide enough for a short token label
@@ -228,3 +229,48 @@ def subgraph(
             sums[(source, target)] = sums.get((source, target), 0.0) + link["weight"]
     out_links = [{"source": s, "target": t, "weight": w} for (s, t), w in sums.items()]
     return out_nodes, out_links
+
+
+def _truncate(text: str, length: int) -> str:
+    return text if len(text) <= length else text[: length - 1] + "…"
+
+
+def layout_svg(layout: Layout, *, hrefs: dict[str, str], pinned: set[str], clicked: str, node_url: str) -> str:
+    """The layout as one SVG element (escaped here: the caller marks it safe). Built in Python rather than a
+    template loop, which took most of a large graph's page time (bench/graph_pages.py). `node_url` is the
+    node panel's address with NODE standing for the node id (graph.js fills it in)."""
+    width, height = layout.width, layout.height
+    parts = [
+        f'<svg class="graph-svg" id="graph-svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-labelledby="graph-svg-title" data-node-url="{escape(node_url)}">'
+        f'<title id="graph-svg-title">Attribution graph: {len(layout.nodes)} nodes; the list below names each.'
+        "</title>"
+    ]
+    for label, y in layout.rows:
+        parts.append(
+            f'<line class="row-rule" x1="40" x2="{width}" y1="{y}" y2="{y}"/>'
+            f'<text class="row-label" x="4" y="{y}" dy="4">{escape(label)}</text>'
+        )
+    for token, x in layout.columns:
+        parts.append(
+            f'<text class="token-label" x="{x}" y="{height - 18}" text-anchor="middle">'
+            f"{escape(_truncate(token, 9))}</text>"
+        )
+    parts.append('<g class="links">')
+    for link in layout.links:
+        parts.append(
+            f'<line class="link {link.sign}" data-source="{escape(link.source)}" data-target="{escape(link.target)}" '
+            f'x1="{link.x1}" y1="{link.y1}" x2="{link.x2}" y2="{link.y2}" stroke-width="{link.width}">'
+            f"<title>{link.weight:.4f}</title></line>"
+        )
+    parts.append('</g><g class="nodes">')
+    for node in layout.nodes:
+        classes = f"gnode kind-{node.kind}"
+        classes += " pinned" if node.node_id in pinned else ""
+        classes += " clicked" if node.node_id == clicked else ""
+        parts.append(
+            f'<a class="{classes}" href="{escape(hrefs.get(node.node_id, "?"))}" data-node="{escape(node.node_id)}">'
+            f'<circle cx="{node.x}" cy="{node.y}" r="{node.r}"/><title>{escape(node.label)}</title></a>'
+        )
+    parts.append("</g></svg>")
+    return "".join(parts)

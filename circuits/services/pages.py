@@ -4,6 +4,7 @@ thread, the graph search."""
 
 import json
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -56,6 +57,14 @@ class ViewState:
             params["subgraph"] = "1"
         encoded = params.urlencode(safe=",[]:")
         return f"?{encoded}" if encoded else "?"
+
+
+def click_queries(state: ViewState, node_ids: list[str]) -> dict[str, str]:
+    """state.query(clicked=node_id) for many nodes at once: the rest of the query is built once (a graph page has
+    a link per node)."""
+    base = state.query(clicked="")
+    joiner = "" if base == "?" else "&"
+    return {node_id: f"{base}{joiner}clickedId={quote(node_id, safe=',:')}" for node_id in node_ids}
 
 
 def view_state(graph: Graph, params: QueryDict) -> ViewState:
