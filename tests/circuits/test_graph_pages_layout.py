@@ -56,3 +56,15 @@ def test_the_subgraph_keeps_pinned_nodes_and_sums_a_supernodes_links(data):
     # With nothing pinned, the subgraph is the supernodes alone.
     nodes, _ = subgraph(data["nodes"], data["links"], pinned=[], supernodes=[["early", "0_2_1", "1_5_1"]])
     assert [n["node_id"] for n in nodes] == ["supernode:0"]
+
+
+def test_the_svg_escapes_labels_tokens_and_ids(data):
+    from circuits.core.graph_layout import layout_svg
+
+    data["nodes"][3]["clerp"] = '<script>alert("x")</script>'
+    layout = graph_layout(data["nodes"], data["links"], ["<b>", "b", "c"])
+    svg = layout_svg(layout, hrefs={"0_2_1": "?a=1&b=2"}, pinned={"0_2_1"}, clicked="1_3_2", node_url="/n/NODE/")
+    assert "<script>" not in svg and "&lt;script&gt;" in svg and "&lt;b&gt;" in svg
+    assert 'class="gnode kind-feature pinned" href="?a=1&amp;b=2" data-node="0_2_1"' in svg
+    assert 'class="gnode kind-feature clicked"' in svg
+    assert svg.count("<circle") == len(data["nodes"]) and svg.count('<line class="link') == len(data["links"])
