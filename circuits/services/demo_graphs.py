@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from explanations.models import Explanation
 from features.inference import load_model
 from features.models import ActivationExample, Feature, LanguageModel, Source
+from features.pipeline.corpus import DOCUMENT_BREAK
 
 from ..models import Graph
 from .graphs import GraphInputError, graph_compute, graph_run_create
@@ -44,6 +45,8 @@ def _prompt(example: ActivationExample) -> str:
     """The example's text up to and including its peak token (at most PROMPT_TOKENS content tokens), as the
     tokenizer's display strings join (a leading space marks a new word)."""
     tokens = example.window.tokens[: example.max_token_index + 1]
+    if DOCUMENT_BREAK in tokens:  # one document only: from the last break before the peak
+        tokens = tokens[len(tokens) - tokens[::-1].index(DOCUMENT_BREAK) :]
     content = [t for t in tokens if t not in SPECIAL][-PROMPT_TOKENS:]
     return "".join(content).strip()
 

@@ -69,3 +69,16 @@ def test_the_demo_graphs_end_at_the_chosen_feature_and_are_built_once(bert_sae, 
     assert Graph.objects.count() == 1
     home = client.get("/").content.decode()
     assert "How features connect" in home and f'href="{graph.get_absolute_url()}"' in home
+
+
+def test_a_prompt_is_cut_from_one_document_and_keeps_its_last_tokens():
+    from types import SimpleNamespace
+
+    from circuits.services.demo_graphs import PROMPT_TOKENS, _prompt
+    from features.pipeline.corpus import DOCUMENT_BREAK
+
+    tokens = ["[CLS]", "old", " text", DOCUMENT_BREAK, "the", " black", " cat", " sat"]
+    example = SimpleNamespace(window=SimpleNamespace(tokens=tokens), max_token_index=6)
+    assert _prompt(example) == "the black cat"
+    long = SimpleNamespace(window=SimpleNamespace(tokens=[f" w{i}" for i in range(30)]), max_token_index=29)
+    assert _prompt(long).split() == [f"w{i}" for i in range(30 - PROMPT_TOKENS, 30)]
