@@ -105,7 +105,7 @@ def graph_detail(request: HttpRequest, model_slug: str, graph_slug: str) -> Http
         (
             {
                 "node_id": n["node_id"],
-                "label": node_label(n),
+                "label": node_label(n, tokens),
                 "kind": node_kind(n),
                 "layer": n["layer"],
                 "ctx_idx": n["ctx_idx"],

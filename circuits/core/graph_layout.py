@@ -78,6 +78,8 @@ def node_kind(node: dict) -> str:
 
 def node_weight(node: dict) -> float:
     """0 to 1, larger for a more influential node (see the module's docstring)."""
+    if node_kind(node) == "logit":  # the target (and other logits) at the top: ranked last, drawn mid-sized
+        return 0.5
     influence = node.get("influence")
     if influence is None or not math.isfinite(influence):
         return 0.5
@@ -132,7 +134,7 @@ def graph_layout(
                 y=round(row_y(layer), 1),
                 r=round(radius, 1),
                 kind=kind,
-                label=node_label(node),
+                label=node_label(node, tokens),
                 layer=layer,
                 ctx_idx=ctx,
                 members=list(node.get("members", [])),
@@ -170,7 +172,7 @@ def graph_layout(
     )
 
 
-def node_label(node: dict) -> str:
+def node_label(node: dict, tokens: list[str] | None = None) -> str:
     """What a reader calls the node: its label (clerp) where it has one, else what it is."""
     if node.get("clerp"):
         return node["clerp"]
@@ -178,6 +180,8 @@ def node_label(node: dict) -> str:
     if kind == "error":
         return f"Error at layer {node['layer']}"
     if kind == "embedding":
+        if tokens and 0 <= node["ctx_idx"] < len(tokens):
+            return f"Token \u201c{tokens[node['ctx_idx']].strip()}\u201d at {node['ctx_idx']}"
         return f"Token at position {node['ctx_idx']}"
     if kind == "logit":
         return "Output logit"

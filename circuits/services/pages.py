@@ -94,13 +94,15 @@ def node_links(graph: Graph, node_id: str) -> tuple[list[dict], list[dict]]:
     """The node's strongest incoming and outgoing links, each with the other end's label."""
     nodes = {node["node_id"]: node for node in graph.data.get("nodes", [])}
     links = graph.data.get("links", [])
+    tokens = graph.data.get("metadata", {}).get("prompt_tokens", [])
     incoming = [link for link in links if link["target"] == node_id]
     outgoing = [link for link in links if link["source"] == node_id]
 
     def shown(links: list[dict], end: str) -> list[dict]:
         links = sorted(links, key=lambda link: -abs(link["weight"]))[:SHOWN_LINKS]
         return [
-            {"node_id": link[end], "label": node_label(nodes[link[end]]), "weight": link["weight"]} for link in links
+            {"node_id": link[end], "label": node_label(nodes[link[end]], tokens), "weight": link["weight"]}
+            for link in links
         ]
 
     return shown(incoming, "source"), shown(outgoing, "target")
@@ -148,7 +150,7 @@ def node_details(graph: Graph, node_id: str) -> dict | None:
     incoming, outgoing = node_links(graph, node_id)
     return {
         "node": node,
-        "label": node_label(node),
+        "label": node_label(node, graph.data.get("metadata", {}).get("prompt_tokens", [])),
         "feature": feature,
         "feature_url": feature.get_absolute_url() if feature is not None else "",
         "explanation": explanation,
