@@ -4,8 +4,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# circuit-tracer, the reference our attribution graphs are tested against, pins transformers<=4.57.3: its own venv
+REFERENCE_VENV := .venv-circuit-tracer
 
-.PHONY: demo test install install-dev serve worker lint
+.PHONY: demo test install install-dev reference-venv serve worker lint
 
 $(VENV)/.installed-runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,8 +19,14 @@ $(VENV)/.installed-dev: $(VENV)/.installed-runtime requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+$(REFERENCE_VENV)/.installed: requirements-circuit-tracer.txt
+	test -x $(REFERENCE_VENV)/bin/python || $(PYTHON) -m venv $(REFERENCE_VENV)
+	$(REFERENCE_VENV)/bin/python -m pip install --quiet -r requirements-circuit-tracer.txt
+	touch $@
+
 install: $(VENV)/.installed-runtime
-install-dev: $(VENV)/.installed-dev
+install-dev: $(VENV)/.installed-dev $(REFERENCE_VENV)/.installed
+reference-venv: $(REFERENCE_VENV)/.installed
 
 demo: install
 	./scripts/demo.sh

@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from . import errors
 from .converters import SLUG
 from .neuronpedia import urls as neuronpedia_urls
-from .views import comments, explanations, exports, features, inference, lists, meta, runs, sources
+from .views import comments, explanations, exports, features, graphs, inference, lists, meta, runs, sources
 
 app_name = "api"
 EXPORT_NAMES = "|".join(exports.EXPORT_NAMES)
@@ -47,6 +47,10 @@ v1 = [
     path("lists/<np_id:pk>/", lists.ListDetail.as_view(), name="list"),
     path("lists/<np_id:pk>/items/", lists.ListItems.as_view(), name="list-items"),
     path("lists/<np_id:pk>/items/<np_id:feature_pk>/", lists.ListItemDetail.as_view(), name="list-item"),
+    path("graphs/", graphs.GraphList.as_view(), name="graphs"),
+    path("graphs/<np_slug:model_slug>/import/", graphs.GraphImport.as_view(), name="graph-import"),
+    path("graphs/<np_slug:model_slug>/<np_slug:graph_slug>/", graphs.GraphDetail.as_view(), name="graph"),
+    path("graphs/<np_slug:model_slug>/<np_slug:graph_slug>/export/", graphs.GraphExport.as_view(), name="graph-export"),
     path("runs/", runs.RunList.as_view(), name="runs"),
     path("runs/<np_id:pk>/", runs.RunDetail.as_view(), name="run"),
     re_path(

@@ -6,10 +6,13 @@ viewers and one computed by circuit-tracer elsewhere can be imported as it is.
 """
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
+from django.db.models.signals import post_save, pre_delete
+from django.dispatch import receiver
 from django.urls import reverse
 
-from features.models import LanguageModel, PipelineRun, slug_validator
+from features.models import Feature, LanguageModel, PipelineRun, slug_validator
+from features.services.page_versions import feature_page_changed
 
 
 class Graph(models.Model):
@@ -46,3 +49,116 @@ class Graph(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("circuits:graph", args=[self.model.slug, self.slug])
+
+
+class GraphNode(models.Model):
+    """The index from a graph to the features it contains, for the features' pages ("In these graphs"): one row
+    per node of the graph that maps to a feature of ours (an imported graph whose sources we do not know has
+    none)."""
+
+    graph = models.ForeignKey(Graph, on_delete=models.CASCADE, related_name="feature_nodes")
+    feature = models.ForeignKey(Feature, on_delete=models.CASCADE, related_name="graph_nodes")
+    node_id = models.CharField(max_length=128)
+    # circuit-tracer's cumulative influence (smaller is more influential); None where the graph has none.
+    influence = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["graph", "node_id"]
+        constraints = [models.UniqueConstraint(fields=["graph", "node_id"], name="graph_node_unique_id")]
+        indexes = [models.Index(fields=["feature", "graph"], name="graph_node_feature")]
+
+    def __str__(self) -> str:
+        return f"{self.graph} {self.node_id}"
+
+
+class GraphRevision(models.Model):
+    """One edit of a graph's annotations: node labels and supernode groups. `labels` and `supernodes` are the
+    state after the edit (the first revision is the graph as it was computed or imported), `changes` what this
+    edit changed, in words a reader of the history can follow."""
+
+    graph = models.ForeignKey(Graph, on_delete=models.CASCADE, related_name="revisions")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    summary = models.CharField(max_length=300)
+    changes = models.JSONField(default=list)
+    labels = models.JSONField(default=dict)  # node_id -> label (clerp), the labelled nodes only
+    supernodes = models.JSONField(default=list)  # [[label, node_id, ...], ...]
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.graph} revision {self.pk}"
+
+
+class GraphComment(models.Model):
+    """A comment on a graph. The wiki's comments (explanations.Comment) belong to a feature, so a graph has its
+    own thread, rendered with the same markup (explanations' `markdown` filter)."""
+
+    graph = models.ForeignKey(Graph, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="graph_comments"
+    )
+    body = models.TextField()
+    hidden = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"comment {self.pk} on {self.graph}"
+
+
+def graph_labels(graph: Graph) -> dict[str, str]:
+    """node_id -> label (circuit-tracer's clerp) of the labelled nodes."""
+    return {node["node_id"]: node["clerp"] for node in graph.data.get("nodes", []) if node.get("clerp")}
+
+
+def graph_index_rebuild(graph: Graph) -> int:
+    """The graph's GraphNode rows from its nodes' `source` and `index` keys (for the features that exist), and the
+    pages of those features changed (their "In these graphs" panel). Returns how many nodes are linked."""
+    sources = dict(graph.model.sources.values_list("slug", "pk"))
+    wanted: dict[tuple[int, int], dict] = {}
+    for node in graph.data.get("nodes", []):
+        if node.get("source") in sources and isinstance(node.get("index"), int):
+            wanted[(sources[node["source"]], node["index"])] = node
+    features: dict[tuple[int, int], int] = {}
+    if wanted:
+        rows = Feature.objects.filter(source_id__in={source_id for source_id, _ in wanted})
+        for feature_id, source_id, index in rows.values_list("pk", "source_id", "index"):
+            if (source_id, index) in wanted:
+                features[(source_id, index)] = feature_id
+    old = set(graph.feature_nodes.values_list("feature_id", flat=True))
+    graph.feature_nodes.all().delete()
+    GraphNode.objects.bulk_create(
+        GraphNode(
+            graph=graph, feature_id=feature_id, node_id=wanted[key]["node_id"], influence=wanted[key].get("influence")
+        )
+        for key, feature_id in features.items()
+    )
+    feature_page_changed(old | set(features.values()))
+    return len(features)
+
+
+@receiver(post_save, sender=Graph)
+def _graph_created(sender, instance: Graph, created: bool, raw: bool = False, **kwargs) -> None:
+    """However a graph is made (computed, imported, in the admin), its feature index and its first revision come
+    with it, in the same transaction."""
+    if not created or raw:
+        return
+    graph_index_rebuild(instance)
+    GraphRevision.objects.create(
+        graph=instance,
+        author=instance.author,
+        summary=instance.get_origin_display(),
+        labels=graph_labels(instance),
+        supernodes=instance.data.get("qParams", {}).get("supernodes", []),
+    )
+
+
+@receiver(pre_delete, sender=Graph)
+def _graph_deleted(sender, instance: Graph, **kwargs) -> None:
+    """The pages of a deleted graph's features list it ("In these graphs"): they change once it is gone."""
+    feature_ids = list(instance.feature_nodes.values_list("feature_id", flat=True))
+    transaction.on_commit(lambda: feature_page_changed(feature_ids))

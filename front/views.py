@@ -16,6 +16,8 @@ from django.views.decorators.http import require_POST
 
 from accounts.decorators import wiki_write
 from accounts.models import user_is_banned
+from circuits.models import Graph
+from circuits.services.pages import graphs_with_feature
 from explanations.models import Comment, Explanation, ExplanationRevision
 from explanations.selectors import best_explanation_texts, feature_community, profile_activity
 from features import selectors as feature_selectors
@@ -33,10 +35,14 @@ TEXT_FEATURES_K = 10
 PROFILE_LIST_LIMIT = 50
 
 
+SHOWN_HOME_GRAPHS = 4
+
+
 def home(request: HttpRequest) -> HttpResponse:
     models = list(feature_selectors.model_list().prefetch_related("sources"))
-    context = {"models": models, "features": [], "best_explained": [], "most_discussed": []}
+    context = {"models": models, "features": [], "best_explained": [], "most_discussed": [], "graphs": []}
     if models:
+        context["graphs"] = list(Graph.objects.select_related("model").order_by("-created_at")[:SHOWN_HOME_GRAPHS])
         context["features"] = selectors.recently_active_features()
         selectors.best_explanations_of(context["features"])
         context["best_explained"] = selectors.best_explained_features()
@@ -88,6 +94,9 @@ def source_detail(request: HttpRequest, model_slug: str, source_slug: str) -> Ht
     return render(request, "front/source_detail.html", context)
 
 
+SHOWN_FEATURE_GRAPHS = 20
+
+
 def feature_detail(request: HttpRequest, model_slug: str, source_slug: str, index: int) -> HttpResponse:
     key = page_cache.page_key(model_slug, source_slug, index) if page_cache.is_cacheable(request) else None
     if key is not None:
@@ -105,6 +114,8 @@ def feature_detail(request: HttpRequest, model_slug: str, source_slug: str, inde
         "next_index": feature.next_index,
         "community": feature_community(feature=feature, user=request.user),
         "dashboard": feature_dashboard_html(feature),
+        # A graph import or deletion bumps the feature's page_version (circuits/services/imports.py, models.py).
+        "graphs": graphs_with_feature(feature)[:SHOWN_FEATURE_GRAPHS],
     }
     response = render(request, "front/feature_detail.html", context)
     if key is not None:

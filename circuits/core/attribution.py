@@ -1,0 +1,638 @@
+"""Attribution graphs of a prompt in the local replacement model, as circuit-tracer defines them.
+
+The replacement model is the real model with, for this one prompt, its attention patterns and its norms' scales
+frozen at the values they took, and each chosen layer's MLP replaced by its nodes: the active features of a
+transcoder (plus an error node per position: what the transcoder missed) or, where no dictionary is chosen, the
+MLP's own neurons. With those frozen, the model from its nodes' outputs (token embeddings, feature decoder
+vectors times activations, errors) to any node's pre-activation is affine, so each node's pre-activation is the
+sum of its incoming direct effects plus a constant (biases, position embeddings, what position 0 writes). The
+direct effect A[t, s] of node s on node t is one entry of that affine map's matrix, times s's output.
+
+It is computed as circuit-tracer does, with gradients: one batched forward pass of the frozen model in which every
+MLP output is a leaf tensor, then a backward pass per batch of target nodes that reads, at every leaf, the
+gradient of each target's pre-activation, and contracts it with every source node's output vector.
+
+Everything here is plain torch on the project's one loader and hook map (features/pipeline): no Django.
+Supported families: GPT-2 and BERT (LayerNorm; attention queries and keys that can be frozen); any other is
+refused by name.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from features.pipeline.dictionaries import LoadedDictionary
+from features.pipeline.errors import PipelineInputError
+from features.pipeline.hooks import HookPoint, StopForward, hook_module, parse_hook_name
+from features.pipeline.loading import LoadedModel, find_submodule
+
+# Where each family computes attention queries and keys: (module path in the block, how many of its output
+# columns, in thirds, are queries and keys). Freezing them freezes the attention pattern exactly.
+QUERY_KEY_MODULES: dict[str, list[tuple[str, int]]] = {
+    "gpt2": [("attn.c_attn", 2)],  # fused [query, key, value]: the first two thirds
+    "bert": [("attention.self.query", 3), ("attention.self.key", 3)],  # all of each
+}
+# Hook points that a node may read, by whether they come before the block's MLP (the MLP of that layer is then not
+# upstream of it) or after it.
+POINTS_BEFORE_MLP = ("hook_resid_pre", "attn.hook_z", "hook_attn_out", "hook_resid_mid", "ln2.hook_normalized")
+POINTS_AFTER_MLP = ("hook_resid_post",)
+
+
+@dataclass
+class LayerReplacement:
+    """What stands for one layer's MLP in the graph: a transcoder's features, or the MLP's neurons."""
+
+    layer: int
+    source_slug: str
+    dictionary: LoadedDictionary | None = None  # None: the MLP's neurons are the nodes
+
+    @property
+    def kind(self) -> str:
+        return "transcoder" if self.dictionary is not None else "mlp neurons"
+
+
+@dataclass
+class LogitTarget:
+    """The logit of one token at the last position (demeaned over the vocabulary, as circuit-tracer does)."""
+
+    token_id: int
+    token: str = ""
+
+
+@dataclass
+class FeatureTarget:
+    """A dictionary feature's pre-activation at one position (any dictionary that reads a hook we can reach)."""
+
+    dictionary: LoadedDictionary
+    index: int
+    position: int
+    source_slug: str
+
+
+Target = LogitTarget | FeatureTarget
+
+
+@dataclass
+class AttributionResult:
+    """The unpruned graph. Nodes, in this order (circuit-tracer's): the selected features, the error nodes (layer by
+    layer, each position), the prompt's tokens, the target. `adjacency[t, s]` is s's direct effect on t."""
+
+    input_ids: list[int]
+    n_layers: int  # layers of the graph (0 .. n_layers - 1): those upstream of the target
+    features: list[tuple[int, int, int]]  # (layer, position, index) of each selected feature node
+    feature_activations: list[float]
+    feature_kinds: list[str]  # per layer: "transcoder" or "mlp neurons"
+    layer_sources: list[str]  # per layer: our Source slug
+    adjacency: torch.Tensor
+    target_weight: float  # the target's weight in influence (the logit's probability; 1 for a feature)
+    target_value: float  # the target's value as the edges explain it: demeaned logit, feature pre-activation
+    target_activation: float  # the logit itself, or the feature's activation
+    target_probability: float | None
+    n_active_features: int  # active feature nodes before the node budget
+    # per node, the constant its pre-activation adds to its incoming edges' sum (biases, position 0, ...)
+    constants: torch.Tensor | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_features(self) -> int:
+        return len(self.features)
+
+    @property
+    def n_pos(self) -> int:
+        return len(self.input_ids)
+
+
+def _family_check(loaded: LoadedModel) -> None:
+    if loaded.family.name not in QUERY_KEY_MODULES:
+        supported = ", ".join(sorted(QUERY_KEY_MODULES))
+        raise PipelineInputError(
+            f"Attribution graphs are not supported for {loaded.family.description} yet: only for {supported} "
+            "(their attention patterns and LayerNorm scales are frozen through known modules)."
+        )
+    for module in loaded.model.modules():
+        name = type(module).__name__
+        if "RMSNorm" in name:
+            raise PipelineInputError(f"Attribution graphs need LayerNorm; this model uses {name}.")
+
+
+def _point_layer_limit(hook: HookPoint) -> int:
+    """How many layers' MLPs lie upstream of a hook: the MLPs of layers 0 .. limit - 1."""
+    if hook.point in POINTS_BEFORE_MLP:
+        return hook.layer
+    if hook.point in POINTS_AFTER_MLP:
+        return hook.layer + 1
+    raise PipelineInputError(
+        f"A graph cannot be traced to {hook.name!r}: a target must read the residual stream or attention "
+        f"(one of {', '.join(POINTS_BEFORE_MLP + POINTS_AFTER_MLP)}), not an MLP that the graph replaces."
+    )
+
+
+def check_replacement(loaded: LoadedModel, replacement: LayerReplacement) -> None:
+    """A dictionary can replace a layer's MLP only if it is a transcoder that reads before the MLP of that layer
+    and writes its output."""
+    dictionary = replacement.dictionary
+    if dictionary is None:
+        return
+    if not dictionary.is_transcoder:
+        raise PipelineInputError(
+            f"{replacement.source_slug} is a {dictionary.architecture} dictionary, not a transcoder: only a "
+            "transcoder (reads before an MLP, writes its output) can stand for an MLP in a graph. "
+            "Leave its layer without a dictionary to use the MLP's neurons."
+        )
+    read = parse_hook_name(dictionary.hook_name, loaded)
+    write = parse_hook_name(dictionary.hook_name_out, loaded)
+    if read.layer != replacement.layer or write.layer != replacement.layer or read.point not in POINTS_BEFORE_MLP:
+        raise PipelineInputError(
+            f"{replacement.source_slug} reads {dictionary.hook_name} and writes {dictionary.hook_name_out}: a "
+            f"transcoder of layer {replacement.layer} must read before that layer's MLP and write its output."
+        )
+    if write.point != "hook_mlp_out":
+        raise PipelineInputError(f"{replacement.source_slug} writes {dictionary.hook_name_out}, not hook_mlp_out.")
+    if dictionary.sae.cfg.normalize_activations != "none":
+        raise PipelineInputError(
+            f"{replacement.source_slug} normalises its inputs ({dictionary.sae.cfg.normalize_activations}), "
+            "which is not linear: graphs need normalize_activations none."
+        )
+
+
+def _encoder_matrix(dictionary: LoadedDictionary) -> torch.Tensor:
+    return dictionary.sae.W_enc.detach().float()  # [d_in, d_sae]
+
+
+def _pre_activation_offset(dictionary: LoadedDictionary) -> torch.Tensor:
+    """What sae-lens adds to W_enc^T x before the activation function: b_enc, less W_enc^T b_dec when the decoder
+    bias is subtracted from the input first."""
+    sae = dictionary.sae
+    offset = sae.b_enc.detach().float().clone()
+    if getattr(sae.cfg, "apply_b_dec_to_input", False):
+        offset -= sae.b_dec.detach().float() @ _encoder_matrix(dictionary)
+    return offset
+
+
+def feature_pre_activation(dictionary: LoadedDictionary, inputs: torch.Tensor, index: int) -> torch.Tensor:
+    """W_enc[:, index] . inputs + offset: a dictionary feature's pre-activation, as the graph's edges explain it."""
+    return inputs.float() @ _encoder_matrix(dictionary)[:, index] + _pre_activation_offset(dictionary)[index]
+
+
+class FrozenModel:
+    """The model with hooks that, in "frozen" mode, freeze attention patterns (queries and keys) and LayerNorm
+    scales at the values a "record" pass saw, replace each graph layer's MLP output by a leaf tensor (plus a
+    transcoder's skip connection, which is linear in its input), and replace the token embeddings by a leaf.
+    In both modes it taps the hooks that nodes read (`captured`)."""
+
+    def __init__(self, loaded: LoadedModel, input_ids: torch.Tensor, taps: list[str], n_graph_layers: int):
+        _family_check(loaded)
+        self.loaded = loaded
+        self.input_ids = input_ids.reshape(1, -1).to(loaded.device)
+        self.n_graph_layers = n_graph_layers
+        self.blocks = loaded.blocks()
+        self.tap_points = {name: parse_hook_name(name, loaded) for name in taps if name != "unembed"}
+        self.tap_unembed = "unembed" in taps
+        self.wanted = set(self.tap_points) | ({"unembed"} if self.tap_unembed else set())
+        self.norms = [m for m in loaded.model.modules() if isinstance(m, torch.nn.LayerNorm)]
+        self.scales: dict[int, torch.Tensor] = {}  # id(norm) -> [1, T, 1] from the recorded pass
+        self.query_keys: dict[tuple[int, int], torch.Tensor] = {}  # (layer, module number) -> recorded output
+        self.mode = "record"
+        self.captured: dict[str, torch.Tensor] = {}
+        self.mlp_leaves: list[torch.Tensor] = []
+        self.token_leaf: torch.Tensor | None = None
+        # layer -> (the tap holding the transcoder's input, W_skip [d_out, d_in])
+        self.skips: dict[int, tuple[str, torch.Tensor]] = {}
+
+    def _norm_hook(self, module, args, output):
+        x = args[0]
+        if self.mode == "record":
+            self.scales[id(module)] = (x.var(-1, keepdim=True, unbiased=False) + module.eps).sqrt().detach()
+            return output
+        normalized = (x - x.mean(-1, keepdim=True)) / self.scales[id(module)]
+        if module.weight is not None:
+            normalized = normalized * module.weight
+        if module.bias is not None:
+            normalized = normalized + module.bias
+        return normalized
+
+    def _query_key_hook(self, key: tuple[int, int], thirds: int, output: torch.Tensor):
+        width = output.shape[-1] * thirds // 3
+        if self.mode == "record":
+            self.query_keys[key] = output[..., :width].detach()
+            return output
+        frozen = self.query_keys[key].expand(output.shape[0], -1, -1)
+        return torch.cat([frozen, output[..., width:]], dim=-1) if width < output.shape[-1] else frozen
+
+    def _mlp_out_hook(self, layer: int, output: torch.Tensor):
+        if self.mode == "record":
+            self.captured[f"blocks.{layer}.hook_mlp_out"] = output.detach()
+            return output
+        if layer >= self.n_graph_layers:
+            return output
+        replaced = self.mlp_leaves[layer]
+        if layer in self.skips:
+            tap, weight = self.skips[layer]
+            replaced = replaced + (self.captured[tap].float() @ weight.T).to(replaced.dtype)
+        return replaced
+
+    def _embedding_hook(self, output: torch.Tensor):
+        if self.mode == "record":
+            self.captured["token_embeddings"] = output.detach()
+            return output
+        return self.token_leaf
+
+    def _tap(self, name: str, side: str, norm: torch.nn.Module | None, value: torch.Tensor):
+        if side == "normalized":
+            if self.mode == "record":  # the tap fires before the norm itself records its scale
+                self.scales[id(norm)] = (value.var(-1, keepdim=True, unbiased=False) + norm.eps).sqrt().detach()
+            value = (value - value.mean(-1, keepdim=True)) / self.scales[id(norm)]
+        elif side == "first_half":
+            value = value[..., : value.shape[-1] // 2]
+        self.captured[name] = value.detach() if self.mode == "record" else value
+        self._stop_if_done()
+
+    def _stop_if_done(self) -> None:
+        # A frozen pass ends at its last tap: the rest of the model (the unembedding, above all) is not needed.
+        if self.mode == "frozen" and self.wanted.issubset(self.captured):
+            raise StopForward
+
+    def _install(self) -> list:
+        handles = []
+        for norm in self.norms:
+            handles.append(norm.register_forward_hook(self._norm_hook))
+        for layer, block in enumerate(self.blocks):
+            for number, (path, thirds) in enumerate(QUERY_KEY_MODULES[self.loaded.family.name]):
+                module = find_submodule(block, [path], what=f"attention {path}")
+                handles.append(
+                    module.register_forward_hook(
+                        lambda _m, _a, out, key=(layer, number), thirds=thirds: self._query_key_hook(key, thirds, out)
+                    )
+                )
+        # taps before the MLP-output hooks: a tap on the MLP's output module sees its real output when recording
+        for name, hook in self.tap_points.items():
+            module, side = hook_module(self.loaded, hook)
+            if side in ("input", "normalized"):
+                norm = module if side == "normalized" else None
+                handles.append(
+                    module.register_forward_pre_hook(
+                        lambda _m, args, kwargs, name=name, side=side, norm=norm: self._tap(
+                            name, side, norm, args[0] if args else kwargs["hidden_states"]
+                        ),
+                        with_kwargs=True,
+                    )
+                )
+            else:
+                handles.append(
+                    module.register_forward_hook(
+                        lambda _m, _a, out, name=name, side=side: self._tap(
+                            name, side, None, out[0] if isinstance(out, tuple) else out
+                        )
+                    )
+                )
+        for layer in range(self.loaded.n_layers):
+            module, _ = hook_module(self.loaded, HookPoint(f"blocks.{layer}.hook_mlp_out", layer, "hook_mlp_out"))
+            handles.append(
+                module.register_forward_hook(lambda _m, _a, out, layer=layer: self._mlp_out_hook(layer, out))
+            )
+        embeddings = self.loaded.model.get_input_embeddings()
+        handles.append(embeddings.register_forward_hook(lambda _m, _a, out: self._embedding_hook(out)))
+        if self.tap_unembed:
+            handles.append(
+                self.loaded.model.lm_head.register_forward_pre_hook(
+                    lambda _m, args: self._tap("unembed", "input", None, args[0])
+                )
+            )
+        return handles
+
+    def run(self, batch: int = 1):
+        """One forward pass over `batch` copies of the prompt; "frozen" mode needs mlp_leaves and token_leaf."""
+        self.captured = {}
+        handles = self._install()
+        try:
+            ids = self.input_ids.expand(batch, -1)
+            with torch.set_grad_enabled(self.mode == "frozen"):
+                try:
+                    return self.loaded.model(input_ids=ids, attention_mask=torch.ones_like(ids))
+                except StopForward:
+                    return None
+        finally:
+            for handle in handles:
+                handle.remove()
+
+
+def _mlp_output_module(loaded: LoadedModel, layer: int) -> torch.nn.Module:
+    module, _ = hook_module(loaded, HookPoint(f"blocks.{layer}.mlp.hook_post", layer, "mlp.hook_post"))
+    return module
+
+
+def _neuron_decoder(loaded: LoadedModel, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The MLP's output weights as [d_mlp, d_model] (row i: what neuron i writes per unit) and its bias."""
+    module = _mlp_output_module(loaded, layer)
+    weight = module.weight.detach().float()
+    rows = weight if type(module).__name__ == "Conv1D" else weight.T  # GPT-2's Conv1D stores [in, out]
+    bias = module.bias.detach().float() if module.bias is not None else torch.zeros(rows.shape[1])
+    return rows, bias.to(rows.device)
+
+
+@dataclass
+class Reader:
+    """How a node's pre-activation is read off a pass: vector . captured[tap][batch, position] + offset."""
+
+    tap: str
+    position: int
+    vector: torch.Tensor
+    offset: float = 0.0
+
+
+class AttributionRun:
+    """One prompt, its replacement model and target: the recorded pass, the nodes, and the frozen passes that give
+    rows of direct effects. `compute()` builds the graph; `linearised_values()` lets tests check it."""
+
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        input_ids: list[int],
+        replacements: list[LayerReplacement],
+        target: Target,
+        *,
+        skip_first_position: bool = True,
+    ):
+        _family_check(loaded)
+        self.loaded = loaded
+        self.input_ids = list(input_ids)
+        self.target = target
+        n_pos = len(input_ids)
+        if isinstance(target, FeatureTarget):
+            n_graph_layers = _point_layer_limit(parse_hook_name(target.dictionary.hook_name, loaded))
+            if not 0 <= target.position < n_pos:
+                raise PipelineInputError(f"Position {target.position} is outside the prompt (0 to {n_pos - 1}).")
+            if not 0 <= target.index < target.dictionary.d_sae:
+                raise PipelineInputError(f"{target.source_slug} has no feature {target.index}.")
+            if target.dictionary.sae.cfg.normalize_activations != "none":
+                raise PipelineInputError(f"{target.source_slug} normalises its inputs, which is not linear.")
+        else:
+            if loaded.unembedding() is None:
+                raise PipelineInputError("This model has no language-model head: give a feature as the target.")
+            if not 0 <= target.token_id < loaded.vocab_size:
+                raise PipelineInputError(f"Token id {target.token_id} is outside the vocabulary.")
+            n_graph_layers = loaded.n_layers
+        by_layer = {r.layer: r for r in replacements}
+        missing = [layer for layer in range(n_graph_layers) if layer not in by_layer]
+        if missing:
+            raise PipelineInputError(f"Each layer upstream of the target needs a replacement; missing {missing}.")
+        self.replacements = [by_layer[layer] for layer in range(n_graph_layers)]
+        for replacement in self.replacements:
+            check_replacement(loaded, replacement)
+        self.n_layers = n_graph_layers
+        self.n_pos = n_pos
+
+        taps = set()
+        for r in self.replacements:
+            if r.dictionary is not None:
+                taps.add(r.dictionary.hook_name)
+            else:
+                taps.update({f"blocks.{r.layer}.mlp.hook_pre", f"blocks.{r.layer}.mlp.hook_post"})
+        taps.add(target.dictionary.hook_name if isinstance(target, FeatureTarget) else "unembed")
+        self.frozen = FrozenModel(loaded, torch.tensor(input_ids), sorted(taps), n_graph_layers)
+        with torch.no_grad():
+            output = self.frozen.run()
+        self.recorded = {name: value[0].float() for name, value in self.frozen.captured.items()}
+        self._build_nodes(skip_first_position)
+        self._build_target(output)
+
+    # -- nodes ----------------------------------------------------------------------------------------------
+    def _build_nodes(self, skip_first_position: bool) -> None:
+        loaded, recorded = self.loaded, self.recorded
+        device, d_model, n_pos = loaded.device, loaded.d_model, self.n_pos
+        first = 1 if skip_first_position else 0
+        self.features: list[tuple[int, int, int]] = []
+        self.activations: list[float] = []
+        self.readers: list[Reader] = []
+        decoders = []
+        self.errors = torch.zeros(self.n_layers, n_pos, d_model, device=device)
+        self.node_outputs = torch.zeros(self.n_layers, n_pos, d_model, device=device)
+        self.leaf_constants = torch.zeros(self.n_layers, n_pos, d_model, device=device)
+        for r in self.replacements:
+            mlp_out = recorded[f"blocks.{r.layer}.hook_mlp_out"]
+            skip_part = torch.zeros_like(mlp_out)
+            if r.dictionary is not None:
+                inputs = recorded[r.dictionary.hook_name]
+                acts = r.dictionary.encode(inputs).float()
+                decoder = r.dictionary.decoder.float()
+                decoder_bias = r.dictionary.sae.b_dec.detach().float()
+                skip = getattr(r.dictionary.sae, "W_skip", None)
+                if skip is not None:
+                    self.frozen.skips[r.layer] = (r.dictionary.hook_name, skip.detach().float())
+                    skip_part = inputs @ skip.detach().float().T
+                encoder = _encoder_matrix(r.dictionary)
+                offset = _pre_activation_offset(r.dictionary)
+            else:
+                acts = recorded[f"blocks.{r.layer}.mlp.hook_post"]
+                decoder, decoder_bias = _neuron_decoder(loaded, r.layer)
+                encoder, offset = None, None
+            acts = acts.clone()
+            acts[:first] = 0
+            positions, indices = acts.nonzero(as_tuple=True)
+            values = acts[positions, indices]
+            for p, i, a in zip(positions.tolist(), indices.tolist(), values.tolist(), strict=True):
+                self.features.append((r.layer, p, i))
+                self.activations.append(a)
+                if encoder is not None:
+                    self.readers.append(Reader(r.dictionary.hook_name, p, encoder[:, i], float(offset[i])))
+                else:  # a neuron's pre-activation is its own column of mlp.hook_pre (bias included there)
+                    vector = torch.zeros(loaded.d_mlp, device=device)
+                    vector[i] = 1.0
+                    self.readers.append(Reader(f"blocks.{r.layer}.mlp.hook_pre", p, vector))
+            layer_decoders = values[:, None] * decoder[indices]
+            decoders.append(layer_decoders)
+            node_part = torch.zeros(n_pos, d_model, device=device).index_add_(0, positions, layer_decoders)
+            reconstruction = node_part + decoder_bias
+            error = mlp_out - skip_part - reconstruction
+            error[:first] = 0
+            self.errors[r.layer] = error
+            self.node_outputs[r.layer] = node_part
+            # what the MLP-output leaf holds beyond its nodes: the decoder bias, and all that position 0 writes
+            self.leaf_constants[r.layer] = mlp_out - skip_part - node_part - error
+        self.decoders = torch.cat(decoders) if decoders else torch.zeros(0, d_model, device=device)
+        self.feature_layers = torch.tensor([f[0] for f in self.features], dtype=torch.long)
+        self.feature_positions = torch.tensor([f[1] for f in self.features], dtype=torch.long)
+        self.token_vectors = recorded["token_embeddings"]
+
+    def _build_target(self, output) -> None:
+        target = self.target
+        if isinstance(target, FeatureTarget):
+            vector = _encoder_matrix(target.dictionary)[:, target.index]
+            offset = float(_pre_activation_offset(target.dictionary)[target.index])
+            self.target_reader = Reader(target.dictionary.hook_name, target.position, vector, offset)
+            inputs = self.recorded[target.dictionary.hook_name]
+            self.target_activation = float(target.dictionary.encode(inputs).float()[target.position, target.index])
+            self.target_weight = 1.0
+            self.target_probability = None
+        else:
+            unembedding = self.loaded.unembedding().float()
+            vector = unembedding[:, target.token_id] - unembedding.mean(dim=1)
+            head_bias = getattr(self.loaded.model.lm_head, "bias", None)
+            offset = float(head_bias[target.token_id] - head_bias.mean()) if head_bias is not None else 0.0
+            self.target_reader = Reader("unembed", self.n_pos - 1, vector, offset)
+            logits = output.logits[0, -1].float()
+            self.target_activation = float(logits[target.token_id])
+            self.target_probability = float(torch.softmax(logits, dim=-1)[target.token_id])
+            self.target_weight = self.target_probability
+
+    def recorded_value(self, reader: Reader) -> float:
+        return float(self.recorded[reader.tap][reader.position] @ reader.vector) + reader.offset
+
+    # -- frozen passes ----------------------------------------------------------------------------------------
+    def _frozen_pass(self, batch: int, source_scale: float = 1.0) -> None:
+        dtype = self.loaded.dtype
+        frozen = self.frozen
+        frozen.mode = "frozen"
+        frozen.token_leaf = (self.token_vectors * source_scale).to(dtype).expand(batch, -1, -1).clone()
+        frozen.token_leaf.requires_grad_(True)
+        leaves = self.leaf_constants + source_scale * (self.node_outputs + self.errors)
+        frozen.mlp_leaves = [
+            leaves[layer].to(dtype).expand(batch, -1, -1).clone().requires_grad_(True) for layer in range(self.n_layers)
+        ]
+        try:
+            frozen.run(batch)
+        finally:
+            frozen.mode = "record"
+
+    def _read(self, reader: Reader, b: int) -> torch.Tensor:
+        return self.frozen.captured[reader.tap][b, reader.position].float() @ reader.vector + reader.offset
+
+    def linearised_values(self, readers: list[Reader], source_scale: float) -> list[float]:
+        """Each reader's value in the frozen model with every source node's output (tokens, features, errors)
+        multiplied by source_scale: at 1 the recorded values, at 0 the constants the edges leave out."""
+        self._frozen_pass(1, source_scale)
+        with torch.no_grad():
+            return [float(self._read(reader, 0)) for reader in readers]
+
+    @property
+    def n_columns(self) -> int:
+        return len(self.features) + self.n_layers * self.n_pos + self.n_pos
+
+    def rows(self, readers: list[Reader]) -> torch.Tensor:
+        """The direct effects on each reader's node of every source node: [len(readers), n_columns] (features,
+        errors layer by layer, tokens)."""
+        batch, n_active, n_pos = len(readers), len(self.features), self.n_pos
+        n_errors = self.n_layers * n_pos
+        self._frozen_pass(batch)
+        frozen = self.frozen
+        objective = sum(self._read(reader, b) for b, reader in enumerate(readers))
+        grads = torch.autograd.grad(objective, [frozen.token_leaf, *frozen.mlp_leaves], allow_unused=True)
+        zeros = torch.zeros(batch, n_pos, self.loaded.d_model, device=self.loaded.device)
+        token_grads = grads[0].float() if grads[0] is not None else zeros
+        layer_grads = torch.stack([g.float() if g is not None else zeros for g in grads[1:]])  # [L, B, T, d]
+        rows = torch.zeros(batch, self.n_columns, device=self.loaded.device)
+        if n_active:
+            per_feature = layer_grads[self.feature_layers, :, self.feature_positions]  # [F, B, d]
+            rows[:, :n_active] = torch.einsum("fbd,fd->bf", per_feature, self.decoders)
+        rows[:, n_active : n_active + n_errors] = torch.einsum("lbtd,ltd->blt", layer_grads, self.errors).reshape(
+            batch, n_errors
+        )
+        rows[:, n_active + n_errors :] = torch.einsum("btd,td->bt", token_grads, self.token_vectors)
+        return rows.detach()
+
+    def compute(
+        self,
+        *,
+        max_feature_nodes: int | None = None,
+        batch_size: int = 64,
+        update_interval: int = 4,
+        progress: Callable[[float, str], None] | None = None,
+    ) -> AttributionResult:
+        """The unpruned graph. With `max_feature_nodes`, only that many features get their incoming edges, chosen
+        as circuit-tracer chooses: in the order of their influence on the target so far, re-ranked every
+        `update_interval` batches; the others are dropped."""
+        from .attribution_graph import partial_influences
+
+        n_active = len(self.features)
+        n_columns = self.n_columns
+        total_nodes = n_columns + 1
+        budget = n_active if max_feature_nodes is None else min(max_feature_nodes, n_active)
+        edge_rows = torch.zeros(budget + 1, total_nodes)
+        row_nodes = torch.zeros(budget + 1, dtype=torch.long)
+        edge_rows[0, :n_columns] = self.rows([self.target_reader]).cpu()[0]
+        row_nodes[0] = total_nodes - 1
+        filled, done = 1, 0
+        visited = torch.zeros(n_active, dtype=torch.bool)
+        weights = torch.tensor([self.target_weight])
+        while done < budget:
+            if budget == n_active:
+                pending = torch.arange(n_active)
+            else:
+                influence = partial_influences(edge_rows[:filled], weights, row_nodes[:filled])
+                ranking = torch.argsort(influence[:n_active], descending=True)
+                pending = ranking[~visited[ranking]][: min(update_interval * batch_size, budget - done)]
+            for start in range(0, len(pending), batch_size):
+                chunk = pending[start : start + batch_size]
+                edge_rows[filled : filled + len(chunk), :n_columns] = self.rows(
+                    [self.readers[int(node)] for node in chunk]
+                ).cpu()
+                row_nodes[filled : filled + len(chunk)] = chunk
+                visited[chunk] = True
+                filled += len(chunk)
+                done += len(chunk)
+                if progress is not None:
+                    progress(done / max(budget, 1), f"{done} of {budget} feature nodes")
+
+        selected = torch.where(visited)[0]
+        keep = torch.cat([selected, torch.arange(n_active, total_nodes)])
+        n_nodes = len(keep)
+        adjacency = torch.zeros(n_nodes, n_nodes)
+        place = {int(node): k for k, node in enumerate(selected)}
+        for row in range(filled):
+            node = int(row_nodes[row])
+            adjacency[n_nodes - 1 if node == total_nodes - 1 else place[node]] = edge_rows[row, keep]
+
+        pre_activations = torch.zeros(n_nodes)
+        for k, node in enumerate(selected.tolist()):
+            pre_activations[k] = self.recorded_value(self.readers[node])
+        target_value = self.recorded_value(self.target_reader)
+        pre_activations[-1] = target_value
+        rows_of = torch.zeros(n_nodes, dtype=torch.bool)
+        rows_of[: len(selected)] = True
+        rows_of[-1] = True
+        constants = torch.where(rows_of, pre_activations - adjacency.sum(dim=1), torch.zeros(n_nodes))
+        return AttributionResult(
+            input_ids=self.input_ids,
+            n_layers=self.n_layers,
+            features=[self.features[i] for i in selected.tolist()],
+            feature_activations=[self.activations[i] for i in selected.tolist()],
+            feature_kinds=[r.kind for r in self.replacements],
+            layer_sources=[r.source_slug for r in self.replacements],
+            adjacency=adjacency,
+            target_weight=self.target_weight,
+            target_value=target_value,
+            target_activation=self.target_activation,
+            target_probability=self.target_probability,
+            n_active_features=n_active,
+            constants=constants,
+            extra={
+                "pre_activations": pre_activations,
+                "selected": selected,
+                "target_position": self.target_reader.position,
+                "target_identifier": self.target.index
+                if isinstance(self.target, FeatureTarget)
+                else self.target.token_id,
+            },
+        )
+
+
+def compute_attribution(
+    loaded: LoadedModel,
+    input_ids: list[int],
+    replacements: list[LayerReplacement],
+    target: Target,
+    *,
+    max_feature_nodes: int | None = None,
+    batch_size: int = 64,
+    update_interval: int = 4,
+    skip_first_position: bool = True,
+    progress: Callable[[float, str], None] | None = None,
+) -> AttributionResult:
+    """The unpruned attribution graph of `input_ids` towards `target`, in the replacement model made of
+    `replacements` (one per layer upstream of the target). As in circuit-tracer, position 0 (BOS, [CLS]) has no
+    feature or error nodes: what its MLPs write is a constant."""
+    run = AttributionRun(loaded, input_ids, replacements, target, skip_first_position=skip_first_position)
+    return run.compute(
+        max_feature_nodes=max_feature_nodes, batch_size=batch_size, update_interval=update_interval, progress=progress
+    )
