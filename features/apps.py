@@ -16,5 +16,9 @@ class FeaturesConfig(AppConfig):
             first_task="features.tasks.start_activation_run",
             resume="features.services.activation_runs.activation_run_resume",
         )
+        # Every django-q2 worker beats and watches for lost work (services/workers.py).
+        from .services.workers import signals_connect
+
+        signals_connect()
         # A starting server or worker loads the registered models (neuronpedia/warming.py).
         warming.register("language models", "features.inference.models_warm")

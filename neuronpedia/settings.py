@@ -197,6 +197,13 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+# Lost work (features/services/workers.py): every worker process beats every WORKER_BEAT_S seconds; a step
+# claimed by a worker silent for WORKER_DEAD_AFTER_S, or a run with no step under way for RUN_LOST_AFTER_S, is
+# queued again by the watchdog that every worker runs every WATCHDOG_EVERY_S seconds.
+WORKER_BEAT_S = float(os.environ.get("WORKER_BEAT_S", "5"))
+WORKER_DEAD_AFTER_S = float(os.environ.get("WORKER_DEAD_AFTER_S", "30"))
+RUN_LOST_AFTER_S = float(os.environ.get("RUN_LOST_AFTER_S", "45"))
+WATCHDOG_EVERY_S = float(os.environ.get("WATCHDOG_EVERY_S", "20"))
 
 # --- Auth and accounts ----------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [

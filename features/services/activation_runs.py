@@ -43,11 +43,17 @@ from features.pipeline.stream import compute_dashboards
 from .dashboard_store import context_windows_store, neuron_source_save, source_dashboards_save
 from .registration import model_save, model_slug_validate
 from .runs import Resumption, run_create, run_fail, run_succeed, run_task_enqueue, run_update
+from .workers import (
+    SHARD_TASK,
+    live_workers,
+    run_claim, run_claim_holds, run_claim_release,
+    shard_claim,
+    shard_claim_holds,
+)
 
 logger = logging.getLogger(__name__)
 
 START_TASK = "features.tasks.start_activation_run"
-SHARD_TASK = "features.tasks.compute_activation_shard"
 FINALIZE_TASK = "features.tasks.finalize_activation_run"
 
 MAX_WINDOWS = 1_000_000
@@ -226,6 +232,16 @@ def activation_run_start(*, run_id: int) -> PipelineRun:
     run = PipelineRun.objects.get(pk=run_id)
     if run.is_finished or run.shards.exists():
         return run
+    claim = run_claim(run_id=run.pk)
+    if claim is None:  # a live worker is starting it already
+        return run
+    try:
+        return _activation_run_start(run)
+    finally:
+        run_claim_release(run_id=run.pk, claim=claim)
+
+
+def _activation_run_start(run: PipelineRun) -> PipelineRun:
     run_update(run=run, status=PipelineRun.Status.RUNNING, started_at=timezone.now(), message="Loading the model")
     try:
         plan = _RunPlan(run)
@@ -288,7 +304,9 @@ def activation_run_resume(run: PipelineRun) -> Resumption:
             message="Resuming",
             summary=f"Queued 1 step(s) of run #{run.pk} again.",
         )
-    pending = list(run.shards.exclude(status=PipelineShard.Status.DONE))
+    # A shard that a live worker is computing is left to it (its claim would drop a copy's result anyway).
+    busy = run.shards.filter(status=PipelineShard.Status.RUNNING, claimed_by__in=live_workers()).exclude(claimed_by="")
+    pending = list(run.shards.exclude(status=PipelineShard.Status.DONE).exclude(pk__in=busy.values("pk")))
     PipelineShard.objects.filter(pk__in=[shard.pk for shard in pending]).update(
         status=PipelineShard.Status.QUEUED, error=""
     )
@@ -335,9 +353,9 @@ def activation_shard_compute(*, shard_id: int) -> PipelineShard:
     run = shard.run
     if shard.status == PipelineShard.Status.DONE or run.is_finished:
         return shard
-    PipelineShard.objects.filter(pk=shard.pk).update(
-        status=PipelineShard.Status.RUNNING, attempts=F("attempts") + 1, started_at=timezone.now()
-    )
+    attempt = shard_claim(shard_id=shard.pk)
+    if attempt is None:  # done meanwhile, or a live worker has it: this task is a duplicate
+        return shard
     started = time.monotonic()
     try:
         plan = _RunPlan(run)
@@ -355,13 +373,27 @@ def activation_shard_compute(*, shard_id: int) -> PipelineShard:
         )
         if run.shards_total == 1:
             # Nothing to merge: finalize here rather than store a partial only to read it back.
-            PipelineShard.objects.filter(pk=shard.pk).update(
-                status=PipelineShard.Status.DONE, seconds=time.monotonic() - started, finished_at=timezone.now()
-            )
-            PipelineRun.objects.filter(pk=run.pk).update(shards_done=1)
-            _finalize(run, plan, accumulators, len(windows.token_ids))
+            claim = run_claim(run_id=run.pk)
+            if claim is None:
+                return shard
+            try:
+                with transaction.atomic():
+                    if not shard_claim_holds(shard_id=shard.pk, attempt=attempt):
+                        return shard
+                    PipelineShard.objects.filter(pk=shard.pk).update(
+                        status=PipelineShard.Status.DONE, seconds=time.monotonic() - started, finished_at=timezone.now()
+                    )
+                    PipelineRun.objects.filter(pk=run.pk).update(shards_done=1)
+                _finalize(run, plan, accumulators, len(windows.token_ids), claim=claim)
+            finally:
+                run_claim_release(run_id=run.pk, claim=claim)
             return shard
         with transaction.atomic():
+            if not shard_claim_holds(shard_id=shard.pk, attempt=attempt):
+                # The watchdog gave this attempt up (its worker looked dead) or another attempt finished it:
+                # that one's result stands, this one writes nothing.
+                logger.warning("Shard %s attempt %s was superseded; its result is dropped", shard.pk, attempt)
+                return shard
             ShardPartial.objects.filter(shard=shard).delete()
             ShardPartial.objects.bulk_create(
                 ShardPartial(shard=shard, source_slug=slug, data=accumulator.to_bytes())
@@ -380,15 +412,24 @@ def activation_shard_compute(*, shard_id: int) -> PipelineShard:
         if all_done:  # after the commit, so the finalize task sees every shard's partial
             run_task_enqueue(run=run, task=FINALIZE_TASK, arg=run.pk)
     except PipelineInputError as error:
-        PipelineShard.objects.filter(pk=shard.pk).update(status=PipelineShard.Status.FAILED, error=str(error))
-        run_fail(run=run, error=str(error))
+        if _shard_failed(shard, attempt, str(error)):
+            run_fail(run=run, error=f"Shard {shard.index}: {error}")
     except Exception as error:
         logger.exception("Shard %s of activation run %s failed", shard.pk, run.pk)
-        PipelineShard.objects.filter(pk=shard.pk).update(
-            status=PipelineShard.Status.FAILED, error=_internal_error(error)
-        )
-        run_fail(run=run, error=f"Shard {shard.index} failed; resume the run to retry it. " + _internal_error(error))
+        if _shard_failed(shard, attempt, _internal_error(error)):
+            run_fail(
+                run=run, error=f"Shard {shard.index} failed; resume the run to retry it. " + _internal_error(error)
+            )
     return shard
+
+
+def _shard_failed(shard: PipelineShard, attempt: int, error: str) -> bool:
+    """Mark a shard failed if this attempt still owns it (a superseded attempt's failure is not the run's)."""
+    return bool(
+        PipelineShard.objects.filter(pk=shard.pk, attempts=attempt, status=PipelineShard.Status.RUNNING).update(
+            status=PipelineShard.Status.FAILED, error=error
+        )
+    )
 
 
 def activation_run_finalize(*, run_id: int) -> PipelineRun:
@@ -396,6 +437,18 @@ def activation_run_finalize(*, run_id: int) -> PipelineRun:
     run = PipelineRun.objects.get(pk=run_id)
     if run.status == PipelineRun.Status.SUCCEEDED:
         return run
+    claim = run_claim(run_id=run.pk)
+    if claim is None:  # a live worker is merging it already, or it finished
+        return run
+    try:
+        _activation_run_finalize(run, claim)
+    finally:
+        run_claim_release(run_id=run.pk, claim=claim)
+    run.refresh_from_db()
+    return run
+
+
+def _activation_run_finalize(run: PipelineRun, claim: int) -> None:
     try:
         plan = _RunPlan(run)
         accumulators: dict[str, DashboardAccumulator] = {}
@@ -408,17 +461,25 @@ def activation_run_finalize(*, run_id: int) -> PipelineRun:
         missing = {spec.slug for spec in plan.sources} - set(accumulators)
         if missing or run.shards.exclude(status=PipelineShard.Status.DONE).exists():
             raise PipelineInputError("Some shards have no result yet; resume the run.")
-        _finalize(run, plan, accumulators, run.params["windows_available"])
+        _finalize(run, plan, accumulators, run.params["windows_available"], claim=claim)
     except PipelineInputError as error:
-        run_fail(run=run, error=str(error))
+        _fail_if_claimed(run, claim, str(error))
     except Exception as error:
         logger.exception("Finalizing activation run %s failed", run.pk)
-        run_fail(run=run, error=_internal_error(error))
-    run.refresh_from_db()
-    return run
+        _fail_if_claimed(run, claim, _internal_error(error))
 
 
-def _finalize(run: PipelineRun, plan: _RunPlan, accumulators: dict[str, DashboardAccumulator], n_windows: int):
+def _fail_if_claimed(run: PipelineRun, claim: int, error: str) -> None:
+    with transaction.atomic():
+        if run_claim_holds(run_id=run.pk, claim=claim):
+            run_fail(run=run, error=error)
+
+
+def _finalize(
+    run: PipelineRun, plan: _RunPlan, accumulators: dict[str, DashboardAccumulator], n_windows: int, *, claim: int
+) -> None:
+    """Write the run's results in one transaction, only while `claim` is still this step's (the run's row stays
+    locked until the commit, so a second merge waits and then finds the run succeeded)."""
     run_update(run=run, progress=0.9, message="Saving features")
     results = {spec.slug: accumulators[spec.slug].result() for spec in plan.sources}
     needed = set()
@@ -429,6 +490,9 @@ def _finalize(run: PipelineRun, plan: _RunPlan, accumulators: dict[str, Dashboar
     windows = plan.windows(n_windows, display_for=needed)
     warnings = [warning.as_dict() for warning in plan.warnings(accumulators, windows)]
     with transaction.atomic():
+        if not run_claim_holds(run_id=run.pk, claim=claim):
+            logger.warning("The merge of run %s (claim %s) was superseded; it writes nothing", run.pk, claim)
+            return
         model = run.model or model_save(loaded=plan.loaded, slug=run.params["model_slug"], created_by=run.created_by)
         window_pk = context_windows_store(
             model=model,
