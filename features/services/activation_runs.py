@@ -46,7 +46,9 @@ from .runs import Resumption, run_create, run_fail, run_succeed, run_task_enqueu
 from .workers import (
     SHARD_TASK,
     live_workers,
-    run_claim, run_claim_holds, run_claim_release,
+    run_claim,
+    run_claim_holds,
+    run_claim_release,
     shard_claim,
     shard_claim_holds,
 )
