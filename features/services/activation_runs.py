@@ -45,6 +45,7 @@ from .registration import model_save, model_slug_validate
 from .runs import Resumption, run_create, run_fail, run_succeed, run_task_enqueue, run_update
 from .workers import (
     SHARD_TASK,
+    host_name,
     live_workers,
     run_claim,
     run_claim_holds,
@@ -140,6 +141,17 @@ def _internal_error(error: Exception) -> str:
     return f"Internal error ({type(error).__name__}): {error}\n\n{traceback.format_exc(limit=5)}"
 
 
+def _check_visible(path: str, what: str) -> None:
+    """Refuse, naming the cause, a step on a worker that cannot see the run's files: every worker must see
+    them at the path they were registered with (a shared NEURONPEDIA_DATA_DIR, docs/operations.md)."""
+    if path and not Path(path).exists():
+        raise PipelineInputError(
+            f"This worker ({host_name()}) cannot see the {what}'s files at {path}: every worker must mount the "
+            f"shared data directory (NEURONPEDIA_DATA_DIR, here {settings.NEURONPEDIA_DATA_DIR}) at the path the "
+            "files were registered with. Resume the run once it does."
+        )
+
+
 class _RunPlan:
     """What every step of a run needs: the loaded model, its sources, and the corpus windows."""
 
@@ -147,10 +159,12 @@ class _RunPlan:
         params = run.params
         # Runs recorded before devices were a choice ran on the CPU in float32.
         self.device, self.dtype = resolve(params.get("device", "cpu"), params.get("dtype", "float32"))
+        _check_visible(params["model_path"], "model")
         self.loaded = cache.models.get(params["model_path"], device=self.device, dtype=self.dtype)
         self.sources: list[SourceSpec] = [neuron_source(self.loaded, layer) for layer in params["layers"]]
         self.source_rows: dict[str, Source] = {}
         for row in Source.objects.filter(pk__in=params.get("dictionary_sources", [])).order_by("pk"):
+            _check_visible(row.dictionary_path, f"dictionary {row.slug}")
             dictionary = cache.dictionaries.get(row.dictionary_path, device=self.device)
             self.sources.append(dictionary_source(self.loaded, dictionary, row.slug, hook_name=row.hook_name))
             self.source_rows[row.slug] = row
