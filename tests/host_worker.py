@@ -3,6 +3,7 @@
 
 TEST_MERGE_DELAY_S  the merge of an activation run waits this long after claiming the run, before writing
                     (a window in which a test kills the host mid-merge).
+TEST_SHARD_DELAY_S  each shard waits this long after claiming its shard, before computing (mid-shard).
 """
 
 import os
@@ -28,6 +29,18 @@ if merge_delay:
         return real_finalize(*args, **kwargs)
 
     activation_runs._finalize = slow_finalize
+
+shard_delay = float(os.environ.get("TEST_SHARD_DELAY_S", "0"))
+if shard_delay:
+    from features.services import activation_runs
+
+    real_compute = activation_runs.compute_dashboards
+
+    def slow_compute(*args, **kwargs):
+        time.sleep(shard_delay)
+        return real_compute(*args, **kwargs)
+
+    activation_runs.compute_dashboards = slow_compute
 
 from django.core.management import execute_from_command_line  # noqa: E402
 

@@ -5,6 +5,7 @@ directory, as docs/operations.md says worker hosts must. A host can be killed (k
 or started blind to the data directory (a mount namespace in which an empty directory hides it)."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,6 +19,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connection
+
+from tests.conftest import SAMPLE_TEXT
 
 REPO = Path(settings.BASE_DIR)
 WORKER_SCRIPT = Path(__file__).with_name("host_worker.py")
@@ -165,3 +168,39 @@ def queueing_through(redis_url: str, cluster: str, monkeypatch):
     broker = Redis(list_key=cluster)
     monkeypatch.setattr(runs, "async_task", partial(async_task, broker=broker))
     yield broker
+
+
+# --- Fixtures (import them into a test module) ---------------------------------------------------------
+
+
+@pytest.fixture
+def shared_data(tmp_path, tiny_gpt2_dir):
+    """The shared data directory every host mounts: the model and the corpus, at the paths runs name."""
+    data = tmp_path / "shared-data"
+    shutil.copytree(tiny_gpt2_dir, data / "tiny-gpt2")
+    (data / "corpus.txt").write_text(SAMPLE_TEXT * 3, encoding="utf-8")
+    return data
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def hosts(tmp_path, redis_server, shared_data):
+    started: list[Host] = []
+
+    def make(name: str, **extra: str) -> Host:
+        host = Host(
+            name, tmp_path / "hosts", redis_url=redis_server.url, cluster="hosts", data_dir=shared_data, **extra
+        )
+        started.append(host)
+        return host
+
+    yield make
+    for host in started:
+        host.stop()

@@ -13,6 +13,7 @@ import math
 import time
 import traceback
 from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -45,6 +46,7 @@ from .registration import model_save, model_slug_validate
 from .runs import Resumption, run_create, run_fail, run_succeed, run_task_enqueue, run_update
 from .workers import (
     SHARD_TASK,
+    connection_replace_if_dropped,
     host_name,
     live_workers,
     run_claim,
@@ -302,6 +304,7 @@ def _activation_run_start(run: PipelineRun) -> PipelineRun:
         return run
     except Exception as error:
         logger.exception("Starting activation run %s failed", run.pk)
+        connection_replace_if_dropped()
         run_fail(run=run, error=_internal_error(error))
         return run
     for shard in run.shards.all():
@@ -393,14 +396,9 @@ def activation_shard_compute(*, shard_id: int) -> PipelineShard:
             if claim is None:
                 return shard
             try:
-                with transaction.atomic():
-                    if not shard_claim_holds(shard_id=shard.pk, attempt=attempt):
-                        return shard
-                    PipelineShard.objects.filter(pk=shard.pk).update(
-                        status=PipelineShard.Status.DONE, seconds=time.monotonic() - started, finished_at=timezone.now()
-                    )
-                    PipelineRun.objects.filter(pk=run.pk).update(shards_done=1)
-                _finalize(run, plan, accumulators, len(windows.token_ids), claim=claim)
+                # The shard is marked done in the transaction that writes the results: if that fails, it fails.
+                done = _ShardDone(shard_id=shard.pk, attempt=attempt, seconds=time.monotonic() - started)
+                _finalize(run, plan, accumulators, len(windows.token_ids), claim=claim, shard_done=done)
             finally:
                 run_claim_release(run_id=run.pk, claim=claim)
             return shard
@@ -441,6 +439,7 @@ def activation_shard_compute(*, shard_id: int) -> PipelineShard:
 
 def _shard_failed(shard: PipelineShard, attempt: int, error: str) -> bool:
     """Mark a shard failed if this attempt still owns it (a superseded attempt's failure is not the run's)."""
+    connection_replace_if_dropped()  # so that the failure can be written
     return bool(
         PipelineShard.objects.filter(pk=shard.pk, attempts=attempt, status=PipelineShard.Status.RUNNING).update(
             status=PipelineShard.Status.FAILED, error=error
@@ -486,13 +485,27 @@ def _activation_run_finalize(run: PipelineRun, claim: int) -> None:
 
 
 def _fail_if_claimed(run: PipelineRun, claim: int, error: str) -> None:
+    connection_replace_if_dropped()  # so that the failure can be written
     with transaction.atomic():
         if run_claim_holds(run_id=run.pk, claim=claim):
             run_fail(run=run, error=error)
 
 
+@dataclass(frozen=True)
+class _ShardDone:
+    shard_id: int
+    attempt: int
+    seconds: float
+
+
 def _finalize(
-    run: PipelineRun, plan: _RunPlan, accumulators: dict[str, DashboardAccumulator], n_windows: int, *, claim: int
+    run: PipelineRun,
+    plan: _RunPlan,
+    accumulators: dict[str, DashboardAccumulator],
+    n_windows: int,
+    *,
+    claim: int,
+    shard_done: _ShardDone | None = None,
 ) -> None:
     """Write the run's results in one transaction, only while `claim` is still this step's (the run's row stays
     locked until the commit, so a second merge waits and then finds the run succeeded)."""
@@ -506,9 +519,16 @@ def _finalize(
     windows = plan.windows(n_windows, display_for=needed)
     warnings = [warning.as_dict() for warning in plan.warnings(accumulators, windows)]
     with transaction.atomic():
-        if not run_claim_holds(run_id=run.pk, claim=claim):
+        if not run_claim_holds(run_id=run.pk, claim=claim) or (
+            shard_done and not shard_claim_holds(shard_id=shard_done.shard_id, attempt=shard_done.attempt)
+        ):
             logger.warning("The merge of run %s (claim %s) was superseded; it writes nothing", run.pk, claim)
             return
+        if shard_done:
+            PipelineShard.objects.filter(pk=shard_done.shard_id).update(
+                status=PipelineShard.Status.DONE, seconds=shard_done.seconds, finished_at=timezone.now()
+            )
+            PipelineRun.objects.filter(pk=run.pk).update(shards_done=1)
         model = run.model or model_save(loaded=plan.loaded, slug=run.params["model_slug"], created_by=run.created_by)
         window_pk = context_windows_store(
             model=model,

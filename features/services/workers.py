@@ -140,6 +140,13 @@ def signals_connect() -> None:
     post_execute_in_worker.connect(_task_ended, dispatch_uid="neuronpedia-heartbeat")
 
 
+def connection_replace_if_dropped() -> None:
+    """After a step failed on a database error: close this thread's connection if the database dropped it (a
+    restart, pg_terminate_backend), so that recording the failure opens a new one instead of failing too."""
+    if connection.connection is not None and not connection.in_atomic_block and not connection.is_usable():
+        connection.close()
+
+
 # --- Claims -------------------------------------------------------------------------------------------------
 
 

@@ -24,7 +24,12 @@ from explanations.querysets import visible_explanation
 from explanations.services import explanations as explanation_services
 from features.models import Feature, PipelineRun, Source
 from features.services.runs import run_fail, run_succeed, run_task_enqueue, run_update
-from features.services.workers import run_claim, run_claim_holds, run_claim_release
+from features.services.workers import (
+    connection_replace_if_dropped,
+    run_claim,
+    run_claim_holds,
+    run_claim_release,
+)
 from scoring.core.errors import LLMError, ScoringInputError
 from scoring.explainers import ExplainerError
 from scoring.stored_examples import FeatureExamples
@@ -107,6 +112,7 @@ def feature_run_step(*, run_id: int) -> PipelineRun:
         return run
     except Exception as error:  # noqa: BLE001 - the run must end failed and resumable, not stay "running"
         logger.exception("Run %s failed", run.pk)
+        connection_replace_if_dropped()  # so that the failure can be written
         return _run_finish(
             run, error=f"Internal error ({type(error).__name__}): {error}. Resume the run to go on where it stopped."
         )

@@ -3,8 +3,6 @@ activation run and explain-and-score runs spread over them equal a single-proces
 mid-merge is recovered by the watchdog without a person, and a host that cannot see the shared data directory
 fails its shard saying so."""
 
-import shutil
-
 import pytest
 
 from explanations.models import Explanation
@@ -12,48 +10,18 @@ from features.models import PipelineRun, Source
 from features.services import activation_runs, runs
 from scoring.models import ExplanationScore
 from scoring.services.runs import explain_run_create
-from tests.conftest import SAMPLE_TEXT
+from tests import hosts as several_hosts
 from tests.features.test_activation_runs import run_sync, snapshot
-from tests.hosts import Host, RedisServer, can_hide_a_directory, needs_postgresql, queueing_through, wait_for
+from tests.hosts import can_hide_a_directory, needs_postgresql, queueing_through, wait_for
+
+# The harness's fixtures, used by name below.
+shared_data, redis_server, hosts = several_hosts.shared_data, several_hosts.redis_server, several_hosts.hosts
 
 pytestmark = [pytest.mark.slow, needs_postgresql, pytest.mark.django_db(transaction=True)]
 
 RUN = {"layers": [0, 1], "n_windows": 12, "window_len": 12, "top_k": 4}
 EXPLAINED = 3
 EXPLAIN = {"explainer": "token-stats", "scorers": ["fuzzing", "simulation"], "judge": "literal"}
-
-
-@pytest.fixture
-def shared_data(tmp_path, tiny_gpt2_dir):
-    """The shared data directory every host mounts: the model and the corpus, at the paths runs name."""
-    data = tmp_path / "shared-data"
-    shutil.copytree(tiny_gpt2_dir, data / "tiny-gpt2")
-    (data / "corpus.txt").write_text(SAMPLE_TEXT * 3, encoding="utf-8")
-    return data
-
-
-@pytest.fixture
-def redis_server(tmp_path):
-    server = RedisServer(tmp_path / "redis")
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def hosts(tmp_path, redis_server, shared_data):
-    started: list[Host] = []
-
-    def make(name: str, **extra: str) -> Host:
-        host = Host(
-            name, tmp_path / "hosts", redis_url=redis_server.url, cluster="hosts", data_dir=shared_data, **extra
-        )
-        started.append(host)
-        return host
-
-    yield make
-    for host in started:
-        host.stop()
 
 
 def explained(model_slug: str) -> dict:
