@@ -164,7 +164,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache and task queue -------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Tolerant of an outage: the site keeps answering while Redis is down (neuronpedia/redis_cache.py).
+    CACHES = {"default": {"BACKEND": "neuronpedia.redis_cache.OutageTolerantRedisCache", "LOCATION": REDIS_URL}}
     CACHES["feature_pages"] = {**CACHES["default"], "TIMEOUT": 24 * 3600}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
