@@ -31,6 +31,9 @@ needs_postgresql = pytest.mark.skipif(
     connection.vendor != "postgresql" and not os.environ.get("DATABASE_URL", "").startswith("postgres"),
     reason="several hosts need one database they all reach: PostgreSQL (CI runs these on it; SQLite is one file)",
 )
+needs_redis_server = pytest.mark.skipif(
+    not shutil.which("redis-server"), reason="needs the redis-server program (CI's .ci/run checks it is there)"
+)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 60, poll: float = 0.1, what: str = "") -> None:

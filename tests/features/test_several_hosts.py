@@ -12,12 +12,12 @@ from scoring.models import ExplanationScore
 from scoring.services.runs import explain_run_create
 from tests import hosts as several_hosts
 from tests.features.test_activation_runs import run_sync, snapshot
-from tests.hosts import can_hide_a_directory, needs_postgresql, queueing_through, wait_for
+from tests.hosts import can_hide_a_directory, needs_postgresql, needs_redis_server, queueing_through, wait_for
 
 # The harness's fixtures, used by name below.
 shared_data, redis_server, hosts = several_hosts.shared_data, several_hosts.redis_server, several_hosts.hosts
 
-pytestmark = [pytest.mark.slow, needs_postgresql, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, needs_postgresql, needs_redis_server, pytest.mark.django_db(transaction=True)]
 
 RUN = {"layers": [0, 1], "n_windows": 12, "window_len": 12, "top_k": 4}
 EXPLAINED = 3

@@ -2,19 +2,14 @@
 answers as an empty one, rate limits fail open, /healthz names the cache, and a run page says the broker is
 not answering (neuronpedia/redis_cache.py, docs/operations.md)."""
 
-import shutil
-
 import pytest
 from django.test import override_settings
 
 from accounts.rate_limits import parse_limit, window_consume
 from features.models import PipelineRun
-from tests.hosts import RedisServer
+from tests.hosts import RedisServer, needs_redis_server
 
-pytestmark = [
-    pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server (CI installs it)"),
-    pytest.mark.django_db,
-]
+pytestmark = [needs_redis_server, pytest.mark.django_db]
 
 
 @pytest.fixture
