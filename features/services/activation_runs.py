@@ -48,7 +48,6 @@ from .workers import (
     SHARD_TASK,
     connection_replace_if_dropped,
     host_name,
-    live_workers,
     run_claim,
     run_claim_holds,
     run_claim_release,
@@ -323,9 +322,10 @@ def activation_run_resume(run: PipelineRun) -> Resumption:
             message="Resuming",
             summary=f"Queued 1 step(s) of run #{run.pk} again.",
         )
-    # A shard that a live worker is computing is left to it (its claim would drop a copy's result anyway).
-    busy = run.shards.filter(status=PipelineShard.Status.RUNNING, claimed_by__in=live_workers()).exclude(claimed_by="")
-    pending = list(run.shards.exclude(status=PipelineShard.Status.DONE).exclude(pk__in=busy.values("pk")))
+    # Every shard not done, a running one too: a person resuming knows better than a heartbeat that may still
+    # look alive for WORKER_DEAD_AFTER_S after its worker died. If that worker does live on, its claim is void
+    # (the shard was reset), so it writes nothing and the new attempt's result stands.
+    pending = list(run.shards.exclude(status=PipelineShard.Status.DONE))
     PipelineShard.objects.filter(pk__in=[shard.pk for shard in pending]).update(
         status=PipelineShard.Status.QUEUED, error=""
     )
