@@ -19,6 +19,7 @@ Runs of the `sync` kind (done in the calling process) are never the watchdog's b
 """
 
 import logging
+import multiprocessing
 import os
 import socket
 import threading
@@ -118,6 +119,10 @@ _heartbeat_stop = threading.Event()
 
 
 def _worker_spawned(sender, **kwargs) -> None:
+    # django-q2 also runs a sync task (Q_CLUSTER sync, a run's --sync) through its worker function, in the
+    # calling process: a web server, a command, a test. That process is no worker and must not beat or watch.
+    if multiprocessing.parent_process() is None:
+        return
     heartbeat_start()
 
 

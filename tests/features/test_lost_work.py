@@ -175,3 +175,10 @@ def test_a_beat_records_the_worker_and_moves_on():
     assert (second.host, second.pid) == ("host-c", 33)
     assert second.beat_at >= first.beat_at and second.started_at == first.started_at
     assert workers.live_workers() == {"host-c:33"}
+
+
+def test_a_sync_task_in_this_process_does_not_make_it_a_beating_worker():
+    from django_q.signals import post_spawn
+
+    post_spawn.send(sender="django_q", proc_name="MainProcess")  # what django-q2 sends when it runs a task sync
+    assert workers.this_worker() == ""
