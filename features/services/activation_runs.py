@@ -253,12 +253,19 @@ def activation_run_start(*, run_id: int) -> PipelineRun:
     if claim is None:  # a live worker is starting it already
         return run
     try:
-        return _activation_run_start(run)
+        cut = _activation_run_start(run)
     finally:
         run_claim_release(run_id=run.pk, claim=claim)
+    # Queued once the claim is released: a one-shard run's shard claims the run to write its results.
+    if cut:
+        for shard in run.shards.all():
+            run_task_enqueue(run=run, task=SHARD_TASK, arg=shard.pk)
+    run.refresh_from_db()
+    return run
 
 
-def _activation_run_start(run: PipelineRun) -> PipelineRun:
+def _activation_run_start(run: PipelineRun) -> bool:
+    """Load, check and cut the run into shards; whether this call cut them (and they are to be queued)."""
     run_update(run=run, status=PipelineRun.Status.RUNNING, started_at=timezone.now(), message="Loading the model")
     try:
         plan = _RunPlan(run)
@@ -273,7 +280,7 @@ def _activation_run_start(run: PipelineRun) -> PipelineRun:
             # Two start tasks for one run (a resume racing a slow worker) must not both cut shards.
             run = PipelineRun.objects.select_for_update().get(pk=run.pk)
             if run.shards.exists():
-                return run
+                return False
             PipelineShard.objects.bulk_create(
                 PipelineShard(
                     run=run,
@@ -300,16 +307,13 @@ def _activation_run_start(run: PipelineRun) -> PipelineRun:
             )
     except PipelineInputError as error:
         run_fail(run=run, error=str(error))
-        return run
+        return False
     except Exception as error:
         logger.exception("Starting activation run %s failed", run.pk)
         connection_replace_if_dropped()
         run_fail(run=run, error=_internal_error(error))
-        return run
-    for shard in run.shards.all():
-        run_task_enqueue(run=run, task=SHARD_TASK, arg=shard.pk)
-    run.refresh_from_db()
-    return run
+        return False
+    return True
 
 
 def activation_run_resume(run: PipelineRun) -> Resumption:
