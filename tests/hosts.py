@@ -27,8 +27,9 @@ WORKER_SCRIPT = Path(__file__).with_name("host_worker.py")
 # Fast watchdog timings for the hosts (the defaults are 5/30/45/20 s).
 FAST_WATCHDOG = {"WORKER_BEAT_S": "0.5", "WORKER_DEAD_AFTER_S": "3", "RUN_LOST_AFTER_S": "4", "WATCHDOG_EVERY_S": "1"}
 
+ON_POSTGRESQL = connection.vendor == "postgresql" or os.environ.get("DATABASE_URL", "").startswith("postgres")
 needs_postgresql = pytest.mark.skipif(
-    connection.vendor != "postgresql" and not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    not ON_POSTGRESQL,
     reason="several hosts need one database they all reach: PostgreSQL (CI runs these on it; SQLite is one file)",
 )
 needs_redis_server = pytest.mark.skipif(

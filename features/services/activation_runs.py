@@ -147,9 +147,9 @@ def _check_visible(path: str, what: str) -> None:
     them at the path they were registered with (a shared NEURONPEDIA_DATA_DIR, docs/operations.md)."""
     if path and not Path(path).exists():
         raise PipelineInputError(
-            f"This worker ({host_name()}) cannot see the {what}'s files at {path}: every worker must mount the "
-            f"shared data directory (NEURONPEDIA_DATA_DIR, here {settings.NEURONPEDIA_DATA_DIR}) at the path the "
-            "files were registered with. Resume the run once it does."
+            f"The {what} path {path} is not a directory or file on this worker ({host_name()}). Check the path; "
+            "every worker must also see it: mount the shared data directory (NEURONPEDIA_DATA_DIR, here "
+            f"{settings.NEURONPEDIA_DATA_DIR}) at the path the files were registered with, then resume the run."
         )
 
 
@@ -160,12 +160,12 @@ class _RunPlan:
         params = run.params
         # Runs recorded before devices were a choice ran on the CPU in float32.
         self.device, self.dtype = resolve(params.get("device", "cpu"), params.get("dtype", "float32"))
-        _check_visible(params["model_path"], "model")
+        _check_visible(params["model_path"], "model's")
         self.loaded = cache.models.get(params["model_path"], device=self.device, dtype=self.dtype)
         self.sources: list[SourceSpec] = [neuron_source(self.loaded, layer) for layer in params["layers"]]
         self.source_rows: dict[str, Source] = {}
         for row in Source.objects.filter(pk__in=params.get("dictionary_sources", [])).order_by("pk"):
-            _check_visible(row.dictionary_path, f"dictionary {row.slug}")
+            _check_visible(row.dictionary_path, f"dictionary {row.slug}'s")
             dictionary = cache.dictionaries.get(row.dictionary_path, device=self.device)
             self.sources.append(dictionary_source(self.loaded, dictionary, row.slug, hook_name=row.hook_name))
             self.source_rows[row.slug] = row

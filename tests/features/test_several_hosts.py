@@ -123,5 +123,5 @@ def test_a_host_that_cannot_see_the_data_directory_fails_its_shard_saying_so(
         wait_for(lambda: PipelineRun.objects.get(pk=run.pk).is_finished, what="the blind host's run")
     run.refresh_from_db()
     assert run.status == PipelineRun.Status.FAILED
-    assert "This worker (host-blind) cannot see the model's files at" in run.error
+    assert "is not a directory or file on this worker (host-blind)" in run.error
     assert "NEURONPEDIA_DATA_DIR" in run.error and not Source.objects.filter(model__slug="blind").exists()
