@@ -1,6 +1,10 @@
-from django.contrib import admin
+from datetime import timedelta
 
-from .models import ActivationExample, ContextWindow, Feature, LanguageModel, PipelineRun, Source
+from django.conf import settings
+from django.contrib import admin
+from django.utils import timezone
+
+from .models import ActivationExample, ContextWindow, Feature, LanguageModel, PipelineRun, Source, WorkerHeartbeat
 
 
 @admin.register(LanguageModel)
@@ -47,4 +51,19 @@ class ActivationExampleAdmin(admin.ModelAdmin):
 class PipelineRunAdmin(admin.ModelAdmin):
     list_display = ["pk", "kind", "model", "status", "progress", "message", "created_at", "finished_at"]
     list_filter = ["kind", "status"]
-    readonly_fields = ["created_at", "started_at", "heartbeat_at", "finished_at"]
+    readonly_fields = ["created_at", "started_at", "heartbeat_at", "finished_at", "claimed_by", "claim", "history"]
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(admin.ModelAdmin):
+    """The django-q2 worker processes and their last sign of life (features/services/workers.py)."""
+
+    list_display = ["name", "cluster", "beat_at", "alive", "task", "started_at"]
+    readonly_fields = ["name", "host", "pid", "cluster", "started_at", "beat_at", "task"]
+
+    @admin.display(boolean=True, description="Beating")
+    def alive(self, worker: WorkerHeartbeat) -> bool:
+        return timezone.now() - worker.beat_at < timedelta(seconds=settings.WORKER_DEAD_AFTER_S)
+
+    def has_add_permission(self, request) -> bool:
+        return False

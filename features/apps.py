@@ -21,5 +21,9 @@ class FeaturesConfig(AppConfig):
             first_task="features.tasks.train_dictionary",
             resume="features.services.dictionary_runs.dictionary_run_resume",
         )
+        # Every django-q2 worker beats and watches for lost work (services/workers.py).
+        from .services.workers import signals_connect
+
+        signals_connect()
         # A starting server or worker loads the registered models (neuronpedia/warming.py).
         warming.register("language models", "features.inference.models_warm")

@@ -243,6 +243,14 @@ class PipelineRun(models.Model):
     warnings = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True)
     task_id = models.CharField(max_length=64, blank=True)
+    # The worker (WorkerHeartbeat.name) doing the run's current step (starting, merging, an explain/score step),
+    # and that step's claim number: a step writes only while the number is still its own, so a worker that the
+    # watchdog gave up on and that comes back late writes nothing (features/services/workers.py).
+    claimed_by = models.CharField(max_length=200, blank=True)
+    claim = models.PositiveIntegerField(default=0)
+    # What happened to the run that its message would lose: each {"at": iso time, "event": sentence}
+    # (a lost worker's step queued again by the watchdog, ...).
+    history = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -306,7 +314,8 @@ class PipelineShard(models.Model):
     first_window = models.PositiveIntegerField()
     n_windows = models.PositiveIntegerField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    attempts = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)  # also the claim number of the attempt under way
+    claimed_by = models.CharField(max_length=200, blank=True)  # the worker computing it (WorkerHeartbeat.name)
     error = models.TextField(blank=True)
     seconds = models.FloatField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -318,6 +327,26 @@ class PipelineShard(models.Model):
 
     def __str__(self) -> str:
         return f"shard {self.index} of run {self.run_id} ({self.status})"
+
+
+class WorkerHeartbeat(models.Model):
+    """A django-q2 worker process's sign of life, written every few seconds by a thread of the process
+    (features/services/workers.py). A step claimed by a worker whose beat is older than DEAD_AFTER is queued
+    again by the watchdog. Shown to staff in /admin/."""
+
+    name = models.CharField(max_length=200, unique=True)  # host:pid
+    host = models.CharField(max_length=150)
+    pid = models.PositiveIntegerField()
+    cluster = models.CharField(max_length=100, blank=True)
+    started_at = models.DateTimeField()
+    beat_at = models.DateTimeField(db_index=True)
+    task = models.CharField(max_length=300, blank=True, help_text="What it is doing (empty: idle)")
+
+    class Meta:
+        ordering = ["-beat_at"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class ShardPartial(models.Model):

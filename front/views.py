@@ -26,6 +26,7 @@ from features.core.highlighting import token_spans
 from features.dashboard_html import feature_dashboard_html
 from features.models import LanguageModel, PipelineRun, Source
 from features.page_responses import inference_refusal, inference_response, missing_page, not_found_page
+from features.services.runs import broker_answers
 from features.services.runs import run_resume as run_resume_any
 
 from . import page_cache, selectors
@@ -148,6 +149,8 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "shard_counts": dict(run.shards.values_list("status").annotate(count=Count("pk")).order_by()),
         "sources": _run_sources(run),
         "can_resume": _can_resume(request, run),
+        # A run waiting on workers says so when their broker (Redis) is not answering.
+        "broker_down": not run.is_finished and not run.params.get("sync") and not broker_answers(),
     }
     # htmx polls for the progress block alone; see _run_progress.html.
     template = "features/_run_progress.html" if request.htmx else "front/run_detail.html"

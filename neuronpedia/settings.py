@@ -164,7 +164,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache and task queue -------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Tolerant of an outage: the site keeps answering while Redis is down (neuronpedia/redis_cache.py).
+    CACHES = {"default": {"BACKEND": "neuronpedia.redis_cache.OutageTolerantRedisCache", "LOCATION": REDIS_URL}}
     CACHES["feature_pages"] = {**CACHES["default"], "TIMEOUT": 24 * 3600}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -197,6 +198,13 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+# Lost work (features/services/workers.py): every worker process beats every WORKER_BEAT_S seconds; a step
+# claimed by a worker silent for WORKER_DEAD_AFTER_S, or a run with no step under way for RUN_LOST_AFTER_S, is
+# queued again by the watchdog that every worker runs every WATCHDOG_EVERY_S seconds.
+WORKER_BEAT_S = float(os.environ.get("WORKER_BEAT_S", "5"))
+WORKER_DEAD_AFTER_S = float(os.environ.get("WORKER_DEAD_AFTER_S", "30"))
+RUN_LOST_AFTER_S = float(os.environ.get("RUN_LOST_AFTER_S", "45"))
+WATCHDOG_EVERY_S = float(os.environ.get("WATCHDOG_EVERY_S", "20"))
 
 # --- Auth and accounts ----------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [

@@ -13,6 +13,7 @@ import math
 import time
 import traceback
 from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -43,11 +44,20 @@ from features.pipeline.stream import compute_dashboards
 from .dashboard_store import context_windows_store, neuron_source_save, source_dashboards_save
 from .registration import model_save, model_slug_validate
 from .runs import Resumption, run_create, run_fail, run_succeed, run_task_enqueue, run_update
+from .workers import (
+    SHARD_TASK,
+    connection_replace_if_dropped,
+    host_name,
+    run_claim,
+    run_claim_holds,
+    run_claim_release,
+    shard_claim,
+    shard_claim_holds,
+)
 
 logger = logging.getLogger(__name__)
 
 START_TASK = "features.tasks.start_activation_run"
-SHARD_TASK = "features.tasks.compute_activation_shard"
 FINALIZE_TASK = "features.tasks.finalize_activation_run"
 
 MAX_WINDOWS = 1_000_000
@@ -132,6 +142,17 @@ def _internal_error(error: Exception) -> str:
     return f"Internal error ({type(error).__name__}): {error}\n\n{traceback.format_exc(limit=5)}"
 
 
+def _check_visible(path: str, what: str) -> None:
+    """Refuse, naming the cause, a step on a worker that cannot see the run's files: every worker must see
+    them at the path they were registered with (a shared NEURONPEDIA_DATA_DIR, docs/operations.md)."""
+    if path and not Path(path).exists():
+        raise PipelineInputError(
+            f"The {what} path {path} is not a directory or file on this worker ({host_name()}). Check the path; "
+            "every worker must also see it: mount the shared data directory (NEURONPEDIA_DATA_DIR, here "
+            f"{settings.NEURONPEDIA_DATA_DIR}) at the path the files were registered with, then resume the run."
+        )
+
+
 class _RunPlan:
     """What every step of a run needs: the loaded model, its sources, and the corpus windows."""
 
@@ -139,10 +160,12 @@ class _RunPlan:
         params = run.params
         # Runs recorded before devices were a choice ran on the CPU in float32.
         self.device, self.dtype = resolve(params.get("device", "cpu"), params.get("dtype", "float32"))
+        _check_visible(params["model_path"], "model's")
         self.loaded = cache.models.get(params["model_path"], device=self.device, dtype=self.dtype)
         self.sources: list[SourceSpec] = [neuron_source(self.loaded, layer) for layer in params["layers"]]
         self.source_rows: dict[str, Source] = {}
         for row in Source.objects.filter(pk__in=params.get("dictionary_sources", [])).order_by("pk"):
+            _check_visible(row.dictionary_path, f"dictionary {row.slug}'s")
             dictionary = cache.dictionaries.get(row.dictionary_path, device=self.device)
             self.sources.append(dictionary_source(self.loaded, dictionary, row.slug, hook_name=row.hook_name))
             self.source_rows[row.slug] = row
@@ -226,6 +249,23 @@ def activation_run_start(*, run_id: int) -> PipelineRun:
     run = PipelineRun.objects.get(pk=run_id)
     if run.is_finished or run.shards.exists():
         return run
+    claim = run_claim(run_id=run.pk)
+    if claim is None:  # a live worker is starting it already
+        return run
+    try:
+        cut = _activation_run_start(run)
+    finally:
+        run_claim_release(run_id=run.pk, claim=claim)
+    # Queued once the claim is released: a one-shard run's shard claims the run to write its results.
+    if cut:
+        for shard in run.shards.all():
+            run_task_enqueue(run=run, task=SHARD_TASK, arg=shard.pk)
+    run.refresh_from_db()
+    return run
+
+
+def _activation_run_start(run: PipelineRun) -> bool:
+    """Load, check and cut the run into shards; whether this call cut them (and they are to be queued)."""
     run_update(run=run, status=PipelineRun.Status.RUNNING, started_at=timezone.now(), message="Loading the model")
     try:
         plan = _RunPlan(run)
@@ -240,7 +280,7 @@ def activation_run_start(*, run_id: int) -> PipelineRun:
             # Two start tasks for one run (a resume racing a slow worker) must not both cut shards.
             run = PipelineRun.objects.select_for_update().get(pk=run.pk)
             if run.shards.exists():
-                return run
+                return False
             PipelineShard.objects.bulk_create(
                 PipelineShard(
                     run=run,
@@ -267,15 +307,13 @@ def activation_run_start(*, run_id: int) -> PipelineRun:
             )
     except PipelineInputError as error:
         run_fail(run=run, error=str(error))
-        return run
+        return False
     except Exception as error:
         logger.exception("Starting activation run %s failed", run.pk)
+        connection_replace_if_dropped()
         run_fail(run=run, error=_internal_error(error))
-        return run
-    for shard in run.shards.all():
-        run_task_enqueue(run=run, task=SHARD_TASK, arg=shard.pk)
-    run.refresh_from_db()
-    return run
+        return False
+    return True
 
 
 def activation_run_resume(run: PipelineRun) -> Resumption:
@@ -288,6 +326,9 @@ def activation_run_resume(run: PipelineRun) -> Resumption:
             message="Resuming",
             summary=f"Queued 1 step(s) of run #{run.pk} again.",
         )
+    # Every shard not done, a running one too: a person resuming knows better than a heartbeat that may still
+    # look alive for WORKER_DEAD_AFTER_S after its worker died. If that worker does live on, its claim is void
+    # (the shard was reset), so it writes nothing and the new attempt's result stands.
     pending = list(run.shards.exclude(status=PipelineShard.Status.DONE))
     PipelineShard.objects.filter(pk__in=[shard.pk for shard in pending]).update(
         status=PipelineShard.Status.QUEUED, error=""
@@ -335,9 +376,9 @@ def activation_shard_compute(*, shard_id: int) -> PipelineShard:
     run = shard.run
     if shard.status == PipelineShard.Status.DONE or run.is_finished:
         return shard
-    PipelineShard.objects.filter(pk=shard.pk).update(
-        status=PipelineShard.Status.RUNNING, attempts=F("attempts") + 1, started_at=timezone.now()
-    )
+    attempt = shard_claim(shard_id=shard.pk)
+    if attempt is None:  # done meanwhile, or a live worker has it: this task is a duplicate
+        return shard
     started = time.monotonic()
     try:
         plan = _RunPlan(run)
@@ -355,13 +396,22 @@ def activation_shard_compute(*, shard_id: int) -> PipelineShard:
         )
         if run.shards_total == 1:
             # Nothing to merge: finalize here rather than store a partial only to read it back.
-            PipelineShard.objects.filter(pk=shard.pk).update(
-                status=PipelineShard.Status.DONE, seconds=time.monotonic() - started, finished_at=timezone.now()
-            )
-            PipelineRun.objects.filter(pk=run.pk).update(shards_done=1)
-            _finalize(run, plan, accumulators, len(windows.token_ids))
+            claim = run_claim(run_id=run.pk)
+            if claim is None:
+                return shard
+            try:
+                # The shard is marked done in the transaction that writes the results: if that fails, it fails.
+                done = _ShardDone(shard_id=shard.pk, attempt=attempt, seconds=time.monotonic() - started)
+                _finalize(run, plan, accumulators, len(windows.token_ids), claim=claim, shard_done=done)
+            finally:
+                run_claim_release(run_id=run.pk, claim=claim)
             return shard
         with transaction.atomic():
+            if not shard_claim_holds(shard_id=shard.pk, attempt=attempt):
+                # The watchdog gave this attempt up (its worker looked dead) or another attempt finished it:
+                # that one's result stands, this one writes nothing.
+                logger.warning("Shard %s attempt %s was superseded; its result is dropped", shard.pk, attempt)
+                return shard
             ShardPartial.objects.filter(shard=shard).delete()
             ShardPartial.objects.bulk_create(
                 ShardPartial(shard=shard, source_slug=slug, data=accumulator.to_bytes())
@@ -380,15 +430,25 @@ def activation_shard_compute(*, shard_id: int) -> PipelineShard:
         if all_done:  # after the commit, so the finalize task sees every shard's partial
             run_task_enqueue(run=run, task=FINALIZE_TASK, arg=run.pk)
     except PipelineInputError as error:
-        PipelineShard.objects.filter(pk=shard.pk).update(status=PipelineShard.Status.FAILED, error=str(error))
-        run_fail(run=run, error=str(error))
+        if _shard_failed(shard, attempt, str(error)):
+            run_fail(run=run, error=f"Shard {shard.index}: {error}")
     except Exception as error:
         logger.exception("Shard %s of activation run %s failed", shard.pk, run.pk)
-        PipelineShard.objects.filter(pk=shard.pk).update(
-            status=PipelineShard.Status.FAILED, error=_internal_error(error)
-        )
-        run_fail(run=run, error=f"Shard {shard.index} failed; resume the run to retry it. " + _internal_error(error))
+        if _shard_failed(shard, attempt, _internal_error(error)):
+            run_fail(
+                run=run, error=f"Shard {shard.index} failed; resume the run to retry it. " + _internal_error(error)
+            )
     return shard
+
+
+def _shard_failed(shard: PipelineShard, attempt: int, error: str) -> bool:
+    """Mark a shard failed if this attempt still owns it (a superseded attempt's failure is not the run's)."""
+    connection_replace_if_dropped()  # so that the failure can be written
+    return bool(
+        PipelineShard.objects.filter(pk=shard.pk, attempts=attempt, status=PipelineShard.Status.RUNNING).update(
+            status=PipelineShard.Status.FAILED, error=error
+        )
+    )
 
 
 def activation_run_finalize(*, run_id: int) -> PipelineRun:
@@ -396,6 +456,18 @@ def activation_run_finalize(*, run_id: int) -> PipelineRun:
     run = PipelineRun.objects.get(pk=run_id)
     if run.status == PipelineRun.Status.SUCCEEDED:
         return run
+    claim = run_claim(run_id=run.pk)
+    if claim is None:  # a live worker is merging it already, or it finished
+        return run
+    try:
+        _activation_run_finalize(run, claim)
+    finally:
+        run_claim_release(run_id=run.pk, claim=claim)
+    run.refresh_from_db()
+    return run
+
+
+def _activation_run_finalize(run: PipelineRun, claim: int) -> None:
     try:
         plan = _RunPlan(run)
         accumulators: dict[str, DashboardAccumulator] = {}
@@ -408,17 +480,39 @@ def activation_run_finalize(*, run_id: int) -> PipelineRun:
         missing = {spec.slug for spec in plan.sources} - set(accumulators)
         if missing or run.shards.exclude(status=PipelineShard.Status.DONE).exists():
             raise PipelineInputError("Some shards have no result yet; resume the run.")
-        _finalize(run, plan, accumulators, run.params["windows_available"])
+        _finalize(run, plan, accumulators, run.params["windows_available"], claim=claim)
     except PipelineInputError as error:
-        run_fail(run=run, error=str(error))
+        _fail_if_claimed(run, claim, str(error))
     except Exception as error:
         logger.exception("Finalizing activation run %s failed", run.pk)
-        run_fail(run=run, error=_internal_error(error))
-    run.refresh_from_db()
-    return run
+        _fail_if_claimed(run, claim, _internal_error(error))
 
 
-def _finalize(run: PipelineRun, plan: _RunPlan, accumulators: dict[str, DashboardAccumulator], n_windows: int):
+def _fail_if_claimed(run: PipelineRun, claim: int, error: str) -> None:
+    connection_replace_if_dropped()  # so that the failure can be written
+    with transaction.atomic():
+        if run_claim_holds(run_id=run.pk, claim=claim):
+            run_fail(run=run, error=error)
+
+
+@dataclass(frozen=True)
+class _ShardDone:
+    shard_id: int
+    attempt: int
+    seconds: float
+
+
+def _finalize(
+    run: PipelineRun,
+    plan: _RunPlan,
+    accumulators: dict[str, DashboardAccumulator],
+    n_windows: int,
+    *,
+    claim: int,
+    shard_done: _ShardDone | None = None,
+) -> None:
+    """Write the run's results in one transaction, only while `claim` is still this step's (the run's row stays
+    locked until the commit, so a second merge waits and then finds the run succeeded)."""
     run_update(run=run, progress=0.9, message="Saving features")
     results = {spec.slug: accumulators[spec.slug].result() for spec in plan.sources}
     needed = set()
@@ -429,6 +523,16 @@ def _finalize(run: PipelineRun, plan: _RunPlan, accumulators: dict[str, Dashboar
     windows = plan.windows(n_windows, display_for=needed)
     warnings = [warning.as_dict() for warning in plan.warnings(accumulators, windows)]
     with transaction.atomic():
+        if not run_claim_holds(run_id=run.pk, claim=claim) or (
+            shard_done and not shard_claim_holds(shard_id=shard_done.shard_id, attempt=shard_done.attempt)
+        ):
+            logger.warning("The merge of run %s (claim %s) was superseded; it writes nothing", run.pk, claim)
+            return
+        if shard_done:
+            PipelineShard.objects.filter(pk=shard_done.shard_id).update(
+                status=PipelineShard.Status.DONE, seconds=shard_done.seconds, finished_at=timezone.now()
+            )
+            PipelineRun.objects.filter(pk=run.pk).update(shards_done=1)
         model = run.model or model_save(loaded=plan.loaded, slug=run.params["model_slug"], created_by=run.created_by)
         window_pk = context_windows_store(
             model=model,

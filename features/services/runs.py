@@ -19,6 +19,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.management.base import CommandError
 from django.utils import timezone
 from django.utils.module_loading import import_string
+from django_q.brokers import get_broker
 from django_q.tasks import async_task
 from tqdm import tqdm
 
@@ -114,6 +115,14 @@ def run_enqueue(*, run: PipelineRun) -> PipelineRun:
     PipelineRun.objects.filter(pk=run.pk).update(task_id=task_id)
     run.refresh_from_db()
     return run
+
+
+def broker_answers() -> bool:
+    """Whether the task broker (Redis, or the database for the ORM broker) answers its ping now."""
+    try:
+        return bool(get_broker().ping())
+    except Exception:  # noqa: BLE001 - any failure to reach it is the answer
+        return False
 
 
 # --- Recording progress, failure and success -----------------------------------------------------------

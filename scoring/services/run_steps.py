@@ -24,6 +24,12 @@ from explanations.querysets import visible_explanation
 from explanations.services import explanations as explanation_services
 from features.models import Feature, PipelineRun, Source
 from features.services.runs import run_fail, run_succeed, run_task_enqueue, run_update
+from features.services.workers import (
+    connection_replace_if_dropped,
+    run_claim,
+    run_claim_holds,
+    run_claim_release,
+)
 from scoring.core.errors import LLMError, ScoringInputError
 from scoring.explainers import ExplainerError
 from scoring.stored_examples import FeatureExamples
@@ -93,13 +99,29 @@ def feature_run_step(*, run_id: int) -> PipelineRun:
     run = PipelineRun.objects.select_related("model").get(pk=run_id)
     if run.is_finished:
         return run
+    # The claim (features/services/workers.py): a copy of this step while a live worker runs it does nothing,
+    # and a step that the watchdog gave up on and queued again stops at its next save.
+    claim = run_claim(run_id=run.pk)
+    if claim is None:
+        return run
+    run.step_claim = claim  # not a field: refresh_from_db must not replace it with a newer claim
     try:
         return _run_step(run)
+    except _ClaimLost:
+        logger.warning("Step of run %s (claim %s) was superseded; it stops", run.pk, claim)
+        return run
     except Exception as error:  # noqa: BLE001 - the run must end failed and resumable, not stay "running"
         logger.exception("Run %s failed", run.pk)
+        connection_replace_if_dropped()  # so that the failure can be written
         return _run_finish(
             run, error=f"Internal error ({type(error).__name__}): {error}. Resume the run to go on where it stopped."
         )
+    finally:
+        run_claim_release(run_id=run.pk, claim=claim)
+
+
+class _ClaimLost(Exception):
+    """This step's claim on its run is no longer its own: another copy of the step goes on instead."""
 
 
 def _run_step(run: PipelineRun) -> PipelineRun:
@@ -144,6 +166,7 @@ def _run_step(run: PipelineRun) -> PipelineRun:
         totals = _step_save(run, cursor, totals)
         if time.monotonic() - started > STEP_SECONDS:
             _embed(new_revisions)
+            run_claim_release(run_id=run.pk, claim=run.step_claim)  # so that the next step may claim it at once
             run_task_enqueue(run=run, task=STEP_TASK, arg=run.pk)
             run.refresh_from_db()
             return run
@@ -215,6 +238,8 @@ def _step_save(run: PipelineRun, cursor: int, totals: _StepTotals, *, advance: b
     """Add this feature's outcome to the run (row-locked, so a racing step cannot lose an update). Without
     `advance` the feature is not counted as done: the run stopped on it, and resuming tries it again."""
     with transaction.atomic():
+        if not run_claim_holds(run_id=run.pk, claim=run.step_claim):
+            raise _ClaimLost
         locked = PipelineRun.objects.select_for_update().get(pk=run.pk)
         params = {**locked.params, "cursor": cursor}
         params["explanations_written"] = params.get("explanations_written", 0) + totals.explanations
@@ -242,6 +267,14 @@ def _step_save(run: PipelineRun, cursor: int, totals: _StepTotals, *, advance: b
 
 
 def _run_finish(run: PipelineRun, *, error: str = "") -> PipelineRun:
+    with transaction.atomic():
+        if not run_claim_holds(run_id=run.pk, claim=run.step_claim):
+            run.refresh_from_db()
+            return run
+        return _run_finish_claimed(run, error=error)
+
+
+def _run_finish_claimed(run: PipelineRun, *, error: str = "") -> PipelineRun:
     run.refresh_from_db()
     params = run.params
     failed = params.get("failed_count", 0)
