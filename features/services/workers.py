@@ -21,6 +21,7 @@ Runs of the `sync` kind (done in the calling process) are never the watchdog's b
 import logging
 import multiprocessing
 import os
+import re
 import socket
 import threading
 import time
@@ -41,6 +42,8 @@ logger = logging.getLogger(__name__)
 # every worker's heartbeat thread, needs no torch).
 SHARD_TASK = "features.tasks.compute_activation_shard"
 HISTORY_KEPT = 50
+# The run's number in a task name given by run_task_enqueue: "<function>-<run>-<arg>".
+TASK_NAME_RUN = re.compile(r"-(\d+)-\d+$")
 FORGET_WORKERS_AFTER = timedelta(days=1)
 
 
@@ -76,6 +79,16 @@ def worker_beat(*, name: str, cluster: str = "", started_at=None) -> None:
             "task": _doing[:300],
         },
     )
+
+
+def runs_in_hand(*, now=None) -> set[int]:
+    """The runs a live worker is executing a task of now, read from the task names run_task_enqueue gives
+    ("<function>-<run>-<arg>"): a long step that takes no claim (training a dictionary, computing connections
+    or a graph) is under way while its worker beats, even when its run's own heartbeat is old."""
+    now = now or timezone.now()
+    dead_before = now - timedelta(seconds=settings.WORKER_DEAD_AFTER_S)
+    tasks = WorkerHeartbeat.objects.filter(beat_at__gte=dead_before).exclude(task="").values_list("task", flat=True)
+    return {int(found.group(1)) for task in tasks if (found := TASK_NAME_RUN.search(task))}
 
 
 def live_workers(*, now=None) -> set[str]:
@@ -246,6 +259,7 @@ def runs_recover(*, now=None) -> list[str]:
         status__in=[PipelineRun.Status.QUEUED, PipelineRun.Status.RUNNING, PipelineRun.Status.FINALIZING]
     ).order_by("pk")
     queue_empty: bool | None = None
+    in_hand: set[int] | None = None
     for run in unfinished:
         if run.params.get("sync"):
             continue
@@ -275,6 +289,10 @@ def runs_recover(*, now=None) -> list[str]:
         # 3. Nothing under way for a while and the next step nowhere: all shards done but no merge started, or
         # queued tasks lost (a broker restarted without them). A step of a live worker is "under way".
         if run.claimed_by or run.shards.filter(status=PipelineShard.Status.RUNNING).exists():
+            continue
+        if in_hand is None:
+            in_hand = runs_in_hand(now=now)
+        if run.pk in in_hand:
             continue
         last_sign = run.heartbeat_at or run.started_at or run.created_at
         if last_sign >= lost_before:

@@ -144,6 +144,26 @@ def test_a_run_waiting_in_a_busy_queue_is_left_waiting_and_a_lost_one_is_queued(
     assert queued_tasks() == [(SHARD_TASK, (run.shards.get(index=0).pk,))]
 
 
+@override_settings(RUN_LOST_AFTER_S=30)
+def test_a_long_step_without_a_claim_is_left_alone_while_its_worker_beats():
+    """A dictionary's training takes no claim and may write no progress for minutes; its worker's heartbeat
+    names its task, so an empty queue does not make the watchdog start a second training beside it."""
+    run = PipelineRun.objects.create(
+        kind=PipelineRun.Kind.DICTIONARY,
+        params={"sync": False},
+        status=PipelineRun.Status.RUNNING,
+        heartbeat_at=timezone.now() - timedelta(seconds=300),
+    )
+    beat("host-a:11", seconds_ago=1)
+    WorkerHeartbeat.objects.filter(name="host-a:11").update(task=f"train_dictionary-{run.pk}-{run.pk}")
+    assert workers.runs_recover() == []
+    assert queued_tasks() == []
+
+    beat("host-a:11", seconds_ago=120)  # the worker died: the run's step is lost and queued again
+    did = workers.runs_recover()
+    assert len(did) == 1 and "lost task" in did[0]
+
+
 def test_sync_runs_are_never_the_watchdogs_business():
     beat("host-a:11", seconds_ago=120)
     run = sharded_run(shard_states=[("running", "host-a:11")])
