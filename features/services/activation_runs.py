@@ -418,6 +418,15 @@ def activation_run_finalize(*, run_id: int) -> PipelineRun:
     return run
 
 
+def _pass_quality(accumulator: DashboardAccumulator, run: PipelineRun) -> dict:
+    """A dictionary source's quality figures from the pass (features/pipeline/quality.py): sparsity over every
+    window, reconstruction over the checks' sampled windows; {} for neurons or a partial without them."""
+    checks = accumulator.checks
+    if checks is None or checks.quality is None:
+        return {}
+    return {**checks.quality.metrics(accumulator.positive_counts), "run": run.pk}
+
+
 def _finalize(run: PipelineRun, plan: _RunPlan, accumulators: dict[str, DashboardAccumulator], n_windows: int):
     run_update(run=run, progress=0.9, message="Saving features")
     results = {spec.slug: accumulators[spec.slug].result() for spec in plan.sources}
@@ -449,6 +458,10 @@ def _finalize(run: PipelineRun, plan: _RunPlan, accumulators: dict[str, Dashboar
                 corpus_key=windows.key,
             )
             Source.objects.filter(pk=source.pk).update(dashboards_run=run)
+            quality = _pass_quality(accumulators[spec.slug], run)
+            if quality:
+                source.refresh_from_db(fields=["config"])
+                Source.objects.filter(pk=source.pk).update(config={**source.config, "quality": quality})
         ShardPartial.objects.filter(shard__run=run).delete()
         run_succeed(
             run=run,
