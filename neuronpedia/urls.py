@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("scoring.urls")),
     path("play/", include("gameplay.urls")),
     path("", include("circuits.urls")),
+    path("", include("evaluations.urls")),
     # The wiki's model/source/feature paths are catch-alls, so they come last: the features app's fixed paths
     # first, then the pages that show several domains (front/).
     path("", include("features.urls")),
