@@ -18,6 +18,7 @@ activations. No Django.
 """
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -203,9 +204,11 @@ def evaluate_dictionary(
     batch_size: int = 16,
     with_loss: bool = True,
     on_progress: Callable[[int, int], None] | None = None,
+    lock: Callable[[], AbstractContextManager] = nullcontext,
 ) -> Evaluation:
     """Every quality figure of a dictionary source over `windows` (the spliced loss where the model has a
-    next-token head and `with_loss`)."""
+    next-token head and `with_loss`). `lock()` is held around each batch's forward passes: hooks are registered
+    on the model itself, so another thread's forward on the same (cached) model would run through them."""
     if spec.dictionary is None:
         raise PipelineInputError("Only dictionaries are evaluated: neurons reconstruct nothing.")
     if not windows:
@@ -225,12 +228,13 @@ def evaluate_dictionary(
     for start in range(0, len(windows), batch_size):
         input_ids = torch.tensor(windows[start : start + batch_size], dtype=torch.long)
         mask = content_mask(loaded, input_ids)
-        captured = capture_activations(loaded, hooks, input_ids)
-        encoded = spec.encode_on_device(captured)
-        inputs = captured[spec.hook.name]
-        written = dictionary.reconstruct(inputs, encoded)
-        if spec.centre:
-            written = written + inputs.mean(-1, keepdim=True)
+        with lock():
+            captured = capture_activations(loaded, hooks, input_ids)
+            encoded = spec.encode_on_device(captured)
+            inputs = captured[spec.hook.name]
+            written = dictionary.reconstruct(inputs, encoded)
+            if spec.centre:
+                written = written + inputs.mean(-1, keepdim=True)
         activations = to_cpu_float32(encoded)
         quality.add_sparsity(activations, mask)
         fires += torch.count_nonzero((activations > 0) & mask[..., None], dim=(0, 1))
@@ -238,7 +242,8 @@ def evaluate_dictionary(
         quality.add_reconstruction(target[mask], to_cpu_float32(written)[mask])
         if losses is not None:
             try:
-                losses.add(spliced_loss_sums(loaded, spec, input_ids, mask))
+                with lock():
+                    losses.add(spliced_loss_sums(loaded, spec, input_ids, mask))
             except PipelineInputError as error:
                 losses, refusal = None, str(error)
         if on_progress:

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from evaluations.core.metrics import evaluate_dictionary
 from evaluations.models import SourceEvaluation
+from features.inference import model_lock
 from features.models import PipelineRun, Source
 from features.pipeline import cache
 from features.pipeline.corpus import BUILTIN_CORPUS, corpus_documents, corpus_identity, make_windows
@@ -140,6 +141,7 @@ def evaluation_run_step(*, run_id: int) -> PipelineRun:
             batch_size=params["batch_size"],
             with_loss=params["with_loss"],
             on_progress=_Progress(run, params["window_len"]),
+            lock=lambda: model_lock(loaded.path),  # the cached model is shared with the pages' live inference
         )
         metrics = evaluation.metrics()
         with transaction.atomic():
