@@ -82,6 +82,7 @@ class PlotPoint:
     title: str
     on_frontier: bool
     label_left: bool  # write its label to the left of the dot (points near the right edge)
+    label_dy: float = -9  # above the dot, or below where another label already sits there
 
 
 @dataclass
@@ -123,6 +124,29 @@ def _format(value: float) -> str:
     return f"{value:.4g}"
 
 
+LABEL_CHAR_WIDTH, LABEL_HEIGHT = 8.5, 18  # a label's size at the chart's 14 px type, roughly
+
+
+def _label_box(point: PlotPoint) -> tuple[float, float, float, float]:
+    width = len(point.label) * LABEL_CHAR_WIDTH
+    x = point.cx - 11 - width if point.label_left else point.cx + 11
+    y = point.cy + point.label_dy - LABEL_HEIGHT
+    return x, y, x + width, y + LABEL_HEIGHT
+
+
+def _place_labels(points: list[PlotPoint]) -> None:
+    """Move a label below its dot where it would overlap a label already placed (two close dictionaries)."""
+    placed: list[tuple[float, float, float, float]] = []
+
+    def overlaps(box) -> bool:
+        return any(box[0] < o[2] and o[0] < box[2] and box[1] < o[3] and o[1] < box[3] for o in placed)
+
+    for point in sorted(points, key=lambda point: (point.cy, point.cx)):
+        if overlaps(_label_box(point)):
+            point.label_dy = LABEL_HEIGHT + 6
+        placed.append(_label_box(point))
+
+
 def frontier_chart(entries: Sequence[ChartEntry], *, y_label: str, higher_is_better: bool) -> FrontierChart | None:
     """L0 across, fidelity up, every dictionary a dot linking to its page, the frontier drawn through the
     dictionaries no other beats on both; None without an entry to draw."""
@@ -159,6 +183,7 @@ def frontier_chart(entries: Sequence[ChartEntry], *, y_label: str, higher_is_bet
         )
         for entry in entries
     ]
+    _place_labels(points)
     return FrontierChart(
         width=CHART_WIDTH,
         height=CHART_HEIGHT,

@@ -33,6 +33,8 @@ SHOWN = (
     "dense_fraction",
 )
 
+KEY_FIGURES = ("l0", "explained_variance", "delta_loss", "dead_fraction")
+
 
 @dataclass
 class Figure:
@@ -41,6 +43,7 @@ class Figure:
     value: float
     meaning: str
     is_fraction: bool  # shown as a percentage
+    digits: int  # decimals shown
 
 
 @dataclass
@@ -51,6 +54,15 @@ class SourceQuality:
     figures: list[Figure] = field(default_factory=list)
     l0_bars: list = field(default_factory=list)
     density_bars: list = field(default_factory=list)
+
+    @property
+    def key_figures(self) -> list[Figure]:
+        """The figures a reader sees first; the others are one click away."""
+        return [figure for figure in self.figures if figure.name in KEY_FIGURES]
+
+    @property
+    def more_figures(self) -> list[Figure]:
+        return [figure for figure in self.figures if figure.name not in KEY_FIGURES]
 
     @property
     def has_loss(self) -> bool:
@@ -78,6 +90,7 @@ def source_quality(source: Source) -> SourceQuality | None:
             value=metrics[name],
             meaning=METRICS[name][1],
             is_fraction=name in ("dead_fraction", "dense_fraction"),
+            digits=2 if name == "l0" else 4,
         )
         for name in SHOWN
         if isinstance(metrics.get(name), int | float)

@@ -44,3 +44,15 @@ def test_the_interval_is_the_normal_one():
     assert interval.mean == pytest.approx(0.75)
     assert (interval.low, interval.high) == pytest.approx((0.75 - half, 0.75 + half))
     assert mean_with_interval([]) is None and mean_with_interval([0.5]).low == 0.5
+
+
+def test_close_dictionaries_labels_do_not_overlap():
+    from evaluations.charts import ChartEntry, _label_box, frontier_chart
+
+    chart = frontier_chart(
+        [ChartEntry("a", "1-res-topk3", "/a/", 3.0, 0.00230), ChartEntry("b", "1-res-topk8", "/b/", 4.0, 0.00232)],
+        y_label="Delta loss",
+        higher_is_better=False,
+    )
+    first, second = (_label_box(point) for point in chart.points)
+    assert not (first[0] < second[2] and second[0] < first[2] and first[1] < second[3] and second[1] < first[3])
