@@ -137,6 +137,32 @@ def test_every_figure_equals_brute_force(setup, evaluation):
     assert sum(histogram["counts"]) + histogram["dead"] == spec.n_features
 
 
+def hooked_gpt2(loaded, directory) -> HookedTransformer:
+    """TransformerLens's GPT-2 with the tiny checkpoint's weights, unprocessed: the reference's model."""
+    config = loaded.model.config
+    cfg = HookedTransformerConfig(
+        d_model=config.n_embd,
+        d_head=config.n_embd // config.n_head,
+        n_heads=config.n_head,
+        d_mlp=4 * config.n_embd,
+        n_layers=config.n_layer,
+        n_ctx=config.n_positions,
+        d_vocab=config.vocab_size,
+        act_fn="gelu_new",
+        eps=config.layer_norm_epsilon,
+        normalization_type="LN",
+        original_architecture="GPT2LMHeadModel",
+        device="cpu",
+    )
+    state = get_pretrained_state_dict(str(directory), cfg, hf_model=loaded.model)
+    model = HookedTransformer(cfg, move_to_device=False)
+    model.load_and_process_state_dict(
+        state, fold_ln=False, center_writing_weights=False, center_unembed=False, fold_value_biases=False
+    )
+    model.eval()
+    return model
+
+
 @pytest.fixture(scope="module")
 def mlp_out_sae_dir(tmp_path_factory):
     """An SAE on the MLP's output of block 0: a module's output, where the reconstruction is written back by a
@@ -160,27 +186,7 @@ def test_the_figures_agree_with_sae_lens_evals(which, setup, tiny_gpt2_dir, tiny
     spec = dictionary_source(loaded, load_dictionary(sae_dir), which)
     evaluation = evaluate_dictionary(loaded, spec, windows, batch_size=4).metrics()
     assert evaluation["l0"] > 0 and evaluation["delta_loss"] != 0  # a dictionary that changes something
-    config = loaded.model.config
-    cfg = HookedTransformerConfig(
-        d_model=config.n_embd,
-        d_head=config.n_embd // config.n_head,
-        n_heads=config.n_head,
-        d_mlp=4 * config.n_embd,
-        n_layers=config.n_layer,
-        n_ctx=config.n_positions,
-        d_vocab=config.vocab_size,
-        act_fn="gelu_new",
-        eps=config.layer_norm_epsilon,
-        normalization_type="LN",
-        original_architecture="GPT2LMHeadModel",
-        device="cpu",
-    )
-    state = get_pretrained_state_dict(str(tiny_gpt2_dir), cfg, hf_model=loaded.model)
-    model = HookedTransformer(cfg, move_to_device=False)
-    model.load_and_process_state_dict(
-        state, fold_ln=False, center_writing_weights=False, center_unembed=False, fold_value_biases=False
-    )
-    model.eval()
+    model = hooked_gpt2(loaded, tiny_gpt2_dir)
     sae = SAE.load_from_disk(sae_dir, device="cpu")
     tokens = torch.tensor(windows)
 
@@ -285,3 +291,54 @@ def test_neurons_are_refused(setup):
 
     with pytest.raises(PipelineInputError, match="Only dictionaries"):
         evaluate_dictionary(loaded, neuron_source(loaded, 0), windows)
+
+
+def test_a_transcoders_output_is_spliced_at_its_output_hook(setup, tiny_gpt2_dir, tmp_path):
+    """A skip transcoder reads ln2's normalised input of block 0 and writes the MLP's output: the spliced loss
+    equals TransformerLens's forward with the MLP's output replaced by the transcoder's (on content tokens)."""
+    import json
+
+    from ..conftest import save_tiny_dictionary
+
+    loaded, _, windows = setup
+    directory = save_tiny_dictionary(
+        tmp_path, "skip_transcoder", d_in=32, d_sae=48, d_out=32, hook_name="blocks.0.ln2.hook_normalized",
+        encoder_scale=3.0,
+    )  # fmt: skip
+    config = json.loads((directory / "cfg.json").read_text())
+    config["metadata"]["hook_name_out"] = "blocks.0.hook_mlp_out"
+    (directory / "cfg.json").write_text(json.dumps(config))
+    dictionary = load_dictionary(directory)
+    spec = dictionary_source(loaded, dictionary, "0-tc")
+    ours = evaluate_dictionary(loaded, spec, windows, batch_size=4).metrics()
+
+    model = hooked_gpt2(loaded, tiny_gpt2_dir)
+    tokens = torch.tensor(windows)
+    mask = content_mask(loaded, tokens)
+    inputs = {}
+
+    def capture(value, hook):
+        inputs["x"] = value
+
+    def replace(value, hook):
+        written = dictionary.reconstruct(inputs["x"], dictionary.encode(inputs["x"]))
+        return torch.where(mask[..., None], written, value)
+
+    with torch.no_grad():
+        clean = torch.log_softmax(model(tokens).double(), -1)
+        spliced = torch.log_softmax(
+            model.run_with_hooks(
+                tokens,
+                fwd_hooks=[("blocks.0.ln2.hook_normalized", capture), ("blocks.0.hook_mlp_out", replace)],
+            ).double(),
+            -1,
+        )
+        _, cache = model.run_with_cache(tokens)
+    ce = -spliced[:, :-1].gather(-1, tokens[:, 1:, None]).squeeze(-1)[mask[:, :-1]].mean()
+    kl = (clean.exp() * (clean - spliced)).sum(-1)[mask].mean()
+    assert ours["ce_loss_spliced"] == pytest.approx(float(ce), rel=1e-4)
+    assert ours["kl_spliced"] == pytest.approx(float(kl), rel=1e-3) and ours["kl_spliced"] > 0
+    x, target = cache["blocks.0.ln2.hook_normalized"][mask], cache["blocks.0.hook_mlp_out"][mask].double()
+    written = dictionary.reconstruct(x, dictionary.encode(x)).double()
+    mse = ((target - written) ** 2).sum(-1).mean()
+    assert ours["mse"] == pytest.approx(float(mse), rel=1e-4)  # against the output hook, not the input
