@@ -39,3 +39,6 @@ class Command(BaseCommand):
             self.stdout.write(f"{len(result.unexplained)} sampled feature(s) have no explanation yet: {listed}.")
         for run in failed:
             self.stdout.write(f"Run #{run.pk} failed: {run.error}")
+        for run in result.runs:  # a scorer may refuse one feature (too few silent examples) and score the rest
+            for failure in run.failures[:20]:
+                self.stdout.write(f"{failure['feature']}: {failure['error']}")
