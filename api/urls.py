@@ -7,7 +7,19 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from . import errors
 from .converters import SLUG
 from .neuronpedia import urls as neuronpedia_urls
-from .views import comments, explanations, exports, features, graphs, inference, lists, meta, runs, sources
+from .views import (
+    comments,
+    evaluations,
+    explanations,
+    exports,
+    features,
+    graphs,
+    inference,
+    lists,
+    meta,
+    runs,
+    sources,
+)
 
 app_name = "api"
 EXPORT_NAMES = "|".join(exports.EXPORT_NAMES)
@@ -22,6 +34,11 @@ v1 = [
     path("models/", sources.ModelList.as_view(), name="models"),
     path("models/<np_slug:model_slug>/", sources.ModelDetail.as_view(), name="model"),
     path("models/<np_slug:model_slug>/sources/<np_slug:source_slug>/", sources.SourceDetail.as_view(), name="source"),
+    path(
+        "models/<np_slug:model_slug>/sources/<np_slug:source_slug>/metrics/",
+        evaluations.SourceMetrics.as_view(),
+        name="source-metrics",
+    ),
     path("models/<np_slug:model_slug>/top-features/", inference.TopFeatures.as_view(), name="top-features"),
     path("models/<np_slug:model_slug>/steer/", inference.Steer.as_view(), name="steer"),
     path("sources/", sources.SourceList.as_view(), name="sources"),

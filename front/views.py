@@ -18,6 +18,7 @@ from accounts.decorators import wiki_write
 from accounts.models import user_is_banned
 from circuits.models import Graph
 from circuits.services.pages import graphs_with_feature
+from evaluations.selectors import compare_url, source_quality
 from explanations.models import Comment, Explanation, ExplanationRevision
 from explanations.selectors import best_explanation_texts, feature_community, profile_activity
 from features import selectors as feature_selectors
@@ -87,6 +88,8 @@ def source_detail(request: HttpRequest, model_slug: str, source_slug: str) -> Ht
     features = selectors.source_feature_index(source, sort=sort)
     page = Paginator(features, settings.FEATURES_PER_PAGE).get_page(request.GET.get("page"))
     context = {"model": source.model, "source": source, "page": page, "sort": sort, "columns": _sort_columns(sort)}
+    if source.kind != Source.Kind.NEURONS:  # a dictionary: its quality figures and its hook's comparison page
+        context.update(quality=source_quality(source), compare_url=compare_url(source), show_quality=True)
     run = source.dashboards_run  # the run whose dashboards the page lists: its checks and manifest
     if run is not None:
         context.update(

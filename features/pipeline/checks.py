@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from .quality import QualityStatistics
+
 # A feature is "on special tokens" when more than half its activation mass falls on them: the dashboards
 # never show special tokens, so such a feature looks almost dead there while it is busy on BOS or [SEP].
 SPECIAL_MASS_SHARE = 0.5
@@ -71,6 +73,8 @@ class CheckStatistics:
         self.target_sum = torch.zeros(d_out, dtype=torch.float64)
         self.target_squares = torch.zeros(1, dtype=torch.float64)
         self.target_tokens = torch.zeros(1, dtype=torch.long)
+        # The dictionary's quality figures (quality.py), gathered in the same pass.
+        self.quality: QualityStatistics | None = QualityStatistics(n_features, d_out)
 
     def update(self, activations: torch.Tensor, content_mask: torch.Tensor) -> None:
         """activations [B, T, F]; content_mask [B, T] False on special tokens. (How often each feature fires on
@@ -90,6 +94,8 @@ class CheckStatistics:
         self.fires_first += torch.count_nonzero(first_values, dim=0)
         self.mass_first += first_values.sum(dim=0).double()
         self.tokens += torch.tensor([content_mask.numel(), len(special_values), content_mask.shape[0]])
+        if self.quality is not None:
+            self.quality.add_sparsity(activations, content_mask)
 
     def add_reconstruction(
         self, target: torch.Tensor, reconstruction: torch.Tensor, content_mask: torch.Tensor
@@ -97,7 +103,10 @@ class CheckStatistics:
         """target and reconstruction [B, T, d_out] (the activations the dictionary reproduces, and what it
         wrote) of windows whose content_mask [B, T] is False on special tokens."""
         x = target[content_mask].float()
-        error = x - reconstruction[content_mask].float()
+        written = reconstruction[content_mask].float()
+        error = x - written
+        if self.quality is not None:
+            self.quality.add_reconstruction(x, written)
         self.squared_error += error.pow(2).sum().double()
         self.target_sum += x.sum(dim=0).double()
         self.target_squares += x.pow(2).sum().double()
@@ -106,13 +115,20 @@ class CheckStatistics:
     def merge(self, other: "CheckStatistics") -> None:
         for name, _ in self._tensors():
             getattr(self, name).add_(getattr(other, name))
+        if self.quality is not None and other.quality is not None:
+            self.quality.merge(other.quality)
+        else:  # a partial from before the quality figures: none rather than figures of part of the corpus
+            self.quality = None
 
     def _tensors(self) -> list[tuple[str, torch.Tensor]]:
         names = (*self.COUNTS, *self.MASSES, "tokens", "squared_error", "target_sum", "target_squares")
         return [(name, getattr(self, name)) for name in (*names, "target_tokens")]
 
     def to_tensors(self, prefix: str) -> dict[str, torch.Tensor]:
-        return {prefix + name: tensor for name, tensor in self._tensors()}
+        tensors = {prefix + name: tensor for name, tensor in self._tensors()}
+        if self.quality is not None:
+            tensors.update(self.quality.to_tensors(prefix + "quality."))
+        return tensors
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, torch.Tensor], prefix: str) -> "CheckStatistics | None":
@@ -121,6 +137,7 @@ class CheckStatistics:
         statistics = cls(len(tensors[prefix + "mass"]), len(tensors[prefix + "target_sum"]))
         for name, _ in statistics._tensors():
             setattr(statistics, name, tensors[prefix + name])
+        statistics.quality = QualityStatistics.from_tensors(tensors, prefix + "quality.")
         return statistics
 
     @property

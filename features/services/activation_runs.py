@@ -488,6 +488,15 @@ def _activation_run_finalize(run: PipelineRun, claim: int) -> None:
         _fail_if_claimed(run, claim, _internal_error(error))
 
 
+def _pass_quality(accumulator: DashboardAccumulator, run: PipelineRun) -> dict:
+    """A dictionary source's quality figures from the pass (features/pipeline/quality.py): sparsity over every
+    window, reconstruction over the checks' sampled windows; {} for neurons or a partial without them."""
+    checks = accumulator.checks
+    if checks is None or checks.quality is None:
+        return {}
+    return {**checks.quality.metrics(accumulator.positive_counts), "run": run.pk}
+
+
 def _fail_if_claimed(run: PipelineRun, claim: int, error: str) -> None:
     connection_replace_if_dropped()  # so that the failure can be written
     with transaction.atomic():
@@ -553,6 +562,10 @@ def _finalize(
                 corpus_key=windows.key,
             )
             Source.objects.filter(pk=source.pk).update(dashboards_run=run)
+            quality = _pass_quality(accumulators[spec.slug], run)
+            if quality:
+                source.refresh_from_db(fields=["config"])
+                Source.objects.filter(pk=source.pk).update(config={**source.config, "quality": quality})
         ShardPartial.objects.filter(shard__run=run).delete()
         run_succeed(
             run=run,

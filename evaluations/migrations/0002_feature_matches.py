@@ -6,10 +6,9 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
 
-    initial = True
-
     dependencies = [
         ('features', '0008_run_kinds_for_circuits_and_evaluations'),
+        ('evaluations', '0001_source_evaluations'),
     ]
 
     operations = [
