@@ -54,6 +54,7 @@ from scoring.core import semantic  # noqa: E402
 from scoring.core.errors import ScoringInputError  # noqa: E402
 from scoring.core.examples import ExampleSet, build_example_set  # noqa: E402
 from scoring.core.judges import Judge  # noqa: E402
+from scoring.core.metrics import spearman  # noqa: E402
 from scoring.core.offline_judges import OFFLINE_JUDGES  # noqa: E402
 from scoring.core.records import ActivationRecord, normalise_token  # noqa: E402
 from scoring.core.scorers import get_scorer  # noqa: E402
@@ -210,30 +211,6 @@ def category_puzzles(seeds: int, *, n_windows: int = 40000) -> list[Puzzle]:
 # --- scoring and figures ----------------------------------------------------------------------------------
 
 
-def _ranks(values: Sequence[float]) -> list[float]:
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    ranks = [0.0] * len(values)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return ranks
-
-
-def spearman(scores: Sequence[float], truth: Sequence[float]) -> float:
-    """0 when the scores are all equal (they rank nothing)."""
-    a, b = _ranks(scores), _ranks(truth)
-    mean_a, mean_b = sum(a) / len(a), sum(b) / len(b)
-    cov = sum((x - mean_a) * (y - mean_b) for x, y in zip(a, b, strict=True))
-    var_a = sum((x - mean_a) ** 2 for x in a)
-    var_b = sum((y - mean_b) ** 2 for y in b)
-    return cov / (var_a * var_b) ** 0.5 if var_a > 0 and var_b > 0 else 0.0
-
-
 def _score(judge: Judge, text: str, examples: ExampleSet) -> dict[str, float]:
     values = {}
     for name in ("simulation", "detection", "fuzzing"):
@@ -254,7 +231,7 @@ def evaluate(judge: Judge, puzzles: list[Puzzle]) -> dict[str, dict[str, float]]
             entry = figures.setdefault(metric, {"wins": [], "ties": [], "spearman": []})
             entry["wins"].append(float(values[0] > best_false))
             entry["ties"].append(float(values[0] == best_false))
-            entry["spearman"].append(spearman(values, [1.0] + [0.0] * (len(values) - 1)))
+            entry["spearman"].append(spearman(values, [1.0] + [0.0] * (len(values) - 1)) or 0.0)  # all equal: 0
     return {
         metric: {key: round(sum(v) / len(v), 3) for key, v in entry.items()} | {"n": len(puzzles)}
         for metric, entry in figures.items()
