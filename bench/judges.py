@@ -10,8 +10,10 @@ highest; a tie is reported apart and is not right.
                   months): a plain-language true explanation ("colour words") against the list of the top
                   tokens of the windows an explainer was shown and two other categories' explanations, scored
                   on other active windows (held out), random windows and hard negatives
-    (c) verified  the game's verified explanations: not in this bench yet (they need the site's database and
-                  live inference); the bench says so
+    (c) verified  with --database: the game's verified data in the site's database (DATABASE_URL, or the
+                  SQLite default): per feature, the explanation Verify-mode players rated highest (strictly,
+                  and at least 0.5) against its other human-scored explanations, on the feature's stored
+                  examples (scoring/verified_puzzles.py); the bench says when there is none
 
 Per judge and set it prints, for two scores (simulation's Pearson correlation; the game's headline, the mean
 of detection and fuzzing balanced accuracy): the share of puzzles where the true explanation wins strictly,
@@ -20,6 +22,7 @@ the share of ties, and the mean Spearman rank correlation between the scores and
     python bench/judges.py                         # every offline judge
     python bench/judges.py --judges semantic       # one
     python bench/judges.py --seeds 2               # fewer puzzles, quicker
+    python bench/judges.py --database              # also (c), the game's verified data
     python bench/judges.py --explain-clicks 40     # only: how long the game's Explain scoring takes
     python bench/judges.py --explain-clicks 40 --word-store /tmp/words.npz   # ... with the word-vector store
 
@@ -238,6 +241,17 @@ def evaluate(judge: Judge, puzzles: list[Puzzle]) -> dict[str, dict[str, float]]
     }
 
 
+def verified_puzzles() -> list[Puzzle]:
+    """Set (c) from the site's database (Django is set up here: the other sets need no database)."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "neuronpedia.settings")
+    django.setup()
+    from scoring.verified_puzzles import verified_puzzles as read
+
+    return [(puzzle.name, puzzle.examples, puzzle.explanations) for puzzle in read()]
+
+
 def _word_store(path: Path, windows: Sequence[Sequence[str]]) -> dict[str, float]:
     """Load the word-vector store from `path` into the default similarity, building it first if missing."""
     semantic.configure_store(path)
@@ -296,6 +310,7 @@ def main() -> None:
     parser.add_argument("--judges", default=",".join(JUDGES), help=f"comma-separated, of {', '.join(JUDGES)}")
     parser.add_argument("--seeds", type=int, default=4, help="puzzles per planted rule and per category")
     parser.add_argument("--explain-clicks", type=int, default=0, help="time the game's Explain scoring instead")
+    parser.add_argument("--database", action="store_true", help="add set (c), the game's verified data")
     parser.add_argument(
         "--word-store", type=Path, help="with --explain-clicks: the word-vector store's file (built if missing)"
     )
@@ -314,7 +329,15 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown judge {unknown[0]!r}; choose from {', '.join(JUDGES)}")
     sets = {"planted": planted_puzzles(args.seeds), "category": category_puzzles(args.seeds)}
-    print("(c) verified: skipped, the game's verified explanations need the site's database (not in this bench)")
+    if not args.database:
+        print("(c) verified: skipped; --database reads the game's verified data from the site's database")
+    elif verified := verified_puzzles():
+        sets["verified"] = verified
+    else:
+        print(
+            "(c) verified: none in the database (no feature has two human-scored explanations with a single "
+            "best one at 0.5 or more)"
+        )
     results = {}
     for name in names:
         judge = JUDGES[name]()
