@@ -10,8 +10,10 @@ highest; a tie is reported apart and is not right.
                   months): a plain-language true explanation ("colour words") against the list of the top
                   tokens of the windows an explainer was shown and two other categories' explanations, scored
                   on other active windows (held out), random windows and hard negatives
-    (c) verified  the game's verified explanations: not in this bench yet (they need the site's database and
-                  live inference); the bench says so
+    (c) verified  with --database: the game's verified data in the site's database (DATABASE_URL, or the
+                  SQLite default): per feature, the explanation Verify-mode players rated highest (strictly,
+                  and at least 0.5) against its other human-scored explanations, on the feature's stored
+                  examples (scoring/verified_puzzles.py); the bench says when there is none
 
 Per judge and set it prints, for two scores (simulation's Pearson correlation; the game's headline, the mean
 of detection and fuzzing balanced accuracy): the share of puzzles where the true explanation wins strictly,
@@ -20,6 +22,7 @@ the share of ties, and the mean Spearman rank correlation between the scores and
     python bench/judges.py                         # every offline judge
     python bench/judges.py --judges semantic       # one
     python bench/judges.py --seeds 2               # fewer puzzles, quicker
+    python bench/judges.py --database              # also (c), the game's verified data
     python bench/judges.py --explain-clicks 40     # only: how long the game's Explain scoring takes
     python bench/judges.py --explain-clicks 40 --word-store /tmp/words.npz   # ... with the word-vector store
 
@@ -54,6 +57,7 @@ from scoring.core import semantic  # noqa: E402
 from scoring.core.errors import ScoringInputError  # noqa: E402
 from scoring.core.examples import ExampleSet, build_example_set  # noqa: E402
 from scoring.core.judges import Judge  # noqa: E402
+from scoring.core.metrics import spearman  # noqa: E402
 from scoring.core.offline_judges import OFFLINE_JUDGES  # noqa: E402
 from scoring.core.records import ActivationRecord, normalise_token  # noqa: E402
 from scoring.core.scorers import get_scorer  # noqa: E402
@@ -210,30 +214,6 @@ def category_puzzles(seeds: int, *, n_windows: int = 40000) -> list[Puzzle]:
 # --- scoring and figures ----------------------------------------------------------------------------------
 
 
-def _ranks(values: Sequence[float]) -> list[float]:
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    ranks = [0.0] * len(values)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return ranks
-
-
-def spearman(scores: Sequence[float], truth: Sequence[float]) -> float:
-    """0 when the scores are all equal (they rank nothing)."""
-    a, b = _ranks(scores), _ranks(truth)
-    mean_a, mean_b = sum(a) / len(a), sum(b) / len(b)
-    cov = sum((x - mean_a) * (y - mean_b) for x, y in zip(a, b, strict=True))
-    var_a = sum((x - mean_a) ** 2 for x in a)
-    var_b = sum((y - mean_b) ** 2 for y in b)
-    return cov / (var_a * var_b) ** 0.5 if var_a > 0 and var_b > 0 else 0.0
-
-
 def _score(judge: Judge, text: str, examples: ExampleSet) -> dict[str, float]:
     values = {}
     for name in ("simulation", "detection", "fuzzing"):
@@ -254,11 +234,22 @@ def evaluate(judge: Judge, puzzles: list[Puzzle]) -> dict[str, dict[str, float]]
             entry = figures.setdefault(metric, {"wins": [], "ties": [], "spearman": []})
             entry["wins"].append(float(values[0] > best_false))
             entry["ties"].append(float(values[0] == best_false))
-            entry["spearman"].append(spearman(values, [1.0] + [0.0] * (len(values) - 1)))
+            entry["spearman"].append(spearman(values, [1.0] + [0.0] * (len(values) - 1)) or 0.0)  # all equal: 0
     return {
         metric: {key: round(sum(v) / len(v), 3) for key, v in entry.items()} | {"n": len(puzzles)}
         for metric, entry in figures.items()
     }
+
+
+def verified_puzzles() -> list[Puzzle]:
+    """Set (c) from the site's database (Django is set up here: the other sets need no database)."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "neuronpedia.settings")
+    django.setup()
+    from scoring.verified_puzzles import verified_puzzles as read
+
+    return [(puzzle.name, puzzle.examples, puzzle.explanations) for puzzle in read()]
 
 
 def _word_store(path: Path, windows: Sequence[Sequence[str]]) -> dict[str, float]:
@@ -319,6 +310,7 @@ def main() -> None:
     parser.add_argument("--judges", default=",".join(JUDGES), help=f"comma-separated, of {', '.join(JUDGES)}")
     parser.add_argument("--seeds", type=int, default=4, help="puzzles per planted rule and per category")
     parser.add_argument("--explain-clicks", type=int, default=0, help="time the game's Explain scoring instead")
+    parser.add_argument("--database", action="store_true", help="add set (c), the game's verified data")
     parser.add_argument(
         "--word-store", type=Path, help="with --explain-clicks: the word-vector store's file (built if missing)"
     )
@@ -337,7 +329,15 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown judge {unknown[0]!r}; choose from {', '.join(JUDGES)}")
     sets = {"planted": planted_puzzles(args.seeds), "category": category_puzzles(args.seeds)}
-    print("(c) verified: skipped, the game's verified explanations need the site's database (not in this bench)")
+    if not args.database:
+        print("(c) verified: skipped; --database reads the game's verified data from the site's database")
+    elif verified := verified_puzzles():
+        sets["verified"] = verified
+    else:
+        print(
+            "(c) verified: none in the database (no feature has two human-scored explanations with a single "
+            "best one at 0.5 or more)"
+        )
     results = {}
     for name in names:
         judge = JUDGES[name]()

@@ -261,6 +261,24 @@ def _resolve_object(obj: str) -> frozenset[str]:
     return frozenset(words)
 
 
+def read_position(text: str) -> tuple[str, dict]:
+    """Where in a window an explanation says its thing fires ("in the first 4 tokens", "at the start of the
+    text", "at the start of a sentence"): the text without those words, and `max_position` and
+    `sentence_start` when given. The literal and the semantic judges both read positions with this."""
+    constraints: dict = {}
+    if match := _FIRST_N_RE.search(text):
+        n = match.group("n")
+        constraints["max_position"] = int(n) if n.isdigit() else NUMBER_WORDS[n]
+        text = _FIRST_N_RE.sub(" ", text)
+    if _TEXT_START_RE.search(text):
+        constraints.setdefault("max_position", DEFAULT_START_POSITIONS)
+        text = _TEXT_START_RE.sub(" ", text)
+    if _SENTENCE_START_RE.search(text):
+        constraints["sentence_start"] = True
+        text = _SENTENCE_START_RE.sub(" ", text)
+    return text, constraints
+
+
 @lru_cache(maxsize=4096)
 def parse_explanation(explanation: str) -> Pattern:
     text = " " + explanation.lower() + " "
@@ -285,16 +303,8 @@ def parse_explanation(explanation: str) -> Pattern:
     if match := _AFTER_RE.search(text):
         constraints["after"] = _resolve_object(match.group("obj"))
         text = _AFTER_RE.sub(" ", text, count=1)
-    if match := _FIRST_N_RE.search(text):
-        n = match.group("n")
-        constraints["max_position"] = int(n) if n.isdigit() else NUMBER_WORDS[n]
-        text = _FIRST_N_RE.sub(" ", text)
-    if _TEXT_START_RE.search(text):
-        constraints.setdefault("max_position", DEFAULT_START_POSITIONS)
-        text = _TEXT_START_RE.sub(" ", text)
-    if _SENTENCE_START_RE.search(text):
-        constraints["sentence_start"] = True
-        text = _SENTENCE_START_RE.sub(" ", text)
+    text, position = read_position(text)
+    constraints.update(position)
 
     targets: list[tuple[frozenset[str], ...]] = []
     for match in _PHRASE_RE.finditer(text):

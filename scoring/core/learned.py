@@ -21,7 +21,7 @@ from .embedding import Encoder, SentenceEmbedder, minilm_encode
 from .errors import ScoringInputError
 from .judges import FuzzItem, Judge, Tokens, parse_explanation, stem
 from .lexicon import NEGATIONS
-from .metrics import pearson
+from .metrics import spearman
 from .records import ActivationRecord, normalise_token, window_text
 
 N_SCALARS = 9
@@ -264,25 +264,6 @@ class LearnedJudge:
 
 
 # --- Held-out evaluation -------------------------------------------------------------------------------
-
-
-def spearman(a: Sequence[float], b: Sequence[float]) -> float | None:
-    """Rank correlation, ties given their mean rank; None when either side is constant."""
-
-    def ranks(values: Sequence[float]) -> list[float]:
-        order = sorted(range(len(values)), key=lambda i: values[i])
-        result = [0.0] * len(values)
-        i = 0
-        while i < len(order):
-            j = i
-            while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-                j += 1
-            for k in range(i, j + 1):
-                result[order[k]] = (i + j) / 2
-            i = j + 1
-        return result
-
-    return pearson(ranks(a), ranks(b))
 
 
 def evaluate(judge: Judge, puzzles: Sequence[Puzzle], *, tolerance: float = 1e-9) -> Figures:

@@ -51,6 +51,14 @@ def average_ranks(values: Sequence[float]) -> np.ndarray:
     return ranks
 
 
+def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Spearman rank correlation (as scipy.stats.spearmanr gives it): the Pearson correlation of average
+    ranks; None when either side is constant (it ranks nothing)."""
+    if len(x) != len(y):
+        raise ValueError(f"spearman needs equal lengths, got {len(x)} and {len(y)}")
+    return pearson(average_ranks(x), average_ranks(y))
+
+
 def roc_auc(labels: Sequence[bool], scores: Sequence[float]) -> float | None:
     """Area under the ROC curve = P(score of a positive > score of a negative), ties counting one half
     (Mann-Whitney U). None unless both classes are present."""

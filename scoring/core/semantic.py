@@ -35,17 +35,14 @@ from pathlib import Path
 import numpy as np
 
 from .judges import (
-    _FIRST_N_RE,
     _NEGATED_RE,
-    _SENTENCE_START_RE,
-    _TEXT_START_RE,
     BOUNDARY_TOKENS,
-    DEFAULT_START_POSITIONS,
     META_WORDS,
     NUMBER_WORDS,
     RuleMatcher,
     TokenProbabilityJudge,
     Tokens,
+    read_position,
     stem,
 )
 from .lexicon import CLASS_NAMES, NEGATIONS, WORD_CLASSES
@@ -60,7 +57,7 @@ TEMPLATES = ("{}", "the word {}")
 REFERENCE_WORDS = tuple(dict.fromkeys(word for word in FILLER if word.isalpha()))
 # p = sigmoid(Z_WEIGHT * z + NAMED_WEIGHT * named + BIAS), `named` being 1 when the phrase spells the word or
 # names a closed class that holds it. Fitted by scripts/fit_semantic_judge.py (which prints these lines).
-CALIBRATION = {"z_weight": 1.551, "named_weight": 8.0, "bias": -4.151}
+CALIBRATION = {"z_weight": 0.877, "named_weight": 10.0, "bias": -5.239}
 # An exception about negation reaches back this many words ("not very good"); any other, one word.
 NEGATION_REACH = 3
 
@@ -304,6 +301,10 @@ class Phrase:
     known: frozenset[str]  # members of the closed classes it names (lexicon.py)
     numbers: bool  # it names numbers: digit strings count as named
     forms: tuple[str, ...]  # the texts embedded for similarity
+    # The words that describe the class ("colour", "first", "name" in "colour words", "people's first names"):
+    # they name the class, they are not its members, so they never fire.
+    echoes: frozenset[str] = frozenset()
+    plural: bool = False  # it describes plurals: a word must look plural ("files", "entries") to fire
 
     @property
     def about_negation(self) -> bool:
@@ -311,6 +312,27 @@ class Phrase:
 
     def named(self, word: str) -> bool:
         return stem(word) in self.words or word in self.known or (self.numbers and bool(_NUMBER_RE.match(word)))
+
+    def echoed(self, word: str) -> bool:
+        return any(_same_word(word, echo) for echo in self.echoes) and not self.named(word)
+
+
+def _same_word(word: str, other: str) -> bool:
+    """The same word up to inflection or spelling: 'names' ~ 'named', 'colour' ~ 'color', 'month' ~ 'monthly'."""
+    if word == other or stem(word) == stem(other):
+        return True
+    return min(len(word), len(other)) >= 4 and word[:4] == other[:4] and abs(len(word) - len(other)) <= 3
+
+
+def looks_plural(word: str) -> bool:
+    """English plural morphology: 'files', 'entries', 'classes'; not 'is', 'class', 'status', 'analysis'."""
+    return len(word) > 3 and word.isalpha() and word.endswith("s") and not word.endswith(("ss", "us", "is", "'s"))
+
+
+# "words for colours such as red or blue": what follows names members, what precedes describes the class.
+_EXAMPLES_RE = re.compile(r"\b(?:such\s+as|like|e\.g\.?|including|for\s+example|for\s+instance)\b")
+# Words that frame a description as one of words ("colour words", "names of months", "mentions of cats").
+_FRAMING_WORDS = frozenset("word words token tokens term terms name names mention mentions".split())
 
 
 def _content_words(text: str) -> list[str]:
@@ -338,7 +360,7 @@ def read_phrase(text: str) -> Phrase | None:
             return Phrase(text, tuple(dict.fromkeys(sequences)), flat, frozenset(), False, ())
     content = _content_words(text)
     core = _TRAILING_RE.sub("", _FRAME_RE.sub("", text)).strip()
-    if len(content) == 1 and core == content[0] and stem(core) == core and core not in CLASS_NAMES:
+    if len(content) == 1 and text == core == content[0] and stem(core) == core and core not in CLASS_NAMES:
         # One bare singular word ("cat") names that word; a plural ("cats", "animals") may name a kind.
         return Phrase(text, ((core,),), frozenset({core}), frozenset(), False, ())
     known: set[str] = set()
@@ -350,7 +372,25 @@ def read_phrase(text: str) -> Phrase | None:
     forms = tuple(dict.fromkeys(form for form in (core, " ".join(content)) if form))
     if not forms:
         return None
-    return Phrase(text, None, frozenset(stem(w) for w in content), frozenset(known), numbers, forms)
+    # A phrase describes a class of words when it is framed as one ("colour words", "names of months"), names
+    # a closed class ("numbers") or is a plural head with modifiers ("plural nouns"); a bare plural ("cats")
+    # still names its own word. The describing words then echo the class and do not fire; examples given
+    # after "such as" are members.
+    split = _EXAMPLES_RE.search(text)
+    describing = _content_words(text[: split.start()]) if split else content
+    examples = _content_words(text[split.end() :]) if split else []
+    all_words = re.findall(r"[a-z0-9][a-z0-9'-]*", text[: split.start()] if split else text)
+    head = describing[-1] if describing else ""
+    is_class = (
+        bool(set(all_words) & _FRAMING_WORDS)
+        or any(word in CLASS_NAMES for word in describing)
+        or (len(describing) >= 2 and stem(head) != head)
+    )
+    if not is_class:
+        return Phrase(text, None, frozenset(stem(w) for w in content), frozenset(known), numbers, forms)
+    echoes = frozenset(w.removesuffix("'s") for w in all_words if w not in META_WORDS or w in _FRAMING_WORDS)
+    plural = any(w in ("plural", "plurals") for w in describing)
+    return Phrase(text, None, frozenset(stem(w) for w in examples), frozenset(known), numbers, forms, echoes, plural)
 
 
 @dataclass(frozen=True)
@@ -378,16 +418,8 @@ def read_explanation(explanation: str) -> Reading:
     if _NEGATED_RE.search(text):
         constraints["unless_negated"] = True
         text = _NEGATED_RE.sub(" ", text)
-    if match := _FIRST_N_RE.search(text):
-        n = match.group("n")
-        constraints["max_position"] = int(n) if n.isdigit() else NUMBER_WORDS[n]
-        text = _FIRST_N_RE.sub(" ", text)
-    if _TEXT_START_RE.search(text):
-        constraints.setdefault("max_position", DEFAULT_START_POSITIONS)
-        text = _TEXT_START_RE.sub(" ", text)
-    if _SENTENCE_START_RE.search(text):
-        constraints["sentence_start"] = True
-        text = _SENTENCE_START_RE.sub(" ", text)
+    text, position = read_position(text)
+    constraints.update(position)
     # Each clause runs from its marker to the next marker (or the end).
     markers = list(_CLAUSE_RE.finditer(text))
     head = text[: markers[0].start()] if markers else text
@@ -453,7 +485,9 @@ class SemanticJudge(TokenProbabilityJudge):
                         hits[start : start + len(sequence)] = 1.0
             return hits
         similarity = self.similarity or default_similarity()
-        named = np.array([1.0 if phrase.named(word) else 0.0 for word in words])
+        # A plural is told by its form, which word vectors hardly hold ("files" sits near "file").
+        named = np.array([float(phrase.named(word) or (phrase.plural and looks_plural(word))) for word in words])
+        silent = np.array([phrase.echoed(word) or (phrase.plural and not looks_plural(word)) for word in words])
         # Only words whose answer is open are encoded: not named words, function words, numbers or punctuation.
         unique = list(
             dict.fromkeys(
@@ -463,7 +497,8 @@ class SemanticJudge(TokenProbabilityJudge):
         z = dict(zip(unique, similarity.zscores(phrase.forms, unique).tolist(), strict=True))
         # A named word is not encoded: it counts as an everyday word (z 0), so its probability is the naming's.
         zs = np.array([z.get(word, 0.0 if certain else -3.0) for word, certain in zip(words, named, strict=True)])
-        return _sigmoid(CALIBRATION["z_weight"] * zs + CALIBRATION["named_weight"] * named + CALIBRATION["bias"])
+        p = _sigmoid(CALIBRATION["z_weight"] * zs + CALIBRATION["named_weight"] * named + CALIBRATION["bias"])
+        return np.where(silent, 0.0, p)
 
     def probabilities(self, explanation: str, tokens: Tokens) -> list[float]:
         if self.rule is not None:

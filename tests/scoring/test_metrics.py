@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from scoring.core.metrics import average_ranks, balanced_accuracy, pearson, precision_recall_f1, roc_auc
+from scoring.core.metrics import average_ranks, balanced_accuracy, pearson, precision_recall_f1, roc_auc, spearman
 
 
 def test_pearson_equals_numpy_on_ordinary_data():
@@ -48,6 +48,15 @@ def test_average_ranks_match_scipy():
     stats = pytest.importorskip("scipy.stats")
     values = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5]
     assert average_ranks(values).tolist() == stats.rankdata(values).tolist()
+
+
+def test_spearman_matches_scipy_with_ties_and_is_none_on_a_constant():
+    stats = pytest.importorskip("scipy.stats")
+    x = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5]
+    y = [2, 7, 1, 8, 2, 8, 1, 8, 2, 8, 4]
+    assert spearman(x, y) == pytest.approx(stats.spearmanr(x, y).statistic)
+    assert spearman([0.3, 0.1, 0.2], [1, 0, 0]) == pytest.approx(stats.spearmanr([0.3, 0.1, 0.2], [1, 0, 0]).statistic)
+    assert spearman([0.5, 0.5, 0.5], [1, 0, 0]) is None
 
 
 def test_precision_recall_and_f1_are_exact_and_zero_when_nothing_is_predicted():
