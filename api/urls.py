@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from . import errors
 from .converters import SLUG
 from .neuronpedia import urls as neuronpedia_urls
-from .views import comments, explanations, exports, features, inference, lists, meta, runs, sources
+from .views import comments, connections, explanations, exports, features, inference, lists, meta, runs, sources
 
 app_name = "api"
 EXPORT_NAMES = "|".join(exports.EXPORT_NAMES)
@@ -32,6 +32,11 @@ v1 = [
         "features/<np_slug:model_slug>/<np_slug:source_slug>/<np_id:index>/",
         features.FeatureByAddress.as_view(),
         name="feature-by-address",
+    ),
+    path(
+        "features/<np_slug:model_slug>/<np_slug:source_slug>/<np_id:index>/connections/",
+        connections.FeatureConnections.as_view(),
+        name="feature-connections",
     ),
     path("activations/", features.ExampleList.as_view(), name="activations"),
     path("activations/<np_id:pk>/", features.ExampleDetail.as_view(), name="activation"),
