@@ -57,9 +57,7 @@ class Norm:
         weight = getattr(self.module, "weight", None)
         if weight is None:
             return None
-        weight = weight.detach().float()
-        # Gemma's RMSNorm multiplies by (1 + weight); none of the families we fold uses it, so it is refused below.
-        return weight
+        return weight.detach().float().cpu()
 
 
 @dataclass
@@ -123,8 +121,8 @@ def _states(loaded: LoadedModel) -> tuple[ResidualStream, dict[tuple[str, int], 
 
 
 def _matrix_in_out(module: torch.nn.Module) -> torch.Tensor:
-    """A projection's weight as [in, out] (GPT-2's Conv1D stores [in, out]; nn.Linear stores [out, in])."""
-    weight = module.weight.detach().float()
+    """A projection's weight as [in, out] on the CPU (GPT-2's Conv1D stores [in, out]; nn.Linear [out, in])."""
+    weight = module.weight.detach().float().cpu()
     return weight if type(module).__name__ == "Conv1D" else weight.T
 
 
