@@ -60,3 +60,20 @@ def test_before_any_run_the_panel_says_how_to_compute_them_and_shows_a_run_in_pr
 def test_a_missing_feature_is_a_404(client):
     connected_toy()
     assert client.get("/toy/0-mlp/99/connections/").status_code == 404
+
+
+def test_a_connections_runs_page_shows_its_progress_in_pairs_of_sources(client):
+    toy = connected_toy()
+    run = PipelineRun.objects.create(
+        kind=PipelineRun.Kind.CONNECTIONS,
+        model=toy["model"],
+        status=PipelineRun.Status.RUNNING,
+        progress=0.5,
+        items_done=3,
+        items_total=6,
+        message="Virtual weights 0-mlp -> 1-res",
+        params={"tokens": 4096},
+    )
+    html = client.get(f"/runs/{run.pk}/").content.decode()
+    assert "Pairs of sources done" in html and "3 / 6" in html and "4,096" in html
+    assert 'value="0.500"' in html and "Virtual weights 0-mlp -&gt; 1-res" in html
