@@ -56,6 +56,7 @@ class FeatureConnections:
     coactive: list[Coactivation]
     run: PipelineRun | None  # the latest finished CONNECTIONS run of the model, None if never computed
     pending: PipelineRun | None  # one queued or running now
+    failed: PipelineRun | None  # the latest run, when it failed
 
     @property
     def computed(self) -> bool:
@@ -106,6 +107,7 @@ def feature_connections(feature: Feature, *, limit: int = SHOWN_CONNECTIONS) -> 
     )
     model_runs = PipelineRun.objects.filter(kind=PipelineRun.Kind.CONNECTIONS, model_id=feature.source.model_id)
     pending = model_runs.filter(Q(status=PipelineRun.Status.QUEUED) | Q(status=PipelineRun.Status.RUNNING)).first()
+    latest = model_runs.order_by("-created_at", "-pk").first()
     return FeatureConnections(
         upstream=[Connection(linked[row.upstream_id], row.weight) for row in upstream],
         downstream=[Connection(linked[row.downstream_id], row.weight) for row in downstream],
@@ -123,4 +125,5 @@ def feature_connections(feature: Feature, *, limit: int = SHOWN_CONNECTIONS) -> 
         ],
         run=model_runs.filter(status=PipelineRun.Status.SUCCEEDED).order_by("-finished_at", "-pk").first(),
         pending=pending if pending is not None and not pending.is_stalled else None,
+        failed=latest if latest is not None and latest.status == PipelineRun.Status.FAILED else None,
     )

@@ -55,6 +55,11 @@ def test_before_any_run_the_panel_says_how_to_compute_them_and_shows_a_run_in_pr
     )
     html = panel(client, "toy/0-mlp/2")
     assert f'href="/runs/{running.pk}/"' in html and "25% done" in html
+    PipelineRun.objects.filter(pk=running.pk).update(
+        status=PipelineRun.Status.FAILED, error="Connections are not computed for GPT-J yet"
+    )
+    html = panel(client, "toy/0-mlp/2")
+    assert "the last attempt" in html and "Connections are not computed for GPT-J yet" in html
 
 
 def test_a_missing_feature_is_a_404(client):
