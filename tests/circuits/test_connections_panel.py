@@ -42,7 +42,7 @@ def test_an_sae_feature_shows_what_it_reads_from_and_fires_with(client):
     assert 'href="/toy/0-mlp/2/"' in reads and "+0.500" in reads
     fires = html.split("Fires with")[1]
     assert fires.index("1-res/3") < fires.index("1-res/1")  # Jaccard 0.4 before 0.2
-    assert "J 0.40" in fires and "8 of 100 tokens together" in fires
+    assert "J 0.40" in fires and "together on 8 of 100 tokens" in fires
 
 
 def test_before_any_run_the_panel_says_how_to_compute_them_and_shows_a_run_in_progress(client):
