@@ -6,7 +6,8 @@ windows of 128 tokens from the built-in corpus.
 
   (a) floor        the bare forward pass capturing what the corpus pass needs (the LayerNorms' inputs, the SAE's
                    hook), batches of 16
-  (b) corpus pass  (a) plus the SAE's encoding, the LayerNorms' mean 1/scale and the co-activation counts
+  (b) corpus pass  (a) plus the SAE's encoding, the LayerNorms' mean 1/scale and the co-activation counts (and
+                   once without the counts, to give their own cost)
   (c) weights      virtual weights and their top 10 both ways for every connected pair of sources
 
     python bench/connections.py                # 128 windows
@@ -85,7 +86,7 @@ def main() -> None:
     hooks = {norm.measure_hook: parse_hook_name(norm.measure_hook, loaded) for norm in norms.values()}
     hooks[specs[-1].hook.name] = specs[-1].hook
 
-    def corpus_pass(count: bool) -> tuple[float, dict, CoactivationCounter]:
+    def corpus_pass(count: bool, coactivation: bool = True) -> tuple[float, dict, CoactivationCounter]:
         sums = {key: [0.0, 0] for key in norms}
         counter = CoactivationCounter(specs[-1].n_features)
         started = time.perf_counter()
@@ -99,10 +100,13 @@ def main() -> None:
                 total, n = mean_inverse_scale(captured[norm.measure_hook], mask, centres=norm.centres, eps=norm.eps)
                 sums[key][0] += total
                 sums[key][1] += n
-            counter.update(specs[-1].encode(captured)[mask] > 0)
+            active = specs[-1].encode(captured)[mask] > 0
+            if coactivation:
+                counter.update(active)
         return time.perf_counter() - started, {k: s / n for k, (s, n) in sums.items() if n}, counter
 
     floor_s, _, _ = corpus_pass(count=False)
+    without_s, _, _ = corpus_pass(count=True, coactivation=False)
     pass_s, scales, counter = corpus_pass(count=True)
     coactive = counter.result(k=10, min_together=2)
 
@@ -123,6 +127,8 @@ def main() -> None:
                 "floor_s": round(floor_s, 2),
                 "corpus_pass_s": round(pass_s, 2),
                 "corpus_pass_over_floor": round(pass_s / floor_s, 2),
+                "without_coactivation_s": round(without_s, 2),
+                "coactivation_counting_s": round(pass_s - without_s, 2),
                 "distinct_coactive_pairs": counter.pair_count(),
                 "coactivation_rows": len(coactive.feature),
                 "source_pairs": len(pairs),

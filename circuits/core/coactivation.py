@@ -6,8 +6,11 @@ everywhere; two measures correct for it:
   together), what we rank by;
 - lift = n_ab * N / (n_a * n_b): how many times more often they fire together than if they were independent.
 
-The pair counts are kept sparse (only pairs that ever fired together), so memory grows with the number of distinct
-co-firing pairs, never with F^2 or with the corpus; `max_pairs` bounds it and the count is refused past it.
+Up to DENSE_MAX_FEATURES features the pair counts are one dense int32 matrix (64 MB at 4096 features), added to
+by a float matmul per batch (exact: a batch's counts stay far below 2**24): on the demo's SAE the sparse product
+cost 0.7 times the bare forward pass and the dense one is lost in the noise (bench/README.md). Past it they are
+kept sparse (only pairs that ever fired together), so memory grows with the number of distinct co-firing pairs,
+never with F^2 or with the corpus; `max_pairs` bounds it and the count is refused past it.
 
 Pure torch: nothing here imports Django.
 """
@@ -19,6 +22,7 @@ import torch
 
 from features.pipeline.errors import PipelineInputError
 
+DENSE_MAX_FEATURES = 4096
 DEFAULT_MAX_PAIRS = 20_000_000  # about 480 MB of (int64 index pair, int64 count) at worst
 COALESCE_EVERY = 8  # batches between merges of the pending pair counts
 
@@ -37,8 +41,14 @@ class Coactivations:
 
 
 class CoactivationCounter:
-    def __init__(self, n_features: int, *, max_pairs: int = DEFAULT_MAX_PAIRS) -> None:
+    def __init__(
+        self, n_features: int, *, max_pairs: int = DEFAULT_MAX_PAIRS, dense_max_features: int = DENSE_MAX_FEATURES
+    ) -> None:
         self.n_features = n_features
+        # Counts below 2**31: runs are bounded far below (100,000 windows of at most 4096 tokens).
+        self._dense = (
+            torch.zeros((n_features, n_features), dtype=torch.int32) if n_features <= dense_max_features else None
+        )
         self.max_pairs = max_pairs
         self.fires = torch.zeros(n_features, dtype=torch.long)
         self.tokens = 0
@@ -53,6 +63,10 @@ class CoactivationCounter:
         active = active.reshape(-1, self.n_features)
         self.tokens += active.shape[0]
         self.fires += active.sum(0)
+        if self._dense is not None:
+            as_float = active.float()
+            self._dense += (as_float.T @ as_float).round().to(torch.int32)
+            return
         token, feature = active.nonzero(as_tuple=True)
         if len(token) == 0:
             return
@@ -70,6 +84,11 @@ class CoactivationCounter:
             self._coalesce()
 
     def _coalesce(self) -> None:
+        if self._dense is not None:
+            upper = torch.triu(self._dense, diagonal=1)
+            self._indices = upper.nonzero().T
+            self._counts = upper[self._indices[0], self._indices[1]].long()
+            return
         if not self._pending:
             return
         indices = torch.cat([self._indices] + [pending[0] for pending in self._pending], dim=1)

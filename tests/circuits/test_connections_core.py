@@ -71,10 +71,11 @@ def test_a_decoder_and_encoder_of_different_widths_are_refused():
         virtual_weights(torch.zeros(2, 6), torch.zeros(5, 3))
 
 
-def test_coactivation_counts_jaccard_and_lift_equal_brute_force():
+@pytest.mark.parametrize("dense_max_features", [0, 100], ids=["sparse", "dense"])
+def test_coactivation_counts_jaccard_and_lift_equal_brute_force(dense_max_features):
     generator = torch.Generator().manual_seed(2)
     batches = [torch.rand(40, 9, generator=generator) < torch.linspace(0.05, 0.8, 9) for _ in range(11)]
-    counter = CoactivationCounter(9)
+    counter = CoactivationCounter(9, dense_max_features=dense_max_features)
     for batch in batches:
         counter.update(batch)
     result = counter.result(k=3, min_together=2)
@@ -105,7 +106,7 @@ def test_coactivation_counts_jaccard_and_lift_equal_brute_force():
 
 
 def test_coactivation_refuses_past_its_memory_bound():
-    counter = CoactivationCounter(30, max_pairs=10)
+    counter = CoactivationCounter(30, max_pairs=10, dense_max_features=0)
     with pytest.raises(PipelineInputError, match="too dense to count pairwise"):
         counter.update(torch.ones(4, 30, dtype=torch.bool))
         counter.pair_count()
