@@ -44,3 +44,12 @@ def test_a_missing_feature_is_a_json_404_and_an_uncomputed_model_says_so(anon):
     toy["run"].delete()
     body = anon.get(URL.format("0-mlp/3")).json()
     assert body == {"computed": False, "run": None, "upstream": [], "downstream": [], "coactive": []}
+
+
+def test_the_route_is_in_the_schema_with_its_limit_and_response(anon):
+    schema = anon.get("/api/v1/schema/?format=json").json()
+    operation = schema["paths"]["/api/v1/features/{model_slug}/{source_slug}/{index}/connections/"]["get"]
+    assert [parameter["name"] for parameter in operation["parameters"] if parameter["in"] == "query"] == ["limit"]
+    assert operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/ConnectionsOut")
+    fields = schema["components"]["schemas"]["ConnectionsOut"]["properties"]
+    assert set(fields) == {"computed", "run", "upstream", "downstream", "coactive"}
