@@ -10,8 +10,10 @@ A run has two parts, each skipped when resumed after it was done:
 The math is in circuits/core/ (virtual_weights.py, residual_paths.py, coactivation.py).
 """
 
+import heapq
 import logging
 import traceback
+from collections import defaultdict
 
 import torch
 from django.conf import settings
@@ -153,6 +155,7 @@ def connections_run_step(*, run_id: int) -> PipelineRun:
         if "inverse_scales" not in run.params:
             _corpus_pass(run, plan)
         _pairs(run, plan)
+        _prune(run, plan)
         counted = "co-activation over" if any(spec.dictionary for spec in plan.specs) else "normalisations measured on"
         run_succeed(
             run=run, message=f"Done: {len(plan.pairs)} pair(s) of sources, {counted} {run.params['tokens']:,} tokens"
@@ -288,3 +291,27 @@ def _pairs(run: PipelineRun, plan: _Plan) -> None:
                 items_done=len(done),
                 progress=0.3 + 0.7 * (number + 1) / len(plan.pairs),
             )
+
+
+def _prune(run: PipelineRun, plan: _Plan) -> None:
+    """Keep only the rows among the top k (by |weight|, then pk: the panel's order) of their upstream feature or of
+    their downstream one over all pairs: a pair's rows hold each feature's top k within the pair, most of which
+    another pair's stronger rows push out. Source by source, so memory stays bounded by one source's rows. Safe to
+    run again: it keeps what a second pass would keep."""
+    run_update(run=run, message="Keeping each feature's strongest connections")
+    k = run.params["top_k"]
+    keep: set[int] = set()
+    connections = FeatureConnection.objects.filter(upstream__source__model=run.model)
+    for row in plan.rows.values():
+        for side in ("upstream", "downstream"):
+            best: dict[int, list[tuple[float, int]]] = defaultdict(list)
+            rows = connections.filter(**{f"{side}__source": row}).values_list("pk", f"{side}_id", "weight")
+            for pk, feature, weight in rows.iterator(chunk_size=WRITE_BATCH):
+                best[feature].append((-abs(weight), pk))
+            for candidates in best.values():
+                keep.update(pk for _, pk in heapq.nsmallest(k, candidates))
+    for row in plan.rows.values():
+        pks = connections.filter(upstream__source=row).values_list("pk", flat=True)
+        stale = [pk for pk in pks.iterator(chunk_size=WRITE_BATCH) if pk not in keep]
+        for start in range(0, len(stale), WRITE_BATCH):
+            FeatureConnection.objects.filter(pk__in=stale[start : start + WRITE_BATCH]).delete()

@@ -81,6 +81,14 @@ def test_stored_virtual_weights_equal_the_product_of_the_models_own_weights(gpt2
     assert set(upstream.values_list("upstream__index", flat=True)) >= set(strongest)
     # Nothing flows backwards.
     assert not FeatureConnection.objects.filter(upstream__source__slug="1-mlp").exists()
+    # Every row kept is among the 3 strongest of its upstream or of its downstream feature.
+    rows = list(FeatureConnection.objects.values_list("pk", "upstream_id", "downstream_id", "weight"))
+    for pk, up, down, _ in rows:
+        tops = [
+            [r[0] for r in sorted((r for r in rows if r[column] == feature), key=lambda r: (-abs(r[3]), r[0]))[:3]]
+            for column, feature in ((1, up), (2, down))
+        ]
+        assert pk in tops[0] or pk in tops[1]
     assert 0 < scale < 1e6
 
 
