@@ -9,6 +9,7 @@ from .converters import SLUG
 from .neuronpedia import urls as neuronpedia_urls
 from .views import (
     comments,
+    connections,
     evaluations,
     explanations,
     exports,
@@ -49,6 +50,11 @@ v1 = [
         "features/<np_slug:model_slug>/<np_slug:source_slug>/<np_id:index>/",
         features.FeatureByAddress.as_view(),
         name="feature-by-address",
+    ),
+    path(
+        "features/<np_slug:model_slug>/<np_slug:source_slug>/<np_id:index>/connections/",
+        connections.FeatureConnections.as_view(),
+        name="feature-connections",
     ),
     path("activations/", features.ExampleList.as_view(), name="activations"),
     path("activations/<np_id:pk>/", features.ExampleDetail.as_view(), name="activation"),

@@ -14,3 +14,9 @@ class CircuitsConfig(AppConfig):
             first_task="circuits.tasks.compute_graph",
             resume="circuits.services.graphs.graph_run_resume",
         )
+        # Connections are one task that skips what it has done, so resuming queues it again.
+        run_kind_register(
+            kind=PipelineRun.Kind.CONNECTIONS,
+            first_task="circuits.tasks.compute_connections",
+            resume="circuits.services.connections.connections_run_resume",
+        )

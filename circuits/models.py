@@ -162,3 +162,42 @@ def _graph_deleted(sender, instance: Graph, **kwargs) -> None:
     """The pages of a deleted graph's features list it ("In these graphs"): they change once it is gone."""
     feature_ids = list(instance.feature_nodes.values_list("feature_id", flat=True))
     transaction.on_commit(lambda: feature_page_changed(feature_ids))
+class FeatureConnection(models.Model):
+    """A virtual weight between two features of one model: how much of `upstream`'s output direction `downstream`'s
+    encoder reads through the residual stream (circuits/core/virtual_weights.py). Only each feature's strongest
+    connections are stored (its top k both ways, computed by a CONNECTIONS run)."""
+
+    upstream = models.ForeignKey("features.Feature", on_delete=models.CASCADE, related_name="downstream_connections")
+    downstream = models.ForeignKey("features.Feature", on_delete=models.CASCADE, related_name="upstream_connections")
+    weight = models.FloatField()
+    run = models.ForeignKey(PipelineRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["upstream", "downstream"], name="connection_unique_pair"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.upstream} -> {self.downstream} ({self.weight:+.3f})"
+
+
+class FeatureCoactivation(models.Model):
+    """Two features that fire on the same tokens, stored in `feature`'s row for each of its top others by Jaccard
+    (circuits/core/coactivation.py), with the counts they were measured from."""
+
+    feature = models.ForeignKey("features.Feature", on_delete=models.CASCADE, related_name="coactivations")
+    other = models.ForeignKey("features.Feature", on_delete=models.CASCADE, related_name="+")
+    jaccard = models.FloatField()
+    lift = models.FloatField()
+    together = models.PositiveIntegerField(help_text="Tokens on which both fire.")
+    feature_fires = models.PositiveIntegerField(help_text="Tokens on which `feature` fires.")
+    other_fires = models.PositiveIntegerField(help_text="Tokens on which `other` fires.")
+    tokens = models.PositiveIntegerField(help_text="Tokens counted.")
+    run = models.ForeignKey(PipelineRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["feature", "-jaccard", "other"]
+        constraints = [models.UniqueConstraint(fields=["feature", "other"], name="coactivation_unique_pair")]
+
+    def __str__(self) -> str:
+        return f"{self.feature} ~ {self.other} (Jaccard {self.jaccard:.3f})"

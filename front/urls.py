@@ -16,4 +16,9 @@ urlpatterns = [
     path("<str:model_slug>/<str:source_slug>/", views.source_detail, name="source"),
     path("<str:model_slug>/<str:source_slug>/<int:index>/", views.feature_detail, name="feature"),
     path("<str:model_slug>/<str:source_slug>/<int:index>/similar/", views.feature_similar, name="feature-similar"),
+    path(
+        "<str:model_slug>/<str:source_slug>/<int:index>/connections/",
+        views.feature_connections,
+        name="feature-connections",
+    ),
 ]

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from accounts.decorators import wiki_write
 from accounts.models import user_is_banned
 from circuits.models import Graph
+from circuits.selectors import feature_connections as connections_of
 from circuits.services.pages import graphs_with_feature
 from evaluations.selectors import compare_url, source_quality
 from explanations.models import Comment, Explanation, ExplanationRevision
@@ -140,6 +141,22 @@ def feature_similar(request: HttpRequest, model_slug: str, source_slug: str, ind
         "similar": selectors.similar_features(feature),
     }
     return render(request, "front/_similar.html" if request.htmx else "front/feature_similar.html", context)
+
+
+def feature_connections(request: HttpRequest, model_slug: str, source_slug: str, index: int) -> HttpResponse:
+    """The features this one reads from and writes to (virtual weights) and those it fires with (co-activation),
+    each with its best explanation: fetched by the feature page with htmx (they change apart from the cached page);
+    without JavaScript, a page of its own."""
+    feature = feature_selectors.feature_at(model_slug, source_slug, index)
+    if feature is None:
+        return missing_page(request, locate(model_slug, source_slug, index))
+    context = {
+        "feature": feature,
+        "source": feature.source,
+        "model": feature.source.model,
+        "connections": connections_of(feature),
+    }
+    return render(request, "front/_connections.html" if request.htmx else "front/feature_connections.html", context)
 
 
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
