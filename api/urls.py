@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from . import errors
 from .converters import SLUG
 from .neuronpedia import urls as neuronpedia_urls
-from .views import comments, explanations, exports, features, inference, lists, meta, runs, sources
+from .views import comments, explanations, exports, features, graphs, inference, lists, meta, runs, sources
 
 app_name = "api"
 EXPORT_NAMES = "|".join(exports.EXPORT_NAMES)
@@ -25,6 +25,11 @@ v1 = [
     path("models/<np_slug:model_slug>/top-features/", inference.TopFeatures.as_view(), name="top-features"),
     path("models/<np_slug:model_slug>/steer/", inference.Steer.as_view(), name="steer"),
     path("sources/", sources.SourceList.as_view(), name="sources"),
+    path(
+        "graphs/<np_slug:model_slug>/<np_slug:graph_slug>/intervene/",
+        graphs.GraphIntervene.as_view(),
+        name="graph-intervene",
+    ),
     path("features/", features.FeatureIndex.as_view(), name="features"),
     path("features/<np_id:pk>/", features.FeatureDetail.as_view(), name="feature"),
     path("features/<np_id:pk>/activate/", inference.FeatureActivate.as_view(), name="feature-activate"),

@@ -170,7 +170,8 @@ def main() -> None:
             results.append(row)
             print(
                 f"{row['model']:>10} {row['tokens']:>6} {row['budget']:>6} {row['active_nodes']:>7} "
-                f"{row['graph_nodes']:>6} {row['graph_edges']:>6} {row['graph_s']:>8} {row['graph_cpu_s']:>7} {row['peak_rss_mb']:>8}"
+                f"{row['graph_nodes']:>6} {row['graph_edges']:>6} {row['graph_s']:>8} {row['graph_cpu_s']:>7} "
+                f"{row['peak_rss_mb']:>8}"
             )
     print(json.dumps({"threads": os.environ["OMP_NUM_THREADS"], "results": results}))
 
