@@ -164,8 +164,9 @@ def main() -> None:
                 [sys.executable, __file__, "--one", scratch, model, str(tokens), str(budget)],
                 capture_output=True,
                 text=True,
-                check=True,
             )
+            if completed.returncode != 0:
+                sys.exit(f"{model} {tokens} tokens, budget {budget} failed:\n{completed.stderr[-3000:]}")
             row = json.loads(completed.stdout.strip().splitlines()[-1])
             results.append(row)
             print(
