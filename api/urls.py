@@ -7,7 +7,18 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from . import errors
 from .converters import SLUG
 from .neuronpedia import urls as neuronpedia_urls
-from .views import comments, explanations, exports, features, graphs, inference, lists, meta, runs, sources
+from .views import (
+    comments,
+    explanations,
+    exports,
+    features,
+    graph_interventions,
+    inference,
+    lists,
+    meta,
+    runs,
+    sources,
+)
 
 app_name = "api"
 EXPORT_NAMES = "|".join(exports.EXPORT_NAMES)
@@ -27,7 +38,7 @@ v1 = [
     path("sources/", sources.SourceList.as_view(), name="sources"),
     path(
         "graphs/<np_slug:model_slug>/<np_slug:graph_slug>/intervene/",
-        graphs.GraphIntervene.as_view(),
+        graph_interventions.GraphIntervene.as_view(),
         name="graph-intervene",
     ),
     path("features/", features.FeatureIndex.as_view(), name="features"),
