@@ -337,8 +337,15 @@ class Reader:
 
     tap: str
     position: int
-    vector: torch.Tensor
+    vector: torch.Tensor | None  # None: the tap's own column `index` (an MLP neuron's pre-activation)
     offset: float = 0.0
+    index: int = 0
+
+    def read(self, values: torch.Tensor) -> torch.Tensor:
+        """The node's value from a tap's values at its position ([d] or [...])."""
+        if self.vector is None:
+            return values[..., self.index].float() + self.offset
+        return values.float() @ self.vector + self.offset
 
 
 class AttributionRun:
@@ -437,9 +444,7 @@ class AttributionRun:
                 if encoder is not None:
                     self.readers.append(Reader(r.dictionary.hook_name, p, encoder[:, i], float(offset[i])))
                 else:  # a neuron's pre-activation is its own column of mlp.hook_pre (bias included there)
-                    vector = torch.zeros(loaded.d_mlp, device=device)
-                    vector[i] = 1.0
-                    self.readers.append(Reader(f"blocks.{r.layer}.mlp.hook_pre", p, vector))
+                    self.readers.append(Reader(f"blocks.{r.layer}.mlp.hook_pre", p, None, index=i))
             layer_decoders = values[:, None] * decoder[indices]
             decoders.append(layer_decoders)
             node_part = torch.zeros(n_pos, d_model, device=device).index_add_(0, positions, layer_decoders)
@@ -451,8 +456,12 @@ class AttributionRun:
             # what the MLP-output leaf holds beyond its nodes: the decoder bias, and all that position 0 writes
             self.leaf_constants[r.layer] = mlp_out - skip_part - node_part - error
         self.decoders = torch.cat(decoders) if decoders else torch.zeros(0, d_model, device=device)
-        self.feature_layers = torch.tensor([f[0] for f in self.features], dtype=torch.long)
-        self.feature_positions = torch.tensor([f[1] for f in self.features], dtype=torch.long)
+        self.feature_groups: list[tuple[int, int, int, int]] = []  # (layer, position, first node, end)
+        for k, (layer, position, _) in enumerate(self.features):
+            if self.feature_groups and self.feature_groups[-1][:2] == (layer, position):
+                self.feature_groups[-1] = (layer, position, self.feature_groups[-1][2], k + 1)
+            else:
+                self.feature_groups.append((layer, position, k, k + 1))
         self.token_vectors = recorded["token_embeddings"]
 
     def _build_target(self, output) -> None:
@@ -477,7 +486,7 @@ class AttributionRun:
             self.target_weight = self.target_probability
 
     def recorded_value(self, reader: Reader) -> float:
-        return float(self.recorded[reader.tap][reader.position] @ reader.vector) + reader.offset
+        return float(reader.read(self.recorded[reader.tap][reader.position]))
 
     # -- frozen passes ----------------------------------------------------------------------------------------
     def _frozen_pass(self, batch: int, source_scale: float = 1.0) -> None:
@@ -496,7 +505,7 @@ class AttributionRun:
             frozen.mode = "record"
 
     def _read(self, reader: Reader, b: int) -> torch.Tensor:
-        return self.frozen.captured[reader.tap][b, reader.position].float() @ reader.vector + reader.offset
+        return reader.read(self.frozen.captured[reader.tap][b, reader.position])
 
     def linearised_values(self, readers: list[Reader], source_scale: float) -> list[float]:
         """Each reader's value in the frozen model with every source node's output (tokens, features, errors)
@@ -522,9 +531,10 @@ class AttributionRun:
         token_grads = grads[0].float() if grads[0] is not None else zeros
         layer_grads = torch.stack([g.float() if g is not None else zeros for g in grads[1:]])  # [L, B, T, d]
         rows = torch.zeros(batch, self.n_columns, device=self.loaded.device)
-        if n_active:
-            per_feature = layer_grads[self.feature_layers, :, self.feature_positions]  # [F, B, d]
-            rows[:, :n_active] = torch.einsum("fbd,fd->bf", per_feature, self.decoders)
+        # a feature's edge is its decoder vector . the gradient at its layer and position: one matrix product per
+        # (layer, position), whose features are contiguous in node order
+        for layer, position, start, end in self.feature_groups:
+            rows[:, start:end] = layer_grads[layer, :, position] @ self.decoders[start:end].T
         rows[:, n_active : n_active + n_errors] = torch.einsum("lbtd,ltd->blt", layer_grads, self.errors).reshape(
             batch, n_errors
         )

@@ -142,3 +142,16 @@ def test_the_intervene_command_prints_the_targets_change(graph, capsys):
     assert out.startswith("Target the top next token") and "predicted" in out
     with pytest.raises(CommandError, match="no graph"):
         call_command("intervene", "nope", "--node", node)
+
+
+def test_the_api_intervenes_and_refuses_bad_edits_with_a_400(graph, client):
+    node = _features(graph, "transcoder feature")[0]["node_id"]
+    url = f"/api/v1/graphs/{graph.model.slug}/{graph.slug}/intervene/"
+    response = client.post(url, {"edits": [{"node_id": node, "scale": 0}]}, content_type="application/json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["edits"] == [{"node_id": node, "scale": 0.0}] and "value_after" in body["target"]
+    bad = client.post(url, {"edits": [{"node_id": "9_9_9"}]}, content_type="application/json")
+    assert bad.status_code == 400 and "no node" in bad.content.decode()
+    missing = client.post(url.replace(graph.slug, "nope"), {"edits": []}, content_type="application/json")
+    assert missing.status_code == 404
