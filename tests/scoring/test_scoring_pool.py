@@ -55,7 +55,7 @@ def test_a_batched_run_computes_the_pool_once_and_scores_exactly_as_the_per_feat
     monkeypatch.setattr(stored_examples, "SOURCE_WIDE_MAX_BYTES", 0)
     one_by_one = FeatureExamples(src)
     alone = _scores(explanations, one_by_one)
-    assert one_by_one.forward_windows > after_first  # it did run every feature's windows itself
+    assert one_by_one.forward_windows > 0 and one_by_one._pool_values is None  # it ran each feature's windows
 
     assert together.keys() == alone.keys() and len(together) == len(SCORERS) * len(explanations)
     assert any(mix["hard_negatives"] > 0 for _, mix, _ in together.values())
@@ -99,3 +99,37 @@ def test_scoring_after_explaining_is_refused_for_one_feature_and_for_an_unknown_
     with pytest.raises(PipelineRequestError, match="Unknown scorer"):
         explain_run_create(source=source(), score_after=["nonsense"])
     assert not PipelineRun.objects.filter(kind=PipelineRun.Kind.EXPLANATIONS).exists()
+
+
+def test_the_scorers_of_one_explanation_read_each_window_once_and_score_as_separate_judges(
+    computed_run, django_user_model, monkeypatch
+):
+    from scoring.core.offline_judges import DEFAULT_JUDGE, offline_judge
+    from scoring.core.scorers import get_scorer
+    from scoring.core.semantic import SemanticJudge
+
+    src = source("2-mlp")
+    feature = Feature.objects.filter(source=src, max_activation__gt=0).order_by("index").first()
+    author = django_user_model.objects.create_user("bob", password="pw")
+    explanation = explanation_services.explanation_create(
+        feature=feature, text='the word "the"', author=author, embed=False
+    )
+    reads = []
+    read = SemanticJudge.probabilities
+    monkeypatch.setattr(
+        SemanticJudge,
+        "probabilities",
+        lambda self, text, tokens: reads.append(tuple(tokens)) or read(self, text, tokens),
+    )
+    examples = FeatureExamples(src)
+    scorers = ["simulation", "detection", "fuzzing"]
+    try:
+        scores = explanation_score(explanation=explanation, scorers=scorers, examples=examples, force=True)
+    except Exception as incomplete:  # detection may find every window firing; the others are still written
+        scores = incomplete.written
+    assert scores and len(reads) == len(set(reads))  # no window read twice
+
+    example_set = examples.example_set(examples.feature_records(feature), explanation=explanation.text).example_set
+    for score in scores:  # each equals its scorer with a judge of its own
+        alone = get_scorer(score.scorer).score(explanation.text, example_set, judge=offline_judge(DEFAULT_JUDGE))
+        assert score.value == pytest.approx(alone.value, abs=1e-12)
