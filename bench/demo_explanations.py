@@ -17,6 +17,9 @@ explanations are deleted first, so each is written and scored afresh.
 
     NEURONPEDIA_VAR_DIR=/tmp/bench-demo-explain python bench/demo_explanations.py [--layers 0,3,5] [--sample 12]
     NEURONPEDIA_VAR_DIR=/tmp/bench-demo-explain python bench/demo_explanations.py --phases --layers 3 --sample 40
+
+With --source-run LAYER it runs what build_demo queues for that layer's MLP source, whole, synchronously: the
+explain run (score_after) and the score run its success queues, and prints each run's time and message.
 """
 
 import argparse
@@ -167,6 +170,25 @@ def time_phases(source, sample: int) -> dict:
     }
 
 
+def source_run(source) -> dict:
+    """build_demo's explain run of a whole source, and the score run it queues, synchronously."""
+    from features.models import PipelineRun
+    from features.services.runs import run_enqueue
+    from front.management.commands.build_demo import DEMO_SCORERS
+    from scoring.services.runs import explain_run_create
+
+    run, _ = explain_run_create(source=source, score_after=list(DEMO_SCORERS), sync=True)
+    run = run_enqueue(run=run)
+    score = PipelineRun.objects.get(pk=run.params["score_run"])
+    return {
+        "source": str(source),
+        "explain_s": round((run.finished_at - run.started_at).total_seconds(), 1),
+        "explain_message": run.message,
+        "score_s": round((score.finished_at - score.started_at).total_seconds(), 1),
+        "score_message": score.message,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--layers", default="0,3,5")
@@ -174,6 +196,7 @@ def main() -> None:
     parser.add_argument("--window-len", type=int, default=128)
     parser.add_argument("--sample", type=int, default=12, help="features timed per source")
     parser.add_argument("--phases", action="store_true", help="time a source run's explain and score phases")
+    parser.add_argument("--source-run", type=int, default=None, help="run build_demo's runs on this MLP layer")
     args = parser.parse_args()
 
     import django
@@ -186,6 +209,9 @@ def main() -> None:
     model, activations_s, words_s = build(layers, args.windows, args.window_len)
     total_features = DEMO_FEATURES["mlp"] * DEMO_FEATURES["mlp_layers"] + DEMO_FEATURES["sae"]
     print(f"activations {activations_s:.0f} s, word vectors {words_s:.0f} s ({args.windows} x {args.window_len})")
+    if args.source_run is not None:
+        print(json.dumps(source_run(model.sources.get(slug=f"{args.source_run}-mlp"))))
+        return
     if args.phases:
         rows = [time_phases(model.sources.get(slug=f"{layer}-mlp"), args.sample) for layer in layers]
         print(f"{'source':<16}{'sampled':>8}{'named':>7}{'explain s':>10}{'score s':>9}{'pool s':>8}"
