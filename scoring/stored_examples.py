@@ -9,6 +9,12 @@ and every score's example mix says so (0 hard negatives).
 
 One `FeatureExamples` serves a whole run: the index of its corpus windows is built once, and windows run
 through the model in batches, one pass serving every feature of the source where that fits in memory.
+
+Random windows and hard negatives come from one shared pool per source: the first POOL_WINDOWS windows of a
+seeded shuffle of its corpus. A source run (`batched=True`) computes the pool's activations of every feature
+in one batched pass the first time a hard negative is looked for, and keeps them for the run, so scoring a
+source costs one pass over the pool instead of a pass per feature. Scoring one feature (its page's buttons)
+draws from the same pool, computing only the windows it tries, so both give the same examples and scores.
 """
 
 import logging
@@ -37,6 +43,12 @@ MAX_CACHED_WINDOWS = 5_000
 # most SOURCE_WIDE_MAX_BYTES (MLP neurons, small dictionaries), in a cache of SOURCE_CACHE_BYTES.
 SOURCE_WIDE_MAX_BYTES = 2 * 2**20
 SOURCE_CACHE_BYTES = 256 * 2**20
+# The windows random examples and hard negatives are drawn from (see the module's docstring): 256 windows of
+# 128 tokens are 32k tokens, enough to hold most key tokens of a demo feature; a batched run keeps their
+# values when they take at most POOL_BYTES (256 x 128 x 1,536 float32 values are 201 MB).
+POOL_WINDOWS = 256
+POOL_BYTES = 256 * 2**20
+POOL_BATCH = 32  # windows per forward pass when the pool is computed
 
 
 @dataclass(frozen=True)
@@ -94,8 +106,13 @@ class FeatureExamples:
         n_random: int = N_RANDOM,
         n_hard_negatives: int = N_HARD_NEGATIVES,
         max_inference_windows: int = MAX_INFERENCE_WINDOWS,
+        pool_windows: int = POOL_WINDOWS,
+        batched: bool = False,
     ) -> None:
         self.source = source
+        self.pool_windows = pool_windows
+        # A run over many features of the source: compute the whole pool in one pass (see _pool_load).
+        self.batched = batched
         self.n_random = n_random
         self.n_hard_negatives = n_hard_negatives
         self.max_inference_windows = max_inference_windows
@@ -108,6 +125,8 @@ class FeatureExamples:
         self._source_bytes = 0
         self._values_feature: int | None = None
         self._values: dict[int, list[float]] = {}  # window pk -> values, of _values_feature only
+        self._pool_values: dict[int, np.ndarray] | None = None  # window pk -> [T, F], the whole pool, if batched
+        self.forward_windows = 0  # windows run through the model so far (the bench reports it)
 
     # --- the corpus ------------------------------------------------------------------------------
 
@@ -137,7 +156,10 @@ class FeatureExamples:
     def values(self, feature: Feature, windows: list[ContextWindow]) -> list[list[float]]:
         """The feature's true activations on stored windows, by live inference, batched. When a window's
         activations of the whole source are small enough, one forward pass serves every feature of the
-        source and is kept (a bounded cache); otherwise only the current feature's values are kept."""
+        source and is kept (a bounded cache); otherwise only the current feature's values are kept. Windows of
+        the pool, once a batched run has computed it, are read from it."""
+        if self._pool_values is not None and all(window.pk in self._pool_values for window in windows):
+            return [self._pool_values[window.pk][:, feature.index].tolist() for window in windows]
         if self._source_wide(windows):
             return self._values_from_source(feature, windows)
         if self._values_feature != feature.pk:
@@ -147,6 +169,7 @@ class FeatureExamples:
             from features.inference import feature_activations_on_windows  # imports torch
 
             computed = feature_activations_on_windows(feature, [list(window.token_ids) for window in missing])
+            self.forward_windows += len(missing)
             for window, result in zip(missing, computed, strict=True):
                 self._values[window.pk] = result.values
         return [self._values[window.pk] for window in windows]
@@ -162,6 +185,7 @@ class FeatureExamples:
             from features.inference import source_activations_on_windows  # imports torch
 
             computed = source_activations_on_windows(self.source, [list(window.token_ids) for window in missing])
+            self.forward_windows += len(missing)
             for window, tensor in zip(missing, computed, strict=True):
                 fresh[window.pk] = tensor.numpy()
         out = []
@@ -178,6 +202,31 @@ class FeatureExamples:
             _, dropped = self._source_values.popitem(last=False)
             self._source_bytes -= dropped.nbytes
         return out
+
+    @property
+    def pool_ids(self) -> list[int]:
+        """The windows random examples and hard negatives are drawn from: the front of the source's seeded
+        shuffle of its corpus."""
+        return self._shuffled_corpus()[: self.pool_windows]
+
+    def _pool_load(self) -> None:
+        """A batched run's pool: every feature's values on every pool window, from one batched pass over the
+        windows (a forward pass yields every feature of the layer), kept for the run. Left unloaded when it
+        would take more than POOL_BYTES (a wide dictionary): features are then computed as they are tried."""
+        if not self.batched or self._pool_values is not None:
+            return
+        windows = list(self._load_windows(self.pool_ids).values())
+        longest = max((len(window.token_ids) for window in windows), default=0)
+        if not windows or self.source.n_features * longest * 4 * len(windows) > POOL_BYTES:
+            self._pool_values = {}
+            return
+        from features.inference import source_activations_on_windows  # imports torch
+
+        computed = source_activations_on_windows(
+            self.source, [list(window.token_ids) for window in windows], batch_size=POOL_BATCH
+        )
+        self.forward_windows += len(windows)
+        self._pool_values = {window.pk: tensor.numpy() for window, tensor in zip(windows, computed, strict=True)}
 
     # --- a feature's records -----------------------------------------------------------------------
 
@@ -196,7 +245,7 @@ class FeatureExamples:
         )
         if self.can_infer and self.n_random:
             own = records.window_ids
-            candidates = [pk for pk in self._shuffled_corpus(feature) if pk not in own][: self.n_random]
+            candidates = [pk for pk in self.pool_ids if pk not in own][: self.n_random]
             windows = list(self._load_windows(candidates).values())
             records.random = [
                 WindowRecord(window.pk, _record(window, values))
@@ -204,7 +253,7 @@ class FeatureExamples:
             ]
         return records
 
-    def _shuffled_corpus(self, feature: Feature) -> list[int]:
+    def _shuffled_corpus(self) -> list[int]:
         self.index  # noqa: B018 - loads the window ids
         if self._random_order is None:
             # One seeded order per source: every feature's random windows come from the front of it, so a
@@ -255,13 +304,14 @@ class FeatureExamples:
     def _silent_windows_with(
         self, feature: Feature, keys: list[str], threshold: float, *, exclude: set[int]
     ) -> list[WindowRecord]:
-        """Corpus windows holding a key token where the feature is silent on it, by live inference; at most
-        `max_inference_windows` tried, stopping once there are enough."""
+        """Pool windows holding a key token where the feature is silent on it, by live inference (or the
+        batched run's pool values); at most `max_inference_windows` tried, stopping once there are enough."""
         wanted = set(keys)
-        # Seeded by the key tokens: features with the same key tokens try the same windows (computed once).
-        ids = self.index.containing(
-            keys, exclude=exclude, limit=self.max_inference_windows, seed=_seed("negatives", *sorted(keys))
-        )
+        self._pool_load()
+        pool = set(self.pool_ids)
+        # Seeded by the key tokens: features with the same key tokens try the same windows in the same order.
+        ordered = self.index.containing(keys, exclude=exclude, seed=_seed("negatives", *sorted(keys)))
+        ids = [pk for pk in ordered if pk in pool][: self.max_inference_windows]
         windows = list(self._load_windows(ids).values())
         found = []
         for start in range(0, len(windows), INFERENCE_BATCH):

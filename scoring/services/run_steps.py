@@ -23,7 +23,7 @@ from explanations.models import Explanation
 from explanations.querysets import visible_explanation
 from explanations.services import explanations as explanation_services
 from features.models import Feature, PipelineRun, Source
-from features.services.runs import run_fail, run_succeed, run_task_enqueue, run_update
+from features.services.runs import run_enqueue, run_fail, run_succeed, run_task_enqueue, run_update
 from features.services.workers import (
     connection_replace_if_dropped,
     run_claim,
@@ -31,12 +31,13 @@ from features.services.workers import (
     run_claim_release,
 )
 from scoring.core.errors import LLMError, ScoringInputError
+from scoring.core.offline_judges import DEFAULT_JUDGE
 from scoring.explainers import ExplainerError
 from scoring.stored_examples import FeatureExamples
 
 from .backends import explainer_build, judge_build, offline_judge_name
 from .generated_explanations import generated_explanation_get_or_create
-from .runs import STEP_TASK
+from .runs import STEP_TASK, PipelineRequestError, score_run_create
 from .scores import ScoringIncomplete, explanation_score
 
 logger = logging.getLogger(__name__)
@@ -140,7 +141,8 @@ def _run_step(run: PipelineRun) -> PipelineRun:
         return _run_finish(run, error=str(error))
 
     source = Source.objects.select_related("model").get(pk=params["source"])
-    examples = FeatureExamples(source)
+    # A source run computes the shared pool of scoring windows once, in one batched pass (stored_examples).
+    examples = FeatureExamples(source, batched=params.get("scope") == "source")
     cursor = params.get("cursor", -1)
     started = time.monotonic()
     totals = _StepTotals()
@@ -271,10 +273,16 @@ def _run_finish(run: PipelineRun, *, error: str = "") -> PipelineRun:
         if not run_claim_holds(run_id=run.pk, claim=run.step_claim):
             run.refresh_from_db()
             return run
-        return _run_finish_claimed(run, error=error)
+        run, score_run = _run_finish_claimed(run, error=error)
+    if score_run is not None:
+        # Queued once the explain run's success is committed: a worker that takes the task at once finds the
+        # score run's row, and a sync score run does not run inside this step's transaction.
+        run_enqueue(run=score_run)
+        run.refresh_from_db()
+    return run
 
 
-def _run_finish_claimed(run: PipelineRun, *, error: str = "") -> PipelineRun:
+def _run_finish_claimed(run: PipelineRun, *, error: str = "") -> tuple[PipelineRun, PipelineRun | None]:
     run.refresh_from_db()
     params = run.params
     failed = params.get("failed_count", 0)
@@ -284,8 +292,39 @@ def _run_finish_claimed(run: PipelineRun, *, error: str = "") -> PipelineRun:
     )
     if error:
         run_fail(run=run, error=error, message=f"Failed: {summary}")
-    else:
-        outcome = f"Succeeded with {failed} failure{'s' if failed != 1 else ''}" if failed else "Done"
-        run_succeed(run=run, message=f"{outcome}: {summary}")
+        run.refresh_from_db()
+        return run, None
+    outcome = f"Succeeded with {failed} failure{'s' if failed != 1 else ''}" if failed else "Done"
+    score_run = _score_run_after(run)
+    if score_run is not None:
+        summary += f"; scoring them in run #{score_run.pk}"
+    run_succeed(run=run, message=f"{outcome}: {summary}")
     run.refresh_from_db()
-    return run
+    return run, score_run
+
+
+def _score_run_after(run: PipelineRun) -> PipelineRun | None:
+    """The score run an explain run asked for (`score_after`), created once every feature is explained, so
+    that it cannot start before the explanations it scores exist. Its pk is kept on the explain run (written
+    before the explain run is marked done: a step run again finds it, and does not create another)."""
+    scorers = run.params.get("score_after") or []
+    if run.kind != PipelineRun.Kind.EXPLANATIONS or not scorers:
+        return None
+    if run.params.get("score_run"):
+        return None  # already queued by an earlier finish
+    try:
+        score_run, _ = score_run_create(
+            source=Source.objects.get(pk=run.params["source"]),
+            scorers=scorers,
+            judge=run.params.get("judge") or DEFAULT_JUDGE,
+            llm_model=run.params.get("llm_model", ""),
+            llm_base_url=run.params.get("llm_base_url", ""),
+            local_model_path=run.params.get("local_model_path", ""),
+            created_by=run.created_by,
+            sync=run.params.get("sync", False),
+        )
+    except PipelineRequestError as error:  # validated when the explain run was made; a judge since removed
+        logger.warning("Run %s could not queue its score run: %s", run.pk, error)
+        return None
+    run_update(run=run, params={**run.params, "score_run": score_run.pk})
+    return score_run

@@ -29,7 +29,7 @@ STEP_TASK = "scoring.tasks.run_step"
 PAGE_SCORERS = ("simulation", "detection", "fuzzing", "embedding", "rule")
 DEFAULT_SCORERS = ("simulation", "detection", "fuzzing")
 # The parameters that make two requests the same: a second one while the first is unfinished gets the first.
-SAME_REQUEST = ("scope", "source", "feature", "explanation", "explainer", "scorers")
+SAME_REQUEST = ("scope", "source", "feature", "explanation", "explainer", "scorers", "score_after")
 
 
 class PipelineRequestError(ValueError):
@@ -67,15 +67,21 @@ def explain_run_create(
     llm_model: str = "",
     llm_base_url: str = "",
     local_model_path: str = "",
+    score_after: list[str] = (),
     created_by: AbstractBaseUser | None = None,
     sync: bool = False,
 ) -> tuple[PipelineRun, bool]:
-    """A queued run that explains every feature of `source` (or the one `feature`) with `explainer`, then
-    scores what it wrote with `scorers`. Returns (run, whether it is new): the same request while one is
-    still running returns that one."""
+    """A queued run that explains every feature of `source` (or the one `feature`) with `explainer`, scoring
+    each explanation as it is written with `scorers`. With `score_after` (a source only) it writes every
+    explanation first, and its success queues a score run of the source with those scorers: the explanations
+    all land quickly, and the slower scoring follows. Returns (run, whether it is new): the same request while
+    one is still running returns that one."""
     if (source is None) == (feature is None):
         raise PipelineRequestError("Explain either a source or one feature.")
+    if score_after and feature is not None:
+        raise PipelineRequestError("Scoring after explaining is for a whole source; pass scorers for one feature.")
     scorers = _check_choices(explainer=explainer, scorers=scorers, judge=judge, local_model_path=local_model_path)
+    score_after = _check_choices(scorers=score_after, judge=judge, local_model_path=local_model_path)
     params = {
         "scope": "feature" if feature else "source",
         "source": (feature.source_id if feature else source.pk),
@@ -88,6 +94,7 @@ def explain_run_create(
         "llm_model": llm_model,
         "llm_base_url": llm_base_url,
         "local_model_path": local_model_path,
+        "score_after": score_after,
     }
     model = (feature.source if feature else source).model
     return run_create(

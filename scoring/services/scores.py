@@ -17,7 +17,7 @@ from explanations.core.rules import rule_matches
 from explanations.models import Explanation, ExplanationRevision
 from features.services.page_versions import feature_page_changed
 from scoring.core.errors import ScoringInputError
-from scoring.core.judges import Judge
+from scoring.core.judges import Judge, TokenProbabilityJudge
 from scoring.core.offline_judges import DEFAULT_JUDGE, offline_judge
 from scoring.core.scorers import ScoreResult, get_scorer
 from scoring.models import ExplanationScore
@@ -134,6 +134,25 @@ def _rule_matcher(rule: dict | None):
     return (lambda tokens: rule_matches(rule, list(tokens))) if rule else None
 
 
+def _reading_each_window_once(judge: Judge) -> Judge:
+    """The offline judge with its per-token reading (TokenProbabilityJudge.probabilities, which its simulate,
+    detect and fuzz all call) remembered per (explanation, tokens), for this judge object only (a new one per
+    explanation scored). Other judges are returned as they are."""
+    if not isinstance(judge, TokenProbabilityJudge):
+        return judge
+    read = judge.probabilities
+    seen: dict[tuple, list[float]] = {}
+
+    def probabilities(explanation: str, tokens) -> list[float]:
+        key = (explanation, tuple(tokens))
+        if key not in seen:
+            seen[key] = list(read(explanation, tokens))
+        return list(seen[key])
+
+    judge.probabilities = probabilities  # an instance attribute: simulate, detect and fuzz call self.probabilities
+    return judge
+
+
 def explanation_score(
     *,
     explanation: Explanation,
@@ -163,12 +182,13 @@ def explanation_score(
     records = records or examples.feature_records(explanation.feature)
     scoring = examples.example_set(records, explanation=revision.text, rule=rule)
     matcher = _rule_matcher(rule)
+    # One offline judge for all the scorers, reading each window once: simulation, detection and fuzzing read
+    # mostly the same windows, and an offline judge's reading of a window does not change.
+    scoring_judge = judge or _reading_each_window_once(offline_judge(offline, rule=matcher))
     written, errors = [], []
     for name in todo:
         try:
-            result = get_scorer(name).score(
-                revision.text, scoring.example_set, judge=judge or offline_judge(offline, rule=matcher), rule=matcher
-            )
+            result = get_scorer(name).score(revision.text, scoring.example_set, judge=scoring_judge, rule=matcher)
         except ScoringInputError as error:  # this scorer cannot score it; the others still may
             errors.append(f"{name}: {error}")
             continue

@@ -1,6 +1,8 @@
 """The semantic judge's word-vector store: the MiniLM vectors of every word of the stored context windows,
 computed once (`manage.py semantic_words`, the task `scoring.tasks.semantic_words_build`, build_demo) and
-saved under NEURONPEDIA_VAR_DIR, so that scoring a stored window encodes nothing (scoring/core/semantic.py)."""
+saved under NEURONPEDIA_VAR_DIR, so that scoring a stored window encodes nothing (scoring/core/semantic.py).
+The windows' token forms that token-stats may name a kind for (subwords such as "ability" or "ally", which are
+not words of the text) are stored too, so that explaining a source's features encodes nothing either."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,6 +12,8 @@ from django.conf import settings
 
 from features.models import ContextWindow, LanguageModel
 from scoring.core import semantic
+from scoring.core.records import normalise_token
+from scoring.explainers.kinds import nameable_words
 
 BATCH_SIZE = 256  # words per encoder call (two texts each)
 
@@ -28,14 +32,18 @@ class SemanticWordsResult:
 
 def semantic_words_collect(*, model: LanguageModel | None = None) -> tuple[int, list[str]]:
     """The distinct words the judge may embed in the stored windows (of one model, or all), as it spells them
-    from the windows' display tokens (what stored_examples gives it), and the number of windows read."""
+    from the windows' display tokens (what stored_examples gives it), then the token forms the token-stats
+    explainer may name a kind for (kinds.nameable_words of the normalised tokens), and the number of windows
+    read."""
     windows = ContextWindow.objects.all() if model is None else ContextWindow.objects.filter(model=model)
     words: dict[str, None] = dict.fromkeys(semantic.REFERENCE_WORDS)
+    forms: dict[str, None] = {}
     count = 0
     for tokens in windows.order_by("pk").values_list("tokens", flat=True).iterator(chunk_size=2000):
         count += 1
         words.update(dict.fromkeys(semantic.window_words(tokens)))
-    return count, list(words)
+        forms.update(dict.fromkeys(nameable_words([normalise_token(token) for token in tokens])))
+    return count, list({**words, **forms})
 
 
 def semantic_words_build(

@@ -10,7 +10,9 @@ from django.core.management import call_command
 
 from features.models import ContextWindow
 from scoring.core import semantic
+from scoring.core.records import normalise_token
 from scoring.core.semantic import TEMPLATES, SemanticJudge, WordSimilarity, read_store, save_store, window_words
+from scoring.explainers.kinds import nameable_words
 
 DIM = 16
 
@@ -141,8 +143,11 @@ def test_the_command_stores_the_words_of_every_stored_window_once(computed_run, 
     call_command("semantic_words", stdout=out)
     path = tmp_path / "semantic-words.npz"
     words, vectors = read_store(path)
-    expected = {word for t in ContextWindow.objects.values_list("tokens", flat=True) for word in window_words(t)}
-    assert expected and expected | set(semantic.REFERENCE_WORDS) == set(words)
+    windows = list(ContextWindow.objects.values_list("tokens", flat=True))
+    expected = {word for t in windows for word in window_words(t)}
+    # and the token forms the token-stats explainer may name a kind for (subwords included)
+    forms = {form for t in windows for form in nameable_words([normalise_token(token) for token in t])}
+    assert expected and forms and expected | forms | set(semantic.REFERENCE_WORDS) == set(words)
     assert len(encoder.texts) == len(words) * len(TEMPLATES)
     index = words.index(sorted(expected)[0])
     np.testing.assert_array_equal(vectors[index], CountingEncoder()([t.format(words[index]) for t in TEMPLATES]))

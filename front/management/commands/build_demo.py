@@ -9,9 +9,9 @@ from features.models import LanguageModel, PipelineRun, Source
 from features.pipeline.corpus import BUILTIN_CORPUS
 from features.services.activation_runs import activation_run_create
 from features.services.registration import model_register
-from features.services.runs import run_enqueue_and_follow
+from features.services.runs import run_enqueue_and_follow, run_follow
 from scoring.core.offline_judges import DEFAULT_JUDGE
-from scoring.services.runs import explain_run_create
+from scoring.services.runs import explain_run_create, score_run_create
 
 DEMO_SLUG = "minilm-l6"
 # A TopK SAE on the residual stream entering block 3, trained here (see train_sae) in about 2 minutes of one
@@ -120,32 +120,49 @@ class Command(BaseCommand):
     def explain_all(
         self, model: LanguageModel, sae_sources: list[Source], layers: list[int], *, sync: bool, wait: bool
     ):
-        """Queue one run per source (the SAE first: its features are the demo's most readable) that explains
-        every feature and scores it with DEMO_SCORERS. They take far longer than the rest of the build
-        (bench/README.md), so the site comes up while the worker goes through them, each with its progress
-        on its run page; `--sync` or `--wait-explanations` does them before returning."""
+        """Queue one explain run per source (the SAE first: its features are the demo's most readable), each of
+        which queues its source's score run (DEMO_SCORERS) when every feature is explained. The explain runs are
+        all queued now and the score runs only as they end, so every feature's explanation lands before most of
+        the scoring (bench/README.md has the times); the site comes up while the worker goes through them, each
+        with its progress on its run page. `--sync` or `--wait-explanations` does them before returning."""
         sources = [*sae_sources, *(model.sources.get(slug=f"{layer}-mlp") for layer in sorted(set(layers)))]
         for source in sources:
             self.explain(source, sync=sync, wait=wait)
 
     def explain(self, source: Source, *, sync: bool, wait: bool) -> None:
-        """A machine explanation of every feature of one source, scored, unless a run already did it or is
-        doing it (the same request returns the run in progress)."""
-        written = PipelineRun.objects.filter(
-            kind=PipelineRun.Kind.EXPLANATIONS, status=PipelineRun.Status.SUCCEEDED, params__source=source.pk,
-            params__scorers=DEMO_SCORERS,
-        )  # fmt: skip
-        if written.exists():
+        """A machine explanation of every feature of one source, then its scores, unless runs already did them
+        or are doing them (the same request returns the run in progress)."""
+        succeeded = PipelineRun.objects.filter(status=PipelineRun.Status.SUCCEEDED, params__source=source.pk)
+        scored = succeeded.filter(kind=PipelineRun.Kind.SCORING, params__scope="source", params__scorers=DEMO_SCORERS)
+        # Before explain runs queued their score run, one run explained and scored each feature in turn.
+        scored_in_turn = succeeded.filter(kind=PipelineRun.Kind.EXPLANATIONS, params__scorers=DEMO_SCORERS)
+        if scored.exists() or scored_in_turn.exists():
             self.stdout.write(f"{source} is already explained and scored.")
             return
-        run, created = explain_run_create(
-            source=source, explainer="token-stats", scorers=DEMO_SCORERS, judge=DEFAULT_JUDGE, sync=sync
+        explained = succeeded.filter(
+            kind=PipelineRun.Kind.EXPLANATIONS, params__scope="source", params__explainer="token-stats"
         )
+        if explained.exists():  # explained, and its score run failed or was never queued: score it now
+            run, created = score_run_create(source=source, scorers=DEMO_SCORERS, judge=DEFAULT_JUDGE, sync=sync)
+            what = "Scoring"
+        else:
+            run, created = explain_run_create(
+                source=source, explainer="token-stats", score_after=DEMO_SCORERS, judge=DEFAULT_JUDGE, sync=sync
+            )
+            what = "Explaining"
         if not created:
-            self.stdout.write(f"{source} is being explained by run #{run.pk} ({run.get_absolute_url()}).")
+            self.stdout.write(f"{source} is being worked on by run #{run.pk} ({run.get_absolute_url()}).")
             return
-        self.stdout.write(f"Explaining and scoring every feature of {source} (offline; {', '.join(DEMO_SCORERS)}).")
-        run_enqueue_and_follow(run=run, wait=wait, stdout=self.stdout, timeout_s=4 * 3600)
+        self.stdout.write(
+            f"{what} every feature of {source}"
+            + (f", then scoring them (offline; {', '.join(DEMO_SCORERS)})." if what == "Explaining" else ".")
+        )
+        run = run_enqueue_and_follow(run=run, wait=wait, stdout=self.stdout, timeout_s=4 * 3600)
+        score_run_pk = run.params.get("score_run")
+        if score_run_pk and (wait or sync):
+            score_run = PipelineRun.objects.get(pk=score_run_pk)
+            self.stdout.write(f"Scoring every explanation of {source} in run #{score_run.pk}.")
+            run_follow(run=score_run, stdout=self.stdout, timeout_s=8 * 3600)
 
     def demo_sae(self, model, *, window_len: int, force: bool, settings: dict = DEMO_SAE) -> Source:
         """A demo SAE source, trained and registered unless it already is (and its files are there)."""
