@@ -27,5 +27,9 @@
     bubble.style.top = `${window.scrollY + box.bottom + 4}px`;
     shown = token;
   });
-  document.addEventListener("htmx:beforeSwap", hide);
+  // A swap that replaces the shown token hides its bubble; a panel loading elsewhere on the page (connections,
+  // counterparts, graphs) leaves it open.
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    if (shown && event.detail.target.contains(shown)) hide();
+  });
 })();
