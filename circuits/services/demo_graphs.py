@@ -2,8 +2,9 @@
 is clear, each on a prompt cut from the feature's own top example so that the feature fires at its end.
 
 "Clear" is read from the stored dashboard, not from the explainer's text: a feature whose top examples peak on
-one and the same token (most of them) is one that a reader, and the token-statistics explainer, can name; among
-those with a visible explanation, the most consistent come first, then the strongest.
+one and the same token (most of them) is one that a reader, and the token-statistics explainer, can name; the most
+consistent come first, then the strongest. They need not be explained yet (build_demo's explain runs end after
+the site is up); a graph's page shows each node's explanation as it stands when the page is read.
 """
 
 from collections import Counter
@@ -62,13 +63,11 @@ def last_content_position(model: LanguageModel, prompt: str) -> int:
 
 
 def demo_graph_targets(source: Source, *, count: int = 3) -> list[DemoTarget]:
-    explained = (
-        Feature.objects.filter(source=source, explanations__hidden=False, explanations__current_revision__isnull=False)
-        .distinct()
-        .order_by("-max_activation")[:CANDIDATES]
-    )
+    # Explained or not: build_demo computes the graphs before its explain runs are done (they are queued after
+    # the site is up), and a graph's page shows each node's explanation as it is when the page is read.
+    strongest = Feature.objects.filter(source=source, max_activation__gt=0).order_by("-max_activation")[:CANDIDATES]
     chosen = []
-    for feature in explained:
+    for feature in strongest:
         examples = list(
             ActivationExample.objects.filter(feature=feature, kind=ActivationExample.Kind.TOP)
             .select_related("window")
@@ -92,7 +91,10 @@ def demo_graphs_build(*, source: Source, count: int = 3, say: Callable[[str], No
     the reason."""
     model = source.model
     graphs = []
-    for target in demo_graph_targets(source, count=count):
+    targets = demo_graph_targets(source, count=count)
+    if not targets:
+        say(f"No feature of {source} peaks on one token in most of its top examples: no demo graph.")
+    for target in targets:
         slug = f"demo-{source.slug}-{target.feature.index}"
         existing = Graph.objects.filter(model=model, slug=slug).first()
         if existing is not None:

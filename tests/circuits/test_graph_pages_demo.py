@@ -48,11 +48,13 @@ def give_examples(source, index: int, texts: list[str], peak_word: str | None, *
 def test_features_peaking_on_one_token_are_chosen_with_a_prompt_ending_at_the_peak(bert_sae):
     give_examples(bert_sae, 3, TEXTS, "cat", explanation="the word cat")
     give_examples(bert_sae, 4, TEXTS, None, explanation="the first word")  # peaks on four different words
-    give_examples(bert_sae, 5, TEXTS, "cat")  # clear, but not explained
+    # Clear but not explained yet: chosen too, since build_demo computes its graphs before the explain runs end.
+    give_examples(bert_sae, 5, TEXTS, "cat")
     give_examples(bert_sae, 6, TEXTS[:2], "cat", explanation="cat")  # too few examples
-    targets = demo_graph_targets(bert_sae)
-    assert [t.feature.index for t in targets] == [3]
-    assert (targets[0].token, targets[0].share, targets[0].prompt) == ("cat", 1.0, "the black cat")
+    targets = {t.feature.index: t for t in demo_graph_targets(bert_sae)}
+    assert sorted(targets) == [3, 5]
+    assert (targets[3].token, targets[3].share, targets[3].prompt) == ("cat", 1.0, "the black cat")
+    assert (targets[3].explanation, targets[5].explanation) == ("the word cat", "")
 
 
 def test_the_demo_graphs_end_at_the_chosen_feature_and_are_built_once(bert_sae, client):
