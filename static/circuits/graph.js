@@ -67,7 +67,19 @@
     var clicked = document.querySelector(".gnode.clicked");
     if (clicked) light(clicked.dataset.node, true); else light("", false);
   });
+  // A graph a little wider than its box (a desktop screen) is scaled to fit it, so the whole graph shows at once;
+  // a much wider one (a long prompt, or any graph on a phone) keeps its size and scrolls, so labels stay legible.
+  function fit() {
+    var root = svg();
+    if (!root) return;
+    var natural = root.width.baseVal.value, room = root.parentElement.clientWidth;
+    var scaled = natural > room && natural <= 1.6 * room;
+    root.style.width = scaled ? "100%" : "";
+    root.style.height = scaled ? "auto" : "";
+  }
+  window.addEventListener("resize", fit);
   document.addEventListener("DOMContentLoaded", function () {
+    fit();
     var clicked = document.querySelector(".gnode.clicked");
     if (clicked) light(clicked.dataset.node, true);
   });
