@@ -115,6 +115,23 @@ class Command(BaseCommand):
             # takes seconds: a short prompt cut from the feature's top example). Built ones are kept.
             self.stdout.write("Computing the demo's attribution graphs.")
             demo_graphs_build(source=sae_sources[0], count=3, say=self.stdout.write)
+        # Connections between its features (virtual weights between every pair of sources, co-activation of the
+        # SAEs' features): circuits' own command, on the task queue like the explain runs that follow (a few
+        # minutes of one worker), so the site comes up first; the feature page's panel says while it runs.
+        connected = PipelineRun.objects.filter(
+            kind=PipelineRun.Kind.CONNECTIONS, model=model, status=PipelineRun.Status.SUCCEEDED
+        )
+        if connected.exists():
+            self.stdout.write("The connections between the demo's features are already computed.")
+        else:
+            self.stdout.write("Queueing the connections between the demo's features.")
+            call_command(
+                "compute_connections",
+                model.slug,
+                sync=sync,
+                no_wait=not (sync or wait_explanations),
+                stdout=self.stdout,
+            )
         self.explain_all(model, sae_sources, layer_numbers, sync=sync, wait=wait_explanations)
 
     def explain_all(
