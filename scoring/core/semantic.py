@@ -22,6 +22,8 @@ are encoded once, ahead of time, into a word-vector store (`save_store`, `config
 `manage.py semantic_words`), which the default similarity loads on its first lookup or when warmed.
 """
 
+import builtins
+import keyword
 import os
 import re
 import tempfile
@@ -62,6 +64,13 @@ CALIBRATION = {"z_weight": 0.877, "named_weight": 10.0, "bias": -5.239}
 NEGATION_REACH = 3
 
 _NUMBER_RE = re.compile(r"^\d+(?:[.,]\d+)*$")
+# Python's keywords and built-in names are a closed class that Python itself lists exactly (the cheapest exact
+# answer: MiniLM's word vectors put "return", "none", "def" nowhere near "Python keywords"). A phrase names it
+# when it says Python and keywords or built-ins; lower-cased, as the judge compares words.
+PYTHON_WORDS = frozenset(
+    word.lower() for word in (*keyword.kwlist, *keyword.softkwlist, *dir(builtins)) if not word.startswith("_")
+)
+_PYTHON_CLASS_WORDS = frozenset("keyword keywords built-in built-ins builtin builtins".split())
 # Function words match a phrase only when it names them ("articles", "the word the"): their embeddings sit
 # near everything and would otherwise fire on any phrase by a little.
 FUNCTION_WORDS = frozenset(
@@ -365,6 +374,8 @@ def read_phrase(text: str) -> Phrase | None:
         return Phrase(text, ((core,),), frozenset({core}), frozenset(), False, ())
     known: set[str] = set()
     numbers = False
+    if "python" in content and _PYTHON_CLASS_WORDS & set(content):
+        known |= PYTHON_WORDS
     for word in content:
         if word in CLASS_NAMES:
             known |= WORD_CLASSES[CLASS_NAMES[word]]
@@ -383,6 +394,7 @@ def read_phrase(text: str) -> Phrase | None:
     head = describing[-1] if describing else ""
     is_class = (
         bool(set(all_words) & _FRAMING_WORDS)
+        or known >= PYTHON_WORDS
         or any(word in CLASS_NAMES for word in describing)
         or (len(describing) >= 2 and stem(head) != head)
     )
