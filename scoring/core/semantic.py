@@ -64,12 +64,6 @@ CALIBRATION = {"z_weight": 0.877, "named_weight": 10.0, "bias": -5.239}
 NEGATION_REACH = 3
 
 _NUMBER_RE = re.compile(r"^\d+(?:[.,]\d+)*$")
-# Python's keywords and built-in names are a closed class that Python itself lists exactly (the cheapest exact
-# answer: MiniLM's word vectors put "return", "none", "def" nowhere near "Python keywords"). A phrase names it
-# when it says Python and keywords or built-ins; lower-cased, as the judge compares words.
-PYTHON_WORDS = frozenset(
-    word.lower() for word in (*keyword.kwlist, *keyword.softkwlist, *dir(builtins)) if not word.startswith("_")
-)
 _PYTHON_CLASS_WORDS = frozenset("keyword keywords built-in built-ins builtin builtins".split())
 # Function words match a phrase only when it names them ("articles", "the word the"): their embeddings sit
 # near everything and would otherwise fire on any phrase by a little.
@@ -77,6 +71,17 @@ FUNCTION_WORDS = frozenset(
     """a an the of and or but nor to in on at by for with from as into onto than that this these those is was
     are were be been being am do does did has have had it its he she they we i you me him her us them his
     their our my your if so then there here what which who whom whose""".split()
+)
+# Python's keywords and built-in names are a closed class that Python itself lists exactly (the cheapest exact
+# answer: MiniLM's word vectors put "return", "none", "def" nowhere near "Python keywords"). A phrase names it
+# when it says Python and keywords or built-ins; lower-cased, as the judge compares words. The English
+# function words among them (if, is, in, and, for...) are left out, as everywhere function words fire only
+# when a phrase spells them: in prose they are English, and a word's sentence is not read.
+PYTHON_WORDS = (
+    frozenset(
+        word.lower() for word in (*keyword.kwlist, *keyword.softkwlist, *dir(builtins)) if not word.startswith("_")
+    )
+    - FUNCTION_WORDS
 )
 
 
