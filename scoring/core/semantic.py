@@ -12,8 +12,9 @@ words:
 - any other phrase ("colours", "names of people") matches a word by the cosine of their MiniLM embeddings,
   as a z-score against the phrase's cosine with common English words (`REFERENCE_WORDS`), plus whether the
   phrase spells the word itself or names a closed class that holds it (lexicon.py, or Python's keywords
-  and built-ins; never required to be complete). A logistic calibration (CALIBRATION, fitted by scripts/fit_semantic_judge.py on word
-  categories that bench/judges.py does not use) turns that into a probability.
+  and built-ins; never required to be complete). A logistic calibration (CALIBRATION, fitted by
+  scripts/fit_semantic_judge.py on word categories that bench/judges.py does not use) turns that into a
+  probability.
 
 A token's probability is the thing's probability for its word, times the context clause's for the word
 before (or after), times one minus each exception's. Word vectors are cached per word (windows are scored
