@@ -22,6 +22,7 @@ the share of ties, and the mean Spearman rank correlation between the scores and
     python bench/judges.py                         # every offline judge
     python bench/judges.py --judges semantic       # one
     python bench/judges.py --seeds 2               # fewer puzzles, quicker
+    python bench/judges.py --sets category --judges semantic,literal   # only set (b), two judges
     python bench/judges.py --database              # also (c), the game's verified data
     python bench/judges.py --explain-clicks 40     # only: how long the game's Explain scoring takes
     python bench/judges.py --explain-clicks 40 --word-store /tmp/words.npz   # ... with the word-vector store
@@ -309,6 +310,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--judges", default=",".join(JUDGES), help=f"comma-separated, of {', '.join(JUDGES)}")
     parser.add_argument("--seeds", type=int, default=4, help="puzzles per planted rule and per category")
+    parser.add_argument(
+        "--sets", default="planted,category", help="comma-separated, of planted, category (quicker: only one)"
+    )
     parser.add_argument("--explain-clicks", type=int, default=0, help="time the game's Explain scoring instead")
     parser.add_argument("--database", action="store_true", help="add set (c), the game's verified data")
     parser.add_argument(
@@ -328,7 +332,11 @@ def main() -> None:
     unknown = [name for name in names if name not in JUDGES]
     if unknown:
         parser.error(f"unknown judge {unknown[0]!r}; choose from {', '.join(JUDGES)}")
-    sets = {"planted": planted_puzzles(args.seeds), "category": category_puzzles(args.seeds)}
+    builders = {"planted": planted_puzzles, "category": category_puzzles}
+    wanted = [name.strip() for name in args.sets.split(",") if name.strip()]
+    if unknown_sets := [name for name in wanted if name not in builders]:
+        parser.error(f"unknown set {unknown_sets[0]!r}; choose from {', '.join(builders)}")
+    sets = {name: builders[name](args.seeds) for name in wanted}
     if not args.database:
         print("(c) verified: skipped; --database reads the game's verified data from the site's database")
     elif verified := verified_puzzles():

@@ -11,9 +11,10 @@ words:
   those words: the cheapest exact answer;
 - any other phrase ("colours", "names of people") matches a word by the cosine of their MiniLM embeddings,
   as a z-score against the phrase's cosine with common English words (`REFERENCE_WORDS`), plus whether the
-  phrase spells the word itself or names a closed class that holds it (lexicon.py, never required to be
-  complete). A logistic calibration (CALIBRATION, fitted by scripts/fit_semantic_judge.py on word
-  categories that bench/judges.py does not use) turns that into a probability.
+  phrase spells the word itself or names a closed class that holds it (lexicon.py, or Python's keywords
+  and built-ins; never required to be complete). A logistic calibration (CALIBRATION, fitted by
+  scripts/fit_semantic_judge.py on word categories that bench/judges.py does not use) turns that into a
+  probability.
 
 A token's probability is the thing's probability for its word, times the context clause's for the word
 before (or after), times one minus each exception's. Word vectors are cached per word (windows are scored
@@ -22,6 +23,8 @@ are encoded once, ahead of time, into a word-vector store (`save_store`, `config
 `manage.py semantic_words`), which the default similarity loads on its first lookup or when warmed.
 """
 
+import builtins
+import keyword
 import os
 import re
 import tempfile
@@ -62,12 +65,24 @@ CALIBRATION = {"z_weight": 0.877, "named_weight": 10.0, "bias": -5.239}
 NEGATION_REACH = 3
 
 _NUMBER_RE = re.compile(r"^\d+(?:[.,]\d+)*$")
+_PYTHON_CLASS_WORDS = frozenset("keyword keywords built-in built-ins builtin builtins".split())
 # Function words match a phrase only when it names them ("articles", "the word the"): their embeddings sit
 # near everything and would otherwise fire on any phrase by a little.
 FUNCTION_WORDS = frozenset(
     """a an the of and or but nor to in on at by for with from as into onto than that this these those is was
     are were be been being am do does did has have had it its he she they we i you me him her us them his
     their our my your if so then there here what which who whom whose""".split()
+)
+# Python's keywords and built-in names are a closed class that Python itself lists exactly (the cheapest exact
+# answer: MiniLM's word vectors put "return", "none", "def" nowhere near "Python keywords"). A phrase names it
+# when it says Python and keywords or built-ins; lower-cased, as the judge compares words. The English
+# function words among them (if, is, in, and, for...) are left out, as everywhere function words fire only
+# when a phrase spells them: in prose they are English, and a word's sentence is not read.
+PYTHON_WORDS = (
+    frozenset(
+        word.lower() for word in (*keyword.kwlist, *keyword.softkwlist, *dir(builtins)) if not word.startswith("_")
+    )
+    - FUNCTION_WORDS
 )
 
 
@@ -365,6 +380,8 @@ def read_phrase(text: str) -> Phrase | None:
         return Phrase(text, ((core,),), frozenset({core}), frozenset(), False, ())
     known: set[str] = set()
     numbers = False
+    if "python" in content and _PYTHON_CLASS_WORDS & set(content):
+        known |= PYTHON_WORDS
     for word in content:
         if word in CLASS_NAMES:
             known |= WORD_CLASSES[CLASS_NAMES[word]]
@@ -383,6 +400,7 @@ def read_phrase(text: str) -> Phrase | None:
     head = describing[-1] if describing else ""
     is_class = (
         bool(set(all_words) & _FRAMING_WORDS)
+        or known >= PYTHON_WORDS
         or any(word in CLASS_NAMES for word in describing)
         or (len(describing) >= 2 and stem(head) != head)
     )

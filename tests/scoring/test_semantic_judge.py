@@ -113,3 +113,13 @@ def test_plural_nouns_are_told_by_their_form(judge):
     p = judge.probabilities("plural nouns", window)
     assert [t for t, value in zip(window, p, strict=True) if value >= 0.5] == ["files", "entries"]
     assert p[window.index("file")] == 0.0 and p[window.index("class")] == 0.0
+
+
+def test_python_keywords_are_the_ones_python_lists(judge):
+    window = words("def parse ( text ) : return none if the value is empty")
+    p = judge.probabilities("Python keywords and built-in names", window)
+    fired = [t for t, value in zip(window, p, strict=True) if value >= 0.5]
+    assert fired == ["def", "return", "none"]  # if and is are English function words here
+    # Saying Python without keywords or built-ins names no closed class: "return" is then judged by meaning.
+    assert not read_explanation("python code").thing.known
+    assert not read_explanation("keywords of a search").thing.known
