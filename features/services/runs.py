@@ -10,6 +10,7 @@ progress, failure and success (`run_update`, `run_fail`, `run_succeed`). Every s
 run that stopped (a failure since fixed, a killed worker) is resumed by queueing again what is not done.
 """
 
+import logging
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from django_q.tasks import async_task
 from tqdm import tqdm
 
 from features.models import LanguageModel, PipelineRun
+
+logger = logging.getLogger(__name__)
 
 NO_WORKER_HINT_AFTER_S = 30
 
@@ -111,6 +114,7 @@ def run_task_enqueue(*, run: PipelineRun, task: str, arg: int) -> str:
 
 def run_enqueue(*, run: PipelineRun) -> PipelineRun:
     """Queue a new run's first step and record its task (a sync run runs to its end here and now)."""
+    run_log(run, "queued", str(run.params.get("source") or run.params.get("model_slug") or ""))
     task_id = run_task_enqueue(run=run, task=_run_kind(run).first_task, arg=run.pk)
     PipelineRun.objects.filter(pk=run.pk).update(task_id=task_id)
     run.refresh_from_db()
@@ -136,15 +140,30 @@ def run_update(*, run: PipelineRun, **fields) -> None:
         setattr(run, name, value)
 
 
+def run_log(run: PipelineRun, event: str, text: str, *, level: int = logging.INFO) -> None:
+    """One line of the runs' log, with the fields a log collector indexes (neuronpedia/logs.py)."""
+    logger.log(
+        level,
+        "Run %s (%s) %s: %s",
+        run.pk,
+        run.kind,
+        event,
+        text,
+        extra={"run_id": run.pk, "kind": run.kind, "status": run.status, "event": event},
+    )
+
+
 def run_fail(*, run: PipelineRun, error: str, message: str = "Failed") -> None:
     """End a run failed with its reason. It can be resumed (run_resume) once the reason is dealt with."""
     run_update(run=run, status=PipelineRun.Status.FAILED, error=error, message=message, finished_at=timezone.now())
+    run_log(run, "failed", error[:500], level=logging.WARNING)
 
 
 def run_succeed(*, run: PipelineRun, message: str, **fields) -> None:
     """End a run succeeded (with any last fields of its own, e.g. the model an activation run registered)."""
     fields.update(status=PipelineRun.Status.SUCCEEDED, progress=1.0, message=message, finished_at=timezone.now())
     run_update(run=run, **fields)
+    run_log(run, "succeeded", message)
 
 
 # --- Resuming ----------------------------------------------------------------------------------------------
