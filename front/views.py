@@ -128,35 +128,28 @@ def feature_detail(request: HttpRequest, model_slug: str, source_slug: str, inde
     return response
 
 
-def feature_similar(request: HttpRequest, model_slug: str, source_slug: str, index: int) -> HttpResponse:
-    """The features closest to this one, each with its best explanation: the feature page fetches it with htmx
-    (their explanations change apart from the page, which is cached); without JavaScript, a page of its own."""
+def _feature_panel(
+    request: HttpRequest, model_slug: str, source_slug: str, index: int, *, name: str, read
+) -> HttpResponse:
+    """A panel the cached feature page fetches with htmx, since what it shows changes apart from the page
+    (front/_<name>.html), or without JavaScript a page of its own (front/feature_<name>.html). `read(feature)`
+    gives the panel's data, under the context name `name`."""
     feature = feature_selectors.feature_at(model_slug, source_slug, index)
     if feature is None:
         return missing_page(request, locate(model_slug, source_slug, index))
-    context = {
-        "feature": feature,
-        "source": feature.source,
-        "model": feature.source.model,
-        "similar": selectors.similar_features(feature),
-    }
-    return render(request, "front/_similar.html" if request.htmx else "front/feature_similar.html", context)
+    context = {"feature": feature, "source": feature.source, "model": feature.source.model, name: read(feature)}
+    return render(request, f"front/_{name}.html" if request.htmx else f"front/feature_{name}.html", context)
+
+
+def feature_similar(request: HttpRequest, model_slug: str, source_slug: str, index: int) -> HttpResponse:
+    """The features closest to this one, each with its best explanation."""
+    return _feature_panel(request, model_slug, source_slug, index, name="similar", read=selectors.similar_features)
 
 
 def feature_connections(request: HttpRequest, model_slug: str, source_slug: str, index: int) -> HttpResponse:
     """The features this one reads from and writes to (virtual weights) and those it fires with (co-activation),
-    each with its best explanation: fetched by the feature page with htmx (they change apart from the cached page);
-    without JavaScript, a page of its own."""
-    feature = feature_selectors.feature_at(model_slug, source_slug, index)
-    if feature is None:
-        return missing_page(request, locate(model_slug, source_slug, index))
-    context = {
-        "feature": feature,
-        "source": feature.source,
-        "model": feature.source.model,
-        "connections": connections_of(feature),
-    }
-    return render(request, "front/_connections.html" if request.htmx else "front/feature_connections.html", context)
+    each with its best explanation."""
+    return _feature_panel(request, model_slug, source_slug, index, name="connections", read=connections_of)
 
 
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
