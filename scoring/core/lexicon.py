@@ -10,7 +10,11 @@ WORD_CLASSES: dict[str, frozenset[str]] = {
         "zero one two three four five six seven eight nine ten eleven twelve twenty thirty hundred thousand "
         "million 0 1 2 3 4 5 6 7 8 9 10 100 1000".split()
     ),
-    "negation": frozenset("not no never n't nor without cannot isn't wasn't don't doesn't didn't".split()),
+    # English's negators: the adverbs and determiners (not, no, never) and the negative pronouns (none, nothing).
+    "negation": frozenset(
+        "not no never n't nor neither none nothing nobody nowhere without cannot isn't wasn't don't doesn't "
+        "didn't".split()
+    ),
     "weekday": frozenset("monday tuesday wednesday thursday friday saturday sunday".split()),
     "month": frozenset("january february march april may june july august september october november december".split()),
     "pronoun": frozenset("i you he she it we they me him her us them".split()),

@@ -329,7 +329,7 @@ class Phrase:
         return stem(word) in self.words or word in self.known or (self.numbers and bool(_NUMBER_RE.match(word)))
 
     def echoed(self, word: str) -> bool:
-        return any(_same_word(word, echo) for echo in self.echoes) and not self.named(word)
+        return any(_same_word(word, echo) or _compounds(word, echo) for echo in self.echoes) and not self.named(word)
 
 
 def _same_word(word: str, other: str) -> bool:
@@ -337,6 +337,18 @@ def _same_word(word: str, other: str) -> bool:
     if word == other or stem(word) == stem(other):
         return True
     return min(len(word), len(other)) >= 4 and word[:4] == other[:4] and abs(len(word) - len(other)) <= 3
+
+
+def _compounds(word: str, echo: str) -> bool:
+    """A compound that holds a describing word names the class too: 'pencolor' and 'colormap' hold 'colour',
+    'namespace' holds 'name'. Only echoes of four letters or more, with at least two letters beside them."""
+    if len(echo) < 4:
+        return False
+    return any(
+        _same_word(word[:cut], echo) or _same_word(word[cut:], echo)
+        for cut in range(2, len(word) - 1)
+        if min(cut, len(word) - cut) >= 2 and max(cut, len(word) - cut) >= 4
+    )
 
 
 def looks_plural(word: str) -> bool:

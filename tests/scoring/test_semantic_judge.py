@@ -123,3 +123,22 @@ def test_python_keywords_are_the_ones_python_lists(judge):
     # Saying Python without keywords or built-ins names no closed class: "return" is then judged by meaning.
     assert not read_explanation("python code").thing.known
     assert not read_explanation("keywords of a search").thing.known
+
+
+def test_a_compound_that_holds_the_class_word_is_not_a_member(judge):
+    # "pencolor" and "fillcolor" (turtle's docstrings) name a colour setting, not a colour; MiniLM puts them
+    # next to "colour" all the same.
+    window = words("set the pen ##color to red and the fill ##color to blue .")
+    p = judge.probabilities("colour words", window)
+    assert [t for t, value in zip(window, p, strict=True) if value >= 0.5] == ["red", "blue"]
+    assert p[window.index("pen")] == 0.0 and p[window.index("fill")] == 0.0
+    # A member that happens to hold a class word still fires: the phrase names it.
+    assert judge.probabilities("words for colours such as redcolour", ["redcolour"])[0] > 0.9
+
+
+def test_the_negative_pronouns_are_negations(judge):
+    window = words("none of them , nothing at all and nobody came , but it was not late")
+    p = judge.probabilities("negation words", window)
+    assert [t for t, value in zip(window, p, strict=True) if value >= 0.5] == ["none", "nothing", "nobody", "not"]
+    # ... and they negate what follows them as "not" does.
+    assert judge.probabilities("the word good unless negated", words("nothing good"))[1] < 0.1
