@@ -339,6 +339,7 @@ def _same_word(word: str, other: str) -> bool:
     return min(len(word), len(other)) >= 4 and word[:4] == other[:4] and abs(len(word) - len(other)) <= 3
 
 
+@lru_cache(maxsize=200_000)
 def _compounds(word: str, echo: str) -> bool:
     """A compound that holds a describing word names the class too: 'pencolor' and 'colormap' hold 'colour',
     'namespace' holds 'name'. Only echoes of four letters or more, with at least two letters beside them."""
