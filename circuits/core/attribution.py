@@ -29,7 +29,7 @@ from features.pipeline.errors import PipelineInputError
 from features.pipeline.hooks import HookPoint, StopForward, hook_module, parse_hook_name
 from features.pipeline.loading import LoadedModel, find_submodule
 
-from .residual_splices import SaeSplice, check_splices, hook_order, install_residual_replacement, linear_parts
+from .residual_splices import SaeSplice, check_splices, install_residual_replacement, linear_parts
 
 # Where each family computes attention queries and keys: (module path in the block, how many of its output
 # columns, in thirds, are queries and keys). Freezing them freezes the attention pattern exactly.
@@ -413,16 +413,13 @@ class AttributionRun:
         self.replacements = [by_layer[layer] for layer in range(n_graph_layers)]
         for replacement in self.replacements:
             check_replacement(loaded, replacement)
-        self.splices = check_splices(loaded, list(splices))
-        if isinstance(target, FeatureTarget):
-            read = hook_order(parse_hook_name(target.dictionary.hook_name, loaded))
-            for splice in self.splices:
-                if hook_order(parse_hook_name(splice.hook_name, loaded)) >= read:
-                    raise PipelineInputError(
-                        f"{splice.source_slug} reads {splice.hook_name}, not upstream of the target "
-                        f"{target.source_slug} ({target.dictionary.hook_name}): an SAE spliced into the graph must "
-                        "lie between the tokens and the target."
-                    )
+        feature_target = isinstance(target, FeatureTarget)
+        self.splices = check_splices(
+            loaded,
+            list(splices),
+            target_hook=target.dictionary.hook_name if feature_target else "",
+            target_slug=target.source_slug if feature_target else "",
+        )
         self.n_layers = n_graph_layers
         self.n_stages = n_graph_layers + len(self.splices)
         self.n_pos = n_pos

@@ -106,11 +106,20 @@ def check_splice(loaded: LoadedModel, splice: SaeSplice) -> HookPoint:
     return hook
 
 
-def check_splices(loaded: LoadedModel, splices: list[SaeSplice]) -> list[SaeSplice]:
-    """Each splice checked, at most one per hook; returned in the order the stream meets them."""
+def check_splices(
+    loaded: LoadedModel, splices: list[SaeSplice], *, target_hook: str = "", target_slug: str = ""
+) -> list[SaeSplice]:
+    """Each splice checked, at most one per hook, each upstream of a feature target's read (`target_hook`);
+    returned in the order the stream meets them."""
     seen: dict[str, str] = {}
+    read = hook_order(parse_hook_name(target_hook, loaded)) if target_hook else None
     for splice in splices:
-        check_splice(loaded, splice)
+        hook = check_splice(loaded, splice)
+        if read is not None and hook_order(hook) >= read:
+            raise PipelineInputError(
+                f"{splice.source_slug} reads {splice.hook_name}, not upstream of the target {target_slug} "
+                f"({target_hook}): an SAE spliced into the graph must lie between the tokens and the target."
+            )
         if splice.hook_name in seen:
             raise PipelineInputError(
                 f"{seen[splice.hook_name]} and {splice.source_slug} both read {splice.hook_name}: one dictionary "
