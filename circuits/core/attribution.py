@@ -3,7 +3,9 @@
 The replacement model is the real model with, for this one prompt, its attention patterns and its norms' scales
 frozen at the values they took, and each chosen layer's MLP replaced by its nodes: the active features of a
 transcoder (plus an error node per position: what the transcoder missed) or, where no dictionary is chosen, the
-MLP's own neurons. With those frozen, the model from its nodes' outputs (token embeddings, feature decoder
+MLP's own neurons. Residual-stream SAEs may be spliced in as well (residual_splices.py): at an SAE's hook the
+stream becomes its features' outputs plus an error node per position, so its active features are nodes in the
+middle of the graph. With those frozen, the model from its nodes' outputs (token embeddings, feature decoder
 vectors times activations, errors) to any node's pre-activation is affine, so each node's pre-activation is the
 sum of its incoming direct effects plus a constant (biases, position embeddings, what position 0 writes). The
 direct effect A[t, s] of node s on node t is one entry of that affine map's matrix, times s's output.
@@ -26,6 +28,8 @@ from features.pipeline.dictionaries import LoadedDictionary
 from features.pipeline.errors import PipelineInputError
 from features.pipeline.hooks import HookPoint, StopForward, hook_module, parse_hook_name
 from features.pipeline.loading import LoadedModel, find_submodule
+
+from .residual_splices import SaeSplice, check_splices, install_residual_replacement, linear_parts
 
 # Where each family computes attention queries and keys: (module path in the block, how many of its output
 # columns, in thirds, are queries and keys). Freezing them freezes the attention pattern exactly.
@@ -82,8 +86,8 @@ class AttributionResult:
     n_layers: int  # layers of the graph (0 .. n_layers - 1): those upstream of the target
     features: list[tuple[int, int, int]]  # (layer, position, index) of each selected feature node
     feature_activations: list[float]
-    feature_kinds: list[str]  # per layer: "transcoder" or "mlp neurons"
-    layer_sources: list[str]  # per layer: our Source slug
+    feature_kinds: list[str]  # per stage: "transcoder", "mlp neurons" or "sae"
+    layer_sources: list[str]  # per stage: our Source slug
     adjacency: torch.Tensor
     target_weight: float  # the target's weight in influence (the logit's probability; 1 for a feature)
     target_value: float  # the target's value as the edges explain it: demeaned logit, feature pre-activation
@@ -93,6 +97,13 @@ class AttributionResult:
     # per node, the constant its pre-activation adds to its incoming edges' sum (biases, position 0, ...)
     constants: torch.Tensor | None = None
     extra: dict = field(default_factory=dict)
+    # Stages are the layers' MLPs (0 .. n_layers - 1), then the spliced SAEs in stream order (n_layers + j, at
+    # splice_hooks[j]); a feature's first number and the error nodes' blocks count stages.
+    splice_hooks: list[str] = field(default_factory=list)
+
+    @property
+    def n_stages(self) -> int:
+        return self.n_layers + len(self.splice_hooks)
 
     @property
     def n_features(self) -> int:
@@ -138,7 +149,8 @@ def check_replacement(loaded: LoadedModel, replacement: LayerReplacement) -> Non
         raise PipelineInputError(
             f"{replacement.source_slug} is a {dictionary.architecture} dictionary, not a transcoder: only a "
             "transcoder (reads before an MLP, writes its output) can stand for an MLP in a graph. "
-            "Leave its layer without a dictionary to use the MLP's neurons."
+            "Leave its layer without a dictionary to use the MLP's neurons; an SAE on the residual stream can be "
+            "spliced in beside them."
         )
     read = parse_hook_name(dictionary.hook_name, loaded)
     write = parse_hook_name(dictionary.hook_name_out, loaded)
@@ -156,32 +168,28 @@ def check_replacement(loaded: LoadedModel, replacement: LayerReplacement) -> Non
         )
 
 
-def _encoder_matrix(dictionary: LoadedDictionary) -> torch.Tensor:
-    return dictionary.sae.W_enc.detach().float()  # [d_in, d_sae]
-
-
-def _pre_activation_offset(dictionary: LoadedDictionary) -> torch.Tensor:
-    """What sae-lens adds to W_enc^T x before the activation function: b_enc, less W_enc^T b_dec when the decoder
-    bias is subtracted from the input first."""
-    sae = dictionary.sae
-    offset = sae.b_enc.detach().float().clone()
-    if getattr(sae.cfg, "apply_b_dec_to_input", False):
-        offset -= sae.b_dec.detach().float() @ _encoder_matrix(dictionary)
-    return offset
-
-
 def feature_pre_activation(dictionary: LoadedDictionary, inputs: torch.Tensor, index: int) -> torch.Tensor:
-    """W_enc[:, index] . inputs + offset: a dictionary feature's pre-activation, as the graph's edges explain it."""
-    return inputs.float() @ _encoder_matrix(dictionary)[:, index] + _pre_activation_offset(dictionary)[index]
+    """encoder[:, index] . inputs + offset: a dictionary feature's pre-activation, as the graph's edges explain it
+    (W_enc and b_enc for most architectures; a gated SAE's magnitude path; see residual_splices.linear_parts)."""
+    encoder, offset, _ = linear_parts(dictionary)
+    return inputs.float() @ encoder[:, index].to(inputs.device) + offset[index]
 
 
 class FrozenModel:
     """The model with hooks that, in "frozen" mode, freeze attention patterns (queries and keys) and LayerNorm
     scales at the values a "record" pass saw, replace each graph layer's MLP output by a leaf tensor (plus a
-    transcoder's skip connection, which is linear in its input), and replace the token embeddings by a leaf.
-    In both modes it taps the hooks that nodes read (`captured`)."""
+    transcoder's skip connection, which is linear in its input), replace the residual stream at each spliced
+    SAE's hook by a leaf, and replace the token embeddings by a leaf. In both modes it taps the hooks that nodes
+    read (`captured`), and keeps the stream just before each splice under the splice's input_key."""
 
-    def __init__(self, loaded: LoadedModel, input_ids: torch.Tensor, taps: list[str], n_graph_layers: int):
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        input_ids: torch.Tensor,
+        taps: list[str],
+        n_graph_layers: int,
+        splices: list[SaeSplice] = (),
+    ):
         _family_check(loaded)
         self.loaded = loaded
         self.input_ids = input_ids.reshape(1, -1).to(loaded.device)
@@ -189,13 +197,16 @@ class FrozenModel:
         self.blocks = loaded.blocks()
         self.tap_points = {name: parse_hook_name(name, loaded) for name in taps if name != "unembed"}
         self.tap_unembed = "unembed" in taps
+        self.splices = list(splices)
         self.wanted = set(self.tap_points) | ({"unembed"} if self.tap_unembed else set())
+        self.wanted |= {splice.input_key for splice in self.splices}
         self.norms = [m for m in loaded.model.modules() if isinstance(m, torch.nn.LayerNorm)]
         self.scales: dict[int, torch.Tensor] = {}  # id(norm) -> [1, T, 1] from the recorded pass
         self.query_keys: dict[tuple[int, int], torch.Tensor] = {}  # (layer, module number) -> recorded output
         self.mode = "record"
         self.captured: dict[str, torch.Tensor] = {}
         self.mlp_leaves: list[torch.Tensor] = []
+        self.splice_leaves: list[torch.Tensor] = []  # one per splice, in self.splices' order
         self.token_leaf: torch.Tensor | None = None
         # layer -> (the tap holding the transcoder's input, W_skip [d_out, d_in])
         self.skips: dict[int, tuple[str, torch.Tensor]] = {}
@@ -232,6 +243,15 @@ class FrozenModel:
             replaced = replaced + (self.captured[tap].float() @ weight.T).to(replaced.dtype)
         return replaced
 
+    def _splice_hook(self, number: int, x: torch.Tensor) -> torch.Tensor | None:
+        splice = self.splices[number]
+        if self.mode == "record":  # the real stream goes on: at the prompt it equals the splice's sum anyway
+            self.captured[splice.input_key] = x.detach()
+            return None
+        self.captured[splice.input_key] = x
+        self._stop_if_done()
+        return self.splice_leaves[number]
+
     def _embedding_hook(self, output: torch.Tensor):
         if self.mode == "record":
             self.captured["token_embeddings"] = output.detach()
@@ -255,6 +275,11 @@ class FrozenModel:
 
     def _install(self) -> list:
         handles = []
+        # splices first: a tap on the same module then reads the spliced stream, as every node downstream does
+        for number, splice in enumerate(self.splices):
+            handles += install_residual_replacement(
+                self.loaded, splice.hook_name, lambda x, number=number: self._splice_hook(number, x)
+            )
         for norm in self.norms:
             handles.append(norm.register_forward_hook(self._norm_hook))
         for layer, block in enumerate(self.blocks):
@@ -359,6 +384,7 @@ class AttributionRun:
         replacements: list[LayerReplacement],
         target: Target,
         *,
+        splices: list[SaeSplice] = (),
         skip_first_position: bool = True,
     ):
         _family_check(loaded)
@@ -387,7 +413,15 @@ class AttributionRun:
         self.replacements = [by_layer[layer] for layer in range(n_graph_layers)]
         for replacement in self.replacements:
             check_replacement(loaded, replacement)
+        feature_target = isinstance(target, FeatureTarget)
+        self.splices = check_splices(
+            loaded,
+            list(splices),
+            target_hook=target.dictionary.hook_name if feature_target else "",
+            target_slug=target.source_slug if feature_target else "",
+        )
         self.n_layers = n_graph_layers
+        self.n_stages = n_graph_layers + len(self.splices)
         self.n_pos = n_pos
 
         taps = set()
@@ -397,7 +431,7 @@ class AttributionRun:
             else:
                 taps.update({f"blocks.{r.layer}.mlp.hook_pre", f"blocks.{r.layer}.mlp.hook_post"})
         taps.add(target.dictionary.hook_name if isinstance(target, FeatureTarget) else "unembed")
-        self.frozen = FrozenModel(loaded, torch.tensor(input_ids), sorted(taps), n_graph_layers)
+        self.frozen = FrozenModel(loaded, torch.tensor(input_ids), sorted(taps), n_graph_layers, self.splices)
         with torch.no_grad():
             output = self.frozen.run()
         self.recorded = {name: value[0].float() for name, value in self.frozen.captured.items()}
@@ -409,66 +443,77 @@ class AttributionRun:
         loaded, recorded = self.loaded, self.recorded
         device, d_model, n_pos = loaded.device, loaded.d_model, self.n_pos
         first = 1 if skip_first_position else 0
-        self.features: list[tuple[int, int, int]] = []
+        self.features: list[tuple[int, int, int]] = []  # (stage, position, index)
         self.activations: list[float] = []
         self.readers: list[Reader] = []
         decoders = []
-        self.errors = torch.zeros(self.n_layers, n_pos, d_model, device=device)
-        self.node_outputs = torch.zeros(self.n_layers, n_pos, d_model, device=device)
-        self.leaf_constants = torch.zeros(self.n_layers, n_pos, d_model, device=device)
-        for r in self.replacements:
-            mlp_out = recorded[f"blocks.{r.layer}.hook_mlp_out"]
-            skip_part = torch.zeros_like(mlp_out)
-            if r.dictionary is not None:
-                inputs = recorded[r.dictionary.hook_name]
-                acts = r.dictionary.encode(inputs).float()
-                decoder = r.dictionary.decoder.float()
-                decoder_bias = r.dictionary.sae.b_dec.detach().float()
-                skip = getattr(r.dictionary.sae, "W_skip", None)
-                if skip is not None:
-                    self.frozen.skips[r.layer] = (r.dictionary.hook_name, skip.detach().float())
-                    skip_part = inputs @ skip.detach().float().T
-                encoder = _encoder_matrix(r.dictionary)
-                offset = _pre_activation_offset(r.dictionary)
-            else:
-                acts = recorded[f"blocks.{r.layer}.mlp.hook_post"]
-                decoder, decoder_bias = _neuron_decoder(loaded, r.layer)
-                encoder, offset = None, None
+        # per stage (the layers' MLPs, then the splices): its error nodes' outputs, its feature nodes' summed
+        # outputs, and what its leaf holds beyond them (decoder bias, all that position 0 writes)
+        self.errors = torch.zeros(self.n_stages, n_pos, d_model, device=device)
+        self.node_outputs = torch.zeros(self.n_stages, n_pos, d_model, device=device)
+        self.leaf_constants = torch.zeros(self.n_stages, n_pos, d_model, device=device)
+        for stage in range(self.n_stages):
+            reader_offset = None
+            if stage < self.n_layers:
+                r = self.replacements[stage]
+                stage_output = recorded[f"blocks.{r.layer}.hook_mlp_out"]
+                skip_part = torch.zeros_like(stage_output)
+                if r.dictionary is not None:
+                    reader_tap = r.dictionary.hook_name
+                    inputs = recorded[reader_tap]
+                    acts = r.dictionary.encode(inputs).float()
+                    encoder, reader_offset, decoder = linear_parts(r.dictionary)
+                    decoder_bias = r.dictionary.sae.b_dec.detach().float()
+                    skip = getattr(r.dictionary.sae, "W_skip", None)
+                    if skip is not None:
+                        self.frozen.skips[r.layer] = (r.dictionary.hook_name, skip.detach().float())
+                        skip_part = inputs @ skip.detach().float().T
+                else:  # a neuron's pre-activation is its own column of mlp.hook_pre (bias included there)
+                    reader_tap = f"blocks.{r.layer}.mlp.hook_pre"
+                    acts = recorded[f"blocks.{r.layer}.mlp.hook_post"]
+                    decoder, decoder_bias = _neuron_decoder(loaded, r.layer)
+            else:  # a spliced SAE: its leaf is the whole stream at its hook
+                splice = self.splices[stage - self.n_layers]
+                reader_tap = splice.input_key
+                stage_output = recorded[reader_tap]
+                skip_part = torch.zeros_like(stage_output)
+                acts = splice.dictionary.encode(stage_output).float()
+                encoder, reader_offset, decoder = linear_parts(splice.dictionary)
+                decoder_bias = splice.dictionary.sae.b_dec.detach().float()
             acts = acts.clone()
             acts[:first] = 0
             positions, indices = acts.nonzero(as_tuple=True)
             values = acts[positions, indices]
             for p, i, a in zip(positions.tolist(), indices.tolist(), values.tolist(), strict=True):
-                self.features.append((r.layer, p, i))
+                self.features.append((stage, p, i))
                 self.activations.append(a)
-                if encoder is not None:
-                    self.readers.append(Reader(r.dictionary.hook_name, p, encoder[:, i], float(offset[i])))
-                else:  # a neuron's pre-activation is its own column of mlp.hook_pre (bias included there)
-                    self.readers.append(Reader(f"blocks.{r.layer}.mlp.hook_pre", p, None, index=i))
+                if reader_offset is not None:
+                    self.readers.append(Reader(reader_tap, p, encoder[:, i], float(reader_offset[i])))
+                else:
+                    self.readers.append(Reader(reader_tap, p, None, index=i))
             layer_decoders = values[:, None] * decoder[indices]
             decoders.append(layer_decoders)
             node_part = torch.zeros(n_pos, d_model, device=device).index_add_(0, positions, layer_decoders)
             reconstruction = node_part + decoder_bias
-            error = mlp_out - skip_part - reconstruction
+            error = stage_output - skip_part - reconstruction
             error[:first] = 0
-            self.errors[r.layer] = error
-            self.node_outputs[r.layer] = node_part
-            # what the MLP-output leaf holds beyond its nodes: the decoder bias, and all that position 0 writes
-            self.leaf_constants[r.layer] = mlp_out - skip_part - node_part - error
+            self.errors[stage] = error
+            self.node_outputs[stage] = node_part
+            self.leaf_constants[stage] = stage_output - skip_part - node_part - error
         self.decoders = torch.cat(decoders) if decoders else torch.zeros(0, d_model, device=device)
-        self.feature_groups: list[tuple[int, int, int, int]] = []  # (layer, position, first node, end)
-        for k, (layer, position, _) in enumerate(self.features):
-            if self.feature_groups and self.feature_groups[-1][:2] == (layer, position):
-                self.feature_groups[-1] = (layer, position, self.feature_groups[-1][2], k + 1)
+        self.feature_groups: list[tuple[int, int, int, int]] = []  # (stage, position, first node, end)
+        for k, (stage, position, _) in enumerate(self.features):
+            if self.feature_groups and self.feature_groups[-1][:2] == (stage, position):
+                self.feature_groups[-1] = (stage, position, self.feature_groups[-1][2], k + 1)
             else:
-                self.feature_groups.append((layer, position, k, k + 1))
+                self.feature_groups.append((stage, position, k, k + 1))
         self.token_vectors = recorded["token_embeddings"]
 
     def _build_target(self, output) -> None:
         target = self.target
         if isinstance(target, FeatureTarget):
-            vector = _encoder_matrix(target.dictionary)[:, target.index]
-            offset = float(_pre_activation_offset(target.dictionary)[target.index])
+            encoder, offsets, _ = linear_parts(target.dictionary)
+            vector, offset = encoder[:, target.index], float(offsets[target.index])
             self.target_reader = Reader(target.dictionary.hook_name, target.position, vector, offset)
             inputs = self.recorded[target.dictionary.hook_name]
             self.target_activation = float(target.dictionary.encode(inputs).float()[target.position, target.index])
@@ -496,9 +541,10 @@ class AttributionRun:
         frozen.token_leaf = (self.token_vectors * source_scale).to(dtype).expand(batch, -1, -1).clone()
         frozen.token_leaf.requires_grad_(True)
         leaves = self.leaf_constants + source_scale * (self.node_outputs + self.errors)
-        frozen.mlp_leaves = [
-            leaves[layer].to(dtype).expand(batch, -1, -1).clone().requires_grad_(True) for layer in range(self.n_layers)
+        leaves = [
+            leaves[stage].to(dtype).expand(batch, -1, -1).clone().requires_grad_(True) for stage in range(len(leaves))
         ]
+        frozen.mlp_leaves, frozen.splice_leaves = leaves[: self.n_layers], leaves[self.n_layers :]
         try:
             frozen.run(batch)
         finally:
@@ -516,20 +562,22 @@ class AttributionRun:
 
     @property
     def n_columns(self) -> int:
-        return len(self.features) + self.n_layers * self.n_pos + self.n_pos
+        return len(self.features) + self.n_stages * self.n_pos + self.n_pos
 
     def rows(self, readers: list[Reader]) -> torch.Tensor:
         """The direct effects on each reader's node of every source node: [len(readers), n_columns] (features,
-        errors layer by layer, tokens)."""
+        errors stage by stage, tokens)."""
         batch, n_active, n_pos = len(readers), len(self.features), self.n_pos
-        n_errors = self.n_layers * n_pos
+        n_errors = self.n_stages * n_pos
         self._frozen_pass(batch)
         frozen = self.frozen
         objective = sum(self._read(reader, b) for b, reader in enumerate(readers))
-        grads = torch.autograd.grad(objective, [frozen.token_leaf, *frozen.mlp_leaves], allow_unused=True)
+        grads = torch.autograd.grad(
+            objective, [frozen.token_leaf, *frozen.mlp_leaves, *frozen.splice_leaves], allow_unused=True
+        )
         zeros = torch.zeros(batch, n_pos, self.loaded.d_model, device=self.loaded.device)
         token_grads = grads[0].float() if grads[0] is not None else zeros
-        layer_grads = torch.stack([g.float() if g is not None else zeros for g in grads[1:]])  # [L, B, T, d]
+        layer_grads = torch.stack([g.float() if g is not None else zeros for g in grads[1:]])  # [stages, B, T, d]
         rows = torch.zeros(batch, self.n_columns, device=self.loaded.device)
         # a feature's edge is its decoder vector . the gradient at its layer and position: one matrix product per
         # (layer, position), whose features are contiguous in node order
@@ -607,8 +655,8 @@ class AttributionRun:
             n_layers=self.n_layers,
             features=[self.features[i] for i in selected.tolist()],
             feature_activations=[self.activations[i] for i in selected.tolist()],
-            feature_kinds=[r.kind for r in self.replacements],
-            layer_sources=[r.source_slug for r in self.replacements],
+            feature_kinds=[r.kind for r in self.replacements] + ["sae"] * len(self.splices),
+            layer_sources=[r.source_slug for r in self.replacements] + [s.source_slug for s in self.splices],
             adjacency=adjacency,
             target_weight=self.target_weight,
             target_value=target_value,
@@ -616,6 +664,7 @@ class AttributionRun:
             target_probability=self.target_probability,
             n_active_features=n_active,
             constants=constants,
+            splice_hooks=[splice.hook_name for splice in self.splices],
             extra={
                 "pre_activations": pre_activations,
                 "selected": selected,
@@ -633,6 +682,7 @@ def compute_attribution(
     replacements: list[LayerReplacement],
     target: Target,
     *,
+    splices: list[SaeSplice] = (),
     max_feature_nodes: int | None = None,
     batch_size: int = 64,
     update_interval: int = 4,
@@ -640,9 +690,12 @@ def compute_attribution(
     progress: Callable[[float, str], None] | None = None,
 ) -> AttributionResult:
     """The unpruned attribution graph of `input_ids` towards `target`, in the replacement model made of
-    `replacements` (one per layer upstream of the target). As in circuit-tracer, position 0 (BOS, [CLS]) has no
-    feature or error nodes: what its MLPs write is a constant."""
-    run = AttributionRun(loaded, input_ids, replacements, target, skip_first_position=skip_first_position)
+    `replacements` (one per layer upstream of the target) and `splices` (residual SAEs upstream of it). As in
+    circuit-tracer, position 0 (BOS, [CLS]) has no feature or error nodes: what its MLPs (and splices) write is a
+    constant."""
+    run = AttributionRun(
+        loaded, input_ids, replacements, target, splices=splices, skip_first_position=skip_first_position
+    )
     return run.compute(
         max_feature_nodes=max_feature_nodes, batch_size=batch_size, update_interval=update_interval, progress=progress
     )

@@ -2,7 +2,8 @@
 influence on the target, pruning to the nodes and edges that carry a share of it, the replacement and completeness
 scores, and the JSON that Neuronpedia's graph viewer reads. Pure torch; the formulas are in docs/circuits.md.
 
-Node order everywhere: features, error nodes (layer by layer, each position), tokens, the target (last).
+Node order everywhere: features, error nodes (stage by stage, each position: the layers' MLPs, then any spliced
+SAEs), tokens, the target (last).
 """
 
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from .attribution import AttributionResult
+from .residual_splices import PROBE_LOCATIONS, SHORT_NAMES
 
 SCHEMA_VERSION = 1
 
@@ -142,6 +144,51 @@ def _cantor(x: int, y: int) -> int:
     return (x + y) * (x + y + 1) // 2 + y
 
 
+def _splice_place(result: AttributionResult, stage: int) -> tuple[str, str, str, int]:
+    """(hook, layer, short name for ids, probe_location_idx) of a spliced SAE's stage."""
+    hook = result.splice_hooks[stage - result.n_layers]
+    _, layer, point = hook.split(".", 2)
+    return hook, layer, f"{layer}{SHORT_NAMES[point]}", PROBE_LOCATIONS[point]
+
+
+def _sae_feature_node(result: AttributionResult, k: int) -> dict:
+    """A spliced SAE's feature: in its hook's layer, ordered within it by probe_location_idx (circuit-tracer's
+    viewer groups a layer's streams by it); its id names the hook ("3post_17_5") so it never meets the layer's
+    MLP features ("3_17_5")."""
+    stage, pos, index = result.features[k]
+    hook, layer, short, probe = _splice_place(result, stage)
+    return {
+        "node_id": f"{short}_{index}_{pos}",
+        "feature": _cantor(stage, index),
+        "layer": layer,
+        "probe_location_idx": probe,
+        "ctx_idx": pos,
+        "feature_type": "cross layer transcoder",
+        "jsNodeId": f"{short}_{index}-0",
+        "activation": result.feature_activations[k],
+        "source": result.layer_sources[stage],
+        "index": index,
+        "hook": hook,
+        "node_kind": "sae feature",
+    }
+
+
+def _sae_error_node(result: AttributionResult, stage: int, pos: int) -> dict:
+    hook, layer, short, probe = _splice_place(result, stage)
+    return {
+        "node_id": f"0_{short}_{pos}",
+        "feature": -1,
+        "layer": layer,
+        "probe_location_idx": probe,
+        "ctx_idx": pos,
+        "feature_type": "mlp reconstruction error",
+        "jsNodeId": f"{short}_{pos}-0",
+        "source": result.layer_sources[stage],
+        "hook": hook,
+        "node_kind": "sae error",
+    }
+
+
 def graph_json(
     result: AttributionResult,
     *,
@@ -158,8 +205,8 @@ def graph_json(
 ) -> tuple[dict, tuple[float, float]]:
     """The pruned graph in circuit-tracer's JSON schema (see circuits-common in docs/circuits.md), and its
     (replacement, completeness) scores computed on the unpruned graph, as circuit-tracer computes them."""
-    n_features, n_pos, n_layers = result.n_features, result.n_pos, result.n_layers
-    n_errors = n_layers * n_pos
+    n_features, n_pos = result.n_features, result.n_pos
+    n_errors = result.n_stages * n_pos
     weights = torch.tensor([result.target_weight])
     pruned = prune(
         result.adjacency,
@@ -176,7 +223,9 @@ def graph_json(
     nodes: dict[int, dict] = {}
     for k in pruned.node_mask.nonzero().flatten().tolist():
         cumulative = float(pruned.cumulative[k])
-        if k < n_features:
+        if k < n_features and result.features[k][0] >= result.n_layers:
+            node = _sae_feature_node(result, k)
+        elif k < n_features:
             layer, pos, index = result.features[k]
             node = {
                 "node_id": f"{layer}_{index}_{pos}",
@@ -190,6 +239,8 @@ def graph_json(
                 "index": index,
                 "node_kind": "mlp neuron" if result.feature_kinds[layer] == "mlp neurons" else "transcoder feature",
             }
+        elif k < n_features + n_errors and (k - n_features) // n_pos >= result.n_layers:
+            node = _sae_error_node(result, *divmod(k - n_features, n_pos))
         elif k < n_features + n_errors:
             layer, pos = divmod(k - n_features, n_pos)
             node = {

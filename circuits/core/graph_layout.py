@@ -86,30 +86,52 @@ def node_weight(node: dict) -> float:
     return min(1.0, max(0.0, 1.0 - float(influence)))
 
 
-def _layer_key(layer: str) -> tuple[int, int]:
-    return (0, 0) if layer == "E" else (1, int(layer)) if layer.isdigit() else (2, 0)
+# A node's row: its layer, and within a layer its stream (circuit-tracer's probe_location_idx): a residual SAE
+# spliced at resid_pre (0) or resid_mid (1) draws below the layer's MLP nodes (which carry none: 2), one at
+# resid_post (3) above them. Row keys are "3" for a layer's MLP row, "3@0" for another stream of layer 3.
+MLP_STREAM = 2
+STREAM_NAMES = {0: "pre", 1: "mid", 3: "post"}
 
 
-def layer_label(layer: str, top_layer: str | None) -> str:
-    if layer == "E":
+def node_row(node: dict) -> str:
+    layer = str(node["layer"])
+    stream = node.get("probe_location_idx")
+    if not layer.isdigit() or stream is None or stream == MLP_STREAM:
+        return layer
+    return f"{layer}@{stream}"
+
+
+def _row_parts(row: str) -> tuple[str, int]:
+    layer, _, stream = row.partition("@")
+    return layer, int(stream) if stream else MLP_STREAM
+
+
+def _layer_key(row: str) -> tuple[int, int, int]:
+    layer, stream = _row_parts(row)
+    return (0, 0, 0) if layer == "E" else (1, int(layer), stream) if layer.isdigit() else (2, 0, 0)
+
+
+def layer_label(row: str, top_layer: str | None) -> str:
+    if row == "E":
         return "Emb"
-    if layer == top_layer:
+    if row == top_layer:
         return "Out"
-    return f"L{layer}"
+    layer, stream = _row_parts(row)
+    return f"L{layer}" if stream == MLP_STREAM else f"L{layer}{STREAM_NAMES.get(stream, stream)}"
 
 
 def graph_layout(
     nodes: list[dict], links: list[dict], tokens: list[str], *, max_links: int = MAX_DRAWN_LINKS
 ) -> Layout:
-    layers = sorted({str(n["layer"]) for n in nodes}, key=_layer_key)
-    logit_layers = {str(n["layer"]) for n in nodes if node_kind(n) == "logit"}
+    layers = sorted({node_row(n) for n in nodes}, key=_layer_key)
+    logit_layers = {node_row(n) for n in nodes if node_kind(n) == "logit"}
     top_layer = layers[-1] if layers and layers[-1] in logit_layers else None
     row_of = {layer: i for i, layer in enumerate(layers)}
     n_positions = max([len(tokens), *(n["ctx_idx"] + 1 for n in nodes)]) if nodes else len(tokens)
 
     cells: dict[tuple[str, int], list[dict]] = {}
     for node in sorted(nodes, key=lambda n: -node_weight(n)):
-        cells.setdefault((str(node["layer"]), node["ctx_idx"]), []).append(node)
+        cells.setdefault((node_row(node), node["ctx_idx"]), []).append(node)
     column_width = [MIN_COLUMN] * n_positions
     for (_, ctx), members in cells.items():
         column_width[ctx] = max(column_width[ctx], len(members) * SLOT + 8)
@@ -177,6 +199,8 @@ def node_label(node: dict, tokens: list[str] | None = None) -> str:
     if node.get("clerp"):
         return node["clerp"]
     kind = node_kind(node)
+    if kind == "error" and node.get("hook"):
+        return f"Error of {node.get('source', 'the SAE')} at {node['hook']}"
     if kind == "error":
         return f"Error at layer {node['layer']}"
     if kind == "embedding":

@@ -124,6 +124,8 @@ def graph_validate(data: Any, limits: GraphLimits = GraphLimits()) -> dict:
         layer = node.get("layer")
         if not isinstance(layer, str) or not (layer == "E" or layer.isdigit()):
             problems.append(f"{where}: layer must be a string, 'E' or a layer number.")
+        if "probe_location_idx" in node and not _integer(node["probe_location_idx"]):
+            problems.append(f"{where}: probe_location_idx must be an integer (the stream within its layer).")
         ctx_idx = node.get("ctx_idx")
         if not _integer(ctx_idx) or not 0 <= ctx_idx < max(len(tokens), 1):
             problems.append(f"{where}: ctx_idx must be a position of the prompt (0 to {len(tokens) - 1}).")

@@ -5,7 +5,9 @@ A transcoder feature at (layer, position, index) scaled by s: the layer's MLP ou
 the feature's decoder row added at that position, where a is its activation in the clean run and a_now its
 activation in this run (which upstream edits may have changed), as circuit-tracer's interventions do. The real
 MLP still runs; only its output is moved by the feature's share. An MLP neuron scaled by s: its activation at that
-position is set to s * a before the MLP's output projection reads it.
+position is set to s * a before the MLP's output projection reads it. A spliced SAE's feature scaled by s: the
+residual stream at the SAE's hook gets (s * a - a_now) times the feature's decoder row (as the graph linearises it,
+residual_splices.linear_parts) added at that position, a_now read off the stream there as sae-lens encodes it.
 
 Pure torch on the project's hook map (features/pipeline); no Django.
 """
@@ -19,15 +21,18 @@ from features.pipeline.hooks import HookPoint, StopForward, hook_module, normali
 from features.pipeline.loading import LoadedModel
 
 from .attribution import FeatureTarget, LayerReplacement, LogitTarget, Target, feature_pre_activation
+from .residual_splices import SaeSplice, install_residual_replacement, linear_parts
 
 
 @dataclass(frozen=True)
 class NodeRef:
-    """A feature of a layer's transcoder, or one of its MLP neurons, at a position."""
+    """A feature of a layer's transcoder, or one of its MLP neurons, at a position; with `hook`, a feature of the
+    SAE spliced at that residual hook instead."""
 
     layer: int
     position: int
     index: int
+    hook: str = ""
 
 
 @dataclass
@@ -61,14 +66,23 @@ def run_with_edits(
     target: Target,
     edits: dict[NodeRef, float] | None = None,
     clean_activations: dict[NodeRef, float] | None = None,
+    splices: dict[str, SaeSplice] | None = None,
 ) -> RunValues:
     """One forward pass of the real model with `edits` ({node: scale}; scales multiply the node's activation in
-    the clean run, `clean_activations`), reading every node in `nodes` and the target."""
+    the clean run, `clean_activations`), reading every node in `nodes` and the target. `splices`: the graph's
+    spliced SAEs by hook, for the nodes that name one."""
     edits = edits or {}
+    splices = splices or {}
     if edits and clean_activations is None:
         raise ValueError("Edits need the clean run's activations.")
+    sae_nodes = [node for node in {*nodes, *edits} if node.hook]
+    mlp_nodes = [node for node in nodes if not node.hook]
     for node in {*nodes, *edits}:
-        if node.layer not in replacements:
+        if node.hook and node.hook not in splices:
+            raise PipelineInputError(f"No SAE is spliced at {node.hook} in this graph.")
+        if not 0 <= node.position < len(input_ids):
+            raise PipelineInputError(f"Position {node.position} is outside the prompt.")
+        if not node.hook and node.layer not in replacements:
             raise PipelineInputError(f"Layer {node.layer} has no replacement in this graph.")
         if not 0 <= node.position < len(input_ids):
             raise PipelineInputError(f"Position {node.position} is outside the prompt.")
@@ -76,7 +90,7 @@ def run_with_edits(
     handles = []
     # the hooks each layer needs: a transcoder's input; a neuron layer's pre- and post-activations
     taps: set[str] = set()
-    for layer in {node.layer for node in [*nodes, *edits]}:
+    for layer in {node.layer for node in [*nodes, *edits] if not node.hook}:
         replacement = replacements[layer]
         if replacement.dictionary is not None:
             taps.add(replacement.dictionary.hook_name)
@@ -94,7 +108,11 @@ def run_with_edits(
 
     neuron_edits: dict[int, list[tuple[NodeRef, float]]] = {}
     feature_edits: dict[int, list[tuple[NodeRef, float]]] = {}
+    sae_edits: dict[str, list[tuple[NodeRef, float]]] = {}
     for node, scale in edits.items():
+        if node.hook:
+            sae_edits.setdefault(node.hook, []).append((node, scale))
+            continue
         kind = feature_edits if replacements[node.layer].dictionary is not None else neuron_edits
         kind.setdefault(node.layer, []).append((node, scale))
 
@@ -115,7 +133,24 @@ def run_with_edits(
             delta[node.position] += change * decoder[node.index]
         return output + delta.to(output.dtype)[None]
 
+    def at_splice(hook: str, x: torch.Tensor) -> torch.Tensor | None:
+        """Keep the stream as the SAE reads it; move it by the edited features' shares."""
+        captured[splices[hook].input_key] = x.detach()
+        if hook not in sae_edits:
+            return None
+        dictionary = splices[hook].dictionary
+        current = dictionary.encode(x[0]).float()
+        _, _, decoder = linear_parts(dictionary)
+        delta = torch.zeros_like(x[0], dtype=torch.float32)
+        for node, scale in sae_edits[hook]:
+            change = scale * clean_activations[node] - float(current[node.position, node.index])
+            delta[node.position] += change * decoder[node.index]
+        return x + delta.to(x.dtype)[None]
+
     try:
+        # splices first: a tap on the same hook then reads the edited stream, as everything downstream does
+        for hook in sorted({node.hook for node in sae_nodes}):
+            handles += install_residual_replacement(loaded, hook, lambda x, hook=hook: at_splice(hook, x))
         for name in sorted(taps):
             module, side = _read_point(loaded, name)
             if side in ("input", "normalized"):
@@ -135,7 +170,7 @@ def run_with_edits(
                         )
                     )
                 )
-        for layer in {node.layer for node in nodes} | set(neuron_edits):
+        for layer in {node.layer for node in mlp_nodes} | set(neuron_edits):
             if replacements[layer].dictionary is None:
                 post_point = HookPoint(f"blocks.{layer}.mlp.hook_post", layer, "mlp.hook_post")
                 module, _ = hook_module(loaded, post_point)
@@ -173,6 +208,13 @@ def run_with_edits(
 
     values: dict[NodeRef, NodeValues] = {}
     for node in nodes:
+        if node.hook:
+            dictionary = splices[node.hook].dictionary
+            inputs = captured[splices[node.hook].input_key][0, node.position]
+            pre = float(feature_pre_activation(dictionary, inputs, node.index))
+            act = float(dictionary.encode(inputs[None]).float()[0, node.index])
+            values[node] = NodeValues(pre_activation=pre, activation=act)
+            continue
         replacement = replacements[node.layer]
         if replacement.dictionary is not None:
             inputs = captured[replacement.dictionary.hook_name][0, node.position]

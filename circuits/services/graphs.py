@@ -4,7 +4,8 @@ task (circuits.tasks.compute_graph) that calls graph_compute. The mathematics is
 What a graph is computed from, in the run's params: the model, the prompt, the target ("" for the default, a token
 for a causal LM's logit, or SOURCE:INDEX@POSITION for a feature), the sources standing for each layer's MLP
 (transcoder sources, or "N-mlp" for layer N's neurons; by default each layer's transcoder if one is registered,
-else its neurons), the node budget and the pruning thresholds.
+else its neurons) and any residual-stream SAEs spliced in between them (an SAE source among the sources: its
+features become nodes in the middle of the graph), the node budget and the pruning thresholds.
 """
 
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from circuits.core.attribution import (
     LogitTarget,
 )
 from circuits.core.attribution_graph import graph_json
+from circuits.core.residual_splices import SaeSplice, check_splices
 from circuits.models import Graph
 from features.inference import InferenceInputError, load_model, model_lock
 from features.models import LanguageModel, PipelineRun, Source
@@ -58,6 +60,11 @@ class GraphPlan:
     target: LogitTarget | FeatureTarget
     target_label: str
     target_spec: str  # the target as the command takes it, so a rerun asks for the same
+    splices: list[SaeSplice]
+
+    @property
+    def source_slugs(self) -> list[str]:
+        return [r.source_slug for r in self.replacements] + [s.source_slug for s in self.splices]
 
 
 def _check_numbers(max_nodes: int, node_threshold: float, edge_threshold: float) -> None:
@@ -182,8 +189,13 @@ def _resolve_target(model: LanguageModel, loaded: LoadedModel, ids: list[int], s
     )
 
 
-def _replacements(model: LanguageModel, loaded: LoadedModel, n_layers: int, slugs: list[str]):
+def _replacements(
+    model: LanguageModel, loaded: LoadedModel, n_layers: int, slugs: list[str]
+) -> tuple[list[LayerReplacement], list[SaeSplice]]:
+    """Each layer's replacement (the named transcoder or neurons, else the default) and the named SAEs to splice
+    into the residual stream (the core checks their hooks)."""
     chosen: dict[int, LayerReplacement] = {}
+    splices: list[SaeSplice] = []
     for slug in slugs:
         source = Source.objects.filter(model=model, slug=slug).first()
         if source is None:
@@ -192,10 +204,14 @@ def _replacements(model: LanguageModel, loaded: LoadedModel, n_layers: int, slug
                 chosen[int(layer_text)] = LayerReplacement(int(layer_text), slug)
                 continue
             raise GraphInputError(f"{model.slug} has no source {slug!r}.")
+        dictionary = _dictionary(loaded, source) if source.dictionary_path else None
+        if dictionary is not None and not dictionary.is_transcoder:  # an SAE: spliced where it reads
+            splices.append(SaeSplice(source.slug, dictionary))
+            continue
         if source.layer in chosen:
             raise GraphInputError(f"Two sources for layer {source.layer}: choose one per layer.")
-        if source.dictionary_path:
-            chosen[source.layer] = LayerReplacement(source.layer, source.slug, _dictionary(loaded, source))
+        if dictionary is not None:
+            chosen[source.layer] = LayerReplacement(source.layer, source.slug, dictionary)
         else:
             chosen[source.layer] = LayerReplacement(source.layer, source.slug)
     for layer in range(n_layers):
@@ -208,7 +224,7 @@ def _replacements(model: LanguageModel, loaded: LoadedModel, n_layers: int, slug
             if transcoder
             else LayerReplacement(layer, f"{layer}-mlp")
         )
-    return [chosen[layer] for layer in range(n_layers)]
+    return [chosen[layer] for layer in range(n_layers)], splices
 
 
 def graph_plan(*, model: LanguageModel, prompt: str, target: str = "", sources: list[str] = ()) -> GraphPlan:
@@ -226,10 +242,17 @@ def graph_plan(*, model: LanguageModel, prompt: str, target: str = "", sources: 
             if isinstance(resolved, FeatureTarget)
             else loaded.n_layers
         )
-        replacements = _replacements(model, loaded, n_layers, list(sources))
+        replacements, splices = _replacements(model, loaded, n_layers, list(sources))
+        feature_target = isinstance(resolved, FeatureTarget)
+        splices = check_splices(  # refused here, before a run is queued
+            loaded,
+            splices,
+            target_hook=resolved.dictionary.hook_name if feature_target else "",
+            target_slug=resolved.source_slug if feature_target else "",
+        )
     except PipelineInputError as error:
         raise GraphInputError(str(error)) from error
-    return GraphPlan(loaded, ids, replacements, resolved, label, spec)
+    return GraphPlan(loaded, ids, replacements, resolved, label, spec, splices)
 
 
 def graph_run_create(
@@ -255,7 +278,7 @@ def graph_run_create(
     params = {
         "prompt": prompt,
         "target": target,  # as asked: a default target is resolved again, the same way, by the task
-        "sources": [r.source_slug for r in plan.replacements],
+        "sources": plan.source_slugs,
         "max_nodes": max_nodes,
         "node_threshold": node_threshold,
         "edge_threshold": edge_threshold,
@@ -291,7 +314,9 @@ def graph_compute(*, run_id: int) -> Graph | None:
     try:
         plan = graph_plan(model=run.model, prompt=params["prompt"], target=params["target"], sources=params["sources"])
         with model_lock(plan.loaded.path):
-            attribution = AttributionRun(plan.loaded, plan.input_ids, plan.replacements, plan.target)
+            attribution = AttributionRun(
+                plan.loaded, plan.input_ids, plan.replacements, plan.target, splices=plan.splices
+            )
             budget = min(params["max_nodes"], len(attribution.features))
             _edge_check(attribution.n_columns, budget)
             run_update(run=run, message=f"{len(attribution.features):,} active nodes; computing edges")
@@ -304,7 +329,7 @@ def graph_compute(*, run_id: int) -> Graph | None:
         data, (replacement, completeness) = graph_json(
             result,
             slug=slug,
-            scan=f"{run.model.slug}:{'+'.join(dict.fromkeys(r.source_slug for r in plan.replacements))}",
+            scan=f"{run.model.slug}:{'+'.join(dict.fromkeys(plan.source_slugs))}",
             prompt=params["prompt"],
             prompt_tokens=tokens,
             target_label=plan.target_label,

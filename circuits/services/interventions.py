@@ -46,7 +46,10 @@ def _edit_list(graph: Graph, edits: list[dict]) -> list[tuple[str, float]]:
 
 
 def _ref(node: dict) -> NodeRef:
-    return NodeRef(layer=int(node["layer"]), position=int(node["ctx_idx"]), index=int(node["index"]))
+    """A spliced SAE's feature carries its hook; a layer's transcoder feature or neuron does not."""
+    return NodeRef(
+        layer=int(node["layer"]), position=int(node["ctx_idx"]), index=int(node["index"]), hook=node.get("hook", "")
+    )
 
 
 def graph_intervene(*, graph: Graph, edits: list[dict]) -> dict:
@@ -69,16 +72,19 @@ def graph_intervene(*, graph: Graph, edits: list[dict]) -> dict:
     if plan.input_ids != params["input_ids"]:
         raise GraphInputError("The model's tokenizer now reads the prompt differently; compute the graph again.")
     replacements: dict[int, LayerReplacement] = {r.layer: r for r in plan.replacements}
+    splices = {splice.hook_name: splice for splice in plan.splices}
     graph_nodes = [n for n in graph.data["nodes"] if n["feature_type"] == "cross layer transcoder"]
     refs = {n["node_id"]: _ref(n) for n in graph_nodes}
     target_node = next(n for n in graph.data["nodes"] if n.get("is_target_logit"))
     try:
         with model_lock(plan.loaded.path):
-            before = run_with_edits(plan.loaded, plan.input_ids, replacements, list(refs.values()), plan.target)
+            before = run_with_edits(
+                plan.loaded, plan.input_ids, replacements, list(refs.values()), plan.target, splices=splices
+            )
             clean = {ref: before.nodes[ref].activation for ref in refs.values()}
             scales = {refs[node_id]: scale for node_id, scale in edit_list}
             after = run_with_edits(
-                plan.loaded, plan.input_ids, replacements, list(refs.values()), plan.target, scales, clean
+                plan.loaded, plan.input_ids, replacements, list(refs.values()), plan.target, scales, clean, splices
             )
     except PipelineInputError as error:
         raise GraphInputError(str(error)) from error
