@@ -68,6 +68,14 @@ class SourceQuality:
     def has_loss(self) -> bool:
         return "delta_loss" in self.metrics
 
+    @property
+    def loss_note(self) -> str:
+        """What a table shows instead of the loss figures: they do not apply (no next-token head), or they
+        were not measured (the activation pass's figures, or an evaluation without the loss)."""
+        if self.has_loss:
+            return ""
+        return "does not apply" if self.metrics.get("loss_applies") is False else "not measured"
+
     def get(self, name: str) -> float | None:
         return self.metrics.get(name)
 
@@ -185,6 +193,12 @@ class Comparison:
     rows: list[ComparisonRow]
     variance_chart: charts.FrontierChart | None
     loss_chart: charts.FrontierChart | None
+
+    @property
+    def loss_does_not_apply(self) -> bool:
+        """Every measured dictionary here is on a model without a next-token head: no loss can be measured."""
+        notes = [row.quality.loss_note for row in self.rows if row.quality is not None]
+        return bool(notes) and all(note == "does not apply" for note in notes)
 
 
 def hook_comparison(model: LanguageModel, hook_name: str) -> Comparison:

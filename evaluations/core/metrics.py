@@ -188,11 +188,16 @@ class Evaluation:
     content_fires: torch.Tensor  # [F] content tokens each feature fired on
     losses: LossSums | None  # None for a model without a next-token head, or a hook it cannot be written to
     loss_refusal: str = ""  # why the loss was not measured
+    # False when no language-model loss exists for this model (an encoder has no next-token head): the loss
+    # figures do not apply, which a page says apart from "not measured".
+    loss_applies: bool = True
 
     def metrics(self) -> dict:
         metrics = self.quality.metrics(self.content_fires)
         if self.losses is not None:
             metrics.update(self.losses.metrics())
+        if not self.loss_applies:
+            metrics["loss_applies"] = False
         return metrics
 
 
@@ -248,7 +253,9 @@ def evaluate_dictionary(
                 losses, refusal = None, str(error)
         if on_progress:
             on_progress(start + len(input_ids), len(windows))
-    return Evaluation(quality=quality, content_fires=fires, losses=losses, loss_refusal=refusal)
+    return Evaluation(
+        quality=quality, content_fires=fires, losses=losses, loss_refusal=refusal, loss_applies=is_causal_lm(loaded)
+    )
 
 
 def _out_hook(loaded: LoadedModel, spec: SourceSpec) -> HookPoint:

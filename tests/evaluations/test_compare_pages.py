@@ -135,3 +135,20 @@ def test_interpretability_averages_the_fixed_samples_best_explanations(dictionar
     assert (figures.sample_size, figures.explained, figures.unscored) == (4, 2, 1)
     assert figures.scores["detection"].mean == pytest.approx(0.7) and figures.scores["detection"].n == 2
     assert figures.scores["fuzzing"].mean == pytest.approx(0.6)
+
+
+def test_an_encoders_loss_columns_say_the_loss_does_not_apply(client, dictionaries):
+    model, sparse, dense, dominated, unmeasured = dictionaries
+    # An evaluation of a model without a next-token head stores loss_applies false (test_metrics.py).
+    SourceEvaluation.objects.create(
+        source=unmeasured, corpus="builtin:mix", n_windows=4, window_len=16, tokens=1000,
+        metrics=quality(12.0, 0.85, loss_applies=False), loss_refusal="bert has no next-token head",
+    )  # fmt: skip
+    page = client.get(f"/compare/tiny-gpt2/{HOOK}/").content.decode()
+    assert page.count("does not apply") == 1  # the encoder's row; the pass-only row is still not measured
+    assert "not measured</span>" in page
+    assert "Delta loss does not apply here" not in page  # other rows have the loss: the chart is drawn
+    SourceEvaluation.objects.exclude(source=unmeasured).delete()
+    Source.objects.filter(pk=dominated.pk).update(config={"architecture": "standard"})  # no pass figures either
+    page = client.get(f"/compare/tiny-gpt2/{HOOK}/").content.decode()
+    assert "Delta loss does not apply here" in page and page.count('<figure class="frontier-chart">') == 1

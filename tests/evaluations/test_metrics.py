@@ -274,6 +274,7 @@ def test_a_bert_dictionary_has_no_loss_and_says_why(tiny_bert_dir, tmp_path, sam
     evaluation = evaluate_dictionary(loaded, spec, windows)
     assert evaluation.losses is None and "next-token head" in evaluation.loss_refusal
     assert "explained_variance" in evaluation.metrics() and "delta_loss" not in evaluation.metrics()
+    assert evaluation.metrics()["loss_applies"] is False  # pages say "does not apply", not "not measured"
 
 
 def test_the_log_density_histogram_bins_by_decade_quarter():
