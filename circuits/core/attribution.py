@@ -27,12 +27,17 @@ from features.pipeline.errors import PipelineInputError
 from features.pipeline.hooks import HookPoint, StopForward, hook_module, parse_hook_name
 from features.pipeline.loading import LoadedModel, find_submodule
 
-# Where each family computes attention queries and keys: (module path in the block, how many of its output
-# columns, in thirds, are queries and keys). Freezing them freezes the attention pattern exactly.
-QUERY_KEY_MODULES: dict[str, list[tuple[str, int]]] = {
-    "gpt2": [("attn.c_attn", 2)],  # fused [query, key, value]: the first two thirds
-    "bert": [("attention.self.query", 3), ("attention.self.key", 3)],  # all of each
-}
+from .graph_families import (
+    GraphFamily,
+    apply_frozen_norm,
+    check_frozen_norm,
+    graph_family,
+    norm_kind,
+    norm_scale,
+    norm_weight,
+    normalise,
+)
+
 # Hook points that a node may read, by whether they come before the block's MLP (the MLP of that layer is then not
 # upstream of it) or after it.
 POINTS_BEFORE_MLP = ("hook_resid_pre", "attn.hook_z", "hook_attn_out", "hook_resid_mid", "ln2.hook_normalized")
@@ -103,17 +108,12 @@ class AttributionResult:
         return len(self.input_ids)
 
 
-def _family_check(loaded: LoadedModel) -> None:
-    if loaded.family.name not in QUERY_KEY_MODULES:
-        supported = ", ".join(sorted(QUERY_KEY_MODULES))
-        raise PipelineInputError(
-            f"Attribution graphs are not supported for {loaded.family.description} yet: only for {supported} "
-            "(their attention patterns and LayerNorm scales are frozen through known modules)."
-        )
+def _family_check(loaded: LoadedModel) -> GraphFamily:
+    """The family's frozen modules; every norm in the model must be one whose formula we freeze exactly."""
+    family = graph_family(loaded.family.name, loaded.family.description)
     for module in loaded.model.modules():
-        name = type(module).__name__
-        if "RMSNorm" in name:
-            raise PipelineInputError(f"Attribution graphs need LayerNorm; this model uses {name}.")
+        norm_kind(module)
+    return family
 
 
 def _point_layer_limit(hook: HookPoint) -> int:
@@ -176,13 +176,14 @@ def feature_pre_activation(dictionary: LoadedDictionary, inputs: torch.Tensor, i
 
 
 class FrozenModel:
-    """The model with hooks that, in "frozen" mode, freeze attention patterns (queries and keys) and LayerNorm
-    scales at the values a "record" pass saw, replace each graph layer's MLP output by a leaf tensor (plus a
-    transcoder's skip connection, which is linear in its input), and replace the token embeddings by a leaf.
-    In both modes it taps the hooks that nodes read (`captured`)."""
+    """The model with hooks that, in "frozen" mode, freeze attention patterns (queries and keys), norm scales and
+    gated MLPs' gates at the values a "record" pass saw (graph_families.py says which modules, family by family),
+    replace each graph layer's MLP output by a leaf tensor (plus a transcoder's skip connection, which is linear in
+    its input), and replace the token embeddings by a leaf. In both modes it taps the hooks that nodes read
+    (`captured`)."""
 
     def __init__(self, loaded: LoadedModel, input_ids: torch.Tensor, taps: list[str], n_graph_layers: int):
-        _family_check(loaded)
+        self.family = _family_check(loaded)
         self.loaded = loaded
         self.input_ids = input_ids.reshape(1, -1).to(loaded.device)
         self.n_graph_layers = n_graph_layers
@@ -190,9 +191,10 @@ class FrozenModel:
         self.tap_points = {name: parse_hook_name(name, loaded) for name in taps if name != "unembed"}
         self.tap_unembed = "unembed" in taps
         self.wanted = set(self.tap_points) | ({"unembed"} if self.tap_unembed else set())
-        self.norms = [m for m in loaded.model.modules() if isinstance(m, torch.nn.LayerNorm)]
+        self.norms = [(m, kind) for m in loaded.model.modules() if (kind := norm_kind(m)) is not None]
+        self.norm_kinds = {id(m): kind for m, kind in self.norms}
         self.scales: dict[int, torch.Tensor] = {}  # id(norm) -> [1, T, 1] from the recorded pass
-        self.query_keys: dict[tuple[int, int], torch.Tensor] = {}  # (layer, module number) -> recorded output
+        self.replayed: dict[tuple[int, str], torch.Tensor] = {}  # (layer, module path) -> recorded output
         self.mode = "record"
         self.captured: dict[str, torch.Tensor] = {}
         self.mlp_leaves: list[torch.Tensor] = []
@@ -200,25 +202,21 @@ class FrozenModel:
         # layer -> (the tap holding the transcoder's input, W_skip [d_out, d_in])
         self.skips: dict[int, tuple[str, torch.Tensor]] = {}
 
-    def _norm_hook(self, module, args, output):
-        x = args[0]
+    def _norm_hook(self, module, args, kwargs, output):
+        x = args[0] if args else kwargs["hidden_states"]
+        kind = self.norm_kinds[id(module)]
         if self.mode == "record":
-            self.scales[id(module)] = (x.var(-1, keepdim=True, unbiased=False) + module.eps).sqrt().detach()
+            check_frozen_norm(module, kind, x, output)
+            self.scales[id(module)] = norm_scale(module, kind, x).detach()
             return output
-        normalized = (x - x.mean(-1, keepdim=True)) / self.scales[id(module)]
-        if module.weight is not None:
-            normalized = normalized * module.weight
-        if module.bias is not None:
-            normalized = normalized + module.bias
-        return normalized
+        return apply_frozen_norm(module, kind, x, self.scales[id(module)]).to(output.dtype)
 
-    def _query_key_hook(self, key: tuple[int, int], thirds: int, output: torch.Tensor):
-        width = output.shape[-1] * thirds // 3
+    def _replay_hook(self, key: tuple[int, str], columns: torch.Tensor | None, output: torch.Tensor):
         if self.mode == "record":
-            self.query_keys[key] = output[..., :width].detach()
+            self.replayed[key] = output.detach()
             return output
-        frozen = self.query_keys[key].expand(output.shape[0], -1, -1)
-        return torch.cat([frozen, output[..., width:]], dim=-1) if width < output.shape[-1] else frozen
+        recorded = self.replayed[key].expand_as(output)
+        return recorded if columns is None else torch.where(columns.to(output.device), recorded, output)
 
     def _mlp_out_hook(self, layer: int, output: torch.Tensor):
         if self.mode == "record":
@@ -240,9 +238,10 @@ class FrozenModel:
 
     def _tap(self, name: str, side: str, norm: torch.nn.Module | None, value: torch.Tensor):
         if side == "normalized":
+            kind = self.norm_kinds[id(norm)]
             if self.mode == "record":  # the tap fires before the norm itself records its scale
-                self.scales[id(norm)] = (value.var(-1, keepdim=True, unbiased=False) + norm.eps).sqrt().detach()
-            value = (value - value.mean(-1, keepdim=True)) / self.scales[id(norm)]
+                self.scales[id(norm)] = norm_scale(norm, kind, value).detach()
+            value = normalise(kind, value, self.scales[id(norm)])
         elif side == "first_half":
             value = value[..., : value.shape[-1] // 2]
         self.captured[name] = value.detach() if self.mode == "record" else value
@@ -253,16 +252,33 @@ class FrozenModel:
         if self.mode == "frozen" and self.wanted.issubset(self.captured):
             raise StopForward
 
+    def mlp_out_norm(self, layer: int) -> torch.nn.Module | None:
+        """The norm between layer's MLP output projection and hook_mlp_out (Gemma 2, OLMo 2), if any."""
+        if not self.family.mlp_out_norm:
+            return None
+        return find_submodule(self.blocks[layer], [self.family.mlp_out_norm], what="norm after the MLP")
+
+    def through_frozen_norm(self, norm: torch.nn.Module, vectors: torch.Tensor, positions: torch.Tensor):
+        """The linear part of a frozen norm applied to vectors [n, d] at the given positions (its bias left out)."""
+        kind = self.norm_kinds[id(norm)]
+        out = normalise(kind, vectors, self.scales[id(norm)][0, positions])
+        weight = norm_weight(norm, kind)
+        return out * weight if weight is not None else out
+
     def _install(self) -> list:
         handles = []
-        for norm in self.norms:
-            handles.append(norm.register_forward_hook(self._norm_hook))
+        for norm, _ in self.norms:
+            handles.append(norm.register_forward_hook(self._norm_hook, with_kwargs=True))
+        config = self.loaded.model.config
+        replayed = [*self.family.query_keys, *([self.family.gate] if self.family.gate else [])]
         for layer, block in enumerate(self.blocks):
-            for number, (path, thirds) in enumerate(QUERY_KEY_MODULES[self.loaded.family.name]):
-                module = find_submodule(block, [path], what=f"attention {path}")
+            for spec in replayed:
+                module = find_submodule(block, [spec.path], what=f"module {spec.path}")
                 handles.append(
                     module.register_forward_hook(
-                        lambda _m, _a, out, key=(layer, number), thirds=thirds: self._query_key_hook(key, thirds, out)
+                        lambda _m, _a, out, key=(layer, spec.path), spec=spec: self._replay_hook(
+                            key, spec.columns(out.shape[-1], config), out
+                        )
                     )
                 )
         # taps before the MLP-output hooks: a tap on the MLP's output module sees its real output when recording
@@ -295,7 +311,7 @@ class FrozenModel:
         handles.append(embeddings.register_forward_hook(lambda _m, _a, out: self._embedding_hook(out)))
         if self.tap_unembed:
             handles.append(
-                self.loaded.model.lm_head.register_forward_pre_hook(
+                self.loaded.lm_head().register_forward_pre_hook(
                     lambda _m, args: self._tap("unembed", "input", None, args[0])
                 )
             )
@@ -361,7 +377,7 @@ class AttributionRun:
         *,
         skip_first_position: bool = True,
     ):
-        _family_check(loaded)
+        self.gated = _family_check(loaded).gate is not None
         self.loaded = loaded
         self.input_ids = list(input_ids)
         self.target = target
@@ -394,6 +410,8 @@ class AttributionRun:
         for r in self.replacements:
             if r.dictionary is not None:
                 taps.add(r.dictionary.hook_name)
+            elif self.gated:  # a gated neuron's activation is itself linear in the stream, once its gate is frozen
+                taps.add(f"blocks.{r.layer}.mlp.hook_post")
             else:
                 taps.update({f"blocks.{r.layer}.mlp.hook_pre", f"blocks.{r.layer}.mlp.hook_post"})
         taps.add(target.dictionary.hook_name if isinstance(target, FeatureTarget) else "unembed")
@@ -438,14 +456,25 @@ class AttributionRun:
             acts[:first] = 0
             positions, indices = acts.nonzero(as_tuple=True)
             values = acts[positions, indices]
+            layer_decoders = values[:, None] * decoder[indices]
+            norm = self.frozen.mlp_out_norm(r.layer) if r.dictionary is None else None
+            if norm is not None:
+                # hook_mlp_out is this norm's output: with its scale frozen, what a neuron adds at a position is its
+                # output row through the norm's weight over that position's recorded scale
+                everywhere = torch.arange(n_pos, device=device)
+                layer_decoders = self.frozen.through_frozen_norm(norm, layer_decoders, positions)
+                decoder_bias = self.frozen.through_frozen_norm(norm, decoder_bias.expand(n_pos, -1), everywhere)
+                if getattr(norm, "bias", None) is not None:
+                    decoder_bias = decoder_bias + norm.bias.detach().float()
             for p, i, a in zip(positions.tolist(), indices.tolist(), values.tolist(), strict=True):
                 self.features.append((r.layer, p, i))
                 self.activations.append(a)
                 if encoder is not None:
                     self.readers.append(Reader(r.dictionary.hook_name, p, encoder[:, i], float(offset[i])))
+                elif self.gated:  # act(gate), frozen, times up(x): the activation is what the edges explain
+                    self.readers.append(Reader(f"blocks.{r.layer}.mlp.hook_post", p, None, index=i))
                 else:  # a neuron's pre-activation is its own column of mlp.hook_pre (bias included there)
                     self.readers.append(Reader(f"blocks.{r.layer}.mlp.hook_pre", p, None, index=i))
-            layer_decoders = values[:, None] * decoder[indices]
             decoders.append(layer_decoders)
             node_part = torch.zeros(n_pos, d_model, device=device).index_add_(0, positions, layer_decoders)
             reconstruction = node_part + decoder_bias
@@ -477,7 +506,8 @@ class AttributionRun:
         else:
             unembedding = self.loaded.unembedding().float()
             vector = unembedding[:, target.token_id] - unembedding.mean(dim=1)
-            head_bias = getattr(self.loaded.model.lm_head, "bias", None)
+            head_bias = getattr(self.loaded.lm_head(), "bias", None)
+            head_bias = head_bias.detach().float() if head_bias is not None else None
             offset = float(head_bias[target.token_id] - head_bias.mean()) if head_bias is not None else 0.0
             self.target_reader = Reader("unembed", self.n_pos - 1, vector, offset)
             logits = output.logits[0, -1].float()
