@@ -1,20 +1,22 @@
 """Attribution graphs of a prompt in the local replacement model, as circuit-tracer defines them.
 
-The replacement model is the real model with, for this one prompt, its attention patterns and its norms' scales
-frozen at the values they took, and each chosen layer's MLP replaced by its nodes: the active features of a
-transcoder (plus an error node per position: what the transcoder missed) or, where no dictionary is chosen, the
-MLP's own neurons. With those frozen, the model from its nodes' outputs (token embeddings, feature decoder
-vectors times activations, errors) to any node's pre-activation is affine, so each node's pre-activation is the
-sum of its incoming direct effects plus a constant (biases, position embeddings, what position 0 writes). The
-direct effect A[t, s] of node s on node t is one entry of that affine map's matrix, times s's output.
+The replacement model is the real model with, for this one prompt, its attention patterns, its norms' scales and
+its gated MLPs' gates frozen at the values they took (graph_families.py: which modules, family by family), and each
+chosen layer's MLP replaced by its nodes: the active features of a transcoder (plus an error node per position:
+what the transcoder missed) or, where no dictionary is chosen, the MLP's own neurons (a plain neuron's
+pre-activation is explained; a gated neuron's activation itself, act(gate) frozen times up(x)). With those
+frozen, the model from its nodes' outputs (token embeddings, feature decoder vectors times activations, errors) to
+any node's pre-activation is affine, so each node's pre-activation is the sum of its incoming direct effects plus a
+constant (biases, position embeddings, what position 0 writes). The direct effect A[t, s] of node s on node t is
+one entry of that affine map's matrix, times s's output.
 
 It is computed as circuit-tracer does, with gradients: one batched forward pass of the frozen model in which every
 MLP output is a leaf tensor, then a backward pass per batch of target nodes that reads, at every leaf, the
 gradient of each target's pre-activation, and contracts it with every source node's output vector.
 
 Everything here is plain torch on the project's one loader and hook map (features/pipeline): no Django.
-Supported families: GPT-2 and BERT (LayerNorm; attention queries and keys that can be frozen); any other is
-refused by name.
+Supported families: those of graph_families.GRAPH_FAMILIES (GPT-2, BERT, GPT-Neo, GPT-J, GPT-NeoX, Llama and its
+kin, Phi-3, OLMo 2, Gemma 2/3); any other is refused by name, and so is any norm whose formula is not mapped.
 """
 
 from collections.abc import Callable

@@ -209,3 +209,25 @@ def test_a_norm_whose_formula_is_not_mapped_is_refused_not_frozen_wrongly(tmp_pa
     loaded.blocks()[0].extra_norm = ScaleNorm()
     with pytest.raises(PipelineInputError, match="cannot freeze ScaleNorm: its formula is not mapped"):
         AttributionRun(loaded, _ids(loaded), replacements, LogitTarget(5))
+
+
+@pytest.mark.django_db
+def test_trace_stores_a_gemma_2_graph_and_intervenes_on_it(tmp_path):
+    """End to end on the task queue (sync), as for GPT-2: `manage.py trace` on Gemma 2 with a transcoder on layer 0
+    and layer 1's gated neurons, then an ablation through the service."""
+    from django.core.management import call_command
+
+    from circuits.models import Graph
+    from circuits.services.interventions import graph_intervene
+    from features.services.registration import dictionary_register, model_register
+
+    model = model_register(slug="tiny-gemma-2", path=str(save_tiny_decoder(tmp_path / "model", "gemma2")))
+    dictionary_register(model=model, path=str(save_tiny_transcoders(tmp_path / "tc")[0]), slug="0-tc")
+    call_command("trace", "tiny-gemma-2", PROMPT, "--sync", "--slug", "cat", "--max-nodes", "40")
+    graph = Graph.objects.get(model=model, slug="cat")
+    kinds = {node.get("node_kind") for node in graph.data["nodes"]}
+    assert {"transcoder feature", "mlp neuron", "logit"} <= kinds
+    assert graph.params["sources"] == ["0-tc", "1-mlp"]
+    neuron = next(node["node_id"] for node in graph.data["nodes"] if node.get("node_kind") == "mlp neuron")
+    result = graph_intervene(graph=graph, edits=[{"node_id": neuron, "scale": 0}])
+    assert result["target"]["value_after"] != result["target"]["value_before"]
