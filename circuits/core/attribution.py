@@ -1,22 +1,24 @@
 """Attribution graphs of a prompt in the local replacement model, as circuit-tracer defines them.
 
-The replacement model is the real model with, for this one prompt, its attention patterns and its norms' scales
-frozen at the values they took, and each chosen layer's MLP replaced by its nodes: the active features of a
-transcoder (plus an error node per position: what the transcoder missed) or, where no dictionary is chosen, the
-MLP's own neurons. Residual-stream SAEs may be spliced in as well (residual_splices.py): at an SAE's hook the
-stream becomes its features' outputs plus an error node per position, so its active features are nodes in the
-middle of the graph. With those frozen, the model from its nodes' outputs (token embeddings, feature decoder
-vectors times activations, errors) to any node's pre-activation is affine, so each node's pre-activation is the
-sum of its incoming direct effects plus a constant (biases, position embeddings, what position 0 writes). The
-direct effect A[t, s] of node s on node t is one entry of that affine map's matrix, times s's output.
+The replacement model is the real model with, for this one prompt, its attention patterns, its norms' scales and
+its gated MLPs' gates frozen at the values they took (graph_families.py: which modules, family by family), and each
+chosen layer's MLP replaced by its nodes: the active features of a transcoder (plus an error node per position:
+what the transcoder missed) or, where no dictionary is chosen, the MLP's own neurons (a plain neuron's
+pre-activation is explained; a gated neuron's activation itself, act(gate) frozen times up(x)). Residual-stream
+SAEs may be spliced in as well (residual_splices.py): at an SAE's hook the stream becomes its features' outputs
+plus an error node per position, so its active features are nodes in the middle of the graph. With those
+frozen, the model from its nodes' outputs (token embeddings, feature decoder vectors times activations, errors) to
+any node's pre-activation is affine, so each node's pre-activation is the sum of its incoming direct effects plus a
+constant (biases, position embeddings, what position 0 writes). The direct effect A[t, s] of node s on node t is
+one entry of that affine map's matrix, times s's output.
 
 It is computed as circuit-tracer does, with gradients: one batched forward pass of the frozen model in which every
 MLP output is a leaf tensor, then a backward pass per batch of target nodes that reads, at every leaf, the
 gradient of each target's pre-activation, and contracts it with every source node's output vector.
 
 Everything here is plain torch on the project's one loader and hook map (features/pipeline): no Django.
-Supported families: GPT-2 and BERT (LayerNorm; attention queries and keys that can be frozen); any other is
-refused by name.
+Supported families: those of graph_families.GRAPH_FAMILIES (GPT-2, BERT, GPT-Neo, GPT-J, GPT-NeoX, Llama and its
+kin, Phi-3, OLMo 2, Gemma 2/3); any other is refused by name, and so is any norm whose formula is not mapped.
 """
 
 from collections.abc import Callable
@@ -29,14 +31,18 @@ from features.pipeline.errors import PipelineInputError
 from features.pipeline.hooks import HookPoint, StopForward, hook_module, parse_hook_name
 from features.pipeline.loading import LoadedModel, find_submodule
 
+from .graph_families import (
+    GraphFamily,
+    apply_frozen_norm,
+    check_frozen_norm,
+    graph_family,
+    norm_kind,
+    norm_scale,
+    norm_weight,
+    normalise,
+)
 from .residual_splices import SaeSplice, check_splices, install_residual_replacement, linear_parts
 
-# Where each family computes attention queries and keys: (module path in the block, how many of its output
-# columns, in thirds, are queries and keys). Freezing them freezes the attention pattern exactly.
-QUERY_KEY_MODULES: dict[str, list[tuple[str, int]]] = {
-    "gpt2": [("attn.c_attn", 2)],  # fused [query, key, value]: the first two thirds
-    "bert": [("attention.self.query", 3), ("attention.self.key", 3)],  # all of each
-}
 # Hook points that a node may read, by whether they come before the block's MLP (the MLP of that layer is then not
 # upstream of it) or after it.
 POINTS_BEFORE_MLP = ("hook_resid_pre", "attn.hook_z", "hook_attn_out", "hook_resid_mid", "ln2.hook_normalized")
@@ -114,17 +120,12 @@ class AttributionResult:
         return len(self.input_ids)
 
 
-def _family_check(loaded: LoadedModel) -> None:
-    if loaded.family.name not in QUERY_KEY_MODULES:
-        supported = ", ".join(sorted(QUERY_KEY_MODULES))
-        raise PipelineInputError(
-            f"Attribution graphs are not supported for {loaded.family.description} yet: only for {supported} "
-            "(their attention patterns and LayerNorm scales are frozen through known modules)."
-        )
+def _family_check(loaded: LoadedModel) -> GraphFamily:
+    """The family's frozen modules; every norm in the model must be one whose formula we freeze exactly."""
+    family = graph_family(loaded.family.name, loaded.family.description)
     for module in loaded.model.modules():
-        name = type(module).__name__
-        if "RMSNorm" in name:
-            raise PipelineInputError(f"Attribution graphs need LayerNorm; this model uses {name}.")
+        norm_kind(module)
+    return family
 
 
 def _point_layer_limit(hook: HookPoint) -> int:
@@ -176,11 +177,12 @@ def feature_pre_activation(dictionary: LoadedDictionary, inputs: torch.Tensor, i
 
 
 class FrozenModel:
-    """The model with hooks that, in "frozen" mode, freeze attention patterns (queries and keys) and LayerNorm
-    scales at the values a "record" pass saw, replace each graph layer's MLP output by a leaf tensor (plus a
-    transcoder's skip connection, which is linear in its input), replace the residual stream at each spliced
-    SAE's hook by a leaf, and replace the token embeddings by a leaf. In both modes it taps the hooks that nodes
-    read (`captured`), and keeps the stream just before each splice under the splice's input_key."""
+    """The model with hooks that, in "frozen" mode, freeze attention patterns (queries and keys), norm scales and
+    gated MLPs' gates at the values a "record" pass saw (graph_families.py says which modules, family by family),
+    replace each graph layer's MLP output by a leaf tensor (plus a transcoder's skip connection, which is linear in
+    its input), replace the residual stream at each spliced SAE's hook by a leaf, and replace the token embeddings
+    by a leaf. In both modes it taps the hooks that nodes read (`captured`), and keeps the stream just before each
+    splice under the splice's input_key."""
 
     def __init__(
         self,
@@ -190,7 +192,7 @@ class FrozenModel:
         n_graph_layers: int,
         splices: list[SaeSplice] = (),
     ):
-        _family_check(loaded)
+        self.family = _family_check(loaded)
         self.loaded = loaded
         self.input_ids = input_ids.reshape(1, -1).to(loaded.device)
         self.n_graph_layers = n_graph_layers
@@ -200,9 +202,10 @@ class FrozenModel:
         self.splices = list(splices)
         self.wanted = set(self.tap_points) | ({"unembed"} if self.tap_unembed else set())
         self.wanted |= {splice.input_key for splice in self.splices}
-        self.norms = [m for m in loaded.model.modules() if isinstance(m, torch.nn.LayerNorm)]
+        self.norms = [(m, kind) for m in loaded.model.modules() if (kind := norm_kind(m)) is not None]
+        self.norm_kinds = {id(m): kind for m, kind in self.norms}
         self.scales: dict[int, torch.Tensor] = {}  # id(norm) -> [1, T, 1] from the recorded pass
-        self.query_keys: dict[tuple[int, int], torch.Tensor] = {}  # (layer, module number) -> recorded output
+        self.replayed: dict[tuple[int, str], torch.Tensor] = {}  # (layer, module path) -> recorded output
         self.mode = "record"
         self.captured: dict[str, torch.Tensor] = {}
         self.mlp_leaves: list[torch.Tensor] = []
@@ -211,25 +214,21 @@ class FrozenModel:
         # layer -> (the tap holding the transcoder's input, W_skip [d_out, d_in])
         self.skips: dict[int, tuple[str, torch.Tensor]] = {}
 
-    def _norm_hook(self, module, args, output):
-        x = args[0]
+    def _norm_hook(self, module, args, kwargs, output):
+        x = args[0] if args else kwargs["hidden_states"]
+        kind = self.norm_kinds[id(module)]
         if self.mode == "record":
-            self.scales[id(module)] = (x.var(-1, keepdim=True, unbiased=False) + module.eps).sqrt().detach()
+            check_frozen_norm(module, kind, x, output)
+            self.scales[id(module)] = norm_scale(module, kind, x).detach()
             return output
-        normalized = (x - x.mean(-1, keepdim=True)) / self.scales[id(module)]
-        if module.weight is not None:
-            normalized = normalized * module.weight
-        if module.bias is not None:
-            normalized = normalized + module.bias
-        return normalized
+        return apply_frozen_norm(module, kind, x, self.scales[id(module)]).to(output.dtype)
 
-    def _query_key_hook(self, key: tuple[int, int], thirds: int, output: torch.Tensor):
-        width = output.shape[-1] * thirds // 3
+    def _replay_hook(self, key: tuple[int, str], columns: torch.Tensor | None, output: torch.Tensor):
         if self.mode == "record":
-            self.query_keys[key] = output[..., :width].detach()
+            self.replayed[key] = output.detach()
             return output
-        frozen = self.query_keys[key].expand(output.shape[0], -1, -1)
-        return torch.cat([frozen, output[..., width:]], dim=-1) if width < output.shape[-1] else frozen
+        recorded = self.replayed[key].expand_as(output)
+        return recorded if columns is None else torch.where(columns.to(output.device), recorded, output)
 
     def _mlp_out_hook(self, layer: int, output: torch.Tensor):
         if self.mode == "record":
@@ -260,9 +259,10 @@ class FrozenModel:
 
     def _tap(self, name: str, side: str, norm: torch.nn.Module | None, value: torch.Tensor):
         if side == "normalized":
+            kind = self.norm_kinds[id(norm)]
             if self.mode == "record":  # the tap fires before the norm itself records its scale
-                self.scales[id(norm)] = (value.var(-1, keepdim=True, unbiased=False) + norm.eps).sqrt().detach()
-            value = (value - value.mean(-1, keepdim=True)) / self.scales[id(norm)]
+                self.scales[id(norm)] = norm_scale(norm, kind, value).detach()
+            value = normalise(kind, value, self.scales[id(norm)])
         elif side == "first_half":
             value = value[..., : value.shape[-1] // 2]
         self.captured[name] = value.detach() if self.mode == "record" else value
@@ -273,6 +273,19 @@ class FrozenModel:
         if self.mode == "frozen" and self.wanted.issubset(self.captured):
             raise StopForward
 
+    def mlp_out_norm(self, layer: int) -> torch.nn.Module | None:
+        """The norm between layer's MLP output projection and hook_mlp_out (Gemma 2, OLMo 2), if any."""
+        if not self.family.mlp_out_norm:
+            return None
+        return find_submodule(self.blocks[layer], [self.family.mlp_out_norm], what="norm after the MLP")
+
+    def through_frozen_norm(self, norm: torch.nn.Module, vectors: torch.Tensor, positions: torch.Tensor):
+        """The linear part of a frozen norm applied to vectors [n, d] at the given positions (its bias left out)."""
+        kind = self.norm_kinds[id(norm)]
+        out = normalise(kind, vectors, self.scales[id(norm)][0, positions])
+        weight = norm_weight(norm, kind)
+        return out * weight if weight is not None else out
+
     def _install(self) -> list:
         handles = []
         # splices first: a tap on the same module then reads the spliced stream, as every node downstream does
@@ -280,14 +293,18 @@ class FrozenModel:
             handles += install_residual_replacement(
                 self.loaded, splice.hook_name, lambda x, number=number: self._splice_hook(number, x)
             )
-        for norm in self.norms:
-            handles.append(norm.register_forward_hook(self._norm_hook))
+        for norm, _ in self.norms:
+            handles.append(norm.register_forward_hook(self._norm_hook, with_kwargs=True))
+        config = self.loaded.model.config
+        replayed = [*self.family.query_keys, *([self.family.gate] if self.family.gate else [])]
         for layer, block in enumerate(self.blocks):
-            for number, (path, thirds) in enumerate(QUERY_KEY_MODULES[self.loaded.family.name]):
-                module = find_submodule(block, [path], what=f"attention {path}")
+            for spec in replayed:
+                module = find_submodule(block, [spec.path], what=f"module {spec.path}")
                 handles.append(
                     module.register_forward_hook(
-                        lambda _m, _a, out, key=(layer, number), thirds=thirds: self._query_key_hook(key, thirds, out)
+                        lambda _m, _a, out, key=(layer, spec.path), spec=spec: self._replay_hook(
+                            key, spec.columns(out.shape[-1], config), out
+                        )
                     )
                 )
         # taps before the MLP-output hooks: a tap on the MLP's output module sees its real output when recording
@@ -320,7 +337,7 @@ class FrozenModel:
         handles.append(embeddings.register_forward_hook(lambda _m, _a, out: self._embedding_hook(out)))
         if self.tap_unembed:
             handles.append(
-                self.loaded.model.lm_head.register_forward_pre_hook(
+                self.loaded.lm_head().register_forward_pre_hook(
                     lambda _m, args: self._tap("unembed", "input", None, args[0])
                 )
             )
@@ -387,7 +404,7 @@ class AttributionRun:
         splices: list[SaeSplice] = (),
         skip_first_position: bool = True,
     ):
-        _family_check(loaded)
+        self.gated = _family_check(loaded).gate is not None
         self.loaded = loaded
         self.input_ids = list(input_ids)
         self.target = target
@@ -428,6 +445,8 @@ class AttributionRun:
         for r in self.replacements:
             if r.dictionary is not None:
                 taps.add(r.dictionary.hook_name)
+            elif self.gated:  # a gated neuron's activation is itself linear in the stream, once its gate is frozen
+                taps.add(f"blocks.{r.layer}.mlp.hook_post")
             else:
                 taps.update({f"blocks.{r.layer}.mlp.hook_pre", f"blocks.{r.layer}.mlp.hook_post"})
         taps.add(target.dictionary.hook_name if isinstance(target, FeatureTarget) else "unembed")
@@ -468,8 +487,10 @@ class AttributionRun:
                     if skip is not None:
                         self.frozen.skips[r.layer] = (r.dictionary.hook_name, skip.detach().float())
                         skip_part = inputs @ skip.detach().float().T
-                else:  # a neuron's pre-activation is its own column of mlp.hook_pre (bias included there)
-                    reader_tap = f"blocks.{r.layer}.mlp.hook_pre"
+                else:
+                    # a plain neuron's pre-activation is its own column of mlp.hook_pre (bias included there); a
+                    # gated one's act(gate), frozen, times up(x): its activation is what the edges explain
+                    reader_tap = f"blocks.{r.layer}.mlp.hook_{'post' if self.gated else 'pre'}"
                     acts = recorded[f"blocks.{r.layer}.mlp.hook_post"]
                     decoder, decoder_bias = _neuron_decoder(loaded, r.layer)
             else:  # a spliced SAE: its leaf is the whole stream at its hook
@@ -484,6 +505,17 @@ class AttributionRun:
             acts[:first] = 0
             positions, indices = acts.nonzero(as_tuple=True)
             values = acts[positions, indices]
+            layer_decoders = values[:, None] * decoder[indices]
+            neurons = stage < self.n_layers and self.replacements[stage].dictionary is None
+            norm = self.frozen.mlp_out_norm(self.replacements[stage].layer) if neurons else None
+            if norm is not None:
+                # hook_mlp_out is this norm's output: with its scale frozen, what a neuron adds at a position is its
+                # output row through the norm's weight over that position's recorded scale
+                everywhere = torch.arange(n_pos, device=device)
+                layer_decoders = self.frozen.through_frozen_norm(norm, layer_decoders, positions)
+                decoder_bias = self.frozen.through_frozen_norm(norm, decoder_bias.expand(n_pos, -1), everywhere)
+                if getattr(norm, "bias", None) is not None:
+                    decoder_bias = decoder_bias + norm.bias.detach().float()
             for p, i, a in zip(positions.tolist(), indices.tolist(), values.tolist(), strict=True):
                 self.features.append((stage, p, i))
                 self.activations.append(a)
@@ -491,7 +523,6 @@ class AttributionRun:
                     self.readers.append(Reader(reader_tap, p, encoder[:, i], float(reader_offset[i])))
                 else:
                     self.readers.append(Reader(reader_tap, p, None, index=i))
-            layer_decoders = values[:, None] * decoder[indices]
             decoders.append(layer_decoders)
             node_part = torch.zeros(n_pos, d_model, device=device).index_add_(0, positions, layer_decoders)
             reconstruction = node_part + decoder_bias
@@ -522,7 +553,8 @@ class AttributionRun:
         else:
             unembedding = self.loaded.unembedding().float()
             vector = unembedding[:, target.token_id] - unembedding.mean(dim=1)
-            head_bias = getattr(self.loaded.model.lm_head, "bias", None)
+            head_bias = getattr(self.loaded.lm_head(), "bias", None)
+            head_bias = head_bias.detach().float() if head_bias is not None else None
             offset = float(head_bias[target.token_id] - head_bias.mean()) if head_bias is not None else 0.0
             self.target_reader = Reader("unembed", self.n_pos - 1, vector, offset)
             logits = output.logits[0, -1].float()

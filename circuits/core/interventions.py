@@ -21,6 +21,7 @@ from features.pipeline.hooks import HookPoint, StopForward, hook_module, normali
 from features.pipeline.loading import LoadedModel
 
 from .attribution import FeatureTarget, LayerReplacement, LogitTarget, Target, feature_pre_activation
+from .graph_families import graph_family
 from .residual_splices import SaeSplice, install_residual_replacement, linear_parts
 
 
@@ -88,13 +89,15 @@ def run_with_edits(
             raise PipelineInputError(f"Position {node.position} is outside the prompt.")
     captured: dict[str, torch.Tensor] = {}
     handles = []
-    # the hooks each layer needs: a transcoder's input; a neuron layer's pre- and post-activations
+    gated = graph_family(loaded.family.name, loaded.family.description).gate is not None
+    # the hooks each layer needs: a transcoder's input; a neuron layer's pre- and post-activations (a gated
+    # neuron's graph value is its activation: the post-activation alone)
     taps: set[str] = set()
     for layer in {node.layer for node in [*nodes, *edits] if not node.hook}:
         replacement = replacements[layer]
         if replacement.dictionary is not None:
             taps.add(replacement.dictionary.hook_name)
-        else:
+        elif not gated:
             taps.add(f"blocks.{layer}.mlp.hook_pre")
     if isinstance(target, FeatureTarget):
         taps.add(target.dictionary.hook_name)
@@ -192,7 +195,7 @@ def run_with_edits(
             handles.append(module.register_forward_hook(lambda _m, _a, out, layer=layer: edit_features(layer, out)))
         if isinstance(target, LogitTarget):
             handles.append(
-                loaded.model.lm_head.register_forward_pre_hook(
+                loaded.lm_head().register_forward_pre_hook(
                     lambda _m, args: captured.__setitem__("unembed", args[0].detach())
                 )
             )
@@ -221,8 +224,8 @@ def run_with_edits(
             pre = float(feature_pre_activation(replacement.dictionary, inputs, node.index))
             act = float(replacement.dictionary.encode(inputs[None]).float()[0, node.index])
         else:
-            pre = float(captured[f"blocks.{node.layer}.mlp.hook_pre"][0, node.position, node.index])
             act = float(captured[f"blocks.{node.layer}.mlp.hook_post"][0, node.position, node.index])
+            pre = act if gated else float(captured[f"blocks.{node.layer}.mlp.hook_pre"][0, node.position, node.index])
         values[node] = NodeValues(pre_activation=pre, activation=act)
 
     if isinstance(target, FeatureTarget):
@@ -235,7 +238,7 @@ def run_with_edits(
         logits = output.logits[0, -1].float()
         unembedding = loaded.unembedding().float()
         vector = unembedding[:, target.token_id] - unembedding.mean(dim=1)
-        head_bias = getattr(loaded.model.lm_head, "bias", None)
+        head_bias = getattr(loaded.lm_head(), "bias", None)
         offset = float(head_bias[target.token_id] - head_bias.mean()) if head_bias is not None else 0.0
         target_values = TargetValues(
             value=float(captured["unembed"][0, -1].float() @ vector) + offset,

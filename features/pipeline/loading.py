@@ -38,9 +38,13 @@ class LoadedModel:
         if not 0 <= layer < self.n_layers:
             raise PipelineInputError(f"Layer {layer} does not exist: this model has layers 0 to {self.n_layers - 1}.")
 
+    def lm_head(self) -> torch.nn.Module | None:
+        """The language-model head (`lm_head`; GPT-NeoX's `embed_out`), or None for a model without one."""
+        return self.model.get_output_embeddings()
+
     def unembedding(self) -> torch.Tensor | None:
         """W_U as [d_model, vocab], or None for a model without a language-model head (e.g. BERT)."""
-        head = getattr(self.model, "lm_head", None)
+        head = self.lm_head()
         if head is None or not hasattr(head, "weight"):
             return None
         return head.weight.detach().T

@@ -11,7 +11,9 @@ list of results in the same order.
 
 circuit-tracer cannot read a transformers checkpoint directory (its loaders ask the Hub for a named model), so
 the HookedTransformer is built from the checkpoint's config and its weights converted with TransformerLens's own
-GPT-2 conversion, without folding or centring (as circuit-tracer loads models).
+conversion of that family (GPT-2, Llama or Gemma 2: a request's "family", GPT-2 when absent), without folding or
+centring (as circuit-tracer loads models). The Gemma 2 config is written as TransformerLens writes it for
+google/gemma-2-2b, at the checkpoint's sizes.
 """
 
 import json
@@ -26,8 +28,10 @@ from circuit_tracer.replacement_model.replacement_model_transformerlens import T
 from circuit_tracer.transcoder.single_layer_transcoder import load_transcoder_set
 from safetensors.torch import load_file, save_file
 from transformer_lens import HookedTransformerConfig
+from transformer_lens.pretrained.weight_conversions.gemma import convert_gemma_weights
 from transformer_lens.pretrained.weight_conversions.gpt2 import convert_gpt2_weights
-from transformers import AutoTokenizer, GPT2LMHeadModel
+from transformer_lens.pretrained.weight_conversions.llama import convert_llama_weights
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 
 def transcoder_file(sae_lens_dir: str, directory: Path, layer: int) -> str:
@@ -51,21 +55,75 @@ def main(request_path: str, output_path: str) -> None:
     Path(output_path).write_text(json.dumps(results))
 
 
+def gpt2_config(config) -> dict:
+    return {
+        "n_layers": config.n_layer,
+        "d_model": config.n_embd,
+        "n_heads": config.n_head,
+        "d_head": config.n_embd // config.n_head,
+        "d_mlp": config.n_inner or 4 * config.n_embd,
+        "n_ctx": config.n_positions,
+        "act_fn": "gelu_new",
+        "normalization_type": "LN",
+        "eps": config.layer_norm_epsilon,
+        "original_architecture": "GPT2LMHeadModel",
+    }
+
+
+def rotary_config(config) -> dict:
+    """What Llama and Gemma 2 share: RMSNorm, rotary attention with grouped keys, a gated MLP."""
+    return {
+        "n_layers": config.num_hidden_layers,
+        "d_model": config.hidden_size,
+        "n_heads": config.num_attention_heads,
+        "n_key_value_heads": config.num_key_value_heads,
+        "d_head": config.head_dim,
+        "d_mlp": config.intermediate_size,
+        "n_ctx": config.max_position_embeddings,
+        "normalization_type": "RMS",
+        "eps": config.rms_norm_eps,
+        "positional_embedding_type": "rotary",
+        "rotary_dim": config.head_dim,
+        "rotary_base": config.rope_theta,
+        "gated_mlp": True,
+        "final_rms": True,
+    }
+
+
+def llama_config(config) -> dict:
+    return {**rotary_config(config), "act_fn": "silu", "original_architecture": "LlamaForCausalLM"}
+
+
+def gemma2_config(config) -> dict:
+    return {
+        **rotary_config(config),
+        "act_fn": config.hidden_activation,
+        "use_attn_scale": True,
+        "attn_scale": config.query_pre_attn_scalar**0.5,
+        "window_size": config.sliding_window,
+        "use_local_attn": True,
+        "attn_types": ["local" if kind == "sliding_attention" else "global" for kind in config.layer_types],
+        "attn_scores_soft_cap": config.attn_logit_softcapping,
+        "output_logits_soft_cap": config.final_logit_softcapping,
+        "use_normalization_before_and_after": True,
+        "original_architecture": "Gemma2ForCausalLM",
+    }
+
+
+FAMILIES = {
+    "gpt2": (gpt2_config, convert_gpt2_weights),
+    "llama": (llama_config, convert_llama_weights),
+    "gemma2": (gemma2_config, convert_gemma_weights),
+}
+
+
 def run(request: dict) -> dict:
-    hf_model = GPT2LMHeadModel.from_pretrained(request["model_dir"], local_files_only=True).eval()
+    hf_model = AutoModelForCausalLM.from_pretrained(request["model_dir"], local_files_only=True).eval()
     config = hf_model.config
+    make_config, convert_weights = FAMILIES[request.get("family", "gpt2")]
     cfg = HookedTransformerConfig(
-        n_layers=config.n_layer,
-        d_model=config.n_embd,
-        n_heads=config.n_head,
-        d_head=config.n_embd // config.n_head,
-        d_mlp=config.n_inner or 4 * config.n_embd,
+        **make_config(config),
         d_vocab=config.vocab_size,
-        n_ctx=config.n_positions,
-        act_fn="gelu_new",
-        normalization_type="LN",
-        eps=config.layer_norm_epsilon,
-        original_architecture="GPT2LMHeadModel",
         default_prepend_bos=False,
         dtype=torch.float32,
         device="cpu",
@@ -87,7 +145,7 @@ def run(request: dict) -> dict:
         )
         model = TransformerLensReplacementModel(cfg, tokenizer=tokenizer)
         model.load_and_process_state_dict(
-            convert_gpt2_weights(hf_model, cfg),
+            convert_weights(hf_model, cfg),
             fold_ln=False,
             center_writing_weights=False,
             center_unembed=False,

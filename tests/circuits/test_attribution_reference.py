@@ -1,6 +1,7 @@
-"""Our attribution graphs against circuit-tracer 0.5.0's on the same weights and prompt: a tiny GPT-2 with a ReLU
-transcoder per layer, written to disk, read by both. circuit-tracer runs in its own venv (`make reference-venv`,
-part of `make install-dev`), through tests/circuits/circuit_tracer_reference.py."""
+"""Our attribution graphs against circuit-tracer 0.5.0's on the same weights and prompt: a tiny GPT-2, a tiny Llama
+and a tiny Gemma 2 (RMSNorm, rotary attention, gated MLP; Gemma 2's norms after attention and MLP and its
+softcapping) with a ReLU transcoder per layer, written to disk, read by both. circuit-tracer runs in its own venv
+(`make reference-venv`, part of `make install-dev`), through tests/circuits/circuit_tracer_reference.py."""
 
 import json
 import subprocess
@@ -14,6 +15,7 @@ from circuits.core.attribution_graph import graph_scores, influence, normalized_
 from features.pipeline.dictionaries import load_dictionary
 from features.pipeline.loading import load_language_model
 from tests.circuits.tiny_circuits import PROMPT, save_tiny_transcoders
+from tests.circuits.tiny_families import save_tiny_decoder
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE_PYTHON = ROOT / ".venv-circuit-tracer" / "bin" / "python"
@@ -28,6 +30,7 @@ pytestmark = [
 
 
 BUDGETS = [None, 12]
+FAMILIES = ["llama", "gemma2"]  # beside GPT-2: circuit-tracer's own two families, unbudgeted
 
 
 def _reference(tmp_path: Path, requests: list[dict]) -> list[dict]:
@@ -44,37 +47,52 @@ def _reference(tmp_path: Path, requests: list[dict]) -> list[dict]:
     return json.loads(output_path.read_text())
 
 
+def _request(model_dir, transcoder_dirs, ids, token, max_feature_nodes, family="gpt2") -> dict:
+    return {
+        "family": family,
+        "model_dir": str(model_dir),
+        "transcoders": [str(path) for path in transcoder_dirs],
+        "feature_input_hook": "ln2.hook_normalized",
+        "input_ids": ids,
+        "target_token_id": token,
+        "max_feature_nodes": max_feature_nodes,
+        "batch_size": 4,
+        "node_threshold": 0.8,
+        "edge_threshold": 0.98,
+    }
+
+
+def _top_token(loaded, ids) -> int:
+    with torch.no_grad():
+        return int(loaded.model(input_ids=torch.tensor([ids])).logits[0, -1].argmax())
+
+
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory, tiny_gpt2_dir):
-    """The tiny GPT-2, its transcoders, the prompt, the target, and circuit-tracer's graphs for each budget."""
+    """The transcoders, and per model (GPT-2, each family): the loaded model, the prompt, the target, and
+    circuit-tracer's graphs (one process for all: importing circuit-tracer takes seconds)."""
     tmp_path = tmp_path_factory.mktemp("reference")
     transcoder_dirs = save_tiny_transcoders(tmp_path)
-    loaded = load_language_model(tiny_gpt2_dir)
-    ids = loaded.tokenizer(PROMPT)["input_ids"]  # [CLS] first: circuit-tracer keeps a special first token as is
-    with torch.no_grad():
-        token = int(loaded.model(input_ids=torch.tensor([ids])).logits[0, -1].argmax())
-    requests = [
-        {
-            "model_dir": str(tiny_gpt2_dir),
-            "transcoders": [str(path) for path in transcoder_dirs],
-            "feature_input_hook": "ln2.hook_normalized",
-            "input_ids": ids,
-            "target_token_id": token,
-            "max_feature_nodes": max_feature_nodes,
-            "batch_size": 4,
-            "node_threshold": 0.8,
-            "edge_threshold": 0.98,
-        }
-        for max_feature_nodes in BUDGETS
-    ]
-    references = dict(zip(BUDGETS, _reference(tmp_path, requests), strict=True))
-    return loaded, transcoder_dirs, ids, token, references
+    models = {"gpt2": tiny_gpt2_dir} | {name: save_tiny_decoder(tmp_path / name, name) for name in FAMILIES}
+    cases, requests = {}, []
+    for family, model_dir in models.items():
+        loaded = load_language_model(model_dir)
+        ids = loaded.tokenizer(PROMPT)["input_ids"]  # [CLS] first: circuit-tracer keeps a special first token
+        token = _top_token(loaded, ids)
+        for max_feature_nodes in BUDGETS if family == "gpt2" else [None]:
+            cases[family, max_feature_nodes] = (loaded, ids, token)
+            requests.append(_request(model_dir, transcoder_dirs, ids, token, max_feature_nodes, family))
+    references = dict(zip(cases, _reference(tmp_path, requests), strict=True))
+    return transcoder_dirs, cases, references
 
 
-@pytest.mark.parametrize("max_feature_nodes", BUDGETS)
-def test_edges_influences_and_scores_equal_circuit_tracers(setup, max_feature_nodes):
-    loaded, transcoder_dirs, ids, token, references = setup
-    reference = references[max_feature_nodes]
+@pytest.mark.parametrize(
+    ("family", "max_feature_nodes"), [("gpt2", budget) for budget in BUDGETS] + [(name, None) for name in FAMILIES]
+)
+def test_edges_influences_and_scores_equal_circuit_tracers(setup, family, max_feature_nodes):
+    transcoder_dirs, cases, references = setup
+    loaded, ids, token = cases[family, max_feature_nodes]
+    reference = references[family, max_feature_nodes]
     replacements = [
         LayerReplacement(layer, f"{layer}-tc", load_dictionary(path)) for layer, path in enumerate(transcoder_dirs)
     ]
