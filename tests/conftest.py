@@ -26,6 +26,21 @@ def minilm_dir() -> Path:
     return MINILM_DIR
 
 
+# Tiny random decoders' configs (MiniLM's tokenizer, shipped with the tests' dependencies), shared by the
+# architecture tests and the attribution tests of every family.
+VOCAB = 30522
+SMALL = {"vocab_size": VOCAB, "max_position_embeddings": 64}
+DECODER = {
+    **SMALL,
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+}
+GEMMA = {**DECODER, "head_dim": 16, "query_pre_attn_scalar": 16, "hidden_activation": "gelu_pytorch_tanh"}
+
+
 def _save_with_minilm_tokenizer(model: torch.nn.Module, directory: Path) -> Path:
     model.save_pretrained(directory)
     AutoTokenizer.from_pretrained(MINILM_DIR, local_files_only=True).save_pretrained(directory)

@@ -69,6 +69,19 @@ def _check_exact(run: AttributionRun, result) -> None:
     assert result.adjacency[rows].abs().sum() > 0.1 * scale  # the edges carry something, not only the constant
 
 
+def transcoder_nodes(loaded, transcoders, ids) -> list[tuple[int, int, int]]:
+    """(layer, position, index) of every active transcoder feature, from the project's own hook capture (position 0
+    left out): what a graph's feature nodes must be."""
+    hooks = [parse_hook_name(tc.hook_name, loaded) for tc in transcoders]
+    captured = capture_activations(loaded, hooks, torch.tensor([ids]))
+    expected = []
+    for layer, tc in enumerate(transcoders):
+        acts = tc.encode(captured[tc.hook_name][0]).float().clone()
+        acts[0] = 0
+        expected += [(layer, p, i) for p, i in acts.nonzero().tolist()]
+    return expected
+
+
 def test_a_gpt2_graph_with_transcoders_sums_exactly_to_every_node(gpt2, transcoders):
     ids = _ids(gpt2)
     replacements = [LayerReplacement(layer, f"{layer}-tc", tc) for layer, tc in enumerate(transcoders)]
@@ -76,15 +89,7 @@ def test_a_gpt2_graph_with_transcoders_sums_exactly_to_every_node(gpt2, transcod
     result = run.compute()
     assert result.n_features == result.n_active_features > 20
     _check_exact(run, result)
-    # the nodes are the features the transcoders compute from the project's own hook capture, position 0 left out
-    hooks = [parse_hook_name(tc.hook_name, gpt2) for tc in transcoders]
-    captured = capture_activations(gpt2, hooks, torch.tensor([ids]))
-    expected = []
-    for layer, tc in enumerate(transcoders):
-        acts = tc.encode(captured[tc.hook_name][0]).float().clone()
-        acts[0] = 0
-        expected += [(layer, p, i) for p, i in acts.nonzero().tolist()]
-    assert result.features == expected
+    assert result.features == transcoder_nodes(gpt2, transcoders, ids)
 
 
 def test_a_bert_graph_of_mlp_neurons_towards_a_feature_sums_exactly(bert, bert_sae):

@@ -17,7 +17,7 @@ from features.pipeline.loading import load_language_model
 from tests.circuits.tiny_circuits import PROMPT, save_tiny_transcoders
 from tests.circuits.tiny_families import CONFIGS, save_tiny_decoder
 
-from .test_attribution import _check_exact
+from .test_attribution import _check_exact, transcoder_nodes
 
 GATED = {"llama", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3", "olmo2"}
 
@@ -103,14 +103,7 @@ def test_a_graph_with_transcoders_sums_exactly_and_its_nodes_are_the_transcoders
     result = run.compute()
     assert result.n_features > 20
     _check_exact(run, result)
-    hooks = [parse_hook_name(tc.hook_name, loaded) for tc in transcoders]
-    captured = capture_activations(loaded, hooks, torch.tensor([ids]))
-    expected = []
-    for layer, tc in enumerate(transcoders):
-        acts = tc.encode(captured[tc.hook_name][0]).float().clone()
-        acts[0] = 0
-        expected += [(layer, p, i) for p, i in acts.nonzero().tolist()]
-    assert result.features == expected
+    assert result.features == transcoder_nodes(loaded, transcoders, ids)
     assert run.errors.abs().max() > 0.01  # random transcoders miss most of the MLP: the errors carry it
 
 

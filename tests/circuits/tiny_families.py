@@ -21,19 +21,8 @@ from transformers import (
     Qwen3Config,
 )
 
-from tests.conftest import _save_with_minilm_tokenizer
+from tests.conftest import DECODER, GEMMA, SMALL, VOCAB, _save_with_minilm_tokenizer
 
-VOCAB = 30522  # MiniLM's tokenizer
-SMALL = {"vocab_size": VOCAB, "max_position_embeddings": 64}
-DECODER = {
-    **SMALL,
-    "hidden_size": 32,
-    "intermediate_size": 64,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "num_key_value_heads": 1,
-}
-GEMMA = {**DECODER, "head_dim": 16, "query_pre_attn_scalar": 16, "hidden_activation": "gelu_pytorch_tanh"}
 NEOX = {**SMALL, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
 
 # by config.json's model_type (and the sequential GPT-NeoX variant)

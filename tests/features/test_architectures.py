@@ -37,21 +37,10 @@ from features.pipeline.errors import PipelineInputError
 from features.pipeline.hooks import capture_activations, parse_hook_name
 from features.pipeline.loading import load_language_model
 
-from ..conftest import _save_with_minilm_tokenizer, save_tiny_dictionary
+from ..conftest import DECODER, GEMMA, SMALL, VOCAB, _save_with_minilm_tokenizer, save_tiny_dictionary
 
 pytestmark = pytest.mark.filterwarnings("ignore:HookedTransformer is deprecated:DeprecationWarning")
 
-VOCAB = 30522  # MiniLM's tokenizer, shipped with the tests' dependencies
-SMALL = {"vocab_size": VOCAB, "max_position_embeddings": 64}
-DECODER = {
-    **SMALL,
-    "hidden_size": 32,
-    "intermediate_size": 64,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "num_key_value_heads": 1,
-}
-GEMMA = {**DECODER, "head_dim": 16, "query_pre_attn_scalar": 16, "hidden_activation": "gelu_pytorch_tanh"}
 
 # TransformerLens picks Gemma's config by the hub name, so its configs are written here as it writes them for
 # google/gemma-2b, gemma-2-2b and gemma-3-1b, at the tiny checkpoints' sizes.
