@@ -31,7 +31,7 @@ import torch  # noqa: E402
 from circuits.core.coactivation import CoactivationCounter  # noqa: E402
 from circuits.core.residual_paths import (  # noqa: E402
     feeds,
-    mean_inverse_scale,
+    inverse_scale_sum,
     norms_to_measure,
     path_folds,
     stream_roles,
@@ -39,7 +39,7 @@ from circuits.core.residual_paths import (  # noqa: E402
 from circuits.core.virtual_weights import top_connections  # noqa: E402
 from features.pipeline.corpus import BUILTIN_CORPUS, corpus_documents, make_windows  # noqa: E402
 from features.pipeline.dictionaries import load_dictionary  # noqa: E402
-from features.pipeline.hooks import capture_activations, parse_hook_name  # noqa: E402
+from features.pipeline.hooks import capture_activations  # noqa: E402
 from features.pipeline.loading import load_language_model  # noqa: E402
 from features.pipeline.sources import dictionary_source, neuron_source  # noqa: E402
 from features.pipeline.stream import content_mask  # noqa: E402
@@ -83,8 +83,7 @@ def main() -> None:
     ).token_ids
     stream, roles = stream_roles(loaded, specs)
     norms = norms_to_measure(stream, roles)
-    hooks = {norm.measure_hook: parse_hook_name(norm.measure_hook, loaded) for norm in norms.values()}
-    hooks[specs[-1].hook.name] = specs[-1].hook
+    norm_inputs = {f"norm:{key}": norm.module for key, norm in norms.items()}
 
     def corpus_pass(count: bool, coactivation: bool = True) -> tuple[float, dict, CoactivationCounter]:
         sums = {key: [0.0, 0] for key in norms}
@@ -92,12 +91,12 @@ def main() -> None:
         started = time.perf_counter()
         for start in range(0, len(windows), BATCH):
             input_ids = torch.tensor(windows[start : start + BATCH])
-            captured = capture_activations(loaded, list(hooks.values()), input_ids)
+            captured = capture_activations(loaded, [specs[-1].hook], input_ids, norm_inputs)
             if not count:
                 continue
             mask = content_mask(loaded, input_ids)
             for key, norm in norms.items():
-                total, n = mean_inverse_scale(captured[norm.measure_hook], mask, centres=norm.centres, eps=norm.eps)
+                total, n = inverse_scale_sum(norm, captured[f"norm:{key}"], mask)
                 sums[key][0] += total
                 sums[key][1] += n
             active = specs[-1].encode(captured)[mask] > 0

@@ -26,13 +26,13 @@ from features.pipeline import cache
 from features.pipeline.corpus import BUILTIN_CORPUS, corpus_documents, corpus_identity, make_windows
 from features.pipeline.devices import check_names, resolve
 from features.pipeline.errors import PipelineInputError
-from features.pipeline.hooks import capture_activations, parse_hook_name
+from features.pipeline.hooks import capture_activations
 from features.pipeline.sources import SourceSpec, dictionary_source, neuron_source
 from features.pipeline.stream import content_mask
 from features.services.runs import Resumption, run_create, run_fail, run_succeed, run_update
 
 from ..core.coactivation import CoactivationCounter
-from ..core.residual_paths import feeds, mean_inverse_scale, norms_to_measure, path_folds, stream_roles
+from ..core.residual_paths import feeds, inverse_scale_sum, norms_to_measure, path_folds, stream_roles
 from ..core.virtual_weights import top_connections
 from ..models import FeatureCoactivation, FeatureConnection
 
@@ -191,18 +191,18 @@ def _corpus_pass(run: PipelineRun, plan: _Plan) -> None:
     for spec in dictionaries:
         offsets[spec.slug] = total
         total += spec.n_features
-    hooks = {norm.measure_hook: parse_hook_name(norm.measure_hook, plan.loaded) for norm in norms.values()}
-    hooks.update({spec.hook.name: spec.hook for spec in dictionaries})
+    hooks = [spec.hook for spec in dictionaries]
+    # Each norm's scale is measured on its own input: some (the MLP's output before Gemma 2's post-feedforward norm,
+    # the block input a parallel block's MLP norms) are no hook point between blocks.
+    norm_inputs = {f"norm:{key}": norm.module for key, norm in norms.items()}
     sums = {key: [0.0, 0] for key in norms}
     counter = CoactivationCounter(total) if total else None
     for start in range(0, len(windows), BATCH_SIZE):
         input_ids = torch.tensor(windows[start : start + BATCH_SIZE], dtype=torch.long)
-        captured = capture_activations(plan.loaded, list(hooks.values()), input_ids) if hooks else {}
+        captured = capture_activations(plan.loaded, hooks, input_ids, norm_inputs) if hooks or norm_inputs else {}
         mask = content_mask(plan.loaded, input_ids)
         for key, norm in norms.items():
-            inverse_sum, count = mean_inverse_scale(
-                captured[norm.measure_hook], mask, centres=norm.centres, eps=norm.eps
-            )
+            inverse_sum, count = inverse_scale_sum(norm, captured[f"norm:{key}"], mask)
             sums[key][0] += inverse_sum
             sums[key][1] += count
         if counter is not None:

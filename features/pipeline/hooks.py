@@ -8,7 +8,7 @@ architectures.py.
 """
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -89,12 +89,18 @@ def _input(args: tuple, kwargs: dict) -> torch.Tensor:
 
 
 def capture_activations(
-    loaded: LoadedModel, hooks: Sequence[HookPoint], input_ids: torch.Tensor
+    loaded: LoadedModel,
+    hooks: Sequence[HookPoint],
+    input_ids: torch.Tensor,
+    module_inputs: Mapping[str, torch.nn.Module] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Run the model on input_ids [B, T] until every hook has fired; return {hook name: [B, T, d]}, on the model's
-    device in its dtype."""
+    device in its dtype. `module_inputs` ({key: module}) also captures those modules' inputs under their keys: a
+    vector no hook point names (a norm's input inside a block, such as the MLP's output before Gemma 2's
+    post-feedforward norm)."""
     captured: dict[str, torch.Tensor] = {}
-    wanted = {hook.name for hook in hooks}
+    module_inputs = dict(module_inputs or {})
+    wanted = {hook.name for hook in hooks} | set(module_inputs)
     handles = []
 
     def store(name: str, value: torch.Tensor, transform=None) -> None:
@@ -123,6 +129,12 @@ def capture_activations(
                         lambda _m, _args, output, name=hook.name, transform=transform: store(name, output, transform)
                     )
                 )
+        for key, module in module_inputs.items():
+            handles.append(
+                module.register_forward_pre_hook(
+                    lambda _m, args, kwargs, key=key: store(key, _input(args, kwargs)), with_kwargs=True
+                )
+            )
         input_ids = input_ids.to(loaded.device)
         with torch.inference_mode():
             try:

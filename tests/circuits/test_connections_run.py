@@ -14,6 +14,8 @@ from features.pipeline.loading import load_language_model
 from features.pipeline.stream import content_mask
 from features.services import activation_runs, registration
 from features.services.runs import run_resume
+from tests.circuits.tiny_circuits import save_tiny_transcoder
+from tests.circuits.tiny_families import save_tiny_decoder
 
 pytestmark = pytest.mark.django_db
 
@@ -175,3 +177,55 @@ def test_bad_requests_are_refused_with_a_reason(gpt2_model, tiny_bert_dir):
     with pytest.raises(CommandError, match="no computed features yet"):
         call_command("compute_connections", "empty-bert", "--sync")
     assert not PipelineRun.objects.filter(kind=PipelineRun.Kind.CONNECTIONS).exists()
+
+
+def test_a_gemma_2_run_measures_its_post_mlp_norm_and_stores_weights_through_it(tmp_path, sample_corpus_file):
+    """Gemma 2 normalises the MLP's output before adding it: the run measures that norm's mean 1/scale on the MLP's
+    own output (no hook point holds it), and a layer-0 neuron's stored weights to a layer-1 transcoder are its
+    output weights through that norm (1 + weight) and through pre_feedforward_layernorm's scale."""
+    model = registration.model_register(slug="tiny-gemma-2", path=str(save_tiny_decoder(tmp_path / "model", "gemma2")))
+    transcoder_dir = save_tiny_transcoder(tmp_path / "tc", 1)
+    source = registration.dictionary_register(model=model, path=str(transcoder_dir), slug="1-tc")
+    activations = activation_runs.activation_run_create(
+        model=model, layers=[0], dictionary_sources=[source], corpus=str(sample_corpus_file), n_windows=8,
+        window_len=12, top_k=3, sync=True,
+    )  # fmt: skip
+    assert activation_runs.activation_run_start(run_id=activations.pk).status == "succeeded"
+    run = compute("tiny-gemma-2", "--top-k", "3", "--windows", "8")
+    assert run.status == PipelineRun.Status.SUCCEEDED, run.error
+    assert run.params["pairs_done"] == [["0-mlp", "1-tc"]]  # gated neurons are not read
+
+    loaded = load_language_model(model.path)
+    layers = loaded.model.model.layers
+    ids = torch.tensor(
+        make_windows(
+            loaded.tokenizer, corpus_documents(str(sample_corpus_file)), n_windows=8, window_len=12,
+            corpus_name="x", prepend_bos=True,
+        ).token_ids
+    )  # fmt: skip
+    seen = {}
+    handles = [
+        layers[0].mlp.register_forward_hook(lambda _m, _a, out: seen.__setitem__("mlp_out", out)),
+        layers[1].pre_feedforward_layernorm.register_forward_pre_hook(lambda _m, a: seen.__setitem__("mid", a[0])),
+    ]
+    with torch.inference_mode():
+        loaded.model(input_ids=ids)
+    for handle in handles:
+        handle.remove()
+    mask = content_mask(loaded, ids)
+    scales = run.params["inverse_scales"]
+    for key, x, eps in (
+        ("blocks.0.ln2_post", seen["mlp_out"], layers[0].post_feedforward_layernorm.eps),
+        ("blocks.1.ln2", seen["mid"], layers[1].pre_feedforward_layernorm.eps),
+    ):
+        expected = (1 / torch.sqrt(x.pow(2).mean(-1) + eps))[mask].double().mean().item()
+        assert scales[key] == pytest.approx(expected, rel=1e-5)
+
+    norm_weight = 1 + layers[0].post_feedforward_layernorm.weight.detach()
+    written = layers[0].mlp.down_proj.weight.detach().T * norm_weight * scales["blocks.0.ln2_post"]
+    weights = written * scales["blocks.1.ln2"] @ load_dictionary(transcoder_dir).sae.W_enc.detach()
+    for index in (0, 9, 63):
+        best = sorted(range(weights.shape[1]), key=lambda f: -abs(weights[index, f].item()))[:3]
+        got = stored_downstream(Feature.objects.get(source__slug="0-mlp", index=index))
+        assert [(s, i) for s, i, _ in got] == [("1-tc", f) for f in best]
+        assert [w for *_, w in got] == pytest.approx([weights[index, f].item() for f in best], rel=1e-4)
