@@ -122,7 +122,7 @@ def norm_kind(module: torch.nn.Module) -> str | None:
     if name.endswith("RMSNorm"):
         return RMS_NORM_ONE_PLUS if name.startswith("Gemma") else RMS_NORM
     if "Norm" in name:  # a norm we do not know how to freeze: refused rather than left unfrozen
-        raise PipelineInputError(f"Attribution graphs cannot freeze {name}: its formula is not mapped.")
+        raise PipelineInputError(f"{name} is a norm of unknown formula: its scale cannot be frozen or folded.")
     return None
 
 

@@ -200,7 +200,7 @@ def test_a_norm_whose_formula_is_not_mapped_is_refused_not_frozen_wrongly(tmp_pa
             return x
 
     loaded.blocks()[0].extra_norm = ScaleNorm()
-    with pytest.raises(PipelineInputError, match="cannot freeze ScaleNorm: its formula is not mapped"):
+    with pytest.raises(PipelineInputError, match="ScaleNorm is a norm of unknown formula"):
         AttributionRun(loaded, _ids(loaded), replacements, LogitTarget(5))
 
 
