@@ -62,15 +62,16 @@ def graph_rank(query: ParsedQuery, text: str) -> float:
     return best
 
 
-def matched_line(query: ParsedQuery, text: str, *, skip: Iterable[str] = ()) -> str:
-    """The first line of a search text (after the title and any line in `skip`) that holds a wanted clause, as
-    the words it holds ("says austin"), or "": where a graph matched when its title and prompt do not show it."""
+def matched_line(query: ParsedQuery, text: str, *, shown: Iterable[str] = ()) -> str:
+    """Where a graph matched when neither its title nor the fields in `shown` (its prompt, on a results page) hold
+    a wanted clause: the first other line of its search text that does, as the words it holds ("says austin");
+    otherwise ""."""
     needles = [clause_needle(clause) for clause in _wanted(query)]
-    skipped = {search_line(line) for line in skip}
-    for line in text.split("\n")[1:]:
-        if line not in skipped and any(needle in line for needle in needles):
-            return line.strip()
-    return ""
+    title, *rest = text.split("\n")
+    seen = [title, *(search_line(field) for field in shown)]
+    if any(needle in line for needle in needles for line in seen):
+        return ""
+    return next((line.strip() for line in rest if any(needle in line for needle in needles)), "")
 
 
 def _wanted(query: ParsedQuery) -> list[Clause]:
@@ -87,6 +88,8 @@ def marked_excerpt(text: str, query: ParsedQuery, *, width: int = 160, start: st
     begin = 0
     if len(text) > width and hits:
         begin = max(0, min(hits[0][0] - width // 4, len(text) - width))
+        # Start at a word, not inside one or at the punctuation after one.
+        begin = next((a for a, _ in spans if a >= begin), begin)
     end = min(len(text), begin + width)
     pieces, position = [], begin
     for a, b in hits:

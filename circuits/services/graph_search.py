@@ -31,8 +31,8 @@ MATCHED_LINE_LENGTH = 120
 class GraphHit:
     graph: Graph  # with its model and author; its data and params deferred
     excerpt: SafeString  # the prompt, its words that match marked
-    # Where it matched, in the search text's words, when that is a label, a supernode, the description or the
-    # target rather than the title or the prompt shown; "" otherwise.
+    # Where it matched, in the search text's words, when neither its title nor its prompt shows a match (a
+    # label, a supernode, the description, the target); "" otherwise.
     matched: str
     score: float
 
@@ -88,12 +88,11 @@ def graph_search(
     query = _parsed(query)
     if not query.searchable:
         return GraphResults(hits=[], total=0, truncated=False)
-    graphs = graphs_matching(graphs_in_scope(model_slug=model_slug, source_slug=source_slug), query)
-    candidates = list(
-        GraphSearchText.objects.filter(graph__in=graphs)
-        .order_by("-graph__created_at", "-graph_id")
-        .values_list("graph_id", "text")[: GRAPH_SEARCH_CANDIDATES + 1]
-    )
+    texts = GraphSearchText.objects.filter(_text_condition(query))
+    if model_slug or source_slug:
+        texts = texts.filter(graph__in=graphs_in_scope(model_slug=model_slug, source_slug=source_slug))
+    # Newest first by id, not created_at: no read of the graphs' rows, whose data SQLite would walk past.
+    candidates = list(texts.order_by("-graph_id").values_list("graph_id", "text")[: GRAPH_SEARCH_CANDIDATES + 1])
     truncated = len(candidates) > GRAPH_SEARCH_CANDIDATES
     candidates = candidates[:GRAPH_SEARCH_CANDIDATES]
     # sorted() is stable: equal ranks stay newest first.
@@ -104,6 +103,6 @@ def graph_search(
     for score, pk, text in page:
         graph = by_pk[pk]
         excerpt = marked_excerpt(graph.prompt, query, start=HEADLINE_START, stop=HEADLINE_STOP)
-        matched = matched_line(query, text, skip=[graph.prompt])[:MATCHED_LINE_LENGTH]
+        matched = matched_line(query, text, shown=[graph.prompt])[:MATCHED_LINE_LENGTH]
         hits.append(GraphHit(graph=graph, excerpt=highlight(excerpt), matched=matched, score=score))
     return GraphResults(hits=hits, total=len(candidates), truncated=truncated)

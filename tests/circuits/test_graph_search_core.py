@@ -58,15 +58,18 @@ def test_a_title_match_ranks_above_a_match_elsewhere():
     assert graph_rank(parse("paris -x"), text_of(title="Paris")) == graph_rank(query, text_of(title="Paris"))
 
 
-def test_the_matched_line_names_a_label_but_not_the_title_or_the_prompt():
-    text = text_of(title="Paris", prompt="the paris prompt", labels=["paris detector"])
-    assert matched_line(parse("paris"), text, skip=["the paris prompt"]) == "paris detector"
+def test_the_matched_line_says_where_a_graph_matched_when_its_title_and_prompt_do_not_show_it():
+    text = text_of(title="Capitals", prompt="The capital of", labels=["paris detector"], supernode_names=["geo"])
+    assert matched_line(parse("paris"), text, shown=["The capital of"]) == "paris detector"
+    assert matched_line(parse("geo -x"), text, shown=["The capital of"]) == "geo"
+    assert matched_line(parse("capital"), text, shown=["The capital of"]) == ""  # the prompt shows it
+    assert matched_line(parse("capitals or paris"), text) == ""  # the title shows it
     assert matched_line(parse("london"), text) == ""
 
 
 def test_an_excerpt_marks_the_words_and_keeps_the_first_match_in_a_long_prompt():
     assert marked_excerpt("The capital of", parse("capital"), start="[", stop="]") == "The [capital] of"
-    long = "filler " * 60 + "Paris is a capital " + "filler " * 60
+    long = "fill, " * 60 + "Paris is a capital " + "fill, " * 60
     excerpt = marked_excerpt(long, parse("paris"), width=80, start="[", stop="]")
-    assert "[Paris]" in excerpt and excerpt.startswith("…") and excerpt.endswith("…")
+    assert "[Paris]" in excerpt and excerpt.startswith("…fill,") and excerpt.endswith("…")
     assert len(excerpt.replace("[", "").replace("]", "")) <= 82
