@@ -14,6 +14,8 @@ from django.urls import reverse
 from features.models import Feature, LanguageModel, PipelineRun, slug_validator
 from features.services.page_versions import feature_page_changed
 
+from .core.graph_search import graph_search_text
+
 
 class Graph(models.Model):
     class Origin(models.TextChoices):
@@ -47,8 +49,44 @@ class Graph(models.Model):
     def __str__(self) -> str:
         return f"{self.model.slug}/graphs/{self.slug}"
 
+    def save(self, *args, **kwargs) -> None:
+        super().save(*args, **kwargs)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or SEARCHED_FIELDS.intersection(update_fields):
+            graph_search_text_save(self)
+
     def get_absolute_url(self) -> str:
         return reverse("circuits:graph", args=[self.model.slug, self.slug])
+
+
+# The fields of a graph that its search text is made of (GraphSearchText; `data` holds the labels).
+SEARCHED_FIELDS = frozenset({"title", "description", "prompt", "target", "data"})
+
+
+class GraphSearchText(models.Model):
+    """What search reads of a graph (circuits/core/graph_search.py): its title, description, prompt, target, node
+    labels and supernode names as one short normalised text, kept in step by Graph.save(). A row of its own
+    because a graph's `data` runs to megabytes: SQLite would walk a graph's data to reach a column stored after
+    it, and PostgreSQL indexes this column alone (a trigram GIN index, migration 0004) for its LIKE."""
+
+    graph = models.OneToOneField(Graph, on_delete=models.CASCADE, primary_key=True, related_name="search_text")
+    text = models.TextField()
+
+    def __str__(self) -> str:
+        return f"search text of graph {self.graph_id}"
+
+
+def graph_search_text_save(graph: Graph) -> None:
+    supernodes = graph.data.get("qParams", {}).get("supernodes", [])
+    text = graph_search_text(
+        title=graph.title,
+        description=graph.description,
+        prompt=graph.prompt,
+        target=graph.target,
+        labels=graph_labels(graph).values(),
+        supernode_names=[group[0] for group in supernodes if group and isinstance(group[0], str)],
+    )
+    GraphSearchText.objects.update_or_create(graph=graph, defaults={"text": text})
 
 
 class GraphNode(models.Model):
@@ -162,6 +200,8 @@ def _graph_deleted(sender, instance: Graph, **kwargs) -> None:
     """The pages of a deleted graph's features list it ("In these graphs"): they change once it is gone."""
     feature_ids = list(instance.feature_nodes.values_list("feature_id", flat=True))
     transaction.on_commit(lambda: feature_page_changed(feature_ids))
+
+
 class FeatureConnection(models.Model):
     """A virtual weight between two features of one model: how much of `upstream`'s output direction `downstream`'s
     encoder reads through the residual stream (circuits/core/virtual_weights.py). Only each feature's strongest

@@ -21,6 +21,7 @@ from .core.graph_schema import GraphSchemaError
 from .forms import GraphCommentForm, GraphImportForm, NodeLabelForm
 from .models import Graph
 from .services import pages
+from .services.graph_search import graphs_matching
 from .services.imports import graph_export, graph_import
 from .services.revisions import graph_annotate
 
@@ -49,7 +50,7 @@ def graph_index(request: HttpRequest, model_slug: str = "") -> HttpResponse:
         graphs = graphs.filter(model=model)
     query = request.GET.get("q", "").strip()[:200]
     if query:
-        graphs = pages.graph_search(graphs, query)
+        graphs = graphs_matching(graphs, query)
     context = {"model": model, "graphs": graphs[:SHOWN_GRAPHS], "graph_query": query, "shown_limit": SHOWN_GRAPHS}
     return render(request, "circuits/graph_index.html", context)
 

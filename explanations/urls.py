@@ -7,14 +7,12 @@ from .views import comments as comment_views
 from .views import explanations as explanation_views
 from .views import lists as list_views
 from .views import recent as recent_views
-from .views import search as search_views
 
 app_name = "explanations"
 
 FEATURE = "<str:model_slug>/<str:source_slug>/<int:index>"
 
 urlpatterns = [
-    path("search/", search_views.search, name="search"),
     path("recent/", recent_views.recent_changes, name="recent"),
     path("watchlist/", recent_views.watchlist, name="watchlist"),
     path("bookmarks/", list_views.bookmarks, name="bookmarks"),

@@ -1,5 +1,7 @@
 """The pages that show several domains at once. Included after the features app's URLs (features/urls.py), whose
-fixed paths (jump/, runs/new/..., upload/..., steer/...) must win over the model/source/index catch-alls here."""
+fixed paths (jump/, runs/new/..., upload/..., steer/...) must win over the model/source/index catch-alls here.
+A one-segment page here (search/) is reached because the features' model page does not take a reserved slug
+(features.models.RESERVED_SLUGS)."""
 
 from django.urls import path
 
@@ -9,6 +11,7 @@ app_name = "front"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("search/", views.search, name="search"),
     path("u/<str:username>/", views.profile, name="profile"),
     path("runs/<int:pk>/", views.run_detail, name="run"),
     path("runs/<int:pk>/resume/", views.run_resume, name="run-resume"),

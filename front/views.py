@@ -1,6 +1,6 @@
-"""The pages that show several domains at once: home, a source's feature index, a feature (its dashboard, the
-wiki's explanations and discussion, scores), a pipeline run of any kind, the top features for a text, and a
-person's profile (their contributions and their game)."""
+"""The pages that show several domains at once: home, the wiki's search (explanations, comments and graphs), a
+source's feature index, a feature (its dashboard, the wiki's explanations and discussion, scores), a pipeline run
+of any kind, the top features for a text, and a person's profile (their contributions and their game)."""
 
 from dataclasses import dataclass, replace
 
@@ -12,14 +12,17 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import wiki_write
 from accounts.models import user_is_banned
 from circuits.models import Graph
 from circuits.selectors import feature_connections as connections_of
+from circuits.services.graph_search import graph_search
 from circuits.services.pages import graphs_with_feature
 from evaluations.selectors import compare_url, source_quality
+from explanations import search_results
+from explanations.core import websearch
 from explanations.models import Comment, Explanation, ExplanationRevision
 from explanations.selectors import best_explanation_texts, feature_community, profile_activity
 from features import selectors as feature_selectors
@@ -51,6 +54,76 @@ def home(request: HttpRequest) -> HttpResponse:
         context["best_explained"] = selectors.best_explained_features()
         context["most_discussed"] = selectors.most_discussed_features()
     return render(request, "front/home.html", context)
+
+
+SEARCH_KINDS = {
+    "all": "Everything",
+    "explanations": "Explanations",
+    "comments": "Comments",
+    "graphs": "Attribution graphs",
+}
+# "Everything" shows the best few graphs above the explanations and comments (on its first page): their ranks
+# are on another scale (circuits/services/graph_search.py), so the two lists are not merged into one.
+GRAPHS_IN_ALL = 5
+
+
+@require_GET
+def search(request: HttpRequest) -> HttpResponse:
+    """Full-text search over explanations and comments (explanations.search_results), search by meaning over
+    explanations, and graphs by their words (circuits.services.graph_search). The query is searched and shown as
+    typed: anything the search reads differently is said on the page (the query's notes)."""
+    query = request.GET.get("q", "")
+    kind = request.GET.get("kind", "all")
+    kind = kind if kind in SEARCH_KINDS else "all"
+    mode = request.GET.get("mode", "text")
+    mode = mode if mode in search_results.SEARCH_MODES else "text"
+    model_slug = request.GET.get("model", "")
+    source_slug = request.GET.get("source", "")
+    try:
+        page = int(request.GET.get("page", "1"))
+    except ValueError:
+        page = 1
+    page = max(1, min(page, search_results.SEARCH_MAX_PAGES))
+    page_size = search_results.SEARCH_PAGE_SIZE
+    results = graphs = None
+    query_notes: tuple[str, ...] = ()
+    problem, has_next = "", False
+    if query.strip():
+        scope = {"model_slug": model_slug, "source_slug": source_slug}
+        if kind == "graphs":
+            parsed = websearch.parse(query)
+            query_notes, problem = parsed.notes, parsed.problem
+            if mode == "semantic":
+                query_notes += ("Graphs are searched by their words; search by meaning covers explanations only.",)
+            graphs = graph_search(query=parsed, **scope, offset=(page - 1) * page_size, limit=page_size)
+            has_next = graphs.total > page * page_size and page < search_results.SEARCH_MAX_PAGES
+        else:
+            if mode == "semantic":
+                results = search_results.semantic_search(query=query, **scope, page=page)
+            else:
+                results = search_results.search_wiki(query=query, kind=kind, **scope, page=page)
+                if kind == "all" and page == 1 and not results.problem:
+                    graphs = graph_search(query=query, **scope, limit=GRAPHS_IN_ALL)
+            query_notes, problem, has_next = results.query_notes, results.problem, results.has_next
+    context = {
+        "query": query,
+        "kind": kind,
+        "kinds": SEARCH_KINDS,
+        "mode": mode,
+        "modes": search_results.SEARCH_MODES,
+        "model_slug": model_slug,
+        "source_slug": source_slug,
+        "models": LanguageModel.objects.order_by("slug").values_list("slug", flat=True),
+        "searched": bool(query.strip()),
+        "results": results,
+        "graphs": graphs,
+        "query_notes": query_notes,
+        "problem": problem,
+        "has_next": has_next,
+        "page": page,
+        "first_number": (page - 1) * page_size + 1,
+    }
+    return render(request, "front/search.html", context)
 
 
 @dataclass

@@ -14,8 +14,8 @@ from rest_framework.views import APIView
 
 from circuits.core.graph_schema import GraphSchemaError
 from circuits.models import Graph
+from circuits.services.graph_search import graphs_matching
 from circuits.services.imports import graph_export, graph_import
-from circuits.services.pages import graph_search
 from features.models import LanguageModel
 
 from .base import READ_ERRORS, consume_wiki_rate, or_404, schema_errors, validated
@@ -78,7 +78,14 @@ def _graph(model_slug: str, graph_slug: str) -> Graph:
     summary="Attribution graphs",
     parameters=[
         OpenApiParameter("model", str, description="A model's slug"),
-        OpenApiParameter("q", str, description="Words that its title, description, prompt or target contain"),
+        OpenApiParameter(
+            "q",
+            str,
+            description=(
+                'Words (the search page\'s syntax: "phrases", or, -word) that its title, description, prompt, '
+                "target, node labels or supernode names contain"
+            ),
+        ),
     ],
     responses={200: GraphOut(many=True), **READ_ERRORS},
 )
@@ -92,7 +99,7 @@ class GraphList(generics.ListAPIView):
         if model:
             graphs = graphs.filter(model__slug=model)
         query = self.request.query_params.get("q", "").strip()[:200]
-        return graph_search(graphs, query) if query else graphs
+        return graphs_matching(graphs, query) if query else graphs
 
 
 class GraphDetail(APIView):

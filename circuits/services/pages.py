@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import QueryDict
 
 from explanations.models import Explanation
@@ -164,18 +164,6 @@ def graphs_with_feature(feature: Feature) -> QuerySet[Graph]:
     return (
         Graph.objects.filter(feature_nodes__feature=feature).select_related("model").distinct().order_by("-created_at")
     )
-
-
-def graph_search(queryset: QuerySet[Graph], query: str) -> QuerySet[Graph]:
-    """Graphs whose title, description, prompt or target contain every word of the query."""
-    for word in query.split()[:10]:
-        queryset = queryset.filter(
-            Q(title__icontains=word)
-            | Q(description__icontains=word)
-            | Q(prompt__icontains=word)
-            | Q(target__icontains=word)
-        )
-    return queryset
 
 
 def graph_comment_post(*, graph: Graph, author, body: str) -> GraphComment:

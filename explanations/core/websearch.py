@@ -44,7 +44,7 @@ STOP_WORDS = frozenset(
 _JOINERS = frozenset("-'’._/")
 
 
-def _word_spans(text: str) -> list[tuple[int, int]]:
+def word_spans(text: str) -> list[tuple[int, int]]:
     """Where the words of a text are: runs of letters and digits, with any combining marks in them (the
     vowel signs of Devanagari, say; both databases' tokenizers cut such a word the same way, quoted or not)."""
     spans, start = [], None
@@ -57,6 +57,11 @@ def _word_spans(text: str) -> list[tuple[int, int]]:
     if start is not None:
         spans.append((start, len(text)))
     return spans
+
+
+def words_of(text: str) -> list[str]:
+    """The words of a text, cut as the query's words are (runs of letters and digits), in order."""
+    return [text[start:end] for start, end in word_spans(text)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +149,7 @@ def _clauses(chunk: str, reader: _Reader, *, negated: bool, phrase: bool) -> lis
     clause of a chunk carries its minus."""
     groups: list[tuple[list[str], str]] = []  # each clause's words and spelling
     position = 0
-    for start, end in _word_spans(chunk):
+    for start, end in word_spans(chunk):
         gap = chunk[position:start]
         marks = "".join(character for character in gap if not character.isspace())
         joined = bool(groups) and bool(marks) and not gap[:1].isspace() and all(c in _JOINERS for c in marks)

@@ -42,6 +42,18 @@ def test_import_then_list_detail_and_export_round_trip(writer, tc_model):
     assert Graph.objects.get(slug="again").data["nodes"] == Graph.objects.get(slug="paris-graph").data["nodes"]
 
 
+def test_the_list_searches_node_labels_and_supernode_names_as_the_search_page_does(writer, tc_model):
+    graph = circuit_tracer_graph(scan="tc")
+    graph["nodes"][3]["clerp"] = "Ocelot detector"
+    graph["qParams"]["supernodes"] = [["Big cats", graph["nodes"][3]["node_id"], graph["nodes"][4]["node_id"]]]
+    assert writer.post("/api/v1/graphs/tiny-tc/import/", {"graph": graph}, format="json").status_code == 201
+    anon = APIClient()
+    for query in ("ocelot", '"big cats"', "OCELOT -lynx"):
+        assert [g["slug"] for g in anon.get("/api/v1/graphs/", {"q": query}).json()["results"]] == ["paris-graph"]
+    assert anon.get("/api/v1/graphs/", {"q": "ocelot -cats"}).json()["results"] == []
+    assert anon.get("/api/v1/graphs/", {"q": "!!!"}).json()["results"] == []
+
+
 def test_a_bad_graph_is_a_400_naming_the_problems_and_nothing_is_written(writer, tc_model):
     graph = circuit_tracer_graph()
     graph["links"][0]["target"] = "nowhere"

@@ -11,6 +11,7 @@ import pytest
 
 from circuits.models import Graph, GraphComment, GraphRevision
 from circuits.services.imports import graph_import
+from circuits.services.revisions import graph_annotate
 from explanations.services.explanations import explanation_create
 from features.models import ActivationExample, ContextWindow, Feature, pack_floats
 
@@ -173,6 +174,12 @@ def test_the_index_lists_and_searches_graphs_per_model_and_overall(client, graph
     assert "Rivers and seas" in text and "How it says Paris" not in text
     assert client.get("/graphs/nope/").status_code == 404
     assert 'href="/graphs/tiny-tc/"' in page(client, "/tiny-tc/")
+
+
+def test_the_index_search_finds_a_graph_by_a_node_label(client, graph, alice):
+    assert "How it says Paris" not in page(client, "/graphs/?q=ocelot")
+    graph_annotate(graph=graph, user=alice, labels={"1_3_2": "Ocelot detector"})
+    assert "How it says Paris" in page(client, "/graphs/?q=ocelot")
 
 
 def test_a_feature_page_lists_the_graphs_it_is_in(client, graph):

@@ -21,7 +21,7 @@ on_postgres = pytest.mark.skipif(connection.vendor != "postgresql", reason="the 
 
 
 def search(client, **params):
-    return client.get(reverse("explanations:search"), params)
+    return client.get(reverse("front:search"), params)
 
 
 def hit_links(html: str) -> list[str]:

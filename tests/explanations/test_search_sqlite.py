@@ -24,7 +24,7 @@ migration = importlib.import_module("explanations.migrations.0009_sqlite_full_te
 
 
 def hit_links(client, query: str) -> list[str]:
-    html = client.get(reverse("explanations:search"), {"q": query}).text
+    html = client.get(reverse("front:search"), {"q": query}).text
     return re.findall(r'<a class="feature-ref" href="([^"]+)">', html)
 
 

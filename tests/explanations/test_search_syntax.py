@@ -13,7 +13,7 @@ from .conftest import explain
 
 
 def search(client, **params):
-    response = client.get(reverse("explanations:search"), params)
+    response = client.get(reverse("front:search"), params)
     assert response.status_code == 200
     return response.text
 

@@ -73,7 +73,7 @@ def test_payloads_in_explanations_and_comments_are_inert_on_every_page_that_show
         reverse("explanations:lists"),
         feature_list.get_absolute_url(),
         reverse("front:profile", args=["alice"]),
-        reverse("explanations:search") + "?q=alert",
+        reverse("front:search") + "?q=alert",
         reverse("explanations:comment-report", args=[comment.pk]),
     ]
     for url in pages:
@@ -92,7 +92,7 @@ def test_payloads_in_explanations_and_comments_are_inert_on_every_page_that_show
 
 
 def test_the_search_box_echoes_a_query_inert(feature, client):
-    response = client.get(reverse("explanations:search"), {"q": '"><script>alert(1)</script>'})
+    response = client.get(reverse("front:search"), {"q": '"><script>alert(1)</script>'})
 
     assert audit(response.text) == []
     assert "&lt;script&gt;" in response.text
