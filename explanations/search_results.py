@@ -22,7 +22,6 @@ from .search import HEADLINE_START, HEADLINE_STOP
 
 # --- Search ----------------------------------------------------------------------------------
 
-SEARCH_KINDS = {"all": "Explanations and comments", "explanations": "Explanations", "comments": "Comments"}
 SEARCH_MODES = {"text": "Words", "semantic": "Meaning"}
 SEARCH_PAGE_SIZE = 20
 SEARCH_MAX_PAGES = 10
