@@ -14,6 +14,10 @@ from django.urls import reverse
 from features.models import Feature, LanguageModel, PipelineRun, slug_validator
 from features.services.page_versions import feature_page_changed
 
+# Slugs a graph may not take: fixed pages and endpoints under /graphs/<model>/ and /api/v1/graphs/<model>/ that
+# come before a graph's own address in the URL patterns (a graph so named could never be opened).
+RESERVED_GRAPH_SLUGS = {"import", "new", "trace"}
+
 
 class Graph(models.Model):
     class Origin(models.TextChoices):
@@ -162,6 +166,8 @@ def _graph_deleted(sender, instance: Graph, **kwargs) -> None:
     """The pages of a deleted graph's features list it ("In these graphs"): they change once it is gone."""
     feature_ids = list(instance.feature_nodes.values_list("feature_id", flat=True))
     transaction.on_commit(lambda: feature_page_changed(feature_ids))
+
+
 class FeatureConnection(models.Model):
     """A virtual weight between two features of one model: how much of `upstream`'s output direction `downstream`'s
     encoder reads through the residual stream (circuits/core/virtual_weights.py). Only each feature's strongest
