@@ -2,7 +2,13 @@ from django import forms
 
 from features.models import LanguageModel, slug_validator
 
-from .services.graphs import DEFAULT_FEATURE_NODES, MAX_FEATURE_NODES, MAX_PROMPT_CHARS, graph_source_choices
+from .services.graphs import (
+    DEFAULT_FEATURE_NODES,
+    MAX_FEATURE_NODES,
+    MAX_GRAPH_TOKENS,
+    MAX_PROMPT_CHARS,
+    graph_source_choices,
+)
 from .services.imports import MAX_IMPORT_BYTES
 
 
@@ -40,6 +46,8 @@ class GraphTraceForm(forms.Form):
     prompt = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3, "maxlength": MAX_PROMPT_CHARS}),
         error_messages={"required": "Enter a prompt: it is empty."},
+        help_text=f"At most {MAX_GRAPH_TOKENS} tokens, counting the special token put before it, and "
+        f"{MAX_PROMPT_CHARS:,} characters.",
     )
     target = forms.CharField(required=False, max_length=200)
     sources = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple)

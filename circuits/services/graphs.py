@@ -14,6 +14,7 @@ import torch
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.rate_limits import rate_limit_consume
@@ -374,7 +375,13 @@ def graph_compute(*, run_id: int) -> Graph | None:
     if run.is_finished:
         return run.graphs.first()
     params = run.params
-    run_update(run=run, status=PipelineRun.Status.RUNNING, message="Loading the model and sources", progress=0.0)
+    run_update(
+        run=run,
+        status=PipelineRun.Status.RUNNING,
+        started_at=timezone.now(),
+        message="Loading the model and sources",
+        progress=0.0,
+    )
     try:
         plan = graph_plan(model=run.model, prompt=params["prompt"], target=params["target"], sources=params["sources"])
         with model_lock(plan.loaded.path):

@@ -62,6 +62,8 @@ def test_the_form_queues_a_run_whose_page_links_to_the_graph_it_computed(alice_c
     done = page_text(alice_client.get(run.get_absolute_url()))
     assert f'href="{graph.get_absolute_url()}"' in done and "What it computed" in done
     assert graph.target in done  # "the top next token ..."
+    run.refresh_from_db()
+    assert run.started_at is not None and run.started_at <= run.finished_at
     assert alice_client.get(graph.get_absolute_url()).status_code == 200
 
 
