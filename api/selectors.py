@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from circuits.models import Graph
 from explanations.models import Comment, Explanation, FeatureList
 from features.models import ActivationExample, ContextWindow, Feature, PipelineRun, Source
 from neuronpedia.db import PreparedQuery
@@ -81,6 +82,12 @@ def lists_visible_to(user) -> QuerySet[FeatureList]:
 
 def runs_for_api() -> QuerySet[PipelineRun]:
     return PipelineRun.objects.select_related("model", "created_by")
+
+
+def runs_for_api_detail() -> QuerySet[PipelineRun]:
+    """With the graph an attribution run stored (RunDetailOut's `graph`), without its nodes and links."""
+    graphs = Graph.objects.select_related("model").defer("data", "params")
+    return runs_for_api().prefetch_related(Prefetch("graphs", queryset=graphs))
 
 
 def by_id(queryset: QuerySet, pk: int):

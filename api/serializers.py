@@ -243,12 +243,13 @@ class RunOut(serializers.ModelSerializer):
     created_by = serializers.SerializerMethodField()
     warnings = RunWarningOut(many=True, read_only=True)
     page = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField(help_text="This run in the API: poll it for progress")
 
     class Meta:
         model = PipelineRun
         fields = [
             "id", "kind", "model", "status", "progress", "message", "shards_total", "shards_done", "tokens_done",
-            "error", "params", "created_by", "created_at", "started_at", "finished_at", "page", "warnings",
+            "error", "params", "created_by", "created_at", "started_at", "finished_at", "page", "url", "warnings",
         ]  # fmt: skip
 
     def get_created_by(self, run: PipelineRun) -> str | None:
@@ -257,14 +258,46 @@ class RunOut(serializers.ModelSerializer):
     def get_page(self, run: PipelineRun) -> str:
         return run.get_absolute_url()
 
+    def get_url(self, run: PipelineRun) -> str:
+        return reverse("api:run", args=[run.pk])
+
+
+class RunGraphOut(serializers.Serializer):
+    """The graph an attribution run stored."""
+
+    slug = serializers.CharField()
+    title = serializers.CharField()
+    target = serializers.CharField(help_text="What it explains, in words")
+    page = serializers.CharField(help_text="Its page on the site")
+    url = serializers.CharField(help_text="It in the API")
+    export = serializers.CharField(help_text="Its JSON in circuit-tracer's schema")
+
 
 class RunDetailOut(RunOut):
     manifest = serializers.DictField(
         read_only=True, help_text="What an activation run read: files' hashes, corpus, windowing, versions"
     )
+    graph = serializers.SerializerMethodField(
+        help_text="The graph an attribution run stored: null until it has succeeded, and for other kinds of run"
+    )
 
     class Meta(RunOut.Meta):
-        fields = [*RunOut.Meta.fields, "manifest"]
+        fields = [*RunOut.Meta.fields, "manifest", "graph"]
+
+    @extend_schema_field(RunGraphOut(allow_null=True))
+    def get_graph(self, run: PipelineRun) -> dict | None:
+        graph = next(iter(run.graphs.all()), None)  # prefetched with its model: selectors.run_for_api_detail
+        if graph is None:
+            return None
+        slugs = [graph.model.slug, graph.slug]
+        return {
+            "slug": graph.slug,
+            "title": graph.title,
+            "target": graph.target,
+            "page": graph.get_absolute_url(),
+            "url": reverse("api:graph", args=slugs),
+            "export": reverse("api:graph-export", args=slugs),
+        }
 
 
 class MeOut(serializers.Serializer):

@@ -77,7 +77,9 @@ v1 = [
     path("lists/<np_id:pk>/items/", lists.ListItems.as_view(), name="list-items"),
     path("lists/<np_id:pk>/items/<np_id:feature_pk>/", lists.ListItemDetail.as_view(), name="list-item"),
     path("graphs/", graphs.GraphList.as_view(), name="graphs"),
+    # Before a graph's own path: "import" and "trace" are refused as graph slugs (circuits.models).
     path("graphs/<np_slug:model_slug>/import/", graphs.GraphImport.as_view(), name="graph-import"),
+    path("graphs/<np_slug:model_slug>/trace/", graphs.GraphTrace.as_view(), name="graph-trace"),
     path("graphs/<np_slug:model_slug>/<np_slug:graph_slug>/", graphs.GraphDetail.as_view(), name="graph"),
     path("graphs/<np_slug:model_slug>/<np_slug:graph_slug>/export/", graphs.GraphExport.as_view(), name="graph-export"),
     path("runs/", runs.RunList.as_view(), name="runs"),

@@ -16,6 +16,10 @@ from features.services.page_versions import feature_page_changed
 
 from .core.graph_search import graph_search_text
 
+# Slugs a graph may not take: fixed pages and endpoints under /graphs/<model>/ and /api/v1/graphs/<model>/ that
+# come before a graph's own address in the URL patterns (a graph so named could never be opened).
+RESERVED_GRAPH_SLUGS = {"import", "new", "trace"}
+
 
 class Graph(models.Model):
     class Origin(models.TextChoices):

@@ -4,6 +4,7 @@ Neuronpedia's qParams do, so a view can be shared; see services/pages.py."""
 
 import json
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -12,14 +13,17 @@ from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
+from accounts.core.sliding_window import describe_wait, parse_limit
 from accounts.decorators import wiki_write
+from accounts.rate_limits import RateLimited
 from features.models import LanguageModel
 from features.page_responses import inference_refusal
 
 from .core.graph_layout import graph_layout, layout_svg, node_kind, node_label, node_weight, subgraph
 from .core.graph_schema import GraphSchemaError
-from .forms import GraphCommentForm, GraphImportForm, NodeLabelForm
+from .forms import GraphCommentForm, GraphImportForm, GraphTraceForm, NodeLabelForm
 from .models import Graph
+from .services import graphs as graph_services
 from .services import pages
 from .services.graph_search import graphs_matching
 from .services.imports import graph_export, graph_import
@@ -52,7 +56,56 @@ def graph_index(request: HttpRequest, model_slug: str = "") -> HttpResponse:
     if query:
         graphs = graphs_matching(graphs, query)
     context = {"model": model, "graphs": graphs[:SHOWN_GRAPHS], "graph_query": query, "shown_limit": SHOWN_GRAPHS}
+    if model is None and request.user.is_authenticated:
+        # Only models with a checkpoint on this server can be traced (an imported one has none).
+        context["traceable_models"] = LanguageModel.objects.exclude(path="")
     return render(request, "circuits/graph_index.html", context)
+
+
+@wiki_write()
+def graph_trace_page(request: HttpRequest, model_slug: str) -> HttpResponse:
+    """Start an attribution graph on the task queue, under the same rules as the activation run's page
+    (features.views.run_new): signed in, not banned, and the "run" rate limit for a request that starts one."""
+    model = get_object_or_404(LanguageModel, slug=model_slug)
+    form = GraphTraceForm(request.POST or None, model=model)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                run = graph_services.graph_run_start(
+                    model=model,
+                    user=request.user,
+                    prompt=data["prompt"],
+                    target=data["target"],
+                    sources=data["sources"],
+                    max_nodes=data["max_nodes"],
+                    slug=data["slug"],
+                    title=data["title"],
+                )
+            except RateLimited as limited:
+                limit = parse_limit(settings.WIKI_RATE_LIMITS["run"])
+                form.add_error(
+                    None,
+                    f"You can start {limit.count} runs every {describe_wait(limit.seconds)}; "
+                    f"try again in {describe_wait(limited.retry_after)}.",
+                )
+                status = 429
+            except graph_services.GraphInputError as error:
+                form.add_error(None, str(error))
+            else:
+                return redirect(run)
+    context = {
+        "model": model,
+        "form": form,
+        "max_tokens": graph_services.MAX_GRAPH_TOKENS,
+        "max_chars": graph_services.MAX_PROMPT_CHARS,
+        "max_nodes": graph_services.MAX_FEATURE_NODES,
+        "default_nodes": graph_services.DEFAULT_FEATURE_NODES,
+        "max_edges": graph_services.MAX_EDGE_ENTRIES,
+    }
+    return render(request, "circuits/graph_trace.html", context, status=status)
 
 
 def _grouped(state: pages.ViewState, label: str) -> list[list[str]]:

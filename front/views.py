@@ -234,6 +234,8 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "shards": run.shards.all()[:SHOWN_SHARDS],
         "shard_counts": dict(run.shards.values_list("status").annotate(count=Count("pk")).order_by()),
         "sources": _run_sources(run),
+        # An attribution run's graph, once stored (graph_compute writes it in the run's last step).
+        "graph": run.graphs.first() if run.kind == PipelineRun.Kind.ATTRIBUTION else None,
         "can_resume": _can_resume(request, run),
         # A run waiting on workers says so when their broker (Redis) is not answering.
         "broker_down": not run.is_finished and not run.params.get("sync") and not broker_answers(),

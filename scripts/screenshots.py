@@ -312,6 +312,13 @@ class Tour:
             f" f.querySelector('textarea').value = {json.dumps(TEXT)}; f.requestSubmit(); }})()"
         )
         self.shoot("text", model_slug and at(f"text-features/{model_slug}/"), then=fill_text)
+        # The graph form with the error a bad target gets (refused before any run is queued: nothing recorded).
+        bad_target = (
+            "(() => { const f = document.querySelector('form.trace-form');"
+            f" f.querySelector('textarea').value = {json.dumps(TEXT)};"
+            " f.querySelector('[name=target]').value = 'no-such-source:1@2'; f.requestSubmit(); })()"
+        )
+        self.shoot("graph-trace", model_slug and at(f"graphs/{model_slug}/new/"), then=bad_target)
         self.shoot("search", at("search/?q=loop"))
         self.shoot("recent", at("recent/"))
 

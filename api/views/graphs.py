@@ -1,5 +1,6 @@
-"""Attribution graphs: list (by model, searched), one graph, its export in circuit-tracer's schema, and an
-import of circuit-tracer's JSON (the services of circuits/: the same checks as the import page and command)."""
+"""Attribution graphs: list (by model, searched), one graph, its export in circuit-tracer's schema, an import of
+circuit-tracer's JSON, and tracing a new one on the task queue (the services of circuits/: the same checks as the
+pages and the commands)."""
 
 import json
 
@@ -15,9 +16,19 @@ from rest_framework.views import APIView
 from circuits.core.graph_schema import GraphSchemaError
 from circuits.models import Graph
 from circuits.services.graph_search import graphs_matching
+from circuits.services.graphs import (
+    DEFAULT_FEATURE_NODES,
+    MAX_FEATURE_NODES,
+    MAX_GRAPH_TOKENS,
+    MAX_PROMPT_CHARS,
+    GraphInputError,
+    graph_run_start,
+)
 from circuits.services.imports import graph_export, graph_import
 from features.models import LanguageModel
 
+from .. import selectors
+from ..serializers import RunDetailOut
 from .base import READ_ERRORS, consume_wiki_rate, or_404, schema_errors, validated
 
 
@@ -141,3 +152,64 @@ class GraphImport(APIView):
         except GraphSchemaError as error:
             raise ValidationError({"graph": error.problems}) from error
         return Response(GraphOut(_graph(model_slug, graph.slug)).data, status=status.HTTP_201_CREATED)
+
+
+class GraphTraceIn(serializers.Serializer):
+    # Shapes only: the limits (tokens, characters, node budget), the target and the sources are checked by
+    # graph_run_create, whose words the 400 carries, as the page and `manage.py trace` show them.
+    prompt = serializers.CharField(
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text=f"At most {MAX_GRAPH_TOKENS} tokens (with the special token put first) and {MAX_PROMPT_CHARS:,} "
+        "characters",
+    )
+    target = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="A token (its logit after the prompt; #ID for a token id) or SOURCE:INDEX@POSITION (a feature; "
+        "a negative position counts from the end). Empty: a causal LM's top next token, or an encoder's most "
+        "active feature of its deepest dictionary at the last content token",
+    )
+    sources = serializers.ListField(
+        child=serializers.CharField(max_length=64),
+        required=False,
+        default=list,
+        max_length=200,
+        help_text="What stands for each layer's MLP (transcoder slugs, or N-mlp for layer N's neurons; by default "
+        "a layer's transcoder, else its neurons), and residual-stream SAEs to splice in mid-graph",
+    )
+    max_nodes = serializers.IntegerField(
+        required=False, default=DEFAULT_FEATURE_NODES, help_text=f"The node budget, 1 to {MAX_FEATURE_NODES:,}"
+    )
+    node_threshold = serializers.FloatField(
+        required=False, default=0.8, help_text="Share of influence the pruned nodes keep, in (0, 1]"
+    )
+    edge_threshold = serializers.FloatField(
+        required=False, default=0.98, help_text="Share of influence the pruned edges keep, in (0, 1]"
+    )
+    slug = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, default="", help_text="Empty: from the prompt and run"
+    )
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class GraphTrace(APIView):
+    @extend_schema(
+        summary="Trace an attribution graph of a prompt on the task queue",
+        description="Answers with the queued run: poll its `url`; once it has succeeded its `graph` names the "
+        "graph. Limits and errors as on the page (docs/circuits.md); starting one counts against the wiki's "
+        "`run` rate, as an activation run does.",
+        request=GraphTraceIn,
+        responses={202: RunDetailOut, **schema_errors(400, 401, 403, 404, 429)},
+    )
+    def post(self, request: Request, model_slug: str) -> Response:
+        model = or_404(LanguageModel.objects.filter(slug=model_slug).first(), f"There is no model {model_slug!r}.")
+        data = validated(GraphTraceIn, request.data)
+        try:
+            run = graph_run_start(model=model, user=request.user, **data)
+        except GraphInputError as error:
+            raise ValidationError({"non_field_errors": [str(error)]}) from error
+        run = selectors.runs_for_api_detail().get(pk=run.pk)
+        return Response(RunDetailOut(run).data, status=status.HTTP_202_ACCEPTED)

@@ -69,11 +69,11 @@ class RunList(generics.ListAPIView):
 
 
 @extend_schema(
-    summary="A pipeline run, its progress, and (activation runs) its manifest and checks",
+    summary="A pipeline run, its progress, (activation runs) its manifest and checks, (attribution runs) its graph",
     responses={200: serializers.RunDetailOut, **READ_ERRORS},
 )
 class RunDetail(generics.RetrieveAPIView):
     serializer_class = serializers.RunDetailOut
 
     def get_object(self):
-        return or_404(selectors.by_id(selectors.runs_for_api(), self.kwargs["pk"]), "There is no such run.")
+        return or_404(selectors.by_id(selectors.runs_for_api_detail(), self.kwargs["pk"]), "There is no such run.")

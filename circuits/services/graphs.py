@@ -12,9 +12,12 @@ from dataclasses import dataclass
 
 import torch
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
+from accounts.rate_limits import rate_limit_consume
 from circuits.core.attribution import (
     POINTS_AFTER_MLP,
     POINTS_BEFORE_MLP,
@@ -24,17 +27,18 @@ from circuits.core.attribution import (
     LogitTarget,
 )
 from circuits.core.attribution_graph import graph_json
-from circuits.core.residual_splices import SaeSplice, check_splices
-from circuits.models import Graph
+from circuits.core.residual_splices import RESIDUAL_POINTS, SaeSplice, check_splices
+from circuits.models import RESERVED_GRAPH_SLUGS, Graph
+from explanations.services.permissions import ensure_can_write
 from features.inference import InferenceInputError, load_model, model_lock
-from features.models import LanguageModel, PipelineRun, Source
+from features.models import LanguageModel, PipelineRun, Source, slug_validator
 from features.pipeline import cache
 from features.pipeline.corpus import token_display_strings
 from features.pipeline.devices import device_name
 from features.pipeline.errors import PipelineInputError
 from features.pipeline.hooks import capture_activations, parse_hook_name
 from features.pipeline.loading import LoadedModel
-from features.services.runs import Resumption, run_create, run_fail, run_succeed, run_update
+from features.services.runs import Resumption, run_create, run_enqueue, run_fail, run_succeed, run_update
 
 # Limits on CPU-sized work: a graph's cost grows with tokens x active nodes (its columns) x budget (its rows).
 MAX_PROMPT_CHARS = 1000
@@ -73,6 +77,48 @@ def _check_numbers(max_nodes: int, node_threshold: float, edge_threshold: float)
     for name, value in (("node threshold", node_threshold), ("edge threshold", edge_threshold)):
         if not 0 < value <= 1:
             raise GraphInputError(f"The {name} is a share of influence, between 0 and 1 (not {value}).")
+
+
+def _check_slug(model: LanguageModel, slug: str) -> None:
+    if not slug:
+        return
+    try:
+        slug_validator(slug)
+    except ValidationError as error:
+        raise GraphInputError(f"The slug {slug!r} cannot be an address: {' '.join(error.messages)}") from None
+    if len(slug) > 64:
+        raise GraphInputError(f"The slug is {len(slug)} characters long; the limit is 64.")
+    if slug in RESERVED_GRAPH_SLUGS:
+        raise GraphInputError(f"{slug!r} is the name of a page; choose another slug.")
+    if Graph.objects.filter(model=model, slug=slug).exists():
+        raise GraphInputError(f"{model.slug} already has a graph {slug!r}; choose another slug.")
+
+
+def graph_source_choices(model: LanguageModel) -> list[tuple[str, str]]:
+    """What may be named among a graph's sources, as (slug, words), by layer: each layer's MLP neurons (`N-mlp`,
+    registered as a source or not: without one its nodes link to no feature page), its transcoders, and the SAEs
+    on its residual stream (spliced into the middle of the graph). Read from the rows alone (no model is loaded);
+    the service still checks what it is given (a splice past the target, a dictionary that normalises)."""
+    by_layer: dict[int, list[tuple[str, str]]] = {layer: [] for layer in range(model.n_layers)}
+    registered_neurons: set[int] = set()
+    for source in model.sources.order_by("layer", "slug"):
+        if source.kind == Source.Kind.NEURONS:
+            registered_neurons.add(source.layer)
+            words = f"MLP neurons of layer {source.layer}"
+        elif source.kind == Source.Kind.TRANSCODER and source.dictionary_path:
+            words = f"transcoder for layer {source.layer}'s MLP"
+        elif source.kind == Source.Kind.SAE and source.dictionary_path:
+            if source.hook_name.rsplit(".", 1)[-1] not in RESIDUAL_POINTS:
+                continue  # an SAE elsewhere (an MLP's or attention's output) can be a target, not a node
+            words = f"residual SAE at {source.hook_name}, spliced mid-graph"
+        else:
+            continue
+        by_layer.setdefault(source.layer, []).append((source.slug, f"{source.slug}: {words}"))
+    for layer in by_layer:
+        if layer < model.n_layers and layer not in registered_neurons:
+            words = f"MLP neurons of layer {layer} (not computed as a source: no feature pages)"
+            by_layer[layer].insert(0, (f"{layer}-mlp", f"{layer}-mlp: {words}"))
+    return [choice for layer in sorted(by_layer) for choice in by_layer[layer]]
 
 
 def _check_prompt(prompt: str) -> str:
@@ -201,6 +247,12 @@ def _replacements(
         if source is None:
             layer_text = slug.removesuffix("-mlp")
             if slug.endswith("-mlp") and layer_text.isdigit():  # a layer's neurons, registered as a source or not
+                if int(layer_text) >= loaded.n_layers:
+                    raise GraphInputError(
+                        f"{model.slug} has no layer {layer_text}: its layers are 0 to {loaded.n_layers - 1}."
+                    )
+                if int(layer_text) in chosen:
+                    raise GraphInputError(f"Two sources for layer {layer_text}: choose one per layer.")
                 chosen[int(layer_text)] = LayerReplacement(int(layer_text), slug)
                 continue
             raise GraphInputError(f"{model.slug} has no source {slug!r}.")
@@ -271,10 +323,11 @@ def graph_run_create(
 ) -> PipelineRun:
     """Check a request (tokens, target, sources, limits) and record a queued ATTRIBUTION run for it."""
     _check_numbers(max_nodes, node_threshold, edge_threshold)
-    plan = graph_plan(model=model, prompt=prompt, target=target, sources=sources)
     slug = slug or ""
-    if slug and Graph.objects.filter(model=model, slug=slug).exists():
-        raise GraphInputError(f"{model.slug} already has a graph {slug!r}; choose another slug.")
+    _check_slug(model, slug)
+    if len(title) > 200:
+        raise GraphInputError(f"The title is {len(title)} characters long; the limit is 200.")
+    plan = graph_plan(model=model, prompt=prompt, target=target, sources=sources)
     params = {
         "prompt": prompt,
         "target": target,  # as asked: a default target is resolved again, the same way, by the task
@@ -287,6 +340,18 @@ def graph_run_create(
     }
     run, _ = run_create(kind=PipelineRun.Kind.ATTRIBUTION, params=params, model=model, created_by=created_by, sync=sync)
     return run
+
+
+def graph_run_start(*, model: LanguageModel, user: AbstractBaseUser, **request) -> PipelineRun:
+    """A graph asked for by a person (the page, the API): checked, charged to their "run" rate limit (the one
+    activation runs started from the web count against), and queued. Charged only once the request is known to
+    be good, as the activation run's page charges only a valid form, so a typo costs no run; over the limit, the
+    run just recorded is rolled back. PermissionDenied, GraphInputError or RateLimited: nothing recorded."""
+    ensure_can_write(user)
+    with transaction.atomic():
+        run = graph_run_create(model=model, created_by=user, **request)
+        rate_limit_consume(action="run", key=str(user.pk))
+    return run_enqueue(run=run)
 
 
 def _edge_check(n_columns: int, budget: int) -> None:
@@ -310,7 +375,13 @@ def graph_compute(*, run_id: int) -> Graph | None:
     if run.is_finished:
         return run.graphs.first()
     params = run.params
-    run_update(run=run, status=PipelineRun.Status.RUNNING, message="Loading the model and sources", progress=0.0)
+    run_update(
+        run=run,
+        status=PipelineRun.Status.RUNNING,
+        started_at=timezone.now(),
+        message="Loading the model and sources",
+        progress=0.0,
+    )
     try:
         plan = graph_plan(model=run.model, prompt=params["prompt"], target=params["target"], sources=params["sources"])
         with model_lock(plan.loaded.path):

@@ -32,14 +32,12 @@ from ..core.graph_schema import (
     graph_validate,
     layer_number,
 )
-from ..models import Graph
+from ..models import RESERVED_GRAPH_SLUGS, Graph
 
 MAX_IMPORT_BYTES = 32 * 1024 * 1024
 LIMITS = GraphLimits()
 # Node kinds that stand for a feature (or neuron) of a source.
 FEATURE_NODE_TYPES = {"cross layer transcoder", "mlp neuron", "feature target"}
-# Slugs a graph may not take: fixed pages under /graphs/<model>/.
-RESERVED_GRAPH_SLUGS = {"import"}
 
 
 @dataclass
