@@ -205,6 +205,9 @@ WORKER_BEAT_S = float(os.environ.get("WORKER_BEAT_S", "5"))
 WORKER_DEAD_AFTER_S = float(os.environ.get("WORKER_DEAD_AFTER_S", "30"))
 RUN_LOST_AFTER_S = float(os.environ.get("RUN_LOST_AFTER_S", "45"))
 WATCHDOG_EVERY_S = float(os.environ.get("WATCHDOG_EVERY_S", "20"))
+# An activation run that succeeds queues storing the semantic judge's word vectors of its model's windows
+# (scoring/services/semantic_words.py), so that scoring them on a click encodes nothing.
+SEMANTIC_WORDS_AFTER_RUNS = env_bool("SEMANTIC_WORDS_AFTER_RUNS", True)
 
 # --- Auth and accounts ----------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [

@@ -13,6 +13,6 @@ def learned_train(run_id: int) -> str:
     return f"run {run.pk}: {run.status}"
 
 
-def semantic_words_build() -> str:
-    result = semantic_words.semantic_words_build()
+def semantic_words_build(model_slug: str = "") -> str:
+    result = semantic_words.semantic_words_build_for(model_slug=model_slug)
     return f"{result.encoded} new words encoded, {result.stored} stored"

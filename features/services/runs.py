@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.management.base import CommandError
+from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django_q.brokers import get_broker
@@ -25,6 +26,7 @@ from django_q.tasks import async_task
 from tqdm import tqdm
 
 from features.models import LanguageModel, PipelineRun
+from features.signals import run_succeeded
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +166,15 @@ def run_succeed(*, run: PipelineRun, message: str, **fields) -> None:
     fields.update(status=PipelineRun.Status.SUCCEEDED, progress=1.0, message=message, finished_at=timezone.now())
     run_update(run=run, **fields)
     run_log(run, "succeeded", message)
+    transaction.on_commit(lambda: _announce_success(run))
+
+
+def _announce_success(run: PipelineRun) -> None:
+    # The run has succeeded whatever a receiver does: a receiver's failure is logged, not raised into the step.
+    for receiver, result in run_succeeded.send_robust(sender=PipelineRun, run=run):
+        if isinstance(result, Exception):
+            name = getattr(receiver, "__name__", receiver)
+            logger.error("After run %s succeeded, %s failed: %r", run.pk, name, result)
 
 
 # --- Resuming ----------------------------------------------------------------------------------------------

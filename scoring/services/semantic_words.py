@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django_q.tasks import async_task
 
-from features.models import ContextWindow, LanguageModel
+from features.models import ContextWindow, LanguageModel, PipelineRun
 from scoring.core import semantic
 from scoring.core.records import normalise_token
 from scoring.explainers.kinds import nameable_words
@@ -66,3 +67,21 @@ def semantic_words_build(
             progress(encoded, len(missing))
     stored = similarity.save_store() if missing else len(similarity.stored_words)
     return SemanticWordsResult(windows=windows, words=len(words), encoded=encoded, stored=stored)
+
+
+def semantic_words_build_for(*, model_slug: str = "") -> SemanticWordsResult:
+    """The task's entry: one model's windows by slug (all models' when empty, or when the model is gone)."""
+    model = LanguageModel.objects.filter(slug=model_slug).first() if model_slug else None
+    return semantic_words_build(model=model)
+
+
+def semantic_words_after_run(sender, run: PipelineRun, **kwargs) -> None:
+    """When an activation run has stored new windows (a researcher's model or dictionary, started from a page,
+    the API or a command), queue storing their words, so that the game's Explain mode and score runs on its
+    features encode nothing on a click (seconds a window otherwise). Receiver of features' run_succeeded."""
+    # A run computed in the caller's process (--sync) may have no worker to hand a task to: its caller runs
+    # `manage.py semantic_words` when it wants the store (build_demo does).
+    if run.kind != PipelineRun.Kind.ACTIVATIONS or run.params.get("sync") or not settings.SEMANTIC_WORDS_AFTER_RUNS:
+        return
+    model_slug = run.model.slug if run.model_id else ""
+    async_task("scoring.tasks.semantic_words_build", model_slug, task_name=f"semantic words after run {run.pk}")

@@ -52,3 +52,31 @@ def test_a_resumed_run_is_alive_again_while_its_task_waits_for_a_worker(kind, ta
     assert not resumed.run.is_stalled and resumed.run.error == ""
     assert [(queued.func(), queued.args()) for queued in OrmQ.objects.all()] == [(task, (run.pk,))]
     assert resumed.run.task_id == OrmQ.objects.get().task_id()
+
+
+def test_a_receiver_that_fails_after_a_run_succeeds_is_logged_and_the_run_stays_succeeded(
+    db, caplog, django_capture_on_commit_callbacks
+):
+    from features.services.runs import run_succeed
+    from features.signals import run_succeeded
+
+    heard = []
+
+    def broken(sender, run, **kwargs):
+        raise RuntimeError("receiver down")
+
+    def listening(sender, run, **kwargs):
+        heard.append(run.pk)
+
+    run = PipelineRun.objects.create(kind=PipelineRun.Kind.CONNECTIONS)
+    run_succeeded.connect(broken, dispatch_uid="test-broken")
+    run_succeeded.connect(listening, dispatch_uid="test-listening")
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            run_succeed(run=run, message="done")
+    finally:
+        run_succeeded.disconnect(dispatch_uid="test-broken")
+        run_succeeded.disconnect(dispatch_uid="test-listening")
+    run.refresh_from_db()
+    assert run.status == PipelineRun.Status.SUCCEEDED and heard == [run.pk]  # the others still hear it
+    assert f"After run {run.pk} succeeded, broken failed" in caplog.text

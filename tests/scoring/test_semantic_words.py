@@ -166,3 +166,48 @@ def test_the_command_refuses_an_unknown_model(db, fake_default):
 
     with pytest.raises(CommandError, match="no model 'nope'"):
         call_command("semantic_words", model="nope", stdout=io.StringIO())
+
+
+def test_an_activation_run_that_succeeds_on_a_worker_queues_storing_its_models_words(
+    db, monkeypatch, settings, django_capture_on_commit_callbacks
+):
+    from features.models import LanguageModel, PipelineRun
+    from features.services.runs import run_succeed
+    from scoring.services import semantic_words
+
+    queued = []
+    monkeypatch.setattr(semantic_words, "async_task", lambda task, *args, **kwargs: queued.append((task, args)))
+    model = LanguageModel.objects.create(
+        slug="tiny-bert",
+        display_name="Tiny",
+        path="",
+        architecture="bert",
+        n_layers=1,
+        d_model=32,
+        d_mlp=64,
+        vocab_size=100,
+    )
+
+    def succeed(kind, **params):
+        run = PipelineRun.objects.create(kind=kind, model=model, params=params)
+        with django_capture_on_commit_callbacks(execute=True):
+            run_succeed(run=run, message="done")
+        return run
+
+    succeed(PipelineRun.Kind.ACTIVATIONS)
+    assert queued == [("scoring.tasks.semantic_words_build", ("tiny-bert",))]
+    succeed(PipelineRun.Kind.ACTIVATIONS, sync=True)  # computed in its caller's process: maybe no worker
+    succeed(PipelineRun.Kind.SCORING)  # no new windows
+    settings.SEMANTIC_WORDS_AFTER_RUNS = False
+    succeed(PipelineRun.Kind.ACTIVATIONS)
+    assert len(queued) == 1
+
+
+def test_the_queued_task_stores_that_models_words(computed_run, fake_default, tmp_path):
+    from scoring import tasks
+
+    assert tasks.semantic_words_build("tiny-bert").endswith("stored")
+    words, _ = read_store(tmp_path / "semantic-words.npz")
+    windows = ContextWindow.objects.filter(model__slug="tiny-bert").values_list("tokens", flat=True)
+    assert {word for t in windows for word in window_words(t)} <= set(words)
+    assert tasks.semantic_words_build("gone-model").startswith("0 new words")  # all models': nothing new
