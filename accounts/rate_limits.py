@@ -27,6 +27,7 @@ ACTION_NOUNS = {  # singular, plural
     "report": ("report", "reports"),
     "list": ("list change", "list changes"),
     "generate": ("request to generate or score an explanation", "requests to generate or score explanations"),
+    "run": ("run", "runs"),  # activation runs and attribution graphs started from a page or the API
 }
 
 

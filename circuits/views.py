@@ -4,7 +4,6 @@ Neuronpedia's qParams do, so a view can be shared; see services/pages.py."""
 
 import json
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -13,7 +12,6 @@ from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from accounts.core.sliding_window import describe_wait, parse_limit
 from accounts.decorators import wiki_write
 from accounts.rate_limits import RateLimited
 from features.models import LanguageModel
@@ -85,12 +83,7 @@ def graph_trace_page(request: HttpRequest, model_slug: str) -> HttpResponse:
                     title=data["title"],
                 )
             except RateLimited as limited:
-                limit = parse_limit(settings.WIKI_RATE_LIMITS["run"])
-                form.add_error(
-                    None,
-                    f"You can start {limit.count} runs every {describe_wait(limit.seconds)}; "
-                    f"try again in {describe_wait(limited.retry_after)}.",
-                )
+                form.add_error(None, str(limited))
                 status = 429
             except graph_services.GraphInputError as error:
                 form.add_error(None, str(error))

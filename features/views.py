@@ -2,13 +2,11 @@
 feature, steering). Pages that also show the wiki, scores or the game (home, source, feature, run, profile, the
 text page) are in front/."""
 
-from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
-from accounts.core.sliding_window import describe_wait, parse_limit
 from accounts.decorators import wiki_write
 from accounts.rate_limits import RateLimited, rate_limit_consume
 
@@ -146,12 +144,7 @@ def run_new(request: HttpRequest, model_slug: str) -> HttpResponse:
                 created_by=request.user,
             )
         except RateLimited as limited:
-            limit = parse_limit(settings.WIKI_RATE_LIMITS["run"])
-            form.add_error(
-                None,
-                f"You can start {limit.count} runs every {describe_wait(limit.seconds)}; "
-                f"try again in {describe_wait(limited.retry_after)}.",
-            )
+            form.add_error(None, str(limited))
             status = 429
         except PipelineInputError as error:
             form.add_error(None, str(error))

@@ -124,7 +124,7 @@ def test_the_run_rate_limit_counts_only_requests_that_start_a_run(alice_client, 
     assert alice_client.post(URL, {**GOOD, "prompt": ""}).status_code == 400  # a typo costs no run
     assert alice_client.post(URL, GOOD).status_code == 302
     refused = alice_client.post(URL, GOOD)
-    assert refused.status_code == 429 and "You can start 1 runs every 1 hour" in page_text(refused)
+    assert refused.status_code == 429 and "you can make 1 run an hour. Try again in" in page_text(refused)
     assert PipelineRun.objects.count() == 1 and OrmQ.objects.count() == 1  # the refused run was rolled back
 
 

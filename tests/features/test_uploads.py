@@ -527,7 +527,7 @@ def test_starting_runs_is_rate_limited_per_user(client_ada, gpt2, settings):
         assert client_ada.post("/runs/new/tiny-gpt2/", RUN).status_code == 302
     response = client_ada.post("/runs/new/tiny-gpt2/", RUN)
     assert response.status_code == 429
-    assert "You can start 2 runs every 1 hour; try again in" in form_errors(response)
+    assert "you can make 2 runs an hour. Try again in" in form_errors(response)
     assert PipelineRun.objects.count() == 2
 
 
