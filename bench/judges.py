@@ -24,6 +24,7 @@ the share of ties, and the mean Spearman rank correlation between the scores and
     python bench/judges.py --judges semantic       # one
     python bench/judges.py --seeds 2               # fewer puzzles, quicker
     python bench/judges.py --sets category --judges semantic,literal   # only set (b), two judges
+    python bench/judges.py --sets more             # (b+): units of time, file formats, units of data size
     python bench/judges.py --database              # also (c), the game's verified data
     python bench/judges.py --explain-clicks 40     # only: how long the game's Explain scoring takes
     python bench/judges.py --explain-clicks 40 --word-store /tmp/words.npz   # ... with the word-vector store
@@ -179,6 +180,38 @@ CATEGORIES: dict[str, tuple[str, Callable[[Word], bool]]] = {
 }
 
 
+# Set (b+), beyond the list: categories that neither judge has a closed class for, a check of how far
+# reading a plain phrase carries (run with --sets more).
+MORE_CATEGORIES: dict[str, tuple[str, Callable[[Word], bool]]] = {
+    "time units": (
+        "units of time",
+        lambda w: (
+            w.text
+            in set(
+                "second seconds minute minutes hour hours day days week weeks year years millisecond milliseconds "
+                "microsecond microseconds nanosecond nanoseconds".split()
+            )
+        ),
+    ),
+    "formats": (
+        "file formats",
+        lambda w: (
+            w.text
+            in set("json xml html csv zip tar gzip bz2 pdf png jpeg jpg gif ini yaml toml wav mp3 sqlite".split())
+        ),
+    ),
+    "sizes": (
+        "units of data size",
+        lambda w: (
+            w.text
+            in set(
+                "byte bytes bit bits kilobyte kilobytes megabyte megabytes gigabyte gigabytes kb mb gb kib mib".split()
+            )
+        ),
+    ),
+}
+
+
 @dataclass(frozen=True)
 class Window:
     tokens: tuple[str, ...]  # MiniLM's word pieces, lower-cased
@@ -219,19 +252,20 @@ def _category_record(window: Window, member: Callable[[Word], bool]) -> Activati
     return ActivationRecord(tokens=window.tokens, activations=tuple(5.0 if fires[o] else 0.0 for o in owners))
 
 
-def category_puzzles(seeds: int, *, n_windows: int = 40000) -> list[Puzzle]:
+def category_puzzles(seeds: int, *, n_windows: int = 40000, categories: dict | None = None) -> list[Puzzle]:
+    categories = CATEGORIES if categories is None else categories
     windows = _docstring_windows(n_windows)
-    names = list(CATEGORIES)
+    names = list(categories)
     puzzles = []
     for index, name in enumerate(names):
-        truth, member = CATEGORIES[name]
+        truth, member = categories[name]
         corpus = [_category_record(window, member) for window in windows]
         active = [record for record in corpus if record.max_activation > 0]
         silent = [record for record in corpus if record.max_activation == 0]
         if len(active) < 8:
             print(f"(b) {name}: only {len(active)} windows fire in the corpus; skipped", file=sys.stderr)
             continue
-        others = [CATEGORIES[names[(index + k) % len(names)]][0] for k in (1, 2)]
+        others = [categories[names[(index + k) % len(names)]][0] for k in (1, 2)]
         for seed in range(seeds):
             rng = random.Random(seed)
             # The token list is made from the windows an explainer saw; the explanations are scored on other
@@ -345,7 +379,9 @@ def main() -> None:
     parser.add_argument("--judges", default=",".join(JUDGES), help=f"comma-separated, of {', '.join(JUDGES)}")
     parser.add_argument("--seeds", type=int, default=4, help="puzzles per planted rule and per category")
     parser.add_argument(
-        "--sets", default="planted,category", help="comma-separated, of planted, category (quicker: only one)"
+        "--sets",
+        default="planted,category",
+        help="comma-separated, of planted, category, more (b+: categories beyond the issue's list)",
     )
     parser.add_argument("--explain-clicks", type=int, default=0, help="time the game's Explain scoring instead")
     parser.add_argument("--database", action="store_true", help="add set (c), the game's verified data")
@@ -366,7 +402,11 @@ def main() -> None:
     unknown = [name for name in names if name not in JUDGES]
     if unknown:
         parser.error(f"unknown judge {unknown[0]!r}; choose from {', '.join(JUDGES)}")
-    builders = {"planted": planted_puzzles, "category": category_puzzles}
+    builders = {
+        "planted": planted_puzzles,
+        "category": category_puzzles,
+        "more": lambda seeds: category_puzzles(seeds, categories=MORE_CATEGORIES),
+    }
     wanted = [name.strip() for name in args.sets.split(",") if name.strip()]
     if unknown_sets := [name for name in wanted if name not in builders]:
         parser.error(f"unknown set {unknown_sets[0]!r}; choose from {', '.join(builders)}")

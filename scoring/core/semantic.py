@@ -359,6 +359,12 @@ def looks_plural(word: str) -> bool:
 
 # "words for colours such as red or blue": what follows names members, what precedes describes the class.
 _EXAMPLES_RE = re.compile(r"\b(?:such\s+as|like|e\.g\.?|including|for\s+example|for\s+instance)\b")
+# "units of time", "parts of the body", "kinds of fruit": a plural head and "of" describe a class; its words are
+# the class's name, not its members ("time" is not a unit of time).
+_KINDS_OF_RE = re.compile(
+    r"^(?:(?:the|a|an|any)\s+)?(?:units|kinds|types|sorts|parts|members|forms|varieties|categories|classes|"
+    r"species|breeds|brands|genres|days|months|names)\s+of\s+\w"
+)
 # Words that frame a description as one of words ("colour words", "names of months", "mentions of cats").
 _FRAMING_WORDS = frozenset("word words token tokens term terms name names mention mentions".split())
 
@@ -416,6 +422,7 @@ def read_phrase(text: str) -> Phrase | None:
         or known >= PYTHON_WORDS
         or any(word in CLASS_NAMES for word in describing)
         or (len(describing) >= 2 and stem(head) != head)
+        or bool(_KINDS_OF_RE.search(text))
     )
     if not is_class:
         return Phrase(text, None, frozenset(stem(w) for w in content), frozenset(known), numbers, forms)

@@ -142,3 +142,12 @@ def test_the_negative_pronouns_are_negations(judge):
     assert [t for t, value in zip(window, p, strict=True) if value >= 0.5] == ["none", "nothing", "nobody", "not"]
     # ... and they negate what follows them as "not" does.
     assert judge.probabilities("the word good unless negated", words("nothing good"))[1] < 0.1
+
+
+def test_kinds_of_something_describe_a_class_whose_name_is_not_a_member(judge):
+    # "units of time": "time" names the class, it is not a unit of time (it got 0.99 before).
+    window = words("wait ten seconds , the time is short")
+    p = judge.probabilities("units of time", window)
+    assert p[window.index("time")] == 0.0 and p[window.index("seconds")] > p[window.index("wait")]
+    assert read_explanation("parts of the body").thing.echoed("body")
+    assert not read_explanation("lots of fun").thing.echoes  # only heads that name kinds (units, types, parts...)
