@@ -26,7 +26,7 @@ import torch
 from features.pipeline.devices import to_cpu_float32
 from features.pipeline.errors import PipelineInputError
 from features.pipeline.hooks import HookPoint, capture_activations, hook_module, normalize_like, parse_hook_name
-from features.pipeline.loading import LoadedModel
+from features.pipeline.loading import LoadedModel, is_causal_lm
 from features.pipeline.quality import QualityStatistics
 from features.pipeline.sources import SourceSpec
 from features.pipeline.stream import content_mask
@@ -34,11 +34,6 @@ from features.pipeline.stream import content_mask
 # Where a reconstruction can be written back into the forward pass: a module's input or its output. A hook that
 # is a transform of a module's input (a norm's normalised input) or part of its output (a fused gate) cannot.
 SPLICEABLE_SIDES = ("input", "output")
-
-
-def is_causal_lm(loaded: LoadedModel) -> bool:
-    """A model with a next-token head, whose loss the spliced evaluation measures."""
-    return type(loaded.model).__name__.endswith(("ForCausalLM", "LMHeadModel"))
 
 
 @dataclass

@@ -88,6 +88,11 @@ def _is_causal(config) -> bool:
     return any(name.endswith(("ForCausalLM", "LMHeadModel")) for name in (config.architectures or []))
 
 
+def is_causal_lm(loaded: "LoadedModel") -> bool:
+    """A model loaded with a next-token head: a language-model loss exists for it (an encoder has none)."""
+    return type(loaded.model).__name__.endswith(("ForCausalLM", "LMHeadModel"))
+
+
 def read_checkpoint_config(directory: Path):
     """The transformers config of a local checkpoint directory, read without its weights."""
     if not directory.is_dir():

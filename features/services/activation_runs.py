@@ -37,6 +37,7 @@ from features.pipeline.dashboards import DashboardAccumulator
 from features.pipeline.devices import check_names, resolve
 from features.pipeline.dictionaries import config_value
 from features.pipeline.errors import PipelineInputError
+from features.pipeline.loading import LoadedModel, is_causal_lm
 from features.pipeline.manifest import run_manifest
 from features.pipeline.sources import SourceSpec, dictionary_source, neuron_source
 from features.pipeline.stream import compute_dashboards
@@ -488,13 +489,16 @@ def _activation_run_finalize(run: PipelineRun, claim: int) -> None:
         _fail_if_claimed(run, claim, _internal_error(error))
 
 
-def _pass_quality(accumulator: DashboardAccumulator, run: PipelineRun) -> dict:
+def _pass_quality(accumulator: DashboardAccumulator, run: PipelineRun, loaded: LoadedModel) -> dict:
     """A dictionary source's quality figures from the pass (features/pipeline/quality.py): sparsity over every
-    window, reconstruction over the checks' sampled windows; {} for neurons or a partial without them."""
+    window, reconstruction over the checks' sampled windows; {} for neurons or a partial without them. The pass
+    measures no loss; an encoder's figures say that none applies (pages show "does not apply", not "not
+    measured", as evaluations/ stores it)."""
     checks = accumulator.checks
     if checks is None or checks.quality is None:
         return {}
-    return {**checks.quality.metrics(accumulator.positive_counts), "run": run.pk}
+    applies = {} if is_causal_lm(loaded) else {"loss_applies": False}
+    return {**checks.quality.metrics(accumulator.positive_counts), **applies, "run": run.pk}
 
 
 def _fail_if_claimed(run: PipelineRun, claim: int, error: str) -> None:
@@ -562,7 +566,7 @@ def _finalize(
                 corpus_key=windows.key,
             )
             Source.objects.filter(pk=source.pk).update(dashboards_run=run)
-            quality = _pass_quality(accumulators[spec.slug], run)
+            quality = _pass_quality(accumulators[spec.slug], run, plan.loaded)
             if quality:
                 source.refresh_from_db(fields=["config"])
                 Source.objects.filter(pk=source.pk).update(config={**source.config, "quality": quality})

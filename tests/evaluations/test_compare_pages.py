@@ -152,3 +152,10 @@ def test_an_encoders_loss_columns_say_the_loss_does_not_apply(client, dictionari
     Source.objects.filter(pk=dominated.pk).update(config={"architecture": "standard"})  # no pass figures either
     page = client.get(f"/compare/tiny-gpt2/{HOOK}/").content.decode()
     assert "Delta loss does not apply here" in page and page.count('<figure class="frontier-chart">') == 1
+
+
+def test_an_encoders_source_page_says_no_loss_applies_instead_of_asking_for_an_evaluation(client, dictionaries):
+    model, sparse, dense, dominated, unmeasured = dictionaries
+    Source.objects.filter(pk=dominated.pk).update(config={"quality": quality(25.0, 0.70, loss_applies=False)})
+    page = client.get("/tiny-gpt2/1-res-bad/").content.decode()
+    assert "has no next-token head" in page and "evaluate_source" not in page

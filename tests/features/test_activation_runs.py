@@ -30,7 +30,7 @@ from features.pipeline.dictionaries import load_dictionary
 from features.pipeline.loading import load_language_model
 from features.pipeline.stream import content_mask
 from features.services import activation_runs, registration, runs
-from tests.conftest import SAMPLE_TEXT
+from tests.conftest import SAMPLE_TEXT, save_tiny_dictionary
 
 pytestmark = pytest.mark.django_db
 
@@ -180,6 +180,22 @@ def test_a_dictionary_source_gets_dashboards_equal_to_sae_lens_encoding(
             direction = sae.W_dec[index] @ loaded.model.lm_head.weight.T
             assert stored.top_logits[0]["id"] == int(direction.argmax())
             assert stored.bottom_logits[0]["id"] == int(direction.argmin())
+    assert "loss_applies" not in Source.objects.get(pk=source.pk).config["quality"]  # GPT-2 has a loss: unmeasured
+
+
+def test_an_encoders_pass_figures_say_no_loss_applies(tiny_bert_dir, sample_corpus_file, tmp_path):
+    # MiniLM-like encoders have no next-token head: the compare page says "does not apply", not "not measured".
+    sae_dir = save_tiny_dictionary(
+        tmp_path / "sae", "standard", d_in=32, d_sae=24, hook_name="blocks.1.hook_resid_pre", encoder_scale=3.0
+    )
+    model = registration.model_register(slug="tiny-bert", path=str(tiny_bert_dir))
+    source = registration.dictionary_register(model=model, path=str(sae_dir), slug="1-res")
+    run = run_sync(
+        model=model, dictionary_sources=[source], corpus=str(sample_corpus_file), n_windows=4, window_len=12, top_k=3
+    )
+    assert run.status == PipelineRun.Status.SUCCEEDED, run.error
+    quality = Source.objects.get(pk=source.pk).config["quality"]
+    assert quality["loss_applies"] is False and "explained_variance" in quality
 
 
 @pytest.mark.parametrize(
