@@ -3,7 +3,9 @@ from django import forms
 from features.models import LanguageModel, slug_validator
 
 from .services.graphs import (
+    DEFAULT_EDGE_THRESHOLD,
     DEFAULT_FEATURE_NODES,
+    DEFAULT_NODE_THRESHOLD,
     MAX_FEATURE_NODES,
     MAX_GRAPH_TOKENS,
     MAX_PROMPT_CHARS,
@@ -57,6 +59,21 @@ class GraphTraceForm(forms.Form):
         widget=forms.NumberInput(attrs={"min": 1, "max": MAX_FEATURE_NODES}),
         help_text=f"How many feature nodes have their edges computed, 1 to {MAX_FEATURE_NODES:,}: the most "
         "influential on the target are taken first; more costs time and memory.",
+    )
+    node_threshold = forms.FloatField(
+        label="Nodes kept",
+        required=False,
+        initial=DEFAULT_NODE_THRESHOLD,
+        widget=forms.NumberInput(attrs={"min": 0.01, "max": 1, "step": 0.01}),
+        help_text="Pruning: the smallest set of nodes that holds this share of the influence on the target is kept "
+        f"(0 to 1; left empty: {DEFAULT_NODE_THRESHOLD}).",
+    )
+    edge_threshold = forms.FloatField(
+        label="Links kept",
+        required=False,
+        initial=DEFAULT_EDGE_THRESHOLD,
+        widget=forms.NumberInput(attrs={"min": 0.01, "max": 1, "step": 0.01}),
+        help_text=f"The same for links (0 to 1; left empty: {DEFAULT_EDGE_THRESHOLD}).",
     )
     title = forms.CharField(max_length=200, required=False, help_text="Left empty: the prompt.")
     slug = forms.CharField(

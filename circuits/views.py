@@ -60,6 +60,10 @@ def graph_index(request: HttpRequest, model_slug: str = "") -> HttpResponse:
     return render(request, "circuits/graph_index.html", context)
 
 
+def _given(value: float | None, default: float) -> float:
+    return default if value is None else value  # a 0 typed in is refused by the service, not replaced
+
+
 @wiki_write()
 def graph_trace_page(request: HttpRequest, model_slug: str) -> HttpResponse:
     """Start an attribution graph on the task queue, under the same rules as the activation run's page
@@ -79,6 +83,8 @@ def graph_trace_page(request: HttpRequest, model_slug: str) -> HttpResponse:
                     target=data["target"],
                     sources=data["sources"],
                     max_nodes=data["max_nodes"],
+                    node_threshold=_given(data["node_threshold"], graph_services.DEFAULT_NODE_THRESHOLD),
+                    edge_threshold=_given(data["edge_threshold"], graph_services.DEFAULT_EDGE_THRESHOLD),
                     slug=data["slug"],
                     title=data["title"],
                 )

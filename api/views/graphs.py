@@ -17,7 +17,9 @@ from circuits.core.graph_schema import GraphSchemaError
 from circuits.models import Graph
 from circuits.services.graph_search import graphs_matching
 from circuits.services.graphs import (
+    DEFAULT_EDGE_THRESHOLD,
     DEFAULT_FEATURE_NODES,
+    DEFAULT_NODE_THRESHOLD,
     MAX_FEATURE_NODES,
     MAX_GRAPH_TOKENS,
     MAX_PROMPT_CHARS,
@@ -184,10 +186,10 @@ class GraphTraceIn(serializers.Serializer):
         required=False, default=DEFAULT_FEATURE_NODES, help_text=f"The node budget, 1 to {MAX_FEATURE_NODES:,}"
     )
     node_threshold = serializers.FloatField(
-        required=False, default=0.8, help_text="Share of influence the pruned nodes keep, in (0, 1]"
+        required=False, default=DEFAULT_NODE_THRESHOLD, help_text="Share of influence the pruned nodes keep, in (0, 1]"
     )
     edge_threshold = serializers.FloatField(
-        required=False, default=0.98, help_text="Share of influence the pruned edges keep, in (0, 1]"
+        required=False, default=DEFAULT_EDGE_THRESHOLD, help_text="Share of influence the pruned edges keep, in (0, 1]"
     )
     slug = serializers.CharField(
         max_length=64, required=False, allow_blank=True, default="", help_text="Empty: from the prompt and run"

@@ -45,6 +45,9 @@ MAX_PROMPT_CHARS = 1000
 MAX_GRAPH_TOKENS = 64
 MAX_FEATURE_NODES = 5000
 DEFAULT_FEATURE_NODES = 500
+# Pruning's defaults, circuit-tracer's: the shares of influence on the target that the kept nodes and links hold.
+DEFAULT_NODE_THRESHOLD = 0.8
+DEFAULT_EDGE_THRESHOLD = 0.98
 # The edge matrix is (budget + 1) x (active nodes + errors + tokens) float32s: at most about 1.6 GB.
 MAX_EDGE_ENTRIES = 400_000_000
 
@@ -314,8 +317,8 @@ def graph_run_create(
     target: str = "",
     sources: list[str] = (),
     max_nodes: int = DEFAULT_FEATURE_NODES,
-    node_threshold: float = 0.8,
-    edge_threshold: float = 0.98,
+    node_threshold: float = DEFAULT_NODE_THRESHOLD,
+    edge_threshold: float = DEFAULT_EDGE_THRESHOLD,
     slug: str = "",
     title: str = "",
     created_by: AbstractBaseUser | None = None,

@@ -67,6 +67,14 @@ def test_the_form_queues_a_run_whose_page_links_to_the_graph_it_computed(alice_c
     assert alice_client.get(graph.get_absolute_url()).status_code == 200
 
 
+def test_the_pruning_thresholds_are_the_defaults_unless_given(alice_client, traceable_gpt2):
+    alice_client.post(URL, GOOD)
+    alice_client.post(URL, {**GOOD, "node_threshold": "0.5", "edge_threshold": "0.9"})
+    first, second = PipelineRun.objects.order_by("pk")
+    assert (first.params["node_threshold"], first.params["edge_threshold"]) == (0.8, 0.98)
+    assert (second.params["node_threshold"], second.params["edge_threshold"]) == (0.5, 0.9)
+
+
 def test_a_unicode_prompt_within_the_limits_is_traced(alice_client, traceable_gpt2):
     response = alice_client.post(URL, {**GOOD, "prompt": "café ☕ naïve — the cat"})
     assert response.status_code == 302
@@ -93,6 +101,9 @@ def test_a_unicode_prompt_within_the_limits_is_traced(alice_client, traceable_gp
         ({"max_nodes": 0}, "The node budget must be between 1 and 5000, not 0."),
         ({"max_nodes": 10**12}, "The node budget must be between 1 and 5000"),
         ({"max_nodes": "lots"}, "Enter a whole number."),
+        ({"node_threshold": 0}, "The node threshold is a share of influence, between 0 and 1 (not 0.0)."),
+        ({"edge_threshold": 1.5}, "The edge threshold is a share of influence, between 0 and 1 (not 1.5)."),
+        ({"edge_threshold": "nan"}, "Enter a number."),
         ({"slug": "new"}, "'new' is the name of a page; choose another slug."),
         ({"slug": "Not A Slug"}, "Use lowercase letters"),
     ],

@@ -4,7 +4,13 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from circuits.models import Graph
-from circuits.services.graphs import DEFAULT_FEATURE_NODES, GraphInputError, graph_run_create
+from circuits.services.graphs import (
+    DEFAULT_EDGE_THRESHOLD,
+    DEFAULT_FEATURE_NODES,
+    DEFAULT_NODE_THRESHOLD,
+    GraphInputError,
+    graph_run_create,
+)
 from features.models import LanguageModel
 from features.services.runs import run_enqueue_and_follow
 
@@ -36,8 +42,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--max-nodes", type=int, default=DEFAULT_FEATURE_NODES, help="Feature nodes whose edges are computed"
         )
-        parser.add_argument("--node-threshold", type=float, default=0.8, help="Share of influence the nodes keep")
-        parser.add_argument("--edge-threshold", type=float, default=0.98, help="Share of influence the edges keep")
+        parser.add_argument(
+            "--node-threshold", type=float, default=DEFAULT_NODE_THRESHOLD, help="Share of influence the nodes keep"
+        )
+        parser.add_argument(
+            "--edge-threshold", type=float, default=DEFAULT_EDGE_THRESHOLD, help="Share of influence the edges keep"
+        )
         parser.add_argument("--slug", default="", help="The graph's slug (default: from the prompt and run)")
         parser.add_argument("--title", default="")
         parser.add_argument("--output", default="", help="Write the graph's JSON here")
